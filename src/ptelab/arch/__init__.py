@@ -1,0 +1,45 @@
+"""Architecture backends, selectable by name (variants are names too)."""
+
+from __future__ import annotations
+
+from ..machine import Machine
+from .generic import GenericArch
+from .ppc64_hash import Ppc64Hash, Ppc64Hash_2_6_27
+from .x86 import X86
+
+ARCHES: dict[str, type[GenericArch]] = {
+    cls.name: cls for cls in (X86, Ppc64Hash, Ppc64Hash_2_6_27)
+}
+
+
+class UnknownArch(ValueError):
+    def __init__(self, name: str):
+        self.name = name
+        super().__init__(f"unknown architecture {name!r}; choose from: {', '.join(ARCHES)}")
+
+
+def arch_class(name: str) -> type[GenericArch]:
+    try:
+        return ARCHES[name]
+    except KeyError:
+        raise UnknownArch(name) from None
+
+
+def hash_groups_for(pages: int) -> int:
+    """Size the hash table as the kernel does: about one HPTE per two pages of RAM
+    (htab_get_table_size), in groups of 8, a power of two, at least 256 groups."""
+    groups = 256
+    while groups * 16 < pages:
+        groups *= 2
+    return groups
+
+
+def boot(name: str, cpus: int = 2, pages: int = 4096) -> Machine:
+    """A machine with `cpus` CPUs running the named backend, sized for `pages` of user memory."""
+    cls = arch_class(name)
+    machine = Machine(ncpus=cpus)
+    if issubclass(cls, Ppc64Hash):
+        machine.arch = cls(machine, hash_groups=hash_groups_for(pages))
+    else:
+        machine.arch = cls(machine)
+    return machine

@@ -1,0 +1,176 @@
+"""The generic library: every accessor built from a few primitives.
+
+This is include/asm-generic/pgtable.h and mm/pgtable-generic.c: a backend
+overrides only what its hardware needs, the way an architecture defines
+__HAVE_ARCH_PTEP_GET_AND_CLEAR and friends.  The primitives are
+
+    _get(ptep)                      a plain load of the entry
+    _set(ptep, pte)                 a plain store (set_pte)
+    _update(mm, addr, ptep, clr, set)  an atomic read-modify-write, returning the old value
+    flush_tlb_mm_range(mm, start, end) the architecture's TLB shootdown
+    tlb_miss(cpu, mm, va, write)    the MMU's miss path (hardware walker, hash lookup...)
+
+and the generic defaults deliberately keep the kernel's non-atomic sequences
+(a read then a store), because that is what an architecture gets when it does
+not override them, and the rules are about exactly that.
+
+Methods call one another through `self`, so a backend's override is used by the
+defaults that build on it; the debug mode wraps only the surface core code calls.
+"""
+
+from __future__ import annotations
+
+from ..machine.counters import ATOMIC_RMW
+from ..machine.memory import PTE_INDEX_MASK, PTE_TABLE_SHIFT
+from ..pte import (
+    PAGE_SIZE,
+    PFN_SHIFT,
+    _PAGE_ACCESSED,
+    pte_accessible,
+    pte_mkold,
+    pte_wrprotect,
+)
+
+
+class GenericArch:
+    name = "generic"
+    description = "asm-generic defaults"
+    # ARCH_WANT_BATCHED_UNMAP_TLB_FLUSH: reclaim may defer its shootdown (mm/rmap.c)
+    batched_unmap_tlb_flush = False
+
+    def __init__(self, machine):
+        self.machine = machine
+        self.mem = machine.mem
+        self.tables = machine.mem.ptes
+        self.counters = machine.counters
+
+    # ---- primitives ------------------------------------------------------------------
+    def _get(self, ptep: int) -> int:
+        return self.tables[ptep >> PTE_TABLE_SHIFT][ptep & PTE_INDEX_MASK]
+
+    def _set(self, ptep: int, pte: int) -> None:
+        self.tables[ptep >> PTE_TABLE_SHIFT][ptep & PTE_INDEX_MASK] = pte
+
+    def _update(self, mm, addr: int, ptep: int, clr: int, set_: int) -> int:
+        table = self.tables[ptep >> PTE_TABLE_SHIFT]
+        i = ptep & PTE_INDEX_MASK
+        old = table[i]
+        table[i] = (old & ~clr) | set_
+        self.counters[ATOMIC_RMW] += 1
+        return old
+
+    def tlb_miss(self, cpu, mm, va: int, write: bool):
+        raise NotImplementedError(f"{self.name}: no MMU miss path")
+
+    def flush_tlb_mm_range(self, mm, start: int, end: int) -> None:
+        raise NotImplementedError(f"{self.name}: no TLB shootdown")
+
+    # ---- reading and setting -----------------------------------------------------------
+    def ptep_get(self, ptep: int) -> int:
+        return self._get(ptep)
+
+    def set_pte_at(self, mm, addr: int, ptep: int, pte: int) -> None:
+        self.set_ptes(mm, addr, ptep, pte, 1)
+
+    def set_ptes(self, mm, addr: int, ptep: int, pte: int, nr: int) -> None:
+        """nr consecutive entries mapping consecutive frames (include/linux/pgtable.h)."""
+        for i in range(nr):
+            self._set(ptep + i, pte + (i << PFN_SHIFT))
+
+    def pte_clear(self, mm, addr: int, ptep: int) -> None:
+        self._set(ptep, 0)
+
+    def pte_clear_not_present_full(self, mm, addr: int, ptep: int, full: int) -> None:
+        self.pte_clear(mm, addr, ptep)
+
+    # ---- clearing ------------------------------------------------------------------------
+    def ptep_get_and_clear(self, mm, addr: int, ptep: int) -> int:
+        pte = self._get(ptep)
+        self.pte_clear(mm, addr, ptep)
+        return pte
+
+    def ptep_get_and_clear_full(self, mm, addr: int, ptep: int, full: int) -> int:
+        return self.ptep_get_and_clear(mm, addr, ptep)
+
+    def ptep_clear_flush(self, vma, addr: int, ptep: int) -> int:
+        """mm/pgtable-generic.c: clear, then flush if a TLB could hold the old entry."""
+        pte = self.ptep_get_and_clear(vma.mm, addr, ptep)
+        if pte_accessible(pte):
+            self.flush_tlb_page(vma, addr)
+        return pte
+
+    # ---- changing a valid entry --------------------------------------------------------
+    def ptep_set_wrprotect(self, mm, addr: int, ptep: int) -> None:
+        self._set(ptep, pte_wrprotect(self._get(ptep)))
+
+    def ptep_set_access_flags(self, vma, addr: int, ptep: int, entry: int, dirty: int) -> int:
+        """mm/pgtable-generic.c: only ever relaxes (adds Accessed, Dirty, write)."""
+        changed = self._get(ptep) != entry
+        if changed:
+            self._set(ptep, entry)
+            self.flush_tlb_fix_spurious_fault(vma, addr, ptep)
+        return changed
+
+    def ptep_test_and_clear_young(self, vma, addr: int, ptep: int) -> int:
+        pte = self._get(ptep)
+        if not pte & _PAGE_ACCESSED:
+            return 0
+        self._set(ptep, pte_mkold(pte))
+        return 1
+
+    def ptep_clear_flush_young(self, vma, addr: int, ptep: int) -> int:
+        young = self.ptep_test_and_clear_young(vma, addr, ptep)
+        if young:
+            self.flush_tlb_page(vma, addr)
+        return young
+
+    def ptep_modify_prot_start(self, vma, addr: int, ptep: int) -> int:
+        return self.ptep_get_and_clear(vma.mm, addr, ptep)
+
+    def ptep_modify_prot_commit(self, vma, addr: int, ptep: int, old_pte: int, pte: int) -> None:
+        self.set_pte_at(vma.mm, addr, ptep, pte)
+
+    # ---- batching ------------------------------------------------------------------------
+    def arch_enter_lazy_mmu_mode(self) -> None:
+        self.machine.this_cpu.lazy_mmu = True
+
+    def arch_leave_lazy_mmu_mode(self) -> None:
+        self.machine.this_cpu.lazy_mmu = False
+
+    # ---- TLB and MMU-cache maintenance ---------------------------------------------------
+    def flush_tlb_page(self, vma, addr: int) -> None:
+        self.flush_tlb_mm_range(vma.mm, addr, addr + PAGE_SIZE)
+
+    def flush_tlb_range(self, vma, start: int, end: int) -> None:
+        self.flush_tlb_mm_range(vma.mm, start, end)
+
+    def flush_tlb_mm(self, mm) -> None:
+        self.flush_tlb_mm_range(mm, 0, 1 << 48)
+
+    def flush_tlb_fix_spurious_fault(self, vma, addr: int, ptep: int) -> None:
+        self.flush_tlb_page(vma, addr)
+
+    def update_mmu_cache(self, vma, addr: int, ptep: int) -> None:
+        pass
+
+    def tlb_flush(self, tlb) -> None:
+        """asm-generic/tlb.h tlb_flush: the mmu_gather's one shootdown."""
+        if tlb.fullmm or tlb.need_flush_all:
+            self.flush_tlb_mm(tlb.mm)
+        elif tlb.end > tlb.start:
+            self.flush_tlb_mm_range(tlb.mm, tlb.start, tlb.end)
+
+    def tlb_remove_tlb_entry(self, tlb, ptep: int, addr: int) -> None:
+        """__tlb_remove_tlb_entry: an architecture hook, nothing by default."""
+
+    # ---- reclaim's deferred shootdown (arch_tlbbatch_*) --------------------------------
+    def arch_tlbbatch_add_mm(self, batch: set, mm) -> None:
+        batch.update(mm.cpumask)
+
+    def arch_tlbbatch_flush(self, batch: set) -> None:
+        raise NotImplementedError(f"{self.name}: no batched unmap flush")
+
+    # ---- where Dirty lives ---------------------------------------------------------------
+    def page_test_and_clear_dirty(self, pfn: int) -> bool:
+        """Dirty state kept outside the PTE (s390's storage key); none by default."""
+        return False

@@ -1,0 +1,313 @@
+"""powerpc64 with the hashed page table (HPT), as in 2.6.27 and as fixed after the seed thread.
+
+The MMU never reads the Linux page tables.  It searches the hash table
+(machine/hash_table.py); on a miss, or a store to a read-only HPTE, it traps to
+hash_page (__hash_page_4K, arch/powerpc/mm/hash_low_64.S), which runs *without*
+the PTE lock, like a non-atomic hardware walker:
+
+- it sets _PAGE_BUSY and _PAGE_ACCESSED (and _PAGE_DIRTY for a store) with an
+  ldarx/stdcx. loop, backing off if BUSY was already set;
+- if the Linux PTE says _PAGE_HASHPTE, it updates the recorded slot in place
+  (hpte_updatepp); if that slot no longer holds the page, or the PTE is not
+  hashed, it inserts a new HPTE (primary group, then secondary, then evicts) and
+  records "hashed" and the slot (_PAGE_F_SECOND, _PAGE_F_GIX) in the PTE;
+- a page that is not both writable and dirty is hashed read-only
+  (htab_convert_pte_flags, hash_utils_64.c), so the first store faults again and
+  sets _PAGE_DIRTY: Dirty is tracked in the Linux PTE by software.
+
+Every PTE change goes through pte_update (pgtable-ppc64.h), an atomic RMW that,
+when the old entry was hashed, calls hpte_need_flush (tlb_64.c): outside lazy-MMU
+mode the hash entry is invalidated at once; inside, it is queued in the per-CPU
+ppc64_tlb_batch (192 entries, one mm) and invalidated by __flush_tlb_pending when
+the batch fills, on arch_leave_lazy_mmu_mode, or by tlb_flush.  flush_tlb_page,
+flush_tlb_range and flush_tlb_mm are no-ops on hash (the batch does the work).
+
+set_pte_at strips _PAGE_HPTEFLAGS from the new value, and if it finds a present
+entry it clears it and flushes the pending batch first.
+
+Variants:
+- "2.6.27": mprotect's ptep_modify_prot_start (generic: ptep_get_and_clear)
+  clears a hashed PTE and queues its invalidation; the commit then writes the new
+  valid entry while the old HPTE is still in the hash table.  A store that faults
+  on the old read-only HPTE meanwhile finds the new PTE unhashed and inserts a
+  second HPTE for the same page: the duplicate the seed thread describes.
+- fixed: ptep_modify_prot_start issues the pending invalidation before returning
+  when it cleared a hashed entry, "a powerpc specific variant of the start/commit
+  hooks that does the flush", which is what the thread settles on.
+"""
+
+from __future__ import annotations
+
+from ..machine.counters import (
+    ATOMIC_RMW,
+    HASH_BATCH_FLUSH,
+    HASH_EVICT,
+    HASH_FAULT,
+    HASH_INSERT,
+    HASH_INVALIDATE,
+    TLBIE,
+)
+from ..machine.hash_table import (
+    HPTE_R_C,
+    HPTE_R_N,
+    HPTES_PER_GROUP,
+    PP_RO,
+    PP_RW,
+    HashPageTable,
+    hpt_vpn,
+)
+from ..machine.memory import PTE_INDEX_MASK, PTE_TABLE_SHIFT
+from ..machine.tlb import tlb_key
+from ..machine.violation import DUPLICATE_HASH_ENTRY
+from ..pte import (
+    ARCH_BITS_SHIFT,
+    PAGE_SHIFT,
+    PFN_SHIFT,
+    PMD_SHIFT,
+    _PAGE_ACCESSED,
+    _PAGE_DIRTY,
+    _PAGE_EXEC,
+    _PAGE_PRESENT,
+    _PAGE_RW,
+    _PAGE_USER,
+    pte_present,
+)
+from .generic import GenericArch
+
+# Architecture bits of the Linux PTE (pte-hash64-4k.h keeps them in the low word too).
+_PAGE_BUSY = 1 << ARCH_BITS_SHIFT
+_PAGE_HASHPTE = 1 << (ARCH_BITS_SHIFT + 1)
+_PAGE_F_SECOND = 1 << (ARCH_BITS_SHIFT + 2)
+_PAGE_F_GIX_SHIFT = ARCH_BITS_SHIFT + 3
+_PAGE_F_GIX = 0x7 << _PAGE_F_GIX_SHIFT
+_PAGE_HPTEFLAGS = _PAGE_BUSY | _PAGE_HASHPTE | _PAGE_F_SECOND | _PAGE_F_GIX
+
+PPC64_TLB_BATCH_NR = 192
+
+HASH_OK, HASH_PAGE_FAULT = 0, 1
+
+
+def htab_convert_pte_flags(pte: int) -> int:
+    """Linux PTE -> HPTE R flags: user read/write only when writable *and* dirty."""
+    rflags = HPTE_R_C
+    if not pte & _PAGE_EXEC:
+        rflags |= HPTE_R_N
+    rflags |= PP_RW if pte & _PAGE_RW and pte & _PAGE_DIRTY else PP_RO
+    return rflags
+
+
+def pte_hash_slot(pte: int) -> tuple[bool, int]:
+    """(secondary, index in group) recorded in a hashed PTE."""
+    return bool(pte & _PAGE_F_SECOND), (pte & _PAGE_F_GIX) >> _PAGE_F_GIX_SHIFT
+
+
+class TlbBatch:
+    """struct ppc64_tlb_batch: pending hash invalidations of one mm, per CPU."""
+
+    __slots__ = ("active", "mm", "entries")
+
+    def __init__(self):
+        self.active = False
+        self.mm = None
+        self.entries: list[tuple[int, int]] = []  # (addr, old pte)
+
+
+class Ppc64Hash(GenericArch):
+    name = "ppc64"
+    description = "powerpc64 hash MMU, with the mprotect flush fix"
+    fixed_modify_prot = True
+
+    def __init__(self, machine, hash_groups: int = 1 << 12):
+        super().__init__(machine)
+        self.hpt = HashPageTable(hash_groups)
+        self.hpte_gen = [0] * (hash_groups * HPTES_PER_GROUP)
+        machine.hash_table = self.hpt
+        for cpu in machine.cpus:
+            cpu.arch_state = TlbBatch()
+
+    # ---- the MMU: hash search, then hash_page ----------------------------------------
+    def tlb_miss(self, cpu, mm, va: int, write: bool):
+        vpn = hpt_vpn(mm.context, va)
+        while True:
+            slot = self.hpt.find(vpn)
+            if slot >= 0:
+                pfn, rflags = self.hpt.entry(slot)
+                writable = rflags & 0x3 == PP_RW
+                if writable or not write:
+                    entry = (pfn, self.hpte_gen[slot], writable)
+                    cpu.tlb.insert(tlb_key(mm.context, va), entry)
+                    return entry
+            # hash miss, or store to a read-only HPTE (DSISR protection fault)
+            if self.hash_page(mm, va, vpn, write) == HASH_PAGE_FAULT:
+                return None
+
+    def hash_page(self, mm, va: int, vpn: int, write: bool) -> int:
+        """__hash_page_4K: 0 to retry the access, 1 to take a Linux page fault."""
+        self.counters[HASH_FAULT] += 1
+        table_pfn = mm.pmd.get(va >> PMD_SHIFT)
+        if table_pfn is None:
+            return HASH_PAGE_FAULT
+        table = self.tables[table_pfn]
+        i = (va >> PAGE_SHIFT) & PTE_INDEX_MASK
+        old = table[i]
+        if old & _PAGE_BUSY:
+            return HASH_OK  # another CPU is hashing it: retry
+        access = _PAGE_PRESENT | _PAGE_USER | (_PAGE_RW if write else 0)
+        if access & ~old:
+            return HASH_PAGE_FAULT
+        new = old | _PAGE_BUSY | _PAGE_ACCESSED | (_PAGE_DIRTY if write else 0)
+        table[i] = new  # ldarx/stdcx.
+        self.counters[ATOMIC_RMW] += 1
+        rflags = htab_convert_pte_flags(new)
+        if old & _PAGE_HASHPTE:
+            secondary, gix = pte_hash_slot(old)
+            slot = self.hpt.group(vpn, secondary) + gix
+            if not self.hpt.update_pp(slot, vpn, rflags):
+                old &= ~_PAGE_HPTEFLAGS
+        if not old & _PAGE_HASHPTE:
+            slot = self._insert(mm, va, vpn, new >> PFN_SHIFT, rflags)
+            secondary = bool(self.hpt.v[slot] & 0x2)
+            new = (new & ~_PAGE_HPTEFLAGS) | _PAGE_HASHPTE
+            new |= (_PAGE_F_SECOND if secondary else 0) | ((slot % HPTES_PER_GROUP) << _PAGE_F_GIX_SHIFT)
+        table[i] = new & ~_PAGE_BUSY
+        return HASH_OK
+
+    def _insert(self, mm, va: int, vpn: int, pfn: int, rflags: int) -> int:
+        existing = self.hpt.valid_slots(vpn)
+        if existing:
+            self.machine.violation(
+                DUPLICATE_HASH_ENTRY,
+                f"hash_page inserts a second HPTE while slot {existing[0]} still maps the page",
+                va=va, pfn=pfn, cpu=self.machine.this_cpu.id)
+        hpt = self.hpt
+        slot = hpt.insert(vpn, pfn, rflags, False)
+        if slot < 0:
+            slot = hpt.insert(vpn, pfn, rflags, True)
+        if slot < 0:
+            hpt.evict(vpn)
+            self.counters[HASH_EVICT] += 1
+            slot = hpt.insert(vpn, pfn, rflags, False)
+        self.hpte_gen[slot] = self.mem.gen[pfn]
+        self.counters[HASH_INSERT] += 1
+        return slot
+
+    # ---- invalidation ------------------------------------------------------------------
+    def flush_hash_page(self, mm, addr: int, pte: int) -> None:
+        """Invalidate the HPTE a PTE recorded, then tlbie (broadcast) the page."""
+        vpn = hpt_vpn(mm.context, addr)
+        secondary, gix = pte_hash_slot(pte)
+        if self.hpt.invalidate(self.hpt.group(vpn, secondary) + gix, vpn):
+            self.counters[HASH_INVALIDATE] += 1
+        self.counters[TLBIE] += 1
+        for cpu in self.machine.cpus:
+            cpu.tlb.flush_page(mm.context, addr)
+
+    def hpte_need_flush(self, mm, addr: int, pte: int) -> None:
+        batch = self.machine.this_cpu.arch_state
+        if not batch.active:
+            self.flush_hash_page(mm, addr, pte)
+            return
+        if batch.entries and batch.mm is not mm:
+            self.flush_tlb_pending()
+        batch.mm = mm
+        batch.entries.append((addr, pte))
+        if len(batch.entries) >= PPC64_TLB_BATCH_NR:
+            self.flush_tlb_pending()
+
+    def flush_tlb_pending(self) -> None:
+        """__flush_tlb_pending: issue every queued invalidation of this CPU."""
+        batch = self.machine.this_cpu.arch_state
+        if not batch.entries:
+            return
+        self.counters[HASH_BATCH_FLUSH] += 1
+        for addr, pte in batch.entries:
+            self.flush_hash_page(batch.mm, addr, pte)
+        batch.entries.clear()
+
+    def pending_invalidation(self, mm, addr: int) -> bool:
+        """Is an invalidation of (mm, addr) queued on this CPU's batch?"""
+        batch = self.machine.this_cpu.arch_state
+        return batch.mm is mm and any(a == addr for a, _ in batch.entries)
+
+    # ---- primitives ------------------------------------------------------------------
+    def _update(self, mm, addr: int, ptep: int, clr: int, set_: int) -> int:
+        """pte_update: atomic RMW, then queue the hash invalidation of a hashed entry."""
+        table = self.tables[ptep >> PTE_TABLE_SHIFT]
+        i = ptep & PTE_INDEX_MASK
+        old = table[i]
+        table[i] = (old & ~clr) | set_
+        self.counters[ATOMIC_RMW] += 1
+        if old & _PAGE_HASHPTE:
+            self.hpte_need_flush(mm, addr, old)
+        return old
+
+    # ---- accessors ---------------------------------------------------------------------
+    def set_ptes(self, mm, addr: int, ptep: int, pte: int, nr: int) -> None:
+        for i in range(nr):
+            p = ptep + i
+            if pte_present(self._get(p)):
+                self.pte_clear(mm, addr, p)
+                self.flush_tlb_pending()
+            self._set(p, (pte + (i << PFN_SHIFT)) & ~_PAGE_HPTEFLAGS)
+
+    def pte_clear(self, mm, addr: int, ptep: int) -> None:
+        self._update(mm, addr, ptep, ~0, 0)
+
+    def ptep_get_and_clear(self, mm, addr: int, ptep: int) -> int:
+        return self._update(mm, addr, ptep, ~0, 0)
+
+    def ptep_modify_prot_start(self, vma, addr: int, ptep: int) -> int:
+        old = self._update(vma.mm, addr, ptep, ~0, 0)
+        if self.fixed_modify_prot and old & _PAGE_HASHPTE:
+            self.flush_tlb_pending()
+        return old
+
+    def ptep_set_wrprotect(self, mm, addr: int, ptep: int) -> None:
+        if self._get(ptep) & _PAGE_RW:
+            self._update(mm, addr, ptep, _PAGE_RW, 0)
+
+    def ptep_test_and_clear_young(self, vma, addr: int, ptep: int) -> int:
+        if not self._get(ptep) & _PAGE_ACCESSED:
+            return 0
+        return 1 if self._update(vma.mm, addr, ptep, _PAGE_ACCESSED, 0) & _PAGE_ACCESSED else 0
+
+    def ptep_clear_flush_young(self, vma, addr: int, ptep: int) -> int:
+        return self.ptep_test_and_clear_young(vma, addr, ptep)
+
+    def ptep_set_access_flags(self, vma, addr: int, ptep: int, entry: int, dirty: int) -> int:
+        """__ptep_set_access_flags: OR in the relaxed bits; the HPTE catches up on the
+        next hash fault (its slot is updated in place)."""
+        bits = entry & (_PAGE_DIRTY | _PAGE_ACCESSED | _PAGE_RW | _PAGE_EXEC)
+        old = self._get(ptep)
+        if old | bits == old:
+            return 0
+        table = self.tables[ptep >> PTE_TABLE_SHIFT]
+        table[ptep & PTE_INDEX_MASK] = old | bits
+        self.counters[ATOMIC_RMW] += 1
+        return 1
+
+    def arch_enter_lazy_mmu_mode(self) -> None:
+        cpu = self.machine.this_cpu
+        cpu.lazy_mmu = True
+        cpu.arch_state.active = True
+
+    def arch_leave_lazy_mmu_mode(self) -> None:
+        cpu = self.machine.this_cpu
+        self.flush_tlb_pending()
+        cpu.arch_state.active = False
+        cpu.lazy_mmu = False
+
+    def flush_tlb_mm_range(self, mm, start: int, end: int) -> None:
+        """Hash: nothing to do here; the invalidations went through hpte_need_flush."""
+
+    def flush_tlb_fix_spurious_fault(self, vma, addr: int, ptep: int) -> None:
+        pass
+
+    def tlb_flush(self, tlb) -> None:
+        self.flush_tlb_pending()
+
+
+class Ppc64Hash_2_6_27(Ppc64Hash):
+    name = "ppc64-2.6.27"
+    description = "powerpc64 hash MMU as in 2.6.27: mprotect can create a duplicate HPTE"
+    fixed_modify_prot = False

@@ -1,0 +1,152 @@
+"""x86-64, native.
+
+Hardware (Intel SDM vol. 3A, ch. 4):
+- a TLB miss walks the page tables; only a present entry is cached (4.10.2.1);
+- the walker sets Accessed, and Dirty on a store, with a locked read-modify-write
+  of the entry, and never on a non-present entry (4.8); a store through a TLB entry
+  whose Dirty is clear walks again to set it, and faults if the entry meanwhile
+  became non-present or read-only;
+- nothing snoops the page tables: a changed entry stays cached until an invlpg or
+  CR3 write on each CPU, so remote CPUs need an IPI (arch/x86/mm/tlb.c).
+
+Kernel (arch/x86/include/asm/pgtable.h, arch/x86/mm/pgtable.c):
+- ptep_get_and_clear is an atomic xchg, so a Dirty the walker sets concurrently
+  lands in the returned value or faults; ptep_get_and_clear_full(full=1) is a plain
+  load and store, because at exit no CPU runs the mm any more;
+- ptep_set_wrprotect and ptep_test_and_clear_young are locked bit operations;
+- ptep_set_access_flags writes only when `dirty`, and flushes nothing: a stale,
+  stricter TLB entry only causes a spurious fault, after which the walk refills it;
+- ptep_clear_flush_young does not flush: a stale Accessed costs only aging accuracy;
+- flush_tlb_mm_range flushes page by page up to tlb_single_page_flush_ceiling (33)
+  pages, the whole context beyond.
+"""
+
+from __future__ import annotations
+
+from ..machine.counters import (
+    ATOMIC_RMW,
+    HW_WALK,
+    IPI,
+    TLB_FLUSH_FULL,
+    TLB_FLUSH_PAGE,
+    TLB_FLUSH_REMOTE,
+)
+from ..machine.memory import PTE_INDEX_MASK, PTE_TABLE_SHIFT
+from ..machine.tlb import tlb_key
+from ..pte import (
+    PAGE_SHIFT,
+    PFN_SHIFT,
+    PMD_SHIFT,
+    _PAGE_ACCESSED,
+    _PAGE_DIRTY,
+    _PAGE_PRESENT,
+    _PAGE_RW,
+    _PAGE_USER,
+)
+from .generic import GenericArch
+
+TLB_SINGLE_PAGE_FLUSH_CEILING = 33
+
+
+class X86(GenericArch):
+    name = "x86"
+    description = "x86-64 native: hardware walker with atomic A/D updates, IPI shootdowns"
+    batched_unmap_tlb_flush = True
+
+    # ---- the MMU ---------------------------------------------------------------------
+    def tlb_miss(self, cpu, mm, va: int, write: bool):
+        self.counters[HW_WALK] += 1
+        table_pfn = mm.pmd.get(va >> PMD_SHIFT)
+        if table_pfn is None:
+            return None
+        table = self.tables[table_pfn]
+        i = (va >> PAGE_SHIFT) & PTE_INDEX_MASK
+        pte = table[i]
+        need = _PAGE_PRESENT | _PAGE_USER | (_PAGE_RW if write else 0)
+        if pte & need != need:
+            cpu.tlb.entries.pop(tlb_key(mm.context, va), None)
+            return None
+        new = pte | _PAGE_ACCESSED | (_PAGE_DIRTY if write else 0)
+        if new != pte:
+            table[i] = new  # locked RMW by the walker
+            self.counters[ATOMIC_RMW] += 1
+        pfn = new >> PFN_SHIFT
+        entry = (pfn, self.mem.gen[pfn], bool(new & _PAGE_RW and new & _PAGE_DIRTY))
+        cpu.tlb.insert(tlb_key(mm.context, va), entry)
+        return entry
+
+    # ---- shootdown -------------------------------------------------------------------
+    def flush_tlb_mm_range(self, mm, start: int, end: int) -> None:
+        this = self.machine.this_cpu
+        cpus = self.machine.cpus
+        npages = (end - start) >> PAGE_SHIFT
+        full = npages > TLB_SINGLE_PAGE_FLUSH_CEILING
+        counters = self.counters
+        for cpu_id in sorted(mm.cpumask):
+            cpu = cpus[cpu_id]
+            if cpu is not this:
+                counters[IPI] += 1
+                counters[TLB_FLUSH_REMOTE] += 1
+            elif full:
+                counters[TLB_FLUSH_FULL] += 1
+            else:
+                counters[TLB_FLUSH_PAGE] += npages
+            if full:
+                cpu.tlb.flush_context(mm.context)
+            else:
+                cpu.tlb.flush_range(mm.context, start, end)
+
+    def arch_tlbbatch_flush(self, batch: set) -> None:
+        """arch_tlbbatch_flush: one full flush on every CPU gathered (flush_tlb_multi)."""
+        this = self.machine.this_cpu
+        for cpu_id in sorted(batch):
+            cpu = self.machine.cpus[cpu_id]
+            if cpu is not this:
+                self.counters[IPI] += 1
+                self.counters[TLB_FLUSH_REMOTE] += 1
+            else:
+                self.counters[TLB_FLUSH_FULL] += 1
+            cpu.tlb.entries.clear()
+        batch.clear()
+
+    # ---- accessors x86 overrides -------------------------------------------------------
+    def ptep_get_and_clear(self, mm, addr: int, ptep: int) -> int:
+        table = self.tables[ptep >> PTE_TABLE_SHIFT]
+        i = ptep & PTE_INDEX_MASK
+        old = table[i]
+        table[i] = 0  # xchg
+        self.counters[ATOMIC_RMW] += 1
+        return old
+
+    def ptep_get_and_clear_full(self, mm, addr: int, ptep: int, full: int) -> int:
+        if full:
+            pte = self._get(ptep)  # native_local_ptep_get_and_clear
+            self._set(ptep, 0)
+            return pte
+        return self.ptep_get_and_clear(mm, addr, ptep)
+
+    def ptep_modify_prot_start(self, vma, addr: int, ptep: int) -> int:
+        return self.ptep_get_and_clear(vma.mm, addr, ptep)
+
+    def ptep_modify_prot_commit(self, vma, addr: int, ptep: int, old_pte: int, pte: int) -> None:
+        self.tables[ptep >> PTE_TABLE_SHIFT][ptep & PTE_INDEX_MASK] = pte
+
+    def ptep_set_wrprotect(self, mm, addr: int, ptep: int) -> None:
+        self._update(mm, addr, ptep, _PAGE_RW, 0)  # clear_bit(_PAGE_BIT_RW)
+
+    def ptep_test_and_clear_young(self, vma, addr: int, ptep: int) -> int:
+        if not self._get(ptep) & _PAGE_ACCESSED:
+            return 0
+        return 1 if self._update(vma.mm, addr, ptep, _PAGE_ACCESSED, 0) & _PAGE_ACCESSED else 0
+
+    def ptep_clear_flush_young(self, vma, addr: int, ptep: int) -> int:
+        return self.ptep_test_and_clear_young(vma, addr, ptep)
+
+    def ptep_set_access_flags(self, vma, addr: int, ptep: int, entry: int, dirty: int) -> int:
+        changed = self._get(ptep) != entry
+        if changed and dirty:
+            self._set(ptep, entry)
+        return changed
+
+    def flush_tlb_fix_spurious_fault(self, vma, addr: int, ptep: int) -> None:
+        pass

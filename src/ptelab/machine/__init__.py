@@ -1,0 +1,73 @@
+"""The hardware: physical memory, CPUs with TLBs, and the user-access path.
+
+The machine knows nothing of Linux.  Its architecture backend (arch/) is handed
+in after construction and supplies the part of the access path that differs per
+MMU: what happens on a TLB miss.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from .counters import Counters
+from .cpu import CPU
+from .memory import PG_reserved, PhysicalMemory
+from .tlb import tlb_key
+from .violation import USE_AFTER_FREE, InvariantViolation
+
+FAULT = -1
+
+
+class Machine:
+    def __init__(self, ncpus: int = 2, tlb_capacity: int = 1536):
+        if ncpus < 1:
+            raise ValueError("a machine needs at least one CPU")
+        self.counters = Counters()
+        self.mem = PhysicalMemory(self.counters)
+        self.cpus = [CPU(i, tlb_capacity) for i in range(ncpus)]
+        self.this_cpu = self.cpus[0]
+        self.arch = None
+        self.hash_table = None
+        self._next_context = 1
+        self.zero_pfn = self.mem.alloc_page(PG_reserved)
+
+    def new_context(self) -> int:
+        context = self._next_context
+        self._next_context += 1
+        return context
+
+    @contextmanager
+    def on_cpu(self, cpu: CPU):
+        """Run kernel code on `cpu`: smp_processor_id() for the accessors inside."""
+        previous, self.this_cpu = self.this_cpu, cpu
+        try:
+            yield cpu
+        finally:
+            self.this_cpu = previous
+
+    def switch_mm(self, cpu: CPU, pgd) -> None:
+        """Load an address space on a CPU (switch_mm): it joins mm_cpumask."""
+        cpu.mm = pgd
+        pgd.cpumask.add(cpu.id)
+
+    def translate(self, cpu: CPU, pgd, va: int, write: bool) -> int:
+        """One user access attempt: the frame reached, or FAULT for the OS to handle.
+
+        A TLB hit is used as is, a store needing a writable entry; otherwise the
+        architecture's miss path runs (hardware walk, or hash search + hash_page).
+        """
+        entry = cpu.tlb.entries.get(tlb_key(pgd.context, va))
+        if entry is None or (write and not entry[2]):
+            entry = self.arch.tlb_miss(cpu, pgd, va, write)
+            if entry is None:
+                return FAULT
+        pfn, gen, _ = entry
+        if self.mem.gen[pfn] != gen:
+            state = "free" if self.mem.is_free(pfn) else "reused"
+            self.violation(USE_AFTER_FREE, f"{'store' if write else 'load'} through a stale "
+                           f"translation reaches a {state} frame", va=va, pfn=pfn, cpu=cpu.id)
+        return pfn
+
+    def violation(self, invariant: str, detail: str, **where) -> None:
+        """A safety invariant broke.  Sequential runs stop here; the explorer records it."""
+        raise InvariantViolation(invariant, detail, **where)

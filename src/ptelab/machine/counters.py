@@ -1,0 +1,46 @@
+"""Counters for every event that costs on real hardware.
+
+Backends add their own names with `describe`; an unknown name still counts (a
+Counter), so a later backend never breaks an earlier table.
+"""
+
+from collections import Counter
+
+TLB_FLUSH_PAGE = "tlb_flush_page"
+TLB_FLUSH_FULL = "tlb_flush_full"
+TLB_FLUSH_REMOTE = "tlb_flush_remote"
+IPI = "ipi"
+ATOMIC_RMW = "atomic_rmw"
+PTE_LOCK = "pte_lock"
+HW_WALK = "hw_walk"
+PAGE_FAULT = "page_fault"
+HASH_FAULT = "hash_fault"
+HASH_INSERT = "hash_insert"
+HASH_EVICT = "hash_evict"
+HASH_INVALIDATE = "hash_invalidate"
+TLBIE = "tlbie"
+HASH_BATCH_FLUSH = "hash_batch_flush"
+
+DESCRIPTIONS = {
+    TLB_FLUSH_PAGE: "local single-page TLB invalidations (invlpg)",
+    TLB_FLUSH_FULL: "local whole-context TLB flushes",
+    TLB_FLUSH_REMOTE: "TLB flushes performed on another CPU's behalf",
+    IPI: "inter-processor interrupts sent for shootdowns",
+    ATOMIC_RMW: "locked read-modify-writes of a PTE (software or hardware walker)",
+    PTE_LOCK: "PTE-lock acquisitions",
+    HW_WALK: "hardware page-table walks (TLB misses)",
+    PAGE_FAULT: "page faults taken to the generic fault handler",
+    HASH_FAULT: "hash misses handled by hash_page",
+    HASH_INSERT: "hash-table entries inserted",
+    HASH_EVICT: "hash-table entries evicted from a full group",
+    HASH_INVALIDATE: "hash-table entries invalidated",
+    TLBIE: "broadcast tlbie instructions",
+    HASH_BATCH_FLUSH: "per-CPU hash invalidation batches flushed",
+}
+
+
+class Counters(Counter):
+    """Event name -> count."""
+
+    def describe(self, name: str) -> str:
+        return DESCRIPTIONS.get(name, name.replace("_", " "))

@@ -1,0 +1,117 @@
+"""Physical memory: frames and their struct page, kept as the kernel keeps mem_map.
+
+One slot per pfn in parallel arrays (refcount, mapcount, flags, mapping, index,
+content), so a million frames cost tens of megabytes, not hundreds.  A frame's
+"content" is the value a user access last wrote to it; COW copies it, swap saves
+it.  `gen` advances on every allocation and every free: a TLB entry remembers the
+generation it was filled under, so an access through it after the frame was freed
+(or freed and reused) is seen as the use-after-free it is.
+
+Page-table pages are frames too (PG_pgtable): `ptes[pfn]` holds their 512 entries
+and `ptl[pfn]` their split PTE lock, as struct page does (include/linux/mm_types.h).
+A PTE pointer (pte_t *) is the int `pfn * PTRS_PER_PTE + index`, so `ptep + 1` is
+the next entry, as in C.
+"""
+
+from __future__ import annotations
+
+from ..pte import PTRS_PER_PTE
+from .spinlock import SpinLock
+
+PG_dirty = 1 << 0
+PG_anon = 1 << 1
+PG_swapbacked = 1 << 2
+PG_pgtable = 1 << 3
+PG_reserved = 1 << 4
+PG_referenced = 1 << 5
+PG_writeback = 1 << 6
+
+PTE_TABLE_SHIFT = 9  # log2(PTRS_PER_PTE)
+PTE_INDEX_MASK = PTRS_PER_PTE - 1
+
+
+class BadPageState(Exception):
+    """Freeing a page that is still mapped, or putting a page that is already free."""
+
+
+class PhysicalMemory:
+    def __init__(self, counters):
+        self.counters = counters
+        self.refcount: list[int] = []
+        self.mapcount: list[int] = []
+        self.flags: list[int] = []
+        self.gen: list[int] = []
+        self.data: list[int] = []
+        self.mapping: list[object] = []
+        self.index: list[int] = []
+        self.free_list: list[int] = []
+        self.ptes: dict[int, list[int]] = {}
+        self.ptl: dict[int, SpinLock] = {}
+
+    # ---- the page allocator ------------------------------------------------------
+    def alloc_page(self, flags: int = 0) -> int:
+        """A zeroed frame with refcount 1.  Freed frames are reused last-in first-out,
+        like the per-CPU free lists, which is what makes a stale reference land on a
+        frame that already belongs to someone else."""
+        if self.free_list:
+            pfn = self.free_list.pop()
+            self.refcount[pfn] = 1
+            self.flags[pfn] = flags
+            self.gen[pfn] += 1
+            self.data[pfn] = 0
+        else:
+            pfn = len(self.refcount)
+            self.refcount.append(1)
+            self.mapcount.append(0)
+            self.flags.append(flags)
+            self.gen.append(1)
+            self.data.append(0)
+            self.mapping.append(None)
+            self.index.append(0)
+        return pfn
+
+    def get_page(self, pfn: int) -> None:
+        if self.refcount[pfn] <= 0:
+            raise BadPageState(f"get_page on free pfn {pfn}")
+        self.refcount[pfn] += 1
+
+    def put_page(self, pfn: int) -> None:
+        count = self.refcount[pfn] - 1
+        if count < 0:
+            raise BadPageState(f"put_page on free pfn {pfn}")
+        self.refcount[pfn] = count
+        if count == 0:
+            self._free(pfn)
+
+    def _free(self, pfn: int) -> None:
+        if self.mapcount[pfn]:
+            raise BadPageState(f"freeing pfn {pfn} still mapped {self.mapcount[pfn]} time(s)")
+        if self.flags[pfn] & PG_reserved:
+            raise BadPageState(f"freeing reserved pfn {pfn}")
+        self.flags[pfn] = 0
+        self.mapping[pfn] = None
+        self.gen[pfn] += 1
+        self.free_list.append(pfn)
+
+    def is_free(self, pfn: int) -> bool:
+        return self.refcount[pfn] == 0
+
+    def frames_in_use(self) -> int:
+        return len(self.refcount) - len(self.free_list)
+
+    # ---- page-table pages ----------------------------------------------------------
+    def alloc_pte_table(self) -> int:
+        """pte_alloc_one + ptlock_init: returns the table's pfn."""
+        pfn = self.alloc_page(PG_pgtable)
+        self.ptes[pfn] = [0] * PTRS_PER_PTE
+        self.ptl[pfn] = SpinLock(f"ptl(pfn {pfn})", self.counters)
+        return pfn
+
+    def free_pte_table(self, pfn: int) -> None:
+        """pte_free: the table's entries are gone; a walker still reaching it is a UAF."""
+        del self.ptes[pfn]
+        del self.ptl[pfn]
+        self.put_page(pfn)
+
+    def pte_lockptr(self, ptep: int) -> SpinLock:
+        return self.ptl[ptep >> PTE_TABLE_SHIFT]

@@ -1,0 +1,30 @@
+"""A spinlock: the split PTE lock lives in the page-table page's struct page."""
+
+from .counters import PTE_LOCK
+
+
+class LockError(Exception):
+    """Unlocking a lock one does not hold, or taking one already held (a deadlock)."""
+
+
+class SpinLock:
+    __slots__ = ("name", "owner", "counters")
+
+    def __init__(self, name: str, counters):
+        self.name = name
+        self.owner = None
+        self.counters = counters
+
+    def lock(self, owner: int) -> None:
+        if self.owner is not None:
+            raise LockError(f"{self.name}: taken by cpu{owner} while held by cpu{self.owner}")
+        self.owner = owner
+        self.counters[PTE_LOCK] += 1
+
+    def unlock(self, owner: int) -> None:
+        if self.owner != owner:
+            raise LockError(f"{self.name}: released by cpu{owner} but held by {self.owner}")
+        self.owner = None
+
+    def held(self) -> bool:
+        return self.owner is not None

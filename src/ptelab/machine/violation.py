@@ -1,0 +1,25 @@
+"""Safety invariants the hardware model can see being broken (DESIGN.md, explore)."""
+
+USE_AFTER_FREE = "use-after-free"
+STALE_TRANSLATION = "stale-translation"
+LOST_DIRTY = "lost-dirty"
+DUPLICATE_HASH_ENTRY = "duplicate-hash-entry"
+
+
+class InvariantViolation(Exception):
+    """A safety invariant broke.  Sequential runs raise it at the step it happens."""
+
+    def __init__(self, invariant: str, detail: str, *, va=None, pfn=None, cpu=None):
+        self.invariant = invariant
+        self.detail = detail
+        self.va = va
+        self.pfn = pfn
+        self.cpu = cpu
+        where = []
+        if cpu is not None:
+            where.append(f"cpu{cpu}")
+        if va is not None:
+            where.append(f"va {va:#x}")
+        if pfn is not None:
+            where.append(f"pfn {pfn}")
+        super().__init__(f"{invariant}: {detail}" + (f" ({', '.join(where)})" if where else ""))

@@ -1,0 +1,81 @@
+"""madvise (mm/madvise.c): MADV_DONTNEED and MADV_FREE."""
+
+from __future__ import annotations
+
+from ..machine.memory import PG_anon, PG_dirty, PG_swapbacked
+from ..mmu_gather import MmuGather, tlb_finish_mmu, tlb_gather_mmu, tlb_remove_tlb_entry
+from ..pte import (
+    PAGE_SHIFT,
+    is_migration_entry,
+    pte_dirty,
+    pte_mkclean,
+    pte_mkold,
+    pte_none,
+    pte_present,
+    pte_to_swp_entry,
+    pte_young,
+)
+from .memory import vm_normal_page, zap_page_range
+from .mmap import MmapError, page_align
+from .pgtable import pmd_chunks, pte_offset_map_lock, spin_unlock
+from .rmap import flush_tlb_batched_pending
+
+MADV_DONTNEED = 4
+MADV_FREE = 8
+
+
+def do_madvise(mm, start: int, length: int, advice: int) -> None:
+    end = start + page_align(length)
+    vmas = mm.vmas_in(start, end)
+    if advice == MADV_DONTNEED:
+        for vma in vmas:
+            zap_page_range(vma, max(start, vma.start), min(end, vma.end) - max(start, vma.start))
+    elif advice == MADV_FREE:
+        for vma in vmas:
+            if vma.file is None:
+                madvise_free_single_vma(vma, max(start, vma.start), min(end, vma.end))
+    else:
+        raise MmapError(f"EINVAL: advice {advice} is not MADV_DONTNEED or MADV_FREE")
+
+
+def madvise_free_single_vma(vma, start: int, end: int) -> None:
+    tlb = MmuGather()
+    tlb_gather_mmu(tlb, vma.mm)
+    for addr, next_ in pmd_chunks(start, end):
+        madvise_free_pte_range(tlb, vma, addr, next_)
+    tlb_finish_mmu(tlb)
+
+
+def madvise_free_pte_range(tlb, vma, addr: int, end: int) -> None:
+    """Clean and age exclusive anonymous pages so reclaim may drop them unless they
+    are written again; swap entries are simply freed."""
+    mm = vma.mm
+    mem = mm.machine.mem
+    arch = mm.machine.arch
+    ptep, ptl = pte_offset_map_lock(mm, addr)
+    if ptep is None:
+        return
+    flush_tlb_batched_pending(mm)
+    arch.arch_enter_lazy_mmu_mode()
+    for i in range((end - addr) >> PAGE_SHIFT):
+        a, p = addr + (i << PAGE_SHIFT), ptep + i
+        ptent = arch.ptep_get(p)
+        if pte_none(ptent):
+            continue
+        if not pte_present(ptent):
+            entry = pte_to_swp_entry(ptent)
+            if not is_migration_entry(entry):
+                mm.kernel.swap.swap_free(entry)
+                arch.pte_clear_not_present_full(mm, a, p, tlb.fullmm)
+            continue
+        page = vm_normal_page(vma, a, ptent)
+        if page is None or not mem.flags[page] & PG_anon or mem.mapcount[page] != 1:
+            continue
+        mem.flags[page] &= ~PG_dirty
+        if pte_young(ptent) or pte_dirty(ptent):
+            ptent = arch.ptep_get_and_clear_full(mm, a, p, tlb.fullmm)
+            arch.set_pte_at(mm, a, p, pte_mkclean(pte_mkold(ptent)))
+            tlb_remove_tlb_entry(tlb, p, a)
+        mem.flags[page] &= ~PG_swapbacked  # mark_page_lazyfree
+    arch.arch_leave_lazy_mmu_mode()
+    spin_unlock(mm, ptl)

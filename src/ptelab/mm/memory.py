@@ -1,0 +1,414 @@
+"""mm/memory.c: faults, fork's copy, zap, and the pfn-mapping helpers.
+
+Each function names the kernel function it mirrors; the accessor calls are the
+kernel's, in the kernel's order, because the rules are about that order.
+"""
+
+from __future__ import annotations
+
+from ..machine.counters import PAGE_FAULT
+from ..machine.memory import PG_anon, PG_dirty, PG_swapbacked
+from ..mmu_gather import (
+    MmuGather,
+    tlb_finish_mmu,
+    tlb_gather_mmu,
+    tlb_remove_page,
+    tlb_remove_tlb_entry,
+)
+from ..pte import (
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    VM_MAYWRITE,
+    VM_PFNMAP,
+    VM_SHARED,
+    is_migration_entry,
+    maybe_mkwrite,
+    mk_pte,
+    pfn_pte,
+    pte_dirty,
+    pte_mkclean,
+    pte_mkdirty,
+    pte_mkold,
+    pte_mkspecial,
+    pte_mkyoung,
+    pte_none,
+    pte_pfn,
+    pte_present,
+    pte_special,
+    pte_to_swp_entry,
+    pte_write,
+    pte_wrprotect,
+)
+from .filemap import filemap_fault
+from .mm_types import anon_vma_prepare, linear_page_index
+from .pgtable import (
+    pmd_chunks,
+    pte_alloc,
+    pte_alloc_map_lock,
+    pte_lockptr,
+    pte_offset_map_lock,
+    spin_lock,
+    spin_unlock,
+)
+from .rmap import (
+    PageAnon,
+    flush_tlb_batched_pending,
+    page_add_file_rmap,
+    page_add_new_anon_rmap,
+    page_dup_rmap,
+    page_remove_rmap,
+    set_page_dirty,
+)
+
+
+class BusError(Exception):
+    """SIGBUS: an access beyond the end of a mapped file."""
+
+
+def vm_normal_page(vma, addr: int, pte: int):
+    """The struct page behind a present entry, or None for special and zero-page entries."""
+    if pte_special(pte):
+        return None
+    pfn = pte_pfn(pte)
+    if pfn == vma.mm.machine.zero_pfn:
+        return None
+    return pfn
+
+
+def is_cow_mapping(flags: int) -> bool:
+    return flags & (VM_SHARED | VM_MAYWRITE) == VM_MAYWRITE
+
+
+# ---- faults ------------------------------------------------------------------------------
+
+def handle_mm_fault(vma, addr: int, write: bool) -> None:
+    """handle_mm_fault -> handle_pte_fault."""
+    mm = vma.mm
+    mm.machine.counters[PAGE_FAULT] += 1
+    ptep = pte_alloc(mm, addr)
+    entry = mm.machine.arch.ptep_get(ptep)  # orig_pte, read without the lock
+    if pte_none(entry):
+        if vma.file is None:
+            do_anonymous_page(vma, addr, ptep, write)
+        else:
+            do_fault(vma, addr, ptep, write)
+        return
+    if not pte_present(entry):
+        do_swap_page(vma, addr, ptep, entry, write)
+        return
+    arch = mm.machine.arch
+    ptl = pte_lockptr(mm, ptep)
+    spin_lock(mm, ptl)
+    if arch.ptep_get(ptep) != entry:
+        spin_unlock(mm, ptl)
+        return
+    if write:
+        if not pte_write(entry):
+            do_wp_page(vma, addr, ptep, ptl, entry)
+            return
+        entry = pte_mkdirty(entry)
+    entry = pte_mkyoung(entry)
+    if arch.ptep_set_access_flags(vma, addr, ptep, entry, write):
+        arch.update_mmu_cache(vma, addr, ptep)
+    elif write:
+        arch.flush_tlb_fix_spurious_fault(vma, addr, ptep)
+    spin_unlock(mm, ptl)
+
+
+def _set_new_pte(vma, addr: int, ptep: int, entry: int) -> bool:
+    """Take the PTE lock and install entry if the slot is still none (the common tail
+    of do_anonymous_page, finish_fault and insert_pfn)."""
+    mm = vma.mm
+    arch = mm.machine.arch
+    ptl = pte_lockptr(mm, ptep)
+    spin_lock(mm, ptl)
+    installed = pte_none(arch.ptep_get(ptep))
+    if installed:
+        arch.set_pte_at(mm, addr, ptep, entry)
+        arch.update_mmu_cache(vma, addr, ptep)
+    spin_unlock(mm, ptl)
+    return installed
+
+
+def do_anonymous_page(vma, addr: int, ptep: int, write: bool) -> None:
+    mm = vma.mm
+    mem = mm.machine.mem
+    if not write:
+        entry = pte_mkspecial(pfn_pte(mm.machine.zero_pfn, vma.page_prot))
+        _set_new_pte(vma, addr, ptep, entry)
+        return
+    anon_vma_prepare(vma)
+    page = mem.alloc_page(PG_anon | PG_swapbacked)
+    entry = maybe_mkwrite(pte_mkdirty(mk_pte(page, vma.page_prot)), vma.flags)
+    page_add_new_anon_rmap(mem, page, vma, addr)
+    if not _set_new_pte(vma, addr, ptep, entry):
+        mem.mapcount[page] = 0
+        mem.put_page(page)
+
+
+def do_fault(vma, addr: int, ptep: int, write: bool) -> None:
+    """do_read_fault / do_cow_fault / do_shared_fault over the page cache."""
+    mm = vma.mm
+    mem = mm.machine.mem
+    mapping = vma.file
+    index = linear_page_index(vma, addr)
+    if index >= mapping.size:
+        raise BusError(f"access at {addr:#x} is beyond the end of {mapping.name}")
+    page = filemap_fault(mem, mapping, index)
+    if write and not vma.flags & VM_SHARED:  # do_cow_fault
+        anon_vma_prepare(vma)
+        new = mem.alloc_page(PG_anon | PG_swapbacked)
+        mem.data[new] = mem.data[page]
+        entry = maybe_mkwrite(pte_mkdirty(mk_pte(new, vma.page_prot)), vma.flags)
+        page_add_new_anon_rmap(mem, new, vma, addr)
+        if not _set_new_pte(vma, addr, ptep, entry):
+            mem.mapcount[new] = 0
+            mem.put_page(new)
+        return
+    entry = mk_pte(page, vma.page_prot)
+    if write:  # do_shared_fault: finish_fault, then fault_dirty_shared_page
+        entry = maybe_mkwrite(pte_mkdirty(entry), vma.flags)
+    mem.get_page(page)
+    page_add_file_rmap(mem, page)
+    if not _set_new_pte(vma, addr, ptep, entry):
+        page_remove_rmap(mem, page)
+        mem.put_page(page)
+        return
+    if write:
+        set_page_dirty(mem, page)
+
+
+def do_wp_page(vma, addr: int, ptep: int, ptl, orig: int) -> None:
+    """A store to a present read-only entry: reuse, shared fix-up, or copy. Drops ptl."""
+    mm = vma.mm
+    mem = mm.machine.mem
+    page = vm_normal_page(vma, addr, orig)
+    if vma.flags & VM_SHARED:  # wp_page_shared / wp_pfn_shared
+        _wp_page_reuse(vma, addr, ptep, ptl, orig)
+        if page is not None:
+            set_page_dirty(mem, page)  # fault_dirty_shared_page
+        return
+    if page is not None and PageAnon(mem, page) and mem.refcount[page] == 1:
+        _wp_page_reuse(vma, addr, ptep, ptl, orig)
+        return
+    spin_unlock(mm, ptl)
+    wp_page_copy(vma, addr, ptep, orig, page)
+
+
+def _wp_page_reuse(vma, addr: int, ptep: int, ptl, orig: int) -> None:
+    arch = vma.mm.machine.arch
+    entry = maybe_mkwrite(pte_mkdirty(pte_mkyoung(orig)), vma.flags)
+    if arch.ptep_set_access_flags(vma, addr, ptep, entry, 1):
+        arch.update_mmu_cache(vma, addr, ptep)
+    spin_unlock(vma.mm, ptl)
+
+
+def wp_page_copy(vma, addr: int, ptep: int, orig: int, old_page) -> None:
+    mm = vma.mm
+    mem = mm.machine.mem
+    arch = mm.machine.arch
+    anon_vma_prepare(vma)
+    new = mem.alloc_page(PG_anon | PG_swapbacked)
+    mem.data[new] = mem.data[pte_pfn(orig)] if old_page is not None else 0
+    ptl = pte_lockptr(mm, ptep)
+    spin_lock(mm, ptl)
+    if arch.ptep_get(ptep) != orig:
+        spin_unlock(mm, ptl)
+        mem.put_page(new)
+        return
+    entry = maybe_mkwrite(pte_mkdirty(mk_pte(new, vma.page_prot)), vma.flags)
+    arch.ptep_clear_flush(vma, addr, ptep)
+    page_add_new_anon_rmap(mem, new, vma, addr)
+    arch.set_pte_at(mm, addr, ptep, entry)
+    arch.update_mmu_cache(vma, addr, ptep)
+    if old_page is not None:
+        page_remove_rmap(mem, old_page)
+        mem.put_page(old_page)  # the old mapping's reference, after the flush
+    spin_unlock(mm, ptl)
+
+
+def do_swap_page(vma, addr: int, ptep: int, orig: int, write: bool) -> None:
+    mm = vma.mm
+    mem = mm.machine.mem
+    arch = mm.machine.arch
+    entry = pte_to_swp_entry(orig)
+    if is_migration_entry(entry):
+        return  # migration_entry_wait: the migration finishes, the access retries
+    swap = mm.kernel.swap
+    anon_vma_prepare(vma)
+    page = mem.alloc_page(PG_anon | PG_swapbacked | PG_dirty)
+    mem.data[page] = swap.read(entry)
+    ptl = pte_lockptr(mm, ptep)
+    spin_lock(mm, ptl)
+    if arch.ptep_get(ptep) != orig:
+        spin_unlock(mm, ptl)
+        mem.put_page(page)
+        return
+    swap.swap_free(entry)
+    pte = mk_pte(page, vma.page_prot)
+    if write:
+        pte = maybe_mkwrite(pte_mkdirty(pte), vma.flags)
+    page_add_new_anon_rmap(mem, page, vma, addr)
+    arch.set_pte_at(mm, addr, ptep, pte)
+    arch.update_mmu_cache(vma, addr, ptep)
+    spin_unlock(mm, ptl)
+
+
+# ---- fork --------------------------------------------------------------------------------
+
+def copy_page_range(dst_vma, src_vma) -> None:
+    """Skip what a fault would fill correctly: no anon_vma and no pfn map."""
+    if src_vma.anon_vma is None and not src_vma.flags & VM_PFNMAP:
+        return
+    for addr, end in pmd_chunks(src_vma.start, src_vma.end):
+        if src_vma.mm.pte_offset(addr) is not None:
+            copy_pte_range(dst_vma, src_vma, addr, end)
+
+
+def copy_pte_range(dst_vma, src_vma, addr: int, end: int) -> None:
+    src_mm, dst_mm = src_vma.mm, dst_vma.mm
+    mem = src_mm.machine.mem
+    arch = src_mm.machine.arch
+    swap = src_mm.kernel.swap
+    dst_ptep, dst_ptl = pte_alloc_map_lock(dst_mm, addr)
+    src_ptep = src_mm.pte_offset(addr)
+    src_ptl = pte_lockptr(src_mm, src_ptep)
+    spin_lock(src_mm, src_ptl)
+    arch.arch_enter_lazy_mmu_mode()
+    cow = is_cow_mapping(src_vma.flags)
+    for i in range((end - addr) >> PAGE_SHIFT):
+        a = addr + (i << PAGE_SHIFT)
+        pte = arch.ptep_get(src_ptep + i)
+        if pte_none(pte):
+            continue
+        if not pte_present(pte):  # copy_nonpresent_pte
+            entry = pte_to_swp_entry(pte)
+            if not is_migration_entry(entry):
+                swap.swap_duplicate(entry)
+            arch.set_pte_at(dst_mm, a, dst_ptep + i, pte)
+            continue
+        page = vm_normal_page(src_vma, a, pte)
+        if cow and pte_write(pte):
+            arch.ptep_set_wrprotect(src_mm, a, src_ptep + i)
+            pte = pte_wrprotect(pte)
+        if src_vma.flags & VM_SHARED:
+            pte = pte_mkclean(pte)
+        pte = pte_mkold(pte)
+        if page is not None:
+            mem.get_page(page)
+            page_dup_rmap(mem, page)
+        arch.set_pte_at(dst_mm, a, dst_ptep + i, pte)
+    arch.arch_leave_lazy_mmu_mode()
+    spin_unlock(src_mm, src_ptl)
+    spin_unlock(dst_mm, dst_ptl)
+
+
+# ---- zap ---------------------------------------------------------------------------------
+
+class ZapDetails:
+    """zap_details: unmap_mapping_range zaps only pages of `mapping`, private COW
+    copies too when even_cows."""
+
+    __slots__ = ("mapping", "even_cows")
+
+    def __init__(self, mapping, even_cows: bool):
+        self.mapping = mapping
+        self.even_cows = even_cows
+
+
+def zap_pte_range(tlb, vma, addr: int, end: int, details=None) -> None:
+    mm = vma.mm
+    mem = mm.machine.mem
+    arch = mm.machine.arch
+    ptep, ptl = pte_offset_map_lock(mm, addr)
+    if ptep is None:
+        return
+    flush_tlb_batched_pending(mm)
+    arch.arch_enter_lazy_mmu_mode()
+    for i in range((end - addr) >> PAGE_SHIFT):
+        a = addr + (i << PAGE_SHIFT)
+        p = ptep + i
+        ptent = arch.ptep_get(p)
+        if pte_none(ptent):
+            continue
+        if pte_present(ptent):
+            page = vm_normal_page(vma, a, ptent)
+            if details is not None and page is not None and not details.even_cows \
+                    and mem.mapping[page] is not details.mapping:
+                continue
+            ptent = arch.ptep_get_and_clear_full(mm, a, p, tlb.fullmm)
+            tlb_remove_tlb_entry(tlb, p, a)
+            if page is None:
+                continue
+            if not PageAnon(mem, page) and pte_dirty(ptent):
+                set_page_dirty(mem, page)
+            page_remove_rmap(mem, page)
+            tlb_remove_page(tlb, page)
+            continue
+        if details is not None and not details.even_cows:
+            continue  # swap entries are anonymous: private copies stay
+        entry = pte_to_swp_entry(ptent)
+        if not is_migration_entry(entry):
+            mm.kernel.swap.swap_free(entry)
+        arch.pte_clear_not_present_full(mm, a, p, tlb.fullmm)
+    arch.arch_leave_lazy_mmu_mode()
+    spin_unlock(mm, ptl)
+
+
+def unmap_page_range(tlb, vma, start: int, end: int, details=None) -> None:
+    for addr, next_ in pmd_chunks(start, end):
+        zap_pte_range(tlb, vma, addr, next_, details)
+
+
+def zap_page_range(vma, start: int, size: int, details=None) -> None:
+    """zap_page_range_single: one vma, its own mmu_gather."""
+    tlb = MmuGather()
+    tlb_gather_mmu(tlb, vma.mm)
+    end = min(start + size, vma.end)
+    start = max(start, vma.start)
+    if start < end:
+        unmap_page_range(tlb, vma, start, end, details)
+    tlb_finish_mmu(tlb)
+
+
+def unmap_mapping_range(mapping, holebegin: int, holelen: int, even_cows: bool) -> None:
+    """Zap the pages of file offsets [holebegin, holebegin+holelen) (0 = to the end),
+    in pages, in every vma of every mm that maps them."""
+    first = holebegin
+    last = holebegin + holelen - 1 if holelen else None
+    details = ZapDetails(mapping, even_cows)
+    for vma in list(mapping.i_mmap):
+        vma_first = vma.pgoff
+        vma_last = vma.pgoff + ((vma.end - vma.start) >> PAGE_SHIFT) - 1
+        lo = max(first, vma_first)
+        hi = vma_last if last is None else min(last, vma_last)
+        if lo > hi:
+            continue
+        start = vma.start + ((lo - vma.pgoff) << PAGE_SHIFT)
+        zap_page_range(vma, start, (hi - lo + 1) << PAGE_SHIFT, details)
+
+
+# ---- pfn mappings --------------------------------------------------------------------------
+
+def insert_pfn(vma, addr: int, pfn: int, prot: int) -> bool:
+    """vmf_insert_pfn: map one special frame; False (-EBUSY) if something is there."""
+    ptep = pte_alloc(vma.mm, addr)
+    return _set_new_pte(vma, addr, ptep, pte_mkspecial(pfn_pte(pfn, prot)))
+
+
+def remap_pfn_range(vma, addr: int, pfn: int, size: int, prot: int) -> None:
+    """Map consecutive frames at [addr, addr+size); every entry must be none."""
+    mm = vma.mm
+    arch = mm.machine.arch
+    vma.flags |= VM_PFNMAP
+    end = addr + size
+    for start, next_ in pmd_chunks(addr, end):
+        ptep, ptl = pte_alloc_map_lock(mm, start)
+        arch.arch_enter_lazy_mmu_mode()
+        for i in range((next_ - start) >> PAGE_SHIFT):
+            if not pte_none(arch.ptep_get(ptep + i)):
+                raise AssertionError(f"remap_pfn_range over a mapped entry at {start + i * PAGE_SIZE:#x}")
+            arch.set_pte_at(mm, start + (i << PAGE_SHIFT), ptep + i,
+                            pte_mkspecial(pfn_pte(pfn + ((start - addr) >> PAGE_SHIFT) + i, prot)))
+        arch.arch_leave_lazy_mmu_mode()
+        spin_unlock(mm, ptl)

@@ -1,0 +1,83 @@
+"""mremap (mm/mremap.c): move_ptes as in 2.6.27, ptep_clear_flush then set_pte_at."""
+
+from __future__ import annotations
+
+from ..pte import PAGE_SHIFT, PAGE_SIZE, pte_none
+from .mm_types import VMA
+from .mmap import MmapError, do_munmap, get_unmapped_area, page_align, split_range
+from .pgtable import pmd_chunks, pte_alloc, pte_lockptr, pte_offset_map_lock, spin_lock, spin_unlock
+from .rmap import flush_tlb_batched_pending
+
+MREMAP_MAYMOVE = 1
+MREMAP_FIXED = 2
+
+
+def move_ptes(vma, old_addr: int, old_end: int, new_vma, new_addr: int) -> None:
+    mm = vma.mm
+    arch = mm.machine.arch
+    old_ptep, old_ptl = pte_offset_map_lock(mm, old_addr)
+    if old_ptep is None:
+        return
+    new_ptep = pte_alloc(mm, new_addr)
+    new_ptl = pte_lockptr(mm, new_ptep)
+    if new_ptl is not old_ptl:
+        spin_lock(mm, new_ptl)
+    flush_tlb_batched_pending(mm)
+    arch.arch_enter_lazy_mmu_mode()
+    for i in range((old_end - old_addr) >> PAGE_SHIFT):
+        if pte_none(arch.ptep_get(old_ptep + i)):
+            continue
+        pte = arch.ptep_clear_flush(vma, old_addr + (i << PAGE_SHIFT), old_ptep + i)
+        arch.set_pte_at(mm, new_addr + (i << PAGE_SHIFT), new_ptep + i, pte)
+    arch.arch_leave_lazy_mmu_mode()
+    if new_ptl is not old_ptl:
+        spin_unlock(mm, new_ptl)
+    spin_unlock(mm, old_ptl)
+
+
+def move_page_tables(vma, old_addr: int, new_vma, new_addr: int, length: int) -> None:
+    """Move in pieces that stay inside one old and one new PTE table."""
+    done = 0
+    while done < length:
+        old, new = old_addr + done, new_addr + done
+        step = min(length - done,
+                   next(pmd_chunks(old, old + length - done))[1] - old,
+                   next(pmd_chunks(new, new + length - done))[1] - new)
+        move_ptes(vma, old, old + step, new_vma, new)
+        done += step
+
+
+def do_mremap(mm, old_addr: int, old_len: int, new_len: int, flags: int = MREMAP_MAYMOVE,
+              new_addr: int | None = None) -> int:
+    if old_addr & (PAGE_SIZE - 1) or old_len <= 0 or new_len <= 0:
+        raise MmapError("EINVAL: addresses page-aligned, lengths positive")
+    old_len, new_len = page_align(old_len), page_align(new_len)
+    vma = mm.find_vma(old_addr)
+    if vma is None or old_addr + old_len > vma.end:
+        raise MmapError("EFAULT: the old range is not one mapping")
+    if not flags & MREMAP_FIXED:
+        if new_len <= old_len:
+            if new_len < old_len:
+                do_munmap(mm, old_addr + new_len, old_len - new_len)
+            return old_addr
+        if not flags & MREMAP_MAYMOVE:
+            raise MmapError("ENOMEM: cannot grow in place without MREMAP_MAYMOVE")
+        new_addr = get_unmapped_area(mm, new_len)
+    else:
+        if new_addr is None or new_addr & (PAGE_SIZE - 1):
+            raise MmapError("EINVAL: MREMAP_FIXED needs an aligned new address")
+        if new_addr < old_addr + old_len and old_addr < new_addr + new_len:
+            raise MmapError("EINVAL: old and new ranges overlap")
+        do_munmap(mm, new_addr, new_len)
+    return move_vma(mm, old_addr, old_len, new_len, new_addr)
+
+
+def move_vma(mm, old_addr: int, old_len: int, new_len: int, new_addr: int) -> int:
+    (vma,) = split_range(mm, old_addr, old_addr + old_len)
+    new_vma = VMA(mm, new_addr, new_addr + new_len, vma.flags, vma.pgoff, vma.file)
+    new_vma.anon_vma = vma.anon_vma
+    new_vma.page_prot = vma.page_prot
+    mm.insert_vma(new_vma)
+    move_page_tables(vma, old_addr, new_vma, new_addr, min(old_len, new_len))
+    do_munmap(mm, old_addr, old_len)
+    return new_addr

@@ -1,0 +1,69 @@
+"""Page-table pages and the PTE lock: pte_alloc, pte_offset_map_lock, free_pgtables."""
+
+from __future__ import annotations
+
+from ..machine.memory import PTE_TABLE_SHIFT
+from ..mmu_gather import tlb_remove_table
+from ..pte import PMD_SHIFT, PMD_SIZE, pte_none
+
+
+def pte_alloc(mm, addr: int) -> int:
+    """__pte_alloc: make sure a PTE table maps addr; return the PTE pointer."""
+    ptep = mm.pte_offset(addr)
+    if ptep is None:
+        mm.pmd[addr >> PMD_SHIFT] = mm.machine.mem.alloc_pte_table()
+        ptep = mm.pte_offset(addr)
+    return ptep
+
+
+def pte_lockptr(mm, ptep: int):
+    return mm.machine.mem.ptl[ptep >> PTE_TABLE_SHIFT]
+
+
+def spin_lock(mm, ptl) -> None:
+    ptl.lock(mm.machine.this_cpu.id)
+
+
+def spin_unlock(mm, ptl) -> None:
+    ptl.unlock(mm.machine.this_cpu.id)
+
+
+def pte_offset_map_lock(mm, addr: int):
+    """(ptep, ptl) with the PTE lock held, or (None, None) when no table maps addr."""
+    ptep = mm.pte_offset(addr)
+    if ptep is None:
+        return None, None
+    ptl = mm.machine.mem.ptl[ptep >> PTE_TABLE_SHIFT]
+    ptl.lock(mm.machine.this_cpu.id)
+    return ptep, ptl
+
+
+def pte_alloc_map_lock(mm, addr: int):
+    ptep = pte_alloc(mm, addr)
+    ptl = mm.machine.mem.ptl[ptep >> PTE_TABLE_SHIFT]
+    ptl.lock(mm.machine.this_cpu.id)
+    return ptep, ptl
+
+
+def pmd_chunks(start: int, end: int):
+    """Split [start, end) at PTE-table boundaries, as the p?d_addr_end loops do."""
+    addr = start
+    while addr < end:
+        next_ = min((addr & ~(PMD_SIZE - 1)) + PMD_SIZE, end)
+        yield addr, next_
+        addr = next_
+
+
+def free_pgtables(tlb, mm, start: int, end: int) -> None:
+    """Free the PTE tables of [start, end) that no remaining vma needs (free_pgd_range).
+    The pmd entry goes now; the page goes after the flush, through the mmu_gather."""
+    mem = mm.machine.mem
+    for index in range(start >> PMD_SHIFT, ((end - 1) >> PMD_SHIFT) + 1):
+        table = mm.pmd.get(index)
+        lo, hi = index << PMD_SHIFT, (index + 1) << PMD_SHIFT
+        if table is None or mm.vmas_in(lo, hi):
+            continue
+        if not all(pte_none(pte) for pte in mem.ptes[table]):
+            raise AssertionError(f"freeing a PTE table at {lo:#x} that still maps pages")
+        del mm.pmd[index]
+        tlb_remove_table(tlb, table, lo, PMD_SIZE)

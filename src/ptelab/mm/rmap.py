@@ -1,0 +1,184 @@
+"""Reverse mapping: acting on a page from the side of the page (mm/rmap.c).
+
+page_mkclean is writeback's write-protect-and-clean of every shared mapping;
+try_to_unmap is reclaim's unmap, with the deferred "batched" TLB flush of
+architectures that set ARCH_WANT_BATCHED_UNMAP_TLB_FLUSH: the PTE is cleared at
+once, the shootdown is gathered in current->tlb_ubc, and anything else that changes
+that mm's PTEs under the PTE lock must first call flush_tlb_batched_pending.
+"""
+
+from __future__ import annotations
+
+from ..machine.memory import PG_anon, PG_dirty, PG_swapbacked
+from ..pte import (
+    VM_SHARED,
+    pte_accessible,
+    pte_dirty,
+    pte_mkclean,
+    pte_pfn,
+    pte_present,
+    pte_write,
+    pte_wrprotect,
+    swp_entry_to_pte,
+)
+from .mm_types import anon_vma_prepare, linear_page_index, vma_address
+from .pgtable import pte_offset_map_lock, spin_unlock
+
+TTU_BATCH_FLUSH = 0x1
+
+
+def set_page_dirty(mem, page: int) -> None:
+    mem.flags[page] |= PG_dirty
+
+
+def PageAnon(mem, page: int) -> bool:
+    return bool(mem.flags[page] & PG_anon)
+
+
+def page_add_new_anon_rmap(mem, page: int, vma, addr: int) -> None:
+    mem.mapping[page] = anon_vma_prepare(vma)
+    mem.index[page] = linear_page_index(vma, addr)
+    mem.flags[page] |= PG_anon
+    mem.mapcount[page] = 1
+
+
+def page_add_file_rmap(mem, page: int) -> None:
+    mem.mapcount[page] += 1
+
+
+def page_dup_rmap(mem, page: int) -> None:
+    mem.mapcount[page] += 1
+
+
+def page_remove_rmap(mem, page: int) -> None:
+    mem.mapcount[page] -= 1
+
+
+def rmap_walk(mem, page: int):
+    """(vma, address) of every vma that may map the page."""
+    mapping = mem.mapping[page]
+    if mapping is None:
+        return
+    vmas = mapping.vmas if mem.flags[page] & PG_anon else mapping.i_mmap
+    index = mem.index[page]
+    for vma in list(vmas):
+        addr = vma_address(vma, index)
+        if addr is not None:
+            yield vma, addr
+
+
+def _map_pte_lock(vma, addr: int, page: int):
+    """page_vma_mapped_walk for one small page: (ptep, ptl) if addr maps page."""
+    mm = vma.mm
+    ptep, ptl = pte_offset_map_lock(mm, addr)
+    if ptep is None:
+        return None, None
+    pte = mm.machine.arch.ptep_get(ptep)
+    if pte_present(pte) and pte_pfn(pte) == page:
+        return ptep, ptl
+    spin_unlock(mm, ptl)
+    return None, None
+
+
+# ---- writeback -------------------------------------------------------------------------
+
+def page_mkclean(mem, page: int) -> int:
+    """Write-protect and clean every shared mapping; the number of entries that were
+    dirty or writable (the caller re-dirties the page if any was)."""
+    cleaned = 0
+    for vma, addr in rmap_walk(mem, page):
+        if not vma.flags & VM_SHARED:
+            continue
+        ptep, ptl = _map_pte_lock(vma, addr, page)
+        if ptep is None:
+            continue
+        mm = vma.mm
+        arch = mm.machine.arch
+        pte = arch.ptep_get(ptep)
+        if pte_dirty(pte) or pte_write(pte):
+            entry = arch.ptep_clear_flush(vma, addr, ptep)
+            entry = pte_mkclean(pte_wrprotect(entry))
+            arch.set_pte_at(mm, addr, ptep, entry)
+            cleaned += 1
+        spin_unlock(mm, ptl)
+    return cleaned
+
+
+def clear_page_dirty_for_io(mem, page: int) -> bool:
+    """folio_clear_dirty_for_io: move PTE dirtiness into PG_dirty, then test-and-clear it."""
+    if page_mkclean(mem, page):
+        set_page_dirty(mem, page)
+    if mem.flags[page] & PG_dirty:
+        mem.flags[page] &= ~PG_dirty
+        return True
+    return False
+
+
+# ---- reclaim ---------------------------------------------------------------------------
+
+def set_tlb_ubc_flush_pending(kernel, mm, pteval: int) -> None:
+    if not pte_accessible(pteval):
+        return
+    kernel.machine.arch.arch_tlbbatch_add_mm(kernel.tlb_ubc, mm)
+    if pte_dirty(pteval):
+        kernel.tlb_ubc_writable = True
+    mm.tlb_flush_batched = True
+
+
+def try_to_unmap_flush(kernel) -> None:
+    if kernel.tlb_ubc:
+        kernel.machine.arch.arch_tlbbatch_flush(kernel.tlb_ubc)
+    kernel.tlb_ubc_writable = False
+
+
+def try_to_unmap_flush_dirty(kernel) -> None:
+    """Before writing a page out: no CPU may still be able to store to it."""
+    if kernel.tlb_ubc_writable:
+        try_to_unmap_flush(kernel)
+
+
+def flush_tlb_batched_pending(mm) -> None:
+    """Called under the PTE lock before changing PTEs reclaim may have cleared unflushed."""
+    if mm.tlb_flush_batched:
+        mm.machine.arch.flush_tlb_mm(mm)
+        mm.tlb_flush_batched = False
+
+
+def try_to_unmap(kernel, page: int, flags: int, swap_entry: int | None = None) -> bool:
+    """Unmap the page everywhere; anonymous entries become swap entries.  False when a
+    lazily-freed page turned out dirty again and was left mapped."""
+    mem = kernel.machine.mem
+    for vma, addr in rmap_walk(mem, page):
+        if not _try_to_unmap_one(kernel, vma, addr, page, flags, swap_entry):
+            return False
+    return mem.mapcount[page] == 0
+
+
+def _try_to_unmap_one(kernel, vma, addr: int, page: int, flags: int, swap_entry) -> bool:
+    mm = vma.mm
+    mem = mm.machine.mem
+    arch = mm.machine.arch
+    ptep, ptl = _map_pte_lock(vma, addr, page)
+    if ptep is None:
+        return True
+    if flags & TTU_BATCH_FLUSH and arch.batched_unmap_tlb_flush:
+        pteval = arch.ptep_get_and_clear(mm, addr, ptep)
+        set_tlb_ubc_flush_pending(kernel, mm, pteval)
+    else:
+        pteval = arch.ptep_clear_flush(vma, addr, ptep)
+    if pte_dirty(pteval):
+        set_page_dirty(mem, page)
+    if mem.flags[page] & PG_anon:
+        if not mem.flags[page] & PG_swapbacked:  # MADV_FREE'd
+            if mem.flags[page] & PG_dirty:
+                mem.flags[page] |= PG_swapbacked
+                arch.set_pte_at(mm, addr, ptep, pteval)
+                spin_unlock(mm, ptl)
+                return False
+        else:
+            kernel.swap.swap_duplicate(swap_entry)
+            arch.set_pte_at(mm, addr, ptep, swp_entry_to_pte(swap_entry))
+    page_remove_rmap(mem, page)
+    mem.put_page(page)
+    spin_unlock(mm, ptl)
+    return True

@@ -1,0 +1,85 @@
+"""Reclaim (mm/vmscan.c shrink_folio_list), one page at a time.
+
+Anonymous pages go to swap, lazily-freed clean ones are discarded, file pages are
+written back if dirty and dropped from the page cache.  Unmapping uses the
+batched flush where the architecture has it, so the order matters: flush before
+writing a dirty page out (try_to_unmap_flush_dirty) and before freeing.
+"""
+
+from __future__ import annotations
+
+from ..machine.memory import PG_anon, PG_dirty, PG_swapbacked
+from ..pte import PAGE_SIZE, pte_pfn, pte_present
+from .filemap import delete_from_page_cache
+from .memory import vm_normal_page
+from .rmap import (
+    TTU_BATCH_FLUSH,
+    clear_page_dirty_for_io,
+    try_to_unmap,
+    try_to_unmap_flush,
+    try_to_unmap_flush_dirty,
+)
+
+
+def shrink_page(kernel, page: int) -> bool:
+    """Try to free one page; True if it was freed."""
+    mem = kernel.machine.mem
+    mem.get_page(page)  # isolate_lru_page's reference
+    try:
+        if mem.flags[page] & PG_anon:
+            return _shrink_anon(kernel, page)
+        return _shrink_file(kernel, page)
+    finally:
+        try_to_unmap_flush(kernel)
+        mem.put_page(page)
+
+
+def _shrink_anon(kernel, page: int) -> bool:
+    mem = kernel.machine.mem
+    swap = kernel.swap
+    lazyfree = not mem.flags[page] & PG_swapbacked
+    entry = None if lazyfree else swap.get_swap_page()
+    if not try_to_unmap(kernel, page, TTU_BATCH_FLUSH, entry):
+        if entry is not None:
+            swap.free_if_unused(entry)
+        return False
+    if lazyfree and not mem.flags[page] & PG_dirty:
+        return True  # discarded: MADV_FREE'd and never written since
+    if entry is None:  # re-dirtied lazyfree page was unmapped anyway: keep its data
+        return False
+    try_to_unmap_flush_dirty(kernel)
+    swap.write(entry, mem.data[page])  # pageout
+    mem.flags[page] &= ~PG_dirty
+    swap.free_if_unused(entry)
+    return True
+
+
+def _shrink_file(kernel, page: int) -> bool:
+    mem = kernel.machine.mem
+    if mem.mapping[page] is None:
+        return False
+    if not try_to_unmap(kernel, page, TTU_BATCH_FLUSH):
+        return False
+    try_to_unmap_flush_dirty(kernel)
+    if clear_page_dirty_for_io(mem, page):
+        mem.mapping[page].store[mem.index[page]] = mem.data[page]  # pageout
+    delete_from_page_cache(mem, page)
+    return True
+
+
+def reclaim_range(kernel, mm, start: int, end: int) -> int:
+    """Reclaim every page mapped in [start, end) of mm (what a workload calls "swap out")."""
+    arch = kernel.machine.arch
+    freed = 0
+    for addr in range(start, end, PAGE_SIZE):
+        ptep = mm.pte_offset(addr)
+        if ptep is None:
+            continue
+        pte = arch.ptep_get(ptep)
+        if not pte_present(pte):
+            continue
+        vma = mm.find_vma(addr)
+        page = vm_normal_page(vma, addr, pte) if vma is not None else None
+        if page is not None and pte_pfn(pte) == page:
+            freed += shrink_page(kernel, page)
+    return freed

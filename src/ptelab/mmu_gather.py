@@ -1,0 +1,95 @@
+"""The mmu_gather: unmap now, flush once, free after the flush.
+
+include/asm-generic/tlb.h and mm/mmu_gather.c.  Pages and page-table pages removed
+while zapping are only freed by tlb_flush_mmu, after the architecture's tlb_flush,
+so no TLB can still reach them.  tlb_gather_mmu/tlb_finish_mmu also account
+mm->tlb_flush_pending, and a finish that sees another flush pending on the same mm
+(mm_tlb_flush_nested) flushes everything: MADV_DONTNEED/MADV_FREE racing on one
+range must not return before the other's stale entries are gone.
+"""
+
+from __future__ import annotations
+
+from .pte import PAGE_SIZE
+
+# (PAGE_SIZE - sizeof(struct mmu_gather_batch)) / sizeof(void *) for 4K pages
+MAX_GATHER_BATCH = 510
+
+
+class MmuGather:
+    __slots__ = ("mm", "fullmm", "start", "end", "need_flush_all", "pages", "tables")
+
+    def __init__(self):
+        self.mm = None
+        self.fullmm = False
+        self.need_flush_all = False
+        self.start = self.end = 0
+        self.pages: list[int] = []
+        self.tables: list[int] = []
+
+
+def _reset_range(tlb: MmuGather) -> None:
+    tlb.start, tlb.end = 1 << 48, 0
+
+
+def tlb_gather_mmu(tlb: MmuGather, mm) -> None:
+    tlb.mm = mm
+    tlb.fullmm = False
+    tlb.need_flush_all = False
+    _reset_range(tlb)
+    tlb.pages.clear()
+    tlb.tables.clear()
+    mm.tlb_flush_pending += 1  # inc_tlb_flush_pending
+
+
+def tlb_gather_mmu_fullmm(tlb: MmuGather, mm) -> None:
+    tlb_gather_mmu(tlb, mm)
+    tlb.fullmm = True
+
+
+def tlb_adjust_range(tlb: MmuGather, addr: int, size: int) -> None:
+    if addr < tlb.start:
+        tlb.start = addr
+    if addr + size > tlb.end:
+        tlb.end = addr + size
+
+
+def tlb_remove_tlb_entry(tlb: MmuGather, ptep: int, addr: int) -> None:
+    tlb_adjust_range(tlb, addr, PAGE_SIZE)
+    tlb.mm.machine.arch.tlb_remove_tlb_entry(tlb, ptep, addr)
+
+
+def tlb_remove_page(tlb: MmuGather, page: int) -> None:
+    tlb.pages.append(page)
+    if len(tlb.pages) >= MAX_GATHER_BATCH:
+        tlb_flush_mmu(tlb)
+
+
+def tlb_remove_table(tlb: MmuGather, table_pfn: int, addr: int, size: int) -> None:
+    """pte_free_tlb: a page-table page is freed after the flush, like a page."""
+    tlb_adjust_range(tlb, addr, size)
+    tlb.tables.append(table_pfn)
+
+
+def tlb_flush_mmu_tlbonly(tlb: MmuGather) -> None:
+    if tlb.fullmm or tlb.need_flush_all or tlb.end > tlb.start:
+        tlb.mm.machine.arch.tlb_flush(tlb)
+    _reset_range(tlb)
+
+
+def tlb_flush_mmu(tlb: MmuGather) -> None:
+    tlb_flush_mmu_tlbonly(tlb)
+    mem = tlb.mm.machine.mem
+    for page in tlb.pages:
+        mem.put_page(page)
+    tlb.pages.clear()
+    for table in tlb.tables:
+        mem.free_pte_table(table)
+    tlb.tables.clear()
+
+
+def tlb_finish_mmu(tlb: MmuGather) -> None:
+    if tlb.mm.tlb_flush_pending > 1:  # mm_tlb_flush_nested
+        tlb.need_flush_all = True
+    tlb_flush_mmu(tlb)
+    tlb.mm.tlb_flush_pending -= 1  # dec_tlb_flush_pending
