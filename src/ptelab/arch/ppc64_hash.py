@@ -180,13 +180,14 @@ class Ppc64Hash(GenericArch):
                 f"hash_page inserts a second HPTE while slot {existing[0]} still maps the page",
                 va=va, pfn=pfn, cpu=self.machine.this_cpu.id)
         hpt = self.hpt
-        slot = hpt.insert(vpn, pfn, rflags, False)
+        owner = (mm.context, va)
+        slot = hpt.insert(vpn, pfn, rflags, False, owner)
         if slot < 0:
-            slot = hpt.insert(vpn, pfn, rflags, True)
+            slot = hpt.insert(vpn, pfn, rflags, True, owner)
         if slot < 0:
             hpt.evict(vpn)
             self.counters[HASH_EVICT] += 1
-            slot = hpt.insert(vpn, pfn, rflags, False)
+            slot = hpt.insert(vpn, pfn, rflags, False, owner)
         self.hpte_gen[slot] = self.mem.gen[pfn]
         self.counters[HASH_INSERT] += 1
         return slot

@@ -64,6 +64,7 @@ class X86(GenericArch):
         pte = table[i]
         need = _PAGE_PRESENT | _PAGE_USER | (_PAGE_RW if write else 0)
         if pte & need != need:
+            # a page fault invalidates the faulting address's TLB entries (SDM 4.10.4.1)
             cpu.tlb.entries.pop(tlb_key(mm.context, va), None)
             return None
         new = pte | _PAGE_ACCESSED | (_PAGE_DIRTY if write else 0)

@@ -8,6 +8,7 @@ MMU: what happens on a TLB miss.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from weakref import WeakValueDictionary
 
 from .counters import Counters
 from .cpu import CPU
@@ -29,6 +30,7 @@ class Machine:
         self.arch = None
         self.hash_table = None
         self._next_context = 1
+        self.address_spaces = WeakValueDictionary()  # context -> PageDirectory
         self.zero_pfn = self.mem.alloc_page(PG_reserved)
 
     def new_context(self) -> int:

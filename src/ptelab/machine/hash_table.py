@@ -64,6 +64,7 @@ class HashPageTable:
         nslots = groups * HPTES_PER_GROUP
         self.v = [0] * nslots
         self.r = [0] * nslots
+        self.owner: list = [None] * nslots  # (context, va): bookkeeping for checks, not hardware
         self._victim = 0
 
     def group(self, vpn: int, secondary: bool) -> int:
@@ -92,13 +93,14 @@ class HashPageTable:
             found.extend(s for s in range(base, base + HPTES_PER_GROUP) if self.v[s] == want)
         return found
 
-    def insert(self, vpn: int, pfn: int, rflags: int, secondary: bool) -> int:
+    def insert(self, vpn: int, pfn: int, rflags: int, secondary: bool, owner=None) -> int:
         """native_hpte_insert: the slot used, or -1 if the group is full."""
         base = self.group(vpn, secondary)
         v = self.v
         for slot in range(base, base + HPTES_PER_GROUP):
             if not v[slot] & HPTE_V_VALID:
                 self.r[slot] = (pfn << HPTE_R_RPN_SHIFT) | rflags
+                self.owner[slot] = owner
                 v[slot] = (vpn << HPTE_V_AVPN_SHIFT) | HPTE_V_VALID | (HPTE_V_SECONDARY if secondary else 0)
                 return slot
         return -1

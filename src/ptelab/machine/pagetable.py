@@ -16,8 +16,9 @@ def pte_index(va: int) -> int:
 
 
 class PageDirectory:
-    def __init__(self, context: int):
-        self.context = context
+    def __init__(self, machine):
+        self.context = machine.new_context()
+        machine.address_spaces[self.context] = self
         self.pmd: dict[int, int] = {}
         self.cpumask: set[int] = set()
 

@@ -77,7 +77,7 @@ class MM(PageDirectory):
     """An mm_struct: the page tables (as the MMU sees them) plus the vmas."""
 
     def __init__(self, kernel):
-        super().__init__(kernel.machine.new_context())
+        super().__init__(kernel.machine)
         self.kernel = kernel
         self.machine = kernel.machine
         self.vmas: list[VMA] = []

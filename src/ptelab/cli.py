@@ -1,0 +1,125 @@
+"""The `ptelab` command."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+from .arch import ARCHES, boot
+from .machine.counters import DESCRIPTIONS, Counters
+from .workloads import WORKLOADS, run_workload
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad input from the command line: message, then exit 2."""
+
+
+def choose(kind: str, name: str, accepted) -> str:
+    if name in accepted:
+        return name
+    close = difflib.get_close_matches(name, list(accepted), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise UsageError(f"unknown {kind} {name!r}{hint}; accepted: {', '.join(accepted)}")
+
+
+def parse_arches(spec: str) -> list[str]:
+    """'x86', 'x86,ppc64' or 'all'."""
+    if spec == "all":
+        return list(ARCHES)
+    return [choose("architecture", name.strip(), ARCHES) for name in spec.split(",")]
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def counters_table(title: str, columns: dict[str, Counters], elapsed: dict[str, float]) -> Table:
+    table = Table(title=title)
+    table.add_column("event")
+    for name in columns:
+        table.add_column(name, justify="right")
+    table.add_column("meaning", style="dim")
+    events = [e for e in DESCRIPTIONS if any(c[e] for c in columns.values())]
+    events += sorted({e for c in columns.values() for e in c} - set(events))
+    for event in events:
+        any_counter = next(iter(columns.values()))
+        table.add_row(event, *(f"{c[event]:,}" for c in columns.values()), any_counter.describe(event))
+    table.add_row("seconds", *(f"{elapsed[n]:.2f}" for n in columns), "wall-clock time of the run", style="italic")
+    return table
+
+
+def cmd_run(args) -> int:
+    workload = choose("workload", args.workload, WORKLOADS)
+    arches = parse_arches(args.arch)
+    columns, elapsed = {}, {}
+    for name in arches:
+        machine = boot(name, cpus=args.cpus, pages=args.pages)
+        start = time.perf_counter()
+        run_workload(machine, workload, args.pages)
+        elapsed[name] = time.perf_counter() - start
+        columns[name] = machine.counters
+    title = f"{workload}: {WORKLOADS[workload][1]} ({args.pages} pages, {args.cpus} CPUs)"
+    Console().print(counters_table(title, columns, elapsed))
+    return EXIT_OK
+
+
+def cmd_list(args) -> int:
+    console = Console()
+    table = Table(title="architectures")
+    table.add_column("name")
+    table.add_column("description")
+    for name, cls in ARCHES.items():
+        table.add_row(name, cls.description)
+    console.print(table)
+    table = Table(title="workloads")
+    table.add_column("name")
+    table.add_column("description")
+    for name, (_, description) in WORKLOADS.items():
+        table.add_row(name, description)
+    console.print(table)
+    return EXIT_OK
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="ptelab", description="An executable model of Linux page-table accessors.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    run = sub.add_parser("run", help="run a named workload sequentially and print the event counters")
+    run.add_argument("workload", help=f"one of: {', '.join(WORKLOADS)}")
+    run.add_argument("--arch", default="x86", help=f"one of {', '.join(ARCHES)}, a comma list, or all")
+    run.add_argument("--pages", type=positive, default=1024, help="pages the workload maps (default 1024)")
+    run.add_argument("--cpus", type=positive, default=2, help="CPUs of the machine (default 2)")
+    run.set_defaults(func=cmd_run)
+    lst = sub.add_parser("list", help="list architectures and workloads")
+    lst.set_defaults(func=cmd_list)
+    return parser
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except UsageError as err:
+        print(f"ptelab: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Is every cached translation backed by the current page tables?
+
+Checked when no operation is in progress (between the steps of a sequential run,
+after every operation a test performs): then every TLB entry and every valid
+hash-table entry must translate to the frame its PTE names, grant a store only
+if the PTE is writable, and reach a frame in the allocation it was filled from.
+This is the quiescent form of the "stale translation" invariant of DESIGN.md.
+"""
+
+from __future__ import annotations
+
+from ..pte import PFN_SHIFT, PMD_SHIFT, PAGE_SHIFT, _PAGE_PRESENT, _PAGE_RW
+from .hash_table import HPTE_V_VALID, PP_RW
+from .tlb import VPN_BITS
+
+
+def _current_pte(machine, context: int, va: int):
+    pgd = machine.address_spaces.get(context)
+    if pgd is None:
+        return None
+    table = pgd.pmd.get(va >> PMD_SHIFT)
+    if table is None or table not in machine.mem.ptes:
+        return None
+    return machine.mem.ptes[table][(va >> PAGE_SHIFT) & 511]
+
+
+def _judge(machine, where: str, context: int, va: int, pfn: int, gen: int, writable: bool):
+    pte = _current_pte(machine, context, va)
+    if pte is None or not pte & _PAGE_PRESENT:
+        return f"{where}: context {context} va {va:#x} -> pfn {pfn}, but the PTE is not present"
+    if pte >> PFN_SHIFT != pfn:
+        return f"{where}: context {context} va {va:#x} -> pfn {pfn}, but the PTE maps pfn {pte >> PFN_SHIFT}"
+    if writable and not pte & _PAGE_RW:
+        return f"{where}: context {context} va {va:#x} is writable, but the PTE is read-only"
+    if machine.mem.gen[pfn] != gen:
+        return f"{where}: context {context} va {va:#x} -> pfn {pfn} from a freed allocation"
+    return None
+
+
+def stale_translations(machine) -> list[str]:
+    """Every cached translation that grants more than the page tables do now."""
+    problems = []
+    for cpu in machine.cpus:
+        for key, (pfn, gen, writable) in cpu.tlb.entries.items():
+            context, va = key >> VPN_BITS, (key & ((1 << VPN_BITS) - 1)) << PAGE_SHIFT
+            problem = _judge(machine, f"cpu{cpu.id} TLB", context, va, pfn, gen, writable)
+            if problem:
+                problems.append(problem)
+    hpt = machine.hash_table
+    if hpt is not None:
+        gens = machine.arch.hpte_gen
+        for slot, v in enumerate(hpt.v):
+            if v & HPTE_V_VALID:
+                context, va = hpt.owner[slot]
+                pfn, rflags = hpt.entry(slot)
+                problem = _judge(machine, f"HPTE slot {slot}", context, va, pfn, gens[slot],
+                                 rflags & 0x3 == PP_RW)
+                if problem:
+                    problems.append(problem)
+    return problems
