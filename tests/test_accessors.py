@@ -6,7 +6,7 @@ from ptelab.arch.ppc64_hash import _PAGE_HASHPTE, Ppc64Hash
 from ptelab.machine import FAULT
 from ptelab.machine.counters import ATOMIC_RMW, TLB_FLUSH_FULL, TLB_FLUSH_PAGE
 from ptelab.machine.hash_table import hpt_vpn
-from ptelab.mm.pgtable import pte_alloc
+from ptelab.mm.pgtable import pte_alloc, pte_lockptr, spin_lock
 from ptelab.pte import (
     ARCH_MASK,
     PAGE_SHARED,
@@ -56,8 +56,10 @@ class Setup:
 
 @pytest.fixture
 def s(kernel):
+    """Accessors run on cpu0 holding the PTE lock, as kernel code does."""
     setup = Setup(kernel)
     with kernel.machine.on_cpu(setup.cpu0):
+        spin_lock(setup.mm, pte_lockptr(setup.mm, setup.ptep))
         yield setup
 
 

@@ -50,10 +50,11 @@ class Proc:
 
 class MemorySemantics(RuleBasedStateMachine):
     ARCH = "x86"
+    DEBUG = True  # debug mode checks every accessor call; MADV_FREE breaks a rule (test_debug.py)
 
     def __init__(self):
         super().__init__()
-        self.kernel = Kernel(boot(self.ARCH, cpus=3, pages=256))
+        self.kernel = Kernel(boot(self.ARCH, cpus=3, pages=256, debug=self.DEBUG))
         self.machine = self.kernel.machine
         self.procs = [Proc(self.kernel.new_mm())]
         self.files = []  # (mapping, content list)
@@ -250,6 +251,7 @@ class MemorySemantics(RuleBasedStateMachine):
         if not p.regions:
             return
         r = self.region(p, j)
+        free = free and not self.DEBUG
         do_madvise(p.mm, r.start, r.npages * PAGE, MADV_FREE if free else MADV_DONTNEED)
         if r.values is None:
             return
@@ -292,7 +294,9 @@ class MemorySemantics(RuleBasedStateMachine):
 
 
 for _name in ARCHES:
-    _cls = type(f"Test_{_name.replace('-', '_').replace('.', '_')}", (MemorySemantics,), {"ARCH": _name})
-    _cls.TestCase.settings = settings(max_examples=200, stateful_step_count=50, deadline=None,
-                                      suppress_health_check=[HealthCheck.too_slow])
-    globals()[_cls.__name__] = _cls.TestCase
+    for _debug, _examples in ((True, 200), (False, 100)):
+        _label = _name.replace("-", "_").replace(".", "_") + ("" if _debug else "_nodebug_madv_free")
+        _cls = type(f"Test_{_label}", (MemorySemantics,), {"ARCH": _name, "DEBUG": _debug})
+        _cls.TestCase.settings = settings(max_examples=_examples, stateful_step_count=50, deadline=None,
+                                          suppress_health_check=[HealthCheck.too_slow])
+        globals()[_cls.__name__] = _cls.TestCase

@@ -8,9 +8,12 @@ import sys
 import time
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .arch import ARCHES, boot
+from .debug import RuleViolation
+from .machine.violation import InvariantViolation
 from .machine.counters import DESCRIPTIONS, Counters
 from .workloads import WORKLOADS, run_workload
 
@@ -64,16 +67,25 @@ def counters_table(title: str, columns: dict[str, Counters], elapsed: dict[str, 
 def cmd_run(args) -> int:
     workload = choose("workload", args.workload, WORKLOADS)
     arches = parse_arches(args.arch)
-    columns, elapsed = {}, {}
+    columns, elapsed, broken = {}, {}, []
     for name in arches:
-        machine = boot(name, cpus=args.cpus, pages=args.pages)
+        machine = boot(name, cpus=args.cpus, pages=args.pages, debug=not args.no_debug)
         start = time.perf_counter()
-        run_workload(machine, workload, args.pages)
+        try:
+            run_workload(machine, workload, args.pages)
+        except (RuleViolation, InvariantViolation) as err:
+            broken.append(f"{name}: {err}")
+            continue
         elapsed[name] = time.perf_counter() - start
         columns[name] = machine.counters
-    title = f"{workload}: {WORKLOADS[workload][1]} ({args.pages} pages, {args.cpus} CPUs)"
-    Console().print(counters_table(title, columns, elapsed))
-    return EXIT_OK
+    console = Console()
+    if columns:
+        mode = "debug mode" if not args.no_debug else "no debug mode"
+        title = f"{workload}: {WORKLOADS[workload][1]} ({args.pages} pages, {args.cpus} CPUs, {mode})"
+        console.print(counters_table(title, columns, elapsed))
+    for report in broken:
+        console.print(f"[bold red]broken[/] {escape(report)}", highlight=False)
+    return EXIT_FAIL if broken else EXIT_OK
 
 
 def cmd_list(args) -> int:
@@ -106,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--arch", default="x86", help=f"one of {', '.join(ARCHES)}, a comma list, or all")
     run.add_argument("--pages", type=positive, default=1024, help="pages the workload maps (default 1024)")
     run.add_argument("--cpus", type=positive, default=2, help="CPUs of the machine (default 2)")
+    run.add_argument("--no-debug", action="store_true", help="do not check the rulebook on every accessor call")
     run.set_defaults(func=cmd_run)
     lst = sub.add_parser("list", help="list architectures and workloads")
     lst.set_defaults(func=cmd_list)

@@ -34,12 +34,17 @@ def hash_groups_for(pages: int) -> int:
     return groups
 
 
-def boot(name: str, cpus: int = 2, pages: int = 4096) -> Machine:
-    """A machine with `cpus` CPUs running the named backend, sized for `pages` of user memory."""
+def boot(name: str, cpus: int = 2, pages: int = 4096, debug: bool = True) -> Machine:
+    """A machine with `cpus` CPUs running the named backend, sized for `pages` of user
+    memory, with debug mode (every rule checked on every accessor call) unless told not."""
     cls = arch_class(name)
     machine = Machine(ncpus=cpus)
     if issubclass(cls, Ppc64Hash):
         machine.arch = cls(machine, hash_groups=hash_groups_for(pages))
     else:
         machine.arch = cls(machine)
+    if debug:
+        from ..debug import enable_debug
+
+        enable_debug(machine)
     return machine

@@ -28,6 +28,7 @@ class Machine:
         self.cpus = [CPU(i, tlb_capacity) for i in range(ncpus)]
         self.this_cpu = self.cpus[0]
         self.arch = None
+        self.debug = None  # ptelab.debug installs itself here
         self.hash_table = None
         self._next_context = 1
         self.address_spaces = WeakValueDictionary()  # context -> PageDirectory

@@ -47,6 +47,7 @@ class PhysicalMemory:
         self.free_list: list[int] = []
         self.ptes: dict[int, list[int]] = {}
         self.ptl: dict[int, SpinLock] = {}
+        self.on_free = None  # debug mode's check before a frame is freed
 
     # ---- the page allocator ------------------------------------------------------
     def alloc_page(self, flags: int = 0) -> int:
@@ -79,15 +80,19 @@ class PhysicalMemory:
         count = self.refcount[pfn] - 1
         if count < 0:
             raise BadPageState(f"put_page on free pfn {pfn}")
-        self.refcount[pfn] = count
         if count == 0:
             self._free(pfn)
+        else:
+            self.refcount[pfn] = count
 
     def _free(self, pfn: int) -> None:
         if self.mapcount[pfn]:
             raise BadPageState(f"freeing pfn {pfn} still mapped {self.mapcount[pfn]} time(s)")
         if self.flags[pfn] & PG_reserved:
             raise BadPageState(f"freeing reserved pfn {pfn}")
+        if self.on_free is not None:
+            self.on_free(pfn)
+        self.refcount[pfn] = 0
         self.flags[pfn] = 0
         self.mapping[pfn] = None
         self.gen[pfn] += 1

@@ -12,6 +12,7 @@ class Kernel:
         self.swap = SwapDevice()
         self.files: dict[str, AddressSpace] = {}
         self.tlb_ubc: set[int] = set()  # current->tlb_ubc: CPUs owed a flush
+        self.tlb_ubc_flush_required = False
         self.tlb_ubc_writable = False
 
     def new_mm(self) -> MM:

@@ -25,6 +25,8 @@ def spin_lock(mm, ptl) -> None:
 
 
 def spin_unlock(mm, ptl) -> None:
+    if mm.machine.debug is not None:
+        mm.machine.debug.before_unlock(ptl)
     ptl.unlock(mm.machine.this_cpu.id)
 
 

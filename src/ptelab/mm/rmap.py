@@ -120,14 +120,16 @@ def set_tlb_ubc_flush_pending(kernel, mm, pteval: int) -> None:
     if not pte_accessible(pteval):
         return
     kernel.machine.arch.arch_tlbbatch_add_mm(kernel.tlb_ubc, mm)
+    kernel.tlb_ubc_flush_required = True
     if pte_dirty(pteval):
         kernel.tlb_ubc_writable = True
     mm.tlb_flush_batched = True
 
 
 def try_to_unmap_flush(kernel) -> None:
-    if kernel.tlb_ubc:
+    if kernel.tlb_ubc_flush_required:
         kernel.machine.arch.arch_tlbbatch_flush(kernel.tlb_ubc)
+    kernel.tlb_ubc_flush_required = False
     kernel.tlb_ubc_writable = False
 
 

@@ -1,0 +1,337 @@
+"""Debug mode: the rulebook's `debug` rules checked on every accessor call.
+
+`enable_debug(machine)` puts a DebugArch in front of the backend.  Core code and
+the accessor surface both call `machine.arch`, so every call is checked; the
+backend's calls to itself (the asm-generic defaults built from primitives) are
+not core code and are not checked.  The rules of *all* architectures are enforced
+whichever backend runs: a sequence that would corrupt memory only on powerpc
+fails on x86 too.  That is the point of it.
+
+Bookkeeping, per CPU: the lazy-MMU writes of the current section, a pending
+ptep_modify_prot_start.  Per mm: clears of valid entries not yet covered by a
+flush (flush_tlb_*, ptep_clear_flush, the mmu_gather's tlb_flush, reclaim's
+batched flush), and per frame how many such clears still point to it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+
+from .machine.memory import PTE_TABLE_SHIFT
+from .pte import (
+    PAGE_SHIFT,
+    _PAGE_ACCESSED,
+    _PAGE_DIRTY,
+    _PAGE_EXEC,
+    _PAGE_PRESENT,
+    _PAGE_PROTNONE,
+    _PAGE_RW,
+    _PAGE_USER,
+    pte_accessible,
+    pte_pfn,
+    pte_present,
+    pte_str,
+)
+from .rules import BY_ID
+
+_STATE_BITS = _PAGE_PRESENT | _PAGE_PROTNONE | _PAGE_RW | _PAGE_USER | _PAGE_EXEC | _PAGE_ACCESSED | _PAGE_DIRTY
+_INTERNAL = ("ptelab/debug.py", "ptelab/accessors.py", "ptelab/arch/")
+
+
+class RuleViolation(Exception):
+    """A rule of the rulebook was broken by an accessor call."""
+
+    def __init__(self, rule_id: str, accessor: str, args: tuple, pte_before, where: str, detail: str = ""):
+        self.rule = rule_id
+        self.accessor = accessor
+        self.args = args
+        self.pte_before = pte_before
+        self.where = where
+        before = pte_str(pte_before) if pte_before is not None else "-"
+        text = f"[{rule_id}] {accessor}({', '.join(map(_arg, args))}) on entry '{before}'"
+        if detail:
+            text += f": {detail}"
+        text += f"\n  rule: {BY_ID[rule_id].statement}\n  at {where}"
+        super().__init__(text)
+
+
+def _arg(value) -> str:
+    return f"{value:#x}" if isinstance(value, int) and value > 4096 else repr(value)
+
+
+def call_site() -> str:
+    """The first frame outside the accessor and debug machinery: where core code called."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename.replace("\\", "/")
+        if not any(part in filename for part in _INTERNAL):
+            return f"{filename}:{frame.f_lineno} in {frame.f_code.co_name}"
+        frame = frame.f_back
+    return "?"
+
+
+class _CpuState:
+    __slots__ = ("lazy_written", "prot_pending")
+
+    def __init__(self):
+        self.lazy_written: set[int] | None = None  # None outside a lazy section
+        self.prot_pending = None  # (ptep, old pte) between start and commit
+
+
+class DebugArch:
+    """The backend, with every accessor of the surface checked against the rulebook."""
+
+    def __init__(self, machine, arch):
+        self._arch = arch
+        self._machine = machine
+        self._mem = machine.mem
+        self._cpus = [_CpuState() for _ in machine.cpus]
+        self._unflushed: dict[object, dict[int, tuple[int, int]]] = {}
+        self._unflushed_pfns: Counter = Counter()
+        self._last_cleared: dict[int, int] = {}  # ptep -> the value its last clear returned
+        self.tlb_miss = arch.tlb_miss  # the hardware is not checked: bind it directly
+
+    def __getattr__(self, name):
+        return getattr(self._arch, name)
+
+    # ---- helpers ---------------------------------------------------------------------
+    def _fail(self, rule_id, accessor, args, ptep=None, detail=""):
+        before = self._arch.ptep_get(ptep) if ptep is not None else None
+        raise RuleViolation(rule_id, accessor, args, before, call_site(), detail)
+
+    def _cpu(self) -> _CpuState:
+        return self._cpus[self._machine.this_cpu.id]
+
+    def _changing(self, accessor, args, ptep):
+        """Checks common to every accessor that changes an entry."""
+        owner = self._mem.ptl[ptep >> PTE_TABLE_SHIFT].owner
+        if owner != self._machine.this_cpu.id:
+            self._fail("lock-held", accessor, args, ptep,
+                       f"PTE lock {'not held' if owner is None else f'held by cpu{owner}'}")
+        pending = self._cpu().prot_pending
+        if pending is not None and pending[0] == ptep and accessor != "ptep_modify_prot_commit":
+            self._fail("prot-pairing", accessor, args, ptep, "the entry is between modify_prot start and commit")
+
+    def _reading(self, accessor, args, ptep):
+        written = self._cpu().lazy_written
+        if written is not None and ptep in written:
+            self._fail("lazy-no-readback", accessor, args, ptep,
+                       "this CPU wrote the entry earlier in the same lazy-MMU section")
+
+    def _wrote(self, ptep, nr=1):
+        written = self._cpu().lazy_written
+        if written is not None:
+            written.update(range(ptep, ptep + nr))
+
+    def _cleared(self, mm, addr, ptep, old):
+        """A valid entry was cleared and no flush came with it."""
+        if not pte_accessible(old):
+            return
+        entries = self._unflushed.setdefault(mm, {})
+        previous = entries.get(ptep)
+        if previous is not None:
+            self._unflushed_pfns[previous[1]] -= 1
+        entries[ptep] = (addr, pte_pfn(old))
+        self._unflushed_pfns[pte_pfn(old)] += 1
+
+    def _flushed(self, mm, start=0, end=1 << 64):
+        entries = self._unflushed.get(mm)
+        if not entries:
+            return
+        for ptep in [p for p, (addr, _) in entries.items() if start <= addr < end]:
+            self._unflushed_pfns[entries.pop(ptep)[1]] -= 1
+
+    def _writing_valid(self, accessor, args, mm, ptep, pte, commit=False):
+        entries = self._unflushed.get(mm)
+        pending = entries.get(ptep) if entries else None
+        if pending is None or not pte_present(pte):
+            return
+        _, old_pfn = pending
+        if not commit and pte == self._last_cleared.get(ptep):
+            return  # putting back exactly what was cleared (try_to_unmap_one's lazyfree undo)
+        if not commit:
+            self._fail("flush-before-reuse", accessor, args, ptep,
+                       "a valid entry is written over an unflushed clear of the same entry")
+        if old_pfn != pte_pfn(pte):
+            self._fail("break-before-make", accessor, args, ptep,
+                       f"frame {old_pfn} becomes frame {pte_pfn(pte)} with no flush between")
+
+    # ---- reading ---------------------------------------------------------------------
+    def ptep_get(self, ptep):
+        written = self._cpus[self._machine.this_cpu.id].lazy_written
+        if written and ptep in written:
+            self._reading("ptep_get", (ptep,), ptep)
+        return self._arch.ptep_get(ptep)
+
+    # ---- setting ---------------------------------------------------------------------
+    def set_pte_at(self, mm, addr, ptep, pte):
+        self.set_ptes(mm, addr, ptep, pte, 1, "set_pte_at")
+
+    def set_ptes(self, mm, addr, ptep, pte, nr, accessor="set_ptes"):
+        args = (mm, addr, ptep, pte, nr) if accessor == "set_ptes" else (mm, addr, ptep, pte)
+        self._changing(accessor, args, ptep)
+        for i in range(nr):
+            if pte_present(self._arch.ptep_get(ptep + i)):
+                self._fail("set-nonvalid", accessor, args, ptep + i, "the entry is valid")
+            self._writing_valid(accessor, args, mm, ptep + i, pte)
+        self._arch.set_ptes(mm, addr, ptep, pte, nr)
+        self._wrote(ptep, nr)
+
+    def pte_clear(self, mm, addr, ptep):
+        self._clear_nonpresent("pte_clear", (mm, addr, ptep), ptep)
+        self._arch.pte_clear(mm, addr, ptep)
+        self._wrote(ptep)
+
+    def pte_clear_not_present_full(self, mm, addr, ptep, full):
+        self._clear_nonpresent("pte_clear_not_present_full", (mm, addr, ptep, full), ptep)
+        self._arch.pte_clear_not_present_full(mm, addr, ptep, full)
+        self._wrote(ptep)
+
+    def _clear_nonpresent(self, accessor, args, ptep):
+        self._changing(accessor, args, ptep)
+        if pte_present(self._arch.ptep_get(ptep)):
+            self._fail("atomic-clear", accessor, args, ptep,
+                       "a present entry is cleared without returning its old value")
+
+    # ---- clearing --------------------------------------------------------------------
+    def ptep_get_and_clear(self, mm, addr, ptep):
+        return self._clear("ptep_get_and_clear", (mm, addr, ptep), mm, addr, ptep,
+                           lambda: self._arch.ptep_get_and_clear(mm, addr, ptep))
+
+    def ptep_get_and_clear_full(self, mm, addr, ptep, full):
+        return self._clear("ptep_get_and_clear_full", (mm, addr, ptep, full), mm, addr, ptep,
+                           lambda: self._arch.ptep_get_and_clear_full(mm, addr, ptep, full))
+
+    def _clear(self, accessor, args, mm, addr, ptep, do):
+        self._changing(accessor, args, ptep)
+        self._reading(accessor, args, ptep)
+        old = do()
+        self._cleared(mm, addr, ptep, old)
+        self._last_cleared[ptep] = old
+        return old
+
+    def ptep_clear_flush(self, vma, addr, ptep):
+        args = (vma, addr, ptep)
+        self._changing("ptep_clear_flush", args, ptep)
+        self._reading("ptep_clear_flush", args, ptep)
+        old = self._arch.ptep_clear_flush(vma, addr, ptep)
+        self._flushed(vma.mm, addr, addr + (1 << PAGE_SHIFT))
+        return old
+
+    # ---- changing a valid entry --------------------------------------------------------
+    def ptep_set_wrprotect(self, mm, addr, ptep):
+        self._changing("ptep_set_wrprotect", (mm, addr, ptep), ptep)
+        self._reading("ptep_set_wrprotect", (mm, addr, ptep), ptep)
+        self._arch.ptep_set_wrprotect(mm, addr, ptep)
+
+    def ptep_set_access_flags(self, vma, addr, ptep, entry, dirty):
+        args = (vma, addr, ptep, entry, dirty)
+        self._changing("ptep_set_access_flags", args, ptep)
+        self._reading("ptep_set_access_flags", args, ptep)
+        current = self._arch.ptep_get(ptep)
+        if pte_pfn(current) != pte_pfn(entry) or current & _STATE_BITS & ~entry:
+            self._fail("relax-only", "ptep_set_access_flags", args, ptep,
+                       f"the new entry '{pte_str(entry)}' takes something away")
+        return self._arch.ptep_set_access_flags(vma, addr, ptep, entry, dirty)
+
+    def ptep_test_and_clear_young(self, vma, addr, ptep):
+        args = (vma, addr, ptep)
+        self._changing("ptep_test_and_clear_young", args, ptep)
+        self._reading("ptep_test_and_clear_young", args, ptep)
+        return self._arch.ptep_test_and_clear_young(vma, addr, ptep)
+
+    def ptep_clear_flush_young(self, vma, addr, ptep):
+        args = (vma, addr, ptep)
+        self._changing("ptep_clear_flush_young", args, ptep)
+        self._reading("ptep_clear_flush_young", args, ptep)
+        return self._arch.ptep_clear_flush_young(vma, addr, ptep)
+
+    def ptep_modify_prot_start(self, vma, addr, ptep):
+        args = (vma, addr, ptep)
+        state = self._cpu()
+        if state.prot_pending is not None:
+            self._fail("prot-pairing", "ptep_modify_prot_start", args, ptep,
+                       "a previous start has not been committed")
+        self._changing("ptep_modify_prot_start", args, ptep)
+        self._reading("ptep_modify_prot_start", args, ptep)
+        old = self._arch.ptep_modify_prot_start(vma, addr, ptep)
+        self._cleared(vma.mm, addr, ptep, old)
+        state.prot_pending = (ptep, old)
+        return old
+
+    def ptep_modify_prot_commit(self, vma, addr, ptep, old_pte, pte):
+        args = (vma, addr, ptep, old_pte, pte)
+        state = self._cpu()
+        if state.prot_pending is None or state.prot_pending[0] != ptep:
+            self._fail("prot-pairing", "ptep_modify_prot_commit", args, ptep, "no matching start")
+        self._changing("ptep_modify_prot_commit", args, ptep)
+        self._writing_valid("ptep_modify_prot_commit", args, vma.mm, ptep, pte, commit=True)
+        state.prot_pending = None
+        self._arch.ptep_modify_prot_commit(vma, addr, ptep, old_pte, pte)
+        self._wrote(ptep)
+
+    # ---- batching ----------------------------------------------------------------------
+    def arch_enter_lazy_mmu_mode(self):
+        self._cpu().lazy_written = set()
+        self._arch.arch_enter_lazy_mmu_mode()
+
+    def arch_leave_lazy_mmu_mode(self):
+        state = self._cpu()
+        if state.prot_pending is not None:
+            self._fail("prot-pairing", "arch_leave_lazy_mmu_mode", (), state.prot_pending[0],
+                       "leaving lazy-MMU mode between modify_prot start and commit")
+        state.lazy_written = None
+        self._arch.arch_leave_lazy_mmu_mode()
+
+    # ---- flushes -------------------------------------------------------------------------
+    def flush_tlb_page(self, vma, addr):
+        self._arch.flush_tlb_page(vma, addr)
+        self._flushed(vma.mm, addr, addr + (1 << PAGE_SHIFT))
+
+    def flush_tlb_range(self, vma, start, end):
+        self._arch.flush_tlb_range(vma, start, end)
+        self._flushed(vma.mm, start, end)
+
+    def flush_tlb_mm(self, mm):
+        self._arch.flush_tlb_mm(mm)
+        self._flushed(mm)
+
+    def tlb_flush(self, tlb):
+        self._arch.tlb_flush(tlb)
+        if tlb.fullmm or tlb.need_flush_all:
+            self._flushed(tlb.mm)
+        else:
+            self._flushed(tlb.mm, tlb.start, tlb.end)
+
+    def arch_tlbbatch_flush(self, batch):
+        covered = set(batch)
+        self._arch.arch_tlbbatch_flush(batch)
+        for mm in [mm for mm in self._unflushed if mm.cpumask <= covered]:
+            self._flushed(mm)
+
+    # ---- hooks outside the accessors ----------------------------------------------------
+    def before_unlock(self, ptl):
+        state = self._cpu()
+        if state.lazy_written is not None:
+            self._fail("flush-before-unlock", "spin_unlock", (ptl.name,), None,
+                       "the PTE lock is released inside a lazy-MMU section")
+        if state.prot_pending is not None:
+            self._fail("prot-pairing", "spin_unlock", (ptl.name,), None,
+                       "the PTE lock is released between modify_prot start and commit")
+
+    def before_free(self, pfn):
+        if self._unflushed_pfns[pfn] > 0:
+            mm, addr = next((mm, a) for mm, e in self._unflushed.items() for a, p in e.values() if p == pfn)
+            self._fail("flush-before-free", "free_page", (pfn,), None,
+                       f"va {addr:#x} of {mm} mapped it and no flush has covered that clear")
+
+
+def enable_debug(machine):
+    """Check every accessor call on `machine` against the rulebook from now on."""
+    if machine.debug is None:
+        debug = DebugArch(machine, machine.arch)
+        machine.arch = debug
+        machine.debug = debug
+        machine.mem.on_free = debug.before_free
+    return machine.debug

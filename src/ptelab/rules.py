@@ -1,0 +1,169 @@
+"""The rulebook: what core code may and may not do to a PTE, as data.
+
+Each rule says what it forbids in one sentence, why (which architecture breaks
+without it, and how), which kernel functions depend on it, and how ptelab checks
+it: `debug` rules are preconditions checked on every accessor call by debug mode
+(ptelab/debug.py) whatever backend runs; `invariant` rules are safety invariants
+checked on machine state (ptelab/machine/coherence.py, the hardware model itself,
+and the explorer to come).  docs/rules.md is generated from this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEBUG = "debug"
+INVARIANT = "invariant"
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    statement: str
+    reason: str
+    archs: tuple[str, ...]
+    kernel: tuple[str, ...]
+    check: str
+    how: str
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "set-nonvalid",
+        "set_pte_at and set_ptes only write over an entry that is not valid (none, swap or migration).",
+        "powerpc64 hash records in a valid PTE whether and where it is hashed; overwriting it loses the "
+        "slot, so the stale HPTE is never invalidated and a second one can be inserted (the seed thread). "
+        "On x86 and Xen the overwritten entry may still be cached by a TLB or hypervisor shadow with no "
+        "flush owed by anyone; arm64 needs break-before-make.",
+        ("ppc64", "ppc64-2.6.27", "x86", "xen", "arm64"),
+        ("do_anonymous_page", "finish_fault", "insert_pfn", "remap_pte_range", "copy_pte_range",
+         "move_ptes", "do_swap_page", "wp_page_copy"),
+        DEBUG,
+        "before set_pte_at/set_ptes: the entry must not be present",
+    ),
+    Rule(
+        "relax-only",
+        "ptep_set_access_flags only adds Accessed, Dirty, write or exec to a valid entry of the same frame.",
+        "x86 does not flush in ptep_set_access_flags (a stricter stale TLB entry only costs a spurious "
+        "fault), so a removed permission would stay usable in TLBs; powerpc64 ORs the new bits into the "
+        "PTE, so a removal is silently ignored.",
+        ("x86", "ppc64", "ppc64-2.6.27"),
+        ("handle_pte_fault", "wp_page_reuse", "do_wp_page"),
+        DEBUG,
+        "before ptep_set_access_flags: same frame, and no protection or state bit of the current entry "
+        "is missing from the new one",
+    ),
+    Rule(
+        "prot-pairing",
+        "ptep_modify_prot_start and ptep_modify_prot_commit are strictly paired on one entry, nothing else "
+        "touches that entry in between, and the pair completes under one hold of the PTE lock.",
+        "Xen implements the pair as one mmu_update hypercall that ignores concurrent A/D updates; "
+        "powerpc64 queues the hash invalidation in start and must see the commit before the lock goes.",
+        ("xen", "ppc64", "ppc64-2.6.27", "x86"),
+        ("change_pte_range",),
+        DEBUG,
+        "start while a start is pending, commit without its start, another accessor on the entry in "
+        "between, or unlock/leave lazy mode with a start pending",
+    ),
+    Rule(
+        "lock-held",
+        "Every accessor that changes a user PTE runs with that PTE table's lock held by the calling CPU.",
+        "Core code serialises faults, mprotect, zap and reclaim on the PTE lock; only hardware walkers "
+        "and powerpc's hash_page (which uses _PAGE_BUSY instead) go without it.",
+        ("x86", "ppc64", "ppc64-2.6.27", "xen", "s390", "arm64", "ia64"),
+        ("every caller of a PTE-changing accessor",),
+        DEBUG,
+        "before every changing accessor: the PTE table's lock is held by this CPU",
+    ),
+    Rule(
+        "lazy-no-readback",
+        "Inside a lazy-MMU section, no accessor reads an entry this CPU wrote in the same section.",
+        "Xen batches writes into a multicall issued at arch_leave_lazy_mmu_mode: until then the page "
+        "table still holds the old value, and code that reads back its own write sees it.",
+        ("xen",),
+        ("change_pte_range", "copy_pte_range", "zap_pte_range", "remap_pte_range", "move_ptes"),
+        DEBUG,
+        "ptep_get or a read-modify-write of an entry written (set_pte_at, set_ptes, pte_clear, commit) "
+        "earlier in the same lazy section",
+    ),
+    Rule(
+        "flush-before-reuse",
+        "Once a valid entry has been cleared, no valid entry is written to it until a flush covering it "
+        "has been issued (ptep_modify_prot_commit excepted: the architecture's start/commit owns that).",
+        "powerpc64 hash: the clear only queues the invalidation of the old HPTE, and the new entry is "
+        "written unhashed, so a store that faults on the old HPTE makes hash_page insert a second one: "
+        "a duplicate hash entry, architecturally illegal (machine checks, partition killed). This is "
+        "the bug of the seed thread, there in mprotect.",
+        ("ppc64", "ppc64-2.6.27"),
+        ("page_mkclean_one (flushes first)", "madvise_free_pte_range (does not)", "try_to_unmap_one"),
+        DEBUG,
+        "before set_pte_at/set_ptes of a valid entry: no unflushed clear of that entry is pending",
+    ),
+    Rule(
+        "flush-before-free",
+        "A frame that a cleared entry mapped is freed only after a flush covering that entry.",
+        "Any TLB, hash entry or shadow still holding the translation reaches the frame after it was "
+        "freed and reused: another process's memory.  The mmu_gather exists for this.",
+        ("x86", "ppc64", "ppc64-2.6.27", "xen", "s390", "arm64", "ia64"),
+        ("zap_pte_range + tlb_finish_mmu", "wp_page_copy", "shrink_folio_list", "try_to_unmap_one"),
+        DEBUG,
+        "when a frame is freed: no unflushed clear of an entry mapping it is pending; the hardware model "
+        "also reports any access through a stale translation as use-after-free",
+    ),
+    Rule(
+        "flush-before-unlock",
+        "Lazy-MMU mode is left, and every deferred update issued, before the PTE lock is released.",
+        "powerpc64 hash issues its queued invalidations at arch_leave_lazy_mmu_mode; after unlock another "
+        "CPU may write a new entry over one whose old HPTE is still valid.  Xen's batched writes would be "
+        "invisible to the next lock holder.",
+        ("ppc64", "ppc64-2.6.27", "xen"),
+        ("change_pte_range", "copy_pte_range", "zap_pte_range", "move_ptes", "madvise_free_pte_range"),
+        DEBUG,
+        "at PTE-lock release: this CPU is not in lazy-MMU mode and has no start pending",
+    ),
+    Rule(
+        "atomic-clear",
+        "A present entry is cleared with an accessor that returns its old value atomically "
+        "(ptep_get_and_clear and friends), never with pte_clear.",
+        "x86's walker sets Dirty with a locked update at any time: a read followed by a plain clear loses "
+        "a Dirty set in between, and the data written through it (lost dirty).",
+        ("x86", "arm64", "ppc64", "ppc64-2.6.27"),
+        ("zap_pte_range", "try_to_unmap_one", "ptep_clear_flush"),
+        DEBUG,
+        "before pte_clear/pte_clear_not_present_full: the entry must not be present",
+    ),
+    Rule(
+        "break-before-make",
+        "A valid entry is never replaced by a valid entry of another frame unless a flush came between "
+        "(not even through modify_prot commit).",
+        "arm64 requires break-before-make for a change of output address: two TLB entries for one page "
+        "with different frames is a TLB conflict abort or loss of coherency (ARM ARM D8.14).",
+        ("arm64",),
+        ("wp_page_copy (clears and flushes first)", "change_pte_range"),
+        DEBUG,
+        "before a valid write over a pending clear (set_pte_at, commit): same frame as the cleared entry",
+    ),
+    Rule(
+        "no-stale-translation",
+        "When an operation that reduced or removed a mapping returns, no TLB, hash entry or shadow grants "
+        "more than the PTE does.",
+        "Every architecture: the callers of ptep_set_wrprotect (fork, flush_tlb_mm after the loop) and of "
+        "change_protection (flush_tlb_range after) owe this flush, a pairing the seed thread calls fragile.",
+        ("x86", "ppc64", "ppc64-2.6.27", "xen", "s390", "arm64", "ia64"),
+        ("dup_mmap", "change_protection", "page_mkclean", "clear_refs_write"),
+        INVARIANT,
+        "machine/coherence.py after every operation of the property tests and workloads",
+    ),
+    Rule(
+        "no-duplicate-hash-entry",
+        "A virtual page never has two valid entries in the hash table.",
+        "Architecturally illegal on powerpc hash MMUs: anything from a wrong translation to a machine "
+        "check or checkstop.",
+        ("ppc64", "ppc64-2.6.27"),
+        ("hash_page", "everything that clears a hashed PTE"),
+        INVARIANT,
+        "hash_page's insertion checks the hash table (machine/hash_table.py)",
+    ),
+)
+
+BY_ID = {rule.id: rule for rule in RULES}

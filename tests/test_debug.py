@@ -1,0 +1,195 @@
+"""Each rule broken on purpose is caught by debug mode on every backend; the correct
+sequence passes.  The sequences are what core code would write."""
+
+import pytest
+
+from ptelab.arch import boot
+from ptelab.debug import RuleViolation
+from ptelab.mm.fault import user_read, user_write
+from ptelab.mm.kernel import Kernel
+from ptelab.mm.madvise import MADV_FREE, do_madvise
+from ptelab.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, do_mmap
+from ptelab.mm.pgtable import pte_offset_map_lock, spin_lock, spin_unlock
+from ptelab.pte import PAGE_READONLY, PAGE_SHARED, mk_pte, pte_mkdirty, pte_modify, pte_wrprotect, swp_entry, swp_entry_to_pte
+from ptelab.rules import DEBUG, RULES
+
+
+class Page:
+    """One mapped, written page; kernel code runs on cpu0 (self.arch is the debug wrapper)."""
+
+    def __init__(self, arch_name):
+        self.kernel = Kernel(boot(arch_name, debug=True))
+        self.machine = self.kernel.machine
+        self.arch = self.machine.arch
+        self.mm = self.kernel.new_mm()
+        self.addr = do_mmap(self.mm, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+        self.vma = self.mm.find_vma(self.addr)
+        self.cpu0, self.cpu1 = self.machine.cpus
+        user_write(self.mm, self.cpu1, self.addr, 7)
+        self.machine.this_cpu = self.cpu0
+        self.ptep = self.mm.pte_offset(self.addr)
+        self.ptl = self.machine.mem.ptl[self.ptep >> 9]
+        self.frame = self.arch.ptep_get(self.ptep) >> 16
+
+    def lock(self):
+        spin_lock(self.mm, self.ptl)
+
+    def unlock(self):
+        spin_unlock(self.mm, self.ptl)
+
+
+@pytest.fixture
+def page(arch_name):
+    return Page(arch_name)
+
+
+def broken(page, rule_id):
+    return pytest.raises(RuleViolation, match=rf"^\[{rule_id}\]")
+
+
+def test_every_debug_rule_has_a_test_here():
+    names = {name for name in globals() if name.startswith("test_")}
+    for rule in RULES:
+        if rule.check == DEBUG:
+            assert f"test_{rule.id.replace('-', '_')}" in names, rule.id
+
+
+def test_set_nonvalid(page):
+    page.lock()
+    with broken(page, "set-nonvalid"):  # the pre-2.6 COW: set_pte_at over the old entry
+        page.arch.set_pte_at(page.mm, page.addr, page.ptep, mk_pte(page.frame, PAGE_SHARED))
+    page.arch.ptep_clear_flush(page.vma, page.addr, page.ptep)
+    page.arch.set_pte_at(page.mm, page.addr, page.ptep, mk_pte(page.frame, PAGE_SHARED))
+    page.unlock()
+
+
+def test_relax_only(page):
+    page.lock()
+    current = page.arch.ptep_get(page.ptep)
+    with broken(page, "relax-only"):
+        page.arch.ptep_set_access_flags(page.vma, page.addr, page.ptep, pte_wrprotect(current), 1)
+    page.arch.ptep_set_access_flags(page.vma, page.addr, page.ptep, pte_mkdirty(current), 1)
+    page.unlock()
+
+
+def test_prot_pairing(page):
+    page.lock()
+    page.arch.arch_enter_lazy_mmu_mode()
+    old = page.arch.ptep_modify_prot_start(page.vma, page.addr, page.ptep)
+    with broken(page, "prot-pairing"):
+        page.arch.ptep_modify_prot_start(page.vma, page.addr, page.ptep)
+    page.arch.ptep_modify_prot_commit(page.vma, page.addr, page.ptep, old, pte_modify(old, PAGE_READONLY))
+    with broken(page, "prot-pairing"):  # a commit with no start
+        page.arch.ptep_modify_prot_commit(page.vma, page.addr, page.ptep, old, old)
+    page.arch.arch_leave_lazy_mmu_mode()
+    page.unlock()
+
+
+def test_lock_held(page):
+    with broken(page, "lock-held"):
+        page.arch.ptep_set_wrprotect(page.mm, page.addr, page.ptep)
+    page.lock()
+    page.arch.ptep_set_wrprotect(page.mm, page.addr, page.ptep)
+    page.unlock()
+
+
+def test_lazy_no_readback(page):
+    page.lock()
+    page.arch.ptep_clear_flush(page.vma, page.addr, page.ptep)
+    page.arch.arch_enter_lazy_mmu_mode()
+    page.arch.ptep_get(page.ptep)  # reading before writing is fine
+    page.arch.set_pte_at(page.mm, page.addr, page.ptep, mk_pte(page.frame, PAGE_READONLY))
+    with broken(page, "lazy-no-readback"):  # Xen: still the old value until leave
+        page.arch.ptep_get(page.ptep)
+    page.arch.arch_leave_lazy_mmu_mode()
+    assert page.arch.ptep_get(page.ptep) == mk_pte(page.frame, PAGE_READONLY)  # after leave: fine
+    page.unlock()
+
+
+def test_flush_before_reuse(page):
+    """The seed thread's sequence: get_and_clear, then set_pte_at, no flush between."""
+    page.lock()
+    old = page.arch.ptep_get_and_clear(page.mm, page.addr, page.ptep)
+    with broken(page, "flush-before-reuse"):
+        page.arch.set_pte_at(page.mm, page.addr, page.ptep, pte_modify(old, PAGE_READONLY))
+    page.arch.flush_tlb_page(page.vma, page.addr)
+    page.arch.set_pte_at(page.mm, page.addr, page.ptep, pte_modify(old, PAGE_READONLY))
+    page.unlock()
+
+
+def test_flush_before_free(page):
+    mem = page.machine.mem
+    page.lock()
+    page.arch.ptep_get_and_clear(page.mm, page.addr, page.ptep)
+    page.unlock()
+    mem.mapcount[page.frame] = 0
+    with broken(page, "flush-before-free"):
+        mem.put_page(page.frame)
+    page.arch.flush_tlb_mm(page.mm)
+    mem.put_page(page.frame)
+    assert mem.is_free(page.frame)
+
+
+def test_flush_before_unlock(page):
+    page.lock()
+    page.arch.arch_enter_lazy_mmu_mode()
+    with broken(page, "flush-before-unlock"):
+        page.unlock()
+    page.arch.arch_leave_lazy_mmu_mode()
+    page.unlock()
+
+
+def test_atomic_clear(page):
+    page.lock()
+    with broken(page, "atomic-clear"):
+        page.arch.pte_clear(page.mm, page.addr, page.ptep)
+    page.arch.ptep_get_and_clear(page.mm, page.addr, page.ptep)
+    page.arch.pte_clear(page.mm, page.addr, page.ptep)  # clearing a none entry is fine
+    page.arch.flush_tlb_page(page.vma, page.addr)
+    page.unlock()
+
+
+def test_break_before_make(page):
+    other = page.machine.mem.alloc_page()
+    page.lock()
+    page.arch.arch_enter_lazy_mmu_mode()
+    old = page.arch.ptep_modify_prot_start(page.vma, page.addr, page.ptep)
+    with broken(page, "break-before-make"):
+        page.arch.ptep_modify_prot_commit(page.vma, page.addr, page.ptep, old, mk_pte(other, PAGE_READONLY))
+    page.arch.ptep_modify_prot_commit(page.vma, page.addr, page.ptep, old, pte_modify(old, PAGE_READONLY))
+    page.arch.arch_leave_lazy_mmu_mode()
+    page.unlock()
+
+
+def test_swap_entries_may_be_set_over_an_unflushed_clear(page):
+    """try_to_unmap_one with the batched flush: clear, then a swap entry, flush later."""
+    page.lock()
+    page.arch.ptep_get_and_clear(page.mm, page.addr, page.ptep)
+    page.arch.set_pte_at(page.mm, page.addr, page.ptep, swp_entry_to_pte(swp_entry(0, 5)))
+    page.unlock()
+
+
+def test_violation_names_rule_accessor_entry_and_caller(page):
+    with pytest.raises(RuleViolation) as caught:
+        page.arch.ptep_set_wrprotect(page.mm, page.addr, page.ptep)
+    err = caught.value
+    assert err.rule == "lock-held" and err.accessor == "ptep_set_wrprotect"
+    assert err.pte_before >> 16 == page.frame
+    assert "test_debug.py" in err.where and "test_violation_names" in err.where
+
+
+def test_madvise_free_breaks_flush_before_reuse_everywhere(page):
+    """A finding of the model: MADV_FREE clears a young entry and sets the cleaned one
+    back inside lazy-MMU mode with no flush (mm/madvise.c madvise_free_pte_range)."""
+    with broken(page, "flush-before-reuse"):
+        do_madvise(page.mm, page.addr, 4096, MADV_FREE)
+
+
+def test_debug_mode_can_be_off(arch_name):
+    kernel = Kernel(boot(arch_name, debug=False))
+    mm = kernel.new_mm()
+    addr = do_mmap(mm, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    user_write(mm, kernel.machine.cpus[0], addr, 1)
+    do_madvise(mm, addr, 4096, MADV_FREE)
+    assert user_read(mm, kernel.machine.cpus[1], addr) == 1
+    assert kernel.machine.debug is None
