@@ -27,10 +27,7 @@ def measure(arch: str, pages: int, debug: bool) -> dict:
     from ptelab.mm.mprotect import do_mprotect
 
     base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    machine = boot(arch, cpus=2, pages=pages)
-    if debug:
-        from ptelab.debug import enable_debug
-        enable_debug(machine)
+    machine = boot(arch, cpus=2, pages=pages, debug=debug)
     kernel = Kernel(machine)
     mm = kernel.new_mm()
     size = pages * 4096

@@ -16,11 +16,10 @@ batched flush), and per frame how many such clears still point to it.
 from __future__ import annotations
 
 import sys
-from collections import Counter
-
 from .machine.memory import PTE_TABLE_SHIFT
 from .pte import (
     PAGE_SHIFT,
+    PFN_SHIFT,
     _PAGE_ACCESSED,
     _PAGE_DIRTY,
     _PAGE_EXEC,
@@ -28,7 +27,6 @@ from .pte import (
     _PAGE_PROTNONE,
     _PAGE_RW,
     _PAGE_USER,
-    pte_accessible,
     pte_pfn,
     pte_present,
     pte_str,
@@ -72,11 +70,13 @@ def call_site() -> str:
 
 
 class _CpuState:
-    __slots__ = ("lazy_written", "prot_pending")
+    __slots__ = ("lazy_written", "prot_pending", "prot_old", "locked_table")
 
     def __init__(self):
         self.lazy_written: set[int] | None = None  # None outside a lazy section
-        self.prot_pending = None  # (ptep, old pte) between start and commit
+        self.prot_pending = None  # the ptep between modify_prot start and commit
+        self.prot_old = 0  # what that start returned
+        self.locked_table = None  # a PTE table whose lock this CPU was seen holding
 
 
 class DebugArch:
@@ -87,10 +87,15 @@ class DebugArch:
         self._machine = machine
         self._mem = machine.mem
         self._cpus = [_CpuState() for _ in machine.cpus]
-        self._unflushed: dict[object, dict[int, tuple[int, int]]] = {}
-        self._unflushed_pfns: Counter = Counter()
-        self._last_cleared: dict[int, int] = {}  # ptep -> the value its last clear returned
+        for cpu, state in zip(machine.cpus, self._cpus):
+            cpu.debug = state
+        self._ptl = machine.mem.ptl
+        # mm -> {addr: the value the clear returned} for clears no flush has covered yet
+        self._unflushed: dict[object, dict[int, int]] = {}
         self.tlb_miss = arch.tlb_miss  # the hardware is not checked: bind it directly
+        self._get = arch.ptep_get
+        self._start = arch.ptep_modify_prot_start
+        self._commit = arch.ptep_modify_prot_commit
 
     def __getattr__(self, name):
         return getattr(self._arch, name)
@@ -103,14 +108,17 @@ class DebugArch:
     def _cpu(self) -> _CpuState:
         return self._cpus[self._machine.this_cpu.id]
 
-    def _changing(self, accessor, args, ptep):
-        """Checks common to every accessor that changes an entry."""
-        owner = self._mem.ptl[ptep >> PTE_TABLE_SHIFT].owner
-        if owner != self._machine.this_cpu.id:
+    def _lock_held(self, accessor, args, ptep, cpu_id):
+        owner = self._ptl[ptep >> PTE_TABLE_SHIFT].owner
+        if owner != cpu_id:
             self._fail("lock-held", accessor, args, ptep,
                        f"PTE lock {'not held' if owner is None else f'held by cpu{owner}'}")
-        pending = self._cpu().prot_pending
-        if pending is not None and pending[0] == ptep and accessor != "ptep_modify_prot_commit":
+
+    def _changing(self, accessor, args, ptep):
+        """Checks common to every accessor that changes an entry."""
+        cpu_id = self._machine.this_cpu.id
+        self._lock_held(accessor, args, ptep, cpu_id)
+        if self._cpus[cpu_id].prot_pending == ptep:
             self._fail("prot-pairing", accessor, args, ptep, "the entry is between modify_prot start and commit")
 
     def _reading(self, accessor, args, ptep):
@@ -124,45 +132,39 @@ class DebugArch:
         if written is not None:
             written.update(range(ptep, ptep + nr))
 
-    def _cleared(self, mm, addr, ptep, old):
+    def _cleared(self, mm, addr, old):
         """A valid entry was cleared and no flush came with it."""
-        if not pte_accessible(old):
-            return
-        entries = self._unflushed.setdefault(mm, {})
-        previous = entries.get(ptep)
-        if previous is not None:
-            self._unflushed_pfns[previous[1]] -= 1
-        entries[ptep] = (addr, pte_pfn(old))
-        self._unflushed_pfns[pte_pfn(old)] += 1
+        if old & _PAGE_PRESENT:
+            entries = self._unflushed.get(mm)
+            if entries is None:
+                entries = self._unflushed[mm] = {}
+            entries[addr] = old
 
     def _flushed(self, mm, start=0, end=1 << 64):
         entries = self._unflushed.get(mm)
         if not entries:
             return
-        for ptep in [p for p, (addr, _) in entries.items() if start <= addr < end]:
-            self._unflushed_pfns[entries.pop(ptep)[1]] -= 1
-
-    def _writing_valid(self, accessor, args, mm, ptep, pte, commit=False):
-        entries = self._unflushed.get(mm)
-        pending = entries.get(ptep) if entries else None
-        if pending is None or not pte_present(pte):
+        if start == 0 and end == 1 << 64:
+            entries.clear()
             return
-        _, old_pfn = pending
-        if not commit and pte == self._last_cleared.get(ptep):
-            return  # putting back exactly what was cleared (try_to_unmap_one's lazyfree undo)
-        if not commit:
-            self._fail("flush-before-reuse", accessor, args, ptep,
-                       "a valid entry is written over an unflushed clear of the same entry")
-        if old_pfn != pte_pfn(pte):
-            self._fail("break-before-make", accessor, args, ptep,
-                       f"frame {old_pfn} becomes frame {pte_pfn(pte)} with no flush between")
+        for addr in [a for a in entries if start <= a < end]:
+            del entries[addr]
+
+    def _writing_valid(self, accessor, args, mm, addr, ptep, pte):
+        """set_pte_at/set_ptes of `pte` over the entry at addr."""
+        entries = self._unflushed.get(mm)
+        old = entries.get(addr) if entries else None
+        if old is None or not pte_present(pte) or pte == old:
+            return  # nothing pending, not valid, or putting back exactly what was cleared
+        self._fail("flush-before-reuse", accessor, args, ptep,
+                   "a valid entry is written over an unflushed clear of the same entry")
 
     # ---- reading ---------------------------------------------------------------------
     def ptep_get(self, ptep):
-        written = self._cpus[self._machine.this_cpu.id].lazy_written
+        written = self._machine.this_cpu.debug.lazy_written
         if written and ptep in written:
             self._reading("ptep_get", (ptep,), ptep)
-        return self._arch.ptep_get(ptep)
+        return self._get(ptep)
 
     # ---- setting ---------------------------------------------------------------------
     def set_pte_at(self, mm, addr, ptep, pte):
@@ -174,7 +176,7 @@ class DebugArch:
         for i in range(nr):
             if pte_present(self._arch.ptep_get(ptep + i)):
                 self._fail("set-nonvalid", accessor, args, ptep + i, "the entry is valid")
-            self._writing_valid(accessor, args, mm, ptep + i, pte)
+            self._writing_valid(accessor, args, mm, addr + (i << PAGE_SHIFT), ptep + i, pte)
         self._arch.set_ptes(mm, addr, ptep, pte, nr)
         self._wrote(ptep, nr)
 
@@ -207,8 +209,7 @@ class DebugArch:
         self._changing(accessor, args, ptep)
         self._reading(accessor, args, ptep)
         old = do()
-        self._cleared(mm, addr, ptep, old)
-        self._last_cleared[ptep] = old
+        self._cleared(mm, addr, old)
         return old
 
     def ptep_clear_flush(self, vma, addr, ptep):
@@ -247,29 +248,43 @@ class DebugArch:
         self._reading("ptep_clear_flush_young", args, ptep)
         return self._arch.ptep_clear_flush_young(vma, addr, ptep)
 
+    # start and commit are written out flat: mprotect calls them for every entry.
     def ptep_modify_prot_start(self, vma, addr, ptep):
-        args = (vma, addr, ptep)
-        state = self._cpu()
+        cpu = self._machine.this_cpu
+        state = cpu.debug
         if state.prot_pending is not None:
-            self._fail("prot-pairing", "ptep_modify_prot_start", args, ptep,
+            self._fail("prot-pairing", "ptep_modify_prot_start", (vma, addr, ptep), ptep,
                        "a previous start has not been committed")
-        self._changing("ptep_modify_prot_start", args, ptep)
-        self._reading("ptep_modify_prot_start", args, ptep)
-        old = self._arch.ptep_modify_prot_start(vma, addr, ptep)
-        self._cleared(vma.mm, addr, ptep, old)
-        state.prot_pending = (ptep, old)
+        if ptep >> PTE_TABLE_SHIFT != state.locked_table:
+            self._lock_held("ptep_modify_prot_start", (vma, addr, ptep), ptep, cpu.id)
+            state.locked_table = ptep >> PTE_TABLE_SHIFT
+        written = state.lazy_written
+        if written and ptep in written:
+            self._reading("ptep_modify_prot_start", (vma, addr, ptep), ptep)
+        old = self._start(vma, addr, ptep)
+        if old & _PAGE_PRESENT:
+            entries = self._unflushed.get(vma.mm)
+            if entries is None:
+                entries = self._unflushed[vma.mm] = {}
+            entries[addr] = old
+        state.prot_pending = ptep
+        state.prot_old = old
         return old
 
     def ptep_modify_prot_commit(self, vma, addr, ptep, old_pte, pte):
-        args = (vma, addr, ptep, old_pte, pte)
-        state = self._cpu()
-        if state.prot_pending is None or state.prot_pending[0] != ptep:
-            self._fail("prot-pairing", "ptep_modify_prot_commit", args, ptep, "no matching start")
-        self._changing("ptep_modify_prot_commit", args, ptep)
-        self._writing_valid("ptep_modify_prot_commit", args, vma.mm, ptep, pte, commit=True)
+        state = self._machine.this_cpu.debug
+        if state.prot_pending != ptep:
+            self._fail("prot-pairing", "ptep_modify_prot_commit", (vma, addr, ptep, old_pte, pte), ptep,
+                       "no matching start")
+        # the start just checked the lock of this very table, and no unlock came between
+        if state.prot_old >> PFN_SHIFT != pte >> PFN_SHIFT and state.prot_old & _PAGE_PRESENT \
+                and pte_present(pte):
+            self._fail("break-before-make", "ptep_modify_prot_commit", (vma, addr, ptep, old_pte, pte), ptep,
+                       f"frame {pte_pfn(state.prot_old)} becomes frame {pte_pfn(pte)} with no flush between")
         state.prot_pending = None
-        self._arch.ptep_modify_prot_commit(vma, addr, ptep, old_pte, pte)
-        self._wrote(ptep)
+        self._commit(vma, addr, ptep, old_pte, pte)
+        if state.lazy_written is not None:
+            state.lazy_written.add(ptep)
 
     # ---- batching ----------------------------------------------------------------------
     def arch_enter_lazy_mmu_mode(self):
@@ -279,7 +294,7 @@ class DebugArch:
     def arch_leave_lazy_mmu_mode(self):
         state = self._cpu()
         if state.prot_pending is not None:
-            self._fail("prot-pairing", "arch_leave_lazy_mmu_mode", (), state.prot_pending[0],
+            self._fail("prot-pairing", "arch_leave_lazy_mmu_mode", (), state.prot_pending,
                        "leaving lazy-MMU mode between modify_prot start and commit")
         state.lazy_written = None
         self._arch.arch_leave_lazy_mmu_mode()
@@ -313,6 +328,7 @@ class DebugArch:
     # ---- hooks outside the accessors ----------------------------------------------------
     def before_unlock(self, ptl):
         state = self._cpu()
+        state.locked_table = None
         if state.lazy_written is not None:
             self._fail("flush-before-unlock", "spin_unlock", (ptl.name,), None,
                        "the PTE lock is released inside a lazy-MMU section")
@@ -321,10 +337,11 @@ class DebugArch:
                        "the PTE lock is released between modify_prot start and commit")
 
     def before_free(self, pfn):
-        if self._unflushed_pfns[pfn] > 0:
-            mm, addr = next((mm, a) for mm, e in self._unflushed.items() for a, p in e.values() if p == pfn)
-            self._fail("flush-before-free", "free_page", (pfn,), None,
-                       f"va {addr:#x} of {mm} mapped it and no flush has covered that clear")
+        for mm, entries in self._unflushed.items():
+            for addr, old in entries.items():
+                if pte_pfn(old) == pfn:
+                    self._fail("flush-before-free", "free_page", (pfn,), None,
+                               f"va {addr:#x} of {mm} mapped it and no flush has covered that clear")
 
 
 def enable_debug(machine):

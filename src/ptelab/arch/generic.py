@@ -67,7 +67,7 @@ class GenericArch:
 
     # ---- reading and setting -----------------------------------------------------------
     def ptep_get(self, ptep: int) -> int:
-        return self._get(ptep)
+        return self.tables[ptep >> PTE_TABLE_SHIFT][ptep & PTE_INDEX_MASK]
 
     def set_pte_at(self, mm, addr: int, ptep: int, pte: int) -> None:
         self.set_ptes(mm, addr, ptep, pte, 1)
