@@ -70,13 +70,14 @@ def call_site() -> str:
 
 
 class _CpuState:
-    __slots__ = ("lazy_written", "prot_pending", "prot_old", "locked_table")
+    __slots__ = ("lazy_written", "prot_pending", "prot_old", "locked_table", "deferred_flushes")
 
     def __init__(self):
         self.lazy_written: set[int] | None = None  # None outside a lazy section
         self.prot_pending = None  # the ptep between modify_prot start and commit
         self.prot_old = 0  # what that start returned
         self.locked_table = None  # a PTE table whose lock this CPU was seen holding
+        self.deferred_flushes: list = []  # flush_tlb_* inside a lazy section: effective at leave
 
 
 class DebugArch:
@@ -90,6 +91,7 @@ class DebugArch:
         for cpu, state in zip(machine.cpus, self._cpus):
             cpu.debug = state
         self._ptl = machine.mem.ptl
+        self.record: list[str] | None = None  # a list: breaches are recorded, not raised
         # mm -> {addr: the value the clear returned} for clears no flush has covered yet
         self._unflushed: dict[object, dict[int, int]] = {}
         self.tlb_miss = arch.tlb_miss  # the hardware is not checked: bind it directly
@@ -102,6 +104,9 @@ class DebugArch:
 
     # ---- helpers ---------------------------------------------------------------------
     def _fail(self, rule_id, accessor, args, ptep=None, detail=""):
+        if self.record is not None:  # recording (the state-machine generator): note it, go on
+            self.record.append(rule_id)
+            return
         before = self._arch.ptep_get(ptep) if ptep is not None else None
         raise RuleViolation(rule_id, accessor, args, before, call_site(), detail)
 
@@ -139,6 +144,16 @@ class DebugArch:
             if entries is None:
                 entries = self._unflushed[mm] = {}
             entries[addr] = old
+
+    def _tlb_flushed(self, mm, start=0, end=1 << 64):
+        """flush_tlb_page/range/mm: inside a lazy-MMU section they count only once it is
+        left, since a hash MMU issues its queued invalidations then (its flush_tlb_* are
+        no-ops while the batch is active)."""
+        state = self._cpu()
+        if state.lazy_written is not None:
+            state.deferred_flushes.append((mm, start, end))
+        else:
+            self._flushed(mm, start, end)
 
     def _flushed(self, mm, start=0, end=1 << 64):
         entries = self._unflushed.get(mm)
@@ -182,6 +197,7 @@ class DebugArch:
 
     def pte_clear(self, mm, addr, ptep):
         self._clear_nonpresent("pte_clear", (mm, addr, ptep), ptep)
+        self._cleared(mm, addr, self._get(ptep))  # only when recording can it be present
         self._arch.pte_clear(mm, addr, ptep)
         self._wrote(ptep)
 
@@ -217,7 +233,8 @@ class DebugArch:
         self._changing("ptep_clear_flush", args, ptep)
         self._reading("ptep_clear_flush", args, ptep)
         old = self._arch.ptep_clear_flush(vma, addr, ptep)
-        self._flushed(vma.mm, addr, addr + (1 << PAGE_SHIFT))
+        if pte_present(old):  # the flush is immediate, lazy or not; a none entry flushes nothing
+            self._flushed(vma.mm, addr, addr + (1 << PAGE_SHIFT))
         return old
 
     # ---- changing a valid entry --------------------------------------------------------
@@ -298,19 +315,22 @@ class DebugArch:
                        "leaving lazy-MMU mode between modify_prot start and commit")
         state.lazy_written = None
         self._arch.arch_leave_lazy_mmu_mode()
+        for mm, start, end in state.deferred_flushes:
+            self._flushed(mm, start, end)
+        state.deferred_flushes.clear()
 
     # ---- flushes -------------------------------------------------------------------------
     def flush_tlb_page(self, vma, addr):
         self._arch.flush_tlb_page(vma, addr)
-        self._flushed(vma.mm, addr, addr + (1 << PAGE_SHIFT))
+        self._tlb_flushed(vma.mm, addr, addr + (1 << PAGE_SHIFT))
 
     def flush_tlb_range(self, vma, start, end):
         self._arch.flush_tlb_range(vma, start, end)
-        self._flushed(vma.mm, start, end)
+        self._tlb_flushed(vma.mm, start, end)
 
     def flush_tlb_mm(self, mm):
         self._arch.flush_tlb_mm(mm)
-        self._flushed(mm)
+        self._tlb_flushed(mm)
 
     def tlb_flush(self, tlb):
         self._arch.tlb_flush(tlb)

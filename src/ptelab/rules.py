@@ -25,6 +25,7 @@ class Rule:
     kernel: tuple[str, ...]
     check: str
     how: str
+    shown_by: tuple[str, ...] = ()  # tests that show the failure the rule prevents
 
 
 RULES: tuple[Rule, ...] = (
@@ -40,6 +41,7 @@ RULES: tuple[Rule, ...] = (
          "move_ptes", "do_swap_page", "wp_page_copy"),
         DEBUG,
         "before set_pte_at/set_ptes: the entry must not be present",
+        ("tests/test_debug.py::test_set_nonvalid",),
     ),
     Rule(
         "relax-only",
@@ -52,6 +54,7 @@ RULES: tuple[Rule, ...] = (
         DEBUG,
         "before ptep_set_access_flags: same frame, and no protection or state bit of the current entry "
         "is missing from the new one",
+        ("tests/test_debug.py::test_relax_only",),
     ),
     Rule(
         "prot-pairing",
@@ -64,6 +67,7 @@ RULES: tuple[Rule, ...] = (
         DEBUG,
         "start while a start is pending, commit without its start, another accessor on the entry in "
         "between, or unlock/leave lazy mode with a start pending",
+        ("tests/test_debug.py::test_prot_pairing",),
     ),
     Rule(
         "lock-held",
@@ -74,6 +78,7 @@ RULES: tuple[Rule, ...] = (
         ("every caller of a PTE-changing accessor",),
         DEBUG,
         "before every changing accessor: the PTE table's lock is held by this CPU",
+        ("tests/test_debug.py::test_lock_held",),
     ),
     Rule(
         "lazy-no-readback",
@@ -85,19 +90,26 @@ RULES: tuple[Rule, ...] = (
         DEBUG,
         "ptep_get or a read-modify-write of an entry written (set_pte_at, set_ptes, pte_clear, commit) "
         "earlier in the same lazy section",
+        ("tests/test_debug.py::test_lazy_no_readback",),
     ),
     Rule(
         "flush-before-reuse",
         "Once a valid entry has been cleared, no valid entry is written to it until a flush covering it "
-        "has been issued (ptep_modify_prot_commit excepted: the architecture's start/commit owns that).",
+        "has taken effect: ptep_clear_flush or the mmu_gather at once, flush_tlb_* at the end of the "
+        "lazy-MMU section they are made in (ptep_modify_prot_commit excepted: the architecture's "
+        "start/commit owns that).",
         "powerpc64 hash: the clear only queues the invalidation of the old HPTE, and the new entry is "
         "written unhashed, so a store that faults on the old HPTE makes hash_page insert a second one: "
         "a duplicate hash entry, architecturally illegal (machine checks, partition killed). This is "
-        "the bug of the seed thread, there in mprotect.",
+        "the bug of the seed thread, there in mprotect. Inside lazy-MMU mode a hash MMU's flush_tlb_* "
+        "do nothing: the batch is issued when the section ends.",
         ("ppc64", "ppc64-2.6.27"),
         ("page_mkclean_one (flushes first)", "madvise_free_pte_range (does not)", "try_to_unmap_one"),
         DEBUG,
         "before set_pte_at/set_ptes of a valid entry: no unflushed clear of that entry is pending",
+        ("tests/test_ppc64_mprotect_race.py::test_2_6_27_creates_a_duplicate_hash_entry",
+         "tests/test_madvise_free_race.py::test_hash_mmus_get_a_duplicate_hash_entry",
+         "tests/test_debug.py::test_flush_before_reuse"),
     ),
     Rule(
         "flush-before-free",
@@ -109,6 +121,8 @@ RULES: tuple[Rule, ...] = (
         DEBUG,
         "when a frame is freed: no unflushed clear of an entry mapping it is pending; the hardware model "
         "also reports any access through a stale translation as use-after-free",
+        ("tests/test_machine.py::test_unmap_without_flush_is_a_use_after_free",
+         "tests/test_debug.py::test_flush_before_free"),
     ),
     Rule(
         "flush-before-unlock",
@@ -120,6 +134,7 @@ RULES: tuple[Rule, ...] = (
         ("change_pte_range", "copy_pte_range", "zap_pte_range", "move_ptes", "madvise_free_pte_range"),
         DEBUG,
         "at PTE-lock release: this CPU is not in lazy-MMU mode and has no start pending",
+        ("tests/test_debug.py::test_flush_before_unlock",),
     ),
     Rule(
         "atomic-clear",
@@ -131,6 +146,8 @@ RULES: tuple[Rule, ...] = (
         ("zap_pte_range", "try_to_unmap_one", "ptep_clear_flush"),
         DEBUG,
         "before pte_clear/pte_clear_not_present_full: the entry must not be present",
+        ("tests/test_accessors.py::test_x86_walker_never_sets_dirty_on_a_cleared_entry",
+         "tests/test_debug.py::test_atomic_clear"),
     ),
     Rule(
         "break-before-make",
@@ -142,6 +159,7 @@ RULES: tuple[Rule, ...] = (
         ("wp_page_copy (clears and flushes first)", "change_pte_range"),
         DEBUG,
         "before a valid write over a pending clear (set_pte_at, commit): same frame as the cleared entry",
+        ("tests/test_debug.py::test_break_before_make",),
     ),
     Rule(
         "no-stale-translation",
@@ -153,6 +171,7 @@ RULES: tuple[Rule, ...] = (
         ("dup_mmap", "change_protection", "page_mkclean", "clear_refs_write"),
         INVARIANT,
         "machine/coherence.py after every operation of the property tests and workloads",
+        ("tests/test_mm_properties.py (translations_are_coherent, after every step)",),
     ),
     Rule(
         "no-duplicate-hash-entry",
@@ -163,6 +182,7 @@ RULES: tuple[Rule, ...] = (
         ("hash_page", "everything that clears a hashed PTE"),
         INVARIANT,
         "hash_page's insertion checks the hash table (machine/hash_table.py)",
+        ("tests/test_ppc64_mprotect_race.py::test_2_6_27_creates_a_duplicate_hash_entry",),
     ),
 )
 

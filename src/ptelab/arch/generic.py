@@ -170,6 +170,10 @@ class GenericArch:
     def arch_tlbbatch_flush(self, batch: set) -> None:
         raise NotImplementedError(f"{self.name}: no batched unmap flush")
 
+    def hashed(self, pte: int) -> bool:
+        """Does the PTE say a hash-table entry was made from it? (hash MMUs only)"""
+        return False
+
     # ---- where Dirty lives ---------------------------------------------------------------
     def page_test_and_clear_dirty(self, pfn: int) -> bool:
         """Dirty state kept outside the PTE (s390's storage key); none by default."""

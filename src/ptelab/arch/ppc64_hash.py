@@ -19,7 +19,8 @@ Every PTE change goes through pte_update (pgtable-ppc64.h), an atomic RMW that,
 when the old entry was hashed, calls hpte_need_flush (tlb_64.c): outside lazy-MMU
 mode the hash entry is invalidated at once; inside, it is queued in the per-CPU
 ppc64_tlb_batch (192 entries, one mm) and invalidated by __flush_tlb_pending when
-the batch fills, on arch_leave_lazy_mmu_mode, or by tlb_flush.  flush_tlb_page,
+the batch fills, on arch_leave_lazy_mmu_mode, or by tlb_flush; the *_flush accessors
+issue it at once, in lazy mode too.  flush_tlb_page,
 flush_tlb_range and flush_tlb_mm are no-ops on hash (the batch does the work).
 
 set_pte_at strips _PAGE_HPTEFLAGS from the new value, and if it finds a present
@@ -128,7 +129,10 @@ class Ppc64Hash(GenericArch):
     # ---- the MMU: hash search, then hash_page ----------------------------------------
     def tlb_miss(self, cpu, mm, va: int, write: bool):
         vpn = hpt_vpn(mm.context, va)
-        while True:
+        # The access is retried after each hash_page.  Two retries always suffice for a
+        # legal hash table; with a duplicate entry (already reported) the search may keep
+        # finding the stale one, which real hardware leaves undefined: give up, as a fault.
+        for _ in range(3):
             slot = self.hpt.find(vpn)
             if slot >= 0:
                 pfn, rflags = self.hpt.entry(slot)
@@ -140,6 +144,7 @@ class Ppc64Hash(GenericArch):
             # hash miss, or store to a read-only HPTE (DSISR protection fault)
             if self.hash_page(mm, va, vpn, write) == HASH_PAGE_FAULT:
                 return None
+        return None
 
     def hash_page(self, mm, va: int, vpn: int, write: bool) -> int:
         """__hash_page_4K: 0 to retry the access, 1 to take a Linux page fault."""
@@ -225,6 +230,9 @@ class Ppc64Hash(GenericArch):
             self.flush_hash_page(batch.mm, addr, pte)
         batch.entries.clear()
 
+    def hashed(self, pte: int) -> bool:
+        return bool(pte & _PAGE_HASHPTE)
+
     def pending_invalidation(self, mm, addr: int) -> bool:
         """Is an invalidation of (mm, addr) queued on this CPU's batch?"""
         batch = self.machine.this_cpu.arch_state
@@ -272,8 +280,19 @@ class Ppc64Hash(GenericArch):
             return 0
         return 1 if self._update(vma.mm, addr, ptep, _PAGE_ACCESSED, 0) & _PAGE_ACCESSED else 0
 
+    # "powerpc batches -everything- (unless it's called *_flush in which case the flush is
+    # immediate)" (Benjamin Herrenschmidt, the seed thread): even inside lazy-MMU mode.
+    def ptep_clear_flush(self, vma, addr: int, ptep: int) -> int:
+        old = self._update(vma.mm, addr, ptep, ~0, 0)
+        if old & _PAGE_HASHPTE:
+            self.flush_tlb_pending()
+        return old
+
     def ptep_clear_flush_young(self, vma, addr: int, ptep: int) -> int:
-        return self.ptep_test_and_clear_young(vma, addr, ptep)
+        young = self.ptep_test_and_clear_young(vma, addr, ptep)
+        if young:
+            self.flush_tlb_pending()
+        return young
 
     def ptep_set_access_flags(self, vma, addr: int, ptep: int, entry: int, dirty: int) -> int:
         """__ptep_set_access_flags: OR in the relaxed bits; the HPTE catches up on the
