@@ -7,13 +7,19 @@ import difflib
 import sys
 import time
 
+from pathlib import Path
+
 from rich.console import Console
+from rich.markdown import Markdown
 from rich.markup import escape
 from rich.table import Table
 
 from .arch import ARCHES, boot
 from .debug import RuleViolation
 from .machine.violation import InvariantViolation
+from .report import rule_text, stale_docs, write_docs
+from .rules import BY_ID, RULES
+from .states import FORMATS, derive
 from .machine.counters import DESCRIPTIONS, Counters
 from .workloads import WORKLOADS, run_workload
 
@@ -105,6 +111,44 @@ def cmd_list(args) -> int:
     return EXIT_OK
 
 
+def cmd_rules(args) -> int:
+    console = Console()
+    if args.id is not None:
+        rule = BY_ID.get(args.id)
+        if rule is None:
+            choose("rule", args.id, BY_ID)
+        console.print(Markdown(rule_text(rule)))
+        return EXIT_OK
+    table = Table(title="the rulebook (ptelab rules ID for one rule)")
+    table.add_column("rule", no_wrap=True)
+    table.add_column("statement")
+    table.add_column("needed by")
+    table.add_column("check")
+    for rule in RULES:
+        table.add_row(rule.id, rule.statement, ", ".join(rule.archs), rule.check)
+    console.print(table)
+    return EXIT_OK
+
+
+def cmd_states(args) -> int:
+    arch = choose("architecture", args.arch, ARCHES)
+    fmt = choose("format", args.format, FORMATS)
+    print(FORMATS[fmt](derive(arch)), end="")
+    return EXIT_OK
+
+
+def cmd_docs(args) -> int:
+    docs = Path(args.dir)
+    if args.check:
+        stale = stale_docs(docs)
+        for path in stale:
+            print(f"ptelab: {path} is out of date: run `ptelab docs`", file=sys.stderr)
+        return EXIT_FAIL if stale else EXIT_OK
+    for path in write_docs(docs):
+        print(path)
+    return EXIT_OK
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message):
         raise UsageError(message)
@@ -122,6 +166,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     lst = sub.add_parser("list", help="list architectures and workloads")
     lst.set_defaults(func=cmd_list)
+    rules = sub.add_parser("rules", help="print the rulebook, or one rule")
+    rules.add_argument("id", nargs="?", help=f"one of: {', '.join(BY_ID)}")
+    rules.set_defaults(func=cmd_rules)
+    states = sub.add_parser("states", help="derive and print the PTE state machine of an architecture")
+    states.add_argument("--arch", default="x86", help=f"one of: {', '.join(ARCHES)}")
+    states.add_argument("--format", default="md", help=f"one of: {', '.join(FORMATS)}")
+    states.set_defaults(func=cmd_states)
+    docs = sub.add_parser("docs", help="regenerate docs/rules.md and docs/states/ from the model")
+    docs.add_argument("--dir", default="docs", help="the docs directory (default: docs)")
+    docs.add_argument("--check", action="store_true", help="only check that the files are up to date")
+    docs.set_defaults(func=cmd_docs)
     return parser
 
 

@@ -1,0 +1,375 @@
+"""The state machine of one PTE on each backend, derived from the model.
+
+Nothing here is written per architecture.  A scenario of one page of one mm is
+driven by every primitive (the accessors, run on cpu0 with the PTE lock held, as
+core code runs them) and every hardware event (a load or store by cpu1, a TLB
+entry dropped, a hash entry evicted) from every abstract state reached so far,
+breadth first.  A state is reached again by replaying the shortest path that found
+it on a fresh machine, so the result is what the backend really does.  The
+abstraction keeps what the rules are about: the PTE (kind, write, Accessed,
+Dirty, and powerpc's "hashed"), what cpu1's TLB holds, the valid hash entries
+(read-only, read-write, or a duplicate), a queued invalidation, lazy-MMU mode,
+an open modify_prot transaction, and the history debug mode judges by (a clear
+no flush has covered yet; a write earlier in this lazy section), so that whether
+a transition breaks a rule depends on the state alone (and a flush_tlb_* made
+inside the lazy section, which counts only once the section is left).
+
+Debug mode runs in recording mode, so a transition that breaks a rule is kept
+and marked with the rule id, and the hardware model's invariants (a duplicate
+hash entry) are recorded the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from .arch import boot
+from .machine.hash_table import HPTE_V_VALID, PP_RW, hpt_vpn
+from .machine.tlb import tlb_key
+from .mm.kernel import Kernel
+from .mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, do_mmap
+from .mm.pgtable import pte_alloc, pte_lockptr, spin_lock, spin_unlock
+from .pte import (
+    PAGE_READONLY,
+    PAGE_SHARED,
+    mk_pte,
+    pte_dirty,
+    pte_mkdirty,
+    pte_mkyoung,
+    pte_modify,
+    pte_none,
+    pte_present,
+    pte_write,
+    pte_young,
+    swp_entry,
+    swp_entry_to_pte,
+)
+
+
+@dataclass(frozen=True, order=True)
+class State:
+    pte: str
+    tlb: str
+    hash: str
+    pending: bool
+    lazy: bool
+    txn: str  # an open modify_prot transaction: what its start returned, or ""
+    unflushed: str  # debug mode's history: the value of a clear no flush has covered, or ""
+    written: bool  # debug mode's history: written earlier in this lazy section
+    deferred: bool  # debug mode's history: a flush_tlb_* in this lazy section, effective at leave
+
+    def label(self) -> str:
+        parts = [f"pte {self.pte}", f"cpu1 TLB {self.tlb}"]
+        if self.hash != "-":
+            parts.append(f"hash {self.hash}")
+        if self.pending:
+            parts.append("invalidation queued")
+        if self.lazy:
+            parts.append("lazy")
+        if self.txn:
+            parts.append(f"in modify_prot from {self.txn}")
+        if self.unflushed:
+            parts.append(f"unflushed clear of {self.unflushed}")
+        if self.written:
+            parts.append("written in section")
+        if self.deferred:
+            parts.append("flush deferred")
+        return ", ".join(parts)
+
+
+class Scenario:
+    """One page (frame F) of one mm; kernel code on cpu0 holding the PTE lock."""
+
+    def __init__(self, arch: str):
+        self.machine = boot(arch, cpus=2, pages=64, debug=True)
+        self.debug = self.machine.debug
+        self.debug.record = []
+        self.marks: list[str] = self.debug.record
+        self.machine.violation = lambda invariant, detail, **where: self.marks.append(invariant)
+        self.kernel = Kernel(self.machine)
+        self.mm = self.kernel.new_mm()
+        self.addr = do_mmap(self.mm, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+        self.vma = self.mm.find_vma(self.addr)
+        self.ptep = pte_alloc(self.mm, self.addr)
+        self.frame = self.machine.mem.alloc_page()
+        self.cpu0, self.cpu1 = self.machine.cpus
+        for cpu in self.machine.cpus:
+            self.machine.switch_mm(cpu, self.mm)
+        self.machine.this_cpu = self.cpu0
+        spin_lock(self.mm, pte_lockptr(self.mm, self.ptep))
+        self.prot_old = 0
+
+    def _describe(self, pte) -> str:
+        if pte_none(pte):
+            text = "none"
+        elif not pte_present(pte):
+            text = "swap"
+        else:
+            bits = [name for test, name in ((pte_write, "W"), (pte_young, "A"), (pte_dirty, "D")) if test(pte)]
+            text = "present " + ("".join(bits) or "-")
+        return text + (" hashed" if self.machine.arch.hashed(pte) else "")
+
+    def _unflushed_kind(self) -> str:
+        """What debug mode's flush-before-reuse judges by: whether a clear is unflushed,
+        and whether a set_pte_at of this scenario would put back exactly what it cleared."""
+        old = self.debug._unflushed.get(self.mm, {}).get(self.addr)
+        if old is None:
+            return ""
+        for name, prot in (("the rw entry", PAGE_SHARED), ("the ro entry", PAGE_READONLY)):
+            if old == mk_pte(self.frame, prot):
+                return name
+        return "another entry"
+
+    def abstract(self) -> State:
+        arch = self.machine.arch
+        pte_text = self._describe(arch._arch.ptep_get(self.ptep))
+        entry = self.cpu1.tlb.entries.get(tlb_key(self.mm.context, self.addr))
+        tlb = "-" if entry is None else ("rw" if entry[2] else "r")
+        hash_text, pending = "-", False
+        hpt = self.machine.hash_table
+        if hpt is not None:
+            slots = hpt.valid_slots(hpt_vpn(self.mm.context, self.addr))
+            kinds = ["rw" if hpt.entry(s)[1] & 0x3 == PP_RW else "ro" for s in slots]
+            hash_text = "none" if not slots else ("+".join(sorted(set(kinds))) + (" DUPLICATE" if len(slots) > 1 else ""))
+            pending = arch.pending_invalidation(self.mm, self.addr)
+        debug = self.debug._cpu()
+        return State(pte_text, tlb, hash_text, pending, self.cpu0.lazy_mmu,
+                     self._describe(self.prot_old) if debug.prot_pending is not None else "",
+                     self._unflushed_kind(),
+                     bool(debug.lazy_written) and self.ptep in debug.lazy_written,
+                     any(mm is self.mm and start <= self.addr < end for mm, start, end in debug.deferred_flushes))
+
+    def apply(self, op: "Op") -> None:
+        op.run(self)
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    run: object = field(compare=False)
+    enabled: object = field(compare=False, default=lambda state: True)
+
+
+def _set(prot):
+    return lambda s: s.machine.arch.set_pte_at(s.mm, s.addr, s.ptep, mk_pte(s.frame, prot))
+
+
+def _relax(s):
+    arch = s.machine.arch
+    current = arch._arch.ptep_get(s.ptep)
+    arch.ptep_set_access_flags(s.vma, s.addr, s.ptep, pte_mkyoung(pte_mkdirty(current)), 1)
+
+
+def _start(s):
+    s.prot_old = s.machine.arch.ptep_modify_prot_start(s.vma, s.addr, s.ptep)
+
+
+def _commit(prot):
+    def run(s):
+        s.machine.arch.ptep_modify_prot_commit(s.vma, s.addr, s.ptep, s.prot_old, pte_modify(s.prot_old, prot))
+    return run
+
+
+def _relock(s):
+    ptl = pte_lockptr(s.mm, s.ptep)
+    spin_unlock(s.mm, ptl)
+    spin_lock(s.mm, ptl)
+
+
+def _evict_hash(s):
+    hpt = s.machine.hash_table
+    for slot in hpt.valid_slots(hpt_vpn(s.mm.context, s.addr)):
+        hpt.v[slot] = 0
+
+
+OPS = (
+    Op("set_pte_at(rw)", _set(PAGE_SHARED), lambda st: not st.txn),
+    Op("set_pte_at(ro)", _set(PAGE_READONLY), lambda st: not st.txn),
+    Op("set_pte_at(swap)", lambda s: s.machine.arch.set_pte_at(s.mm, s.addr, s.ptep, swp_entry_to_pte(swp_entry(0, 1))),
+       lambda st: not st.txn),
+    Op("pte_clear", lambda s: s.machine.arch.pte_clear(s.mm, s.addr, s.ptep), lambda st: not st.txn),
+    Op("ptep_get_and_clear", lambda s: s.machine.arch.ptep_get_and_clear(s.mm, s.addr, s.ptep), lambda st: not st.txn),
+    Op("ptep_clear_flush", lambda s: s.machine.arch.ptep_clear_flush(s.vma, s.addr, s.ptep), lambda st: not st.txn),
+    Op("ptep_set_wrprotect", lambda s: s.machine.arch.ptep_set_wrprotect(s.mm, s.addr, s.ptep),
+       lambda st: not st.txn and st.pte.startswith("present")),
+    Op("ptep_set_access_flags(+AD)", _relax, lambda st: not st.txn and st.pte.startswith("present")),
+    Op("ptep_test_and_clear_young", lambda s: s.machine.arch.ptep_test_and_clear_young(s.vma, s.addr, s.ptep),
+       lambda st: not st.txn and st.pte.startswith("present")),
+    Op("ptep_modify_prot_start", _start, lambda st: not st.txn and st.pte.startswith("present")),
+    Op("ptep_modify_prot_commit(ro)", _commit(PAGE_READONLY), lambda st: st.txn),
+    Op("ptep_modify_prot_commit(rw)", _commit(PAGE_SHARED), lambda st: st.txn),
+    Op("arch_enter_lazy_mmu_mode", lambda s: s.machine.arch.arch_enter_lazy_mmu_mode(),
+       lambda st: not st.lazy and not st.txn),
+    Op("arch_leave_lazy_mmu_mode", lambda s: s.machine.arch.arch_leave_lazy_mmu_mode(),
+       lambda st: st.lazy and not st.txn),
+    Op("flush_tlb_page", lambda s: s.machine.arch.flush_tlb_page(s.vma, s.addr), lambda st: not st.txn),
+    Op("spin_unlock+spin_lock", _relock, lambda st: not st.txn),
+    Op("cpu1 load", lambda s: s.machine.translate(s.cpu1, s.mm, s.addr, False)),
+    Op("cpu1 store", lambda s: s.machine.translate(s.cpu1, s.mm, s.addr, True)),
+    Op("cpu1 TLB drops the entry", lambda s: s.cpu1.tlb.flush_page(s.mm.context, s.addr),
+       lambda st: st.tlb != "-"),
+    Op("hash entry evicted", _evict_hash, lambda st: st.hash not in ("-", "none")),
+)
+OPS_BY_NAME = {op.name: op for op in OPS}
+
+
+@dataclass
+class Transition:
+    source: State
+    op: str
+    target: State
+    rules: tuple[str, ...]
+
+
+@dataclass
+class StateMachine:
+    arch: str
+    states: dict[State, tuple[str, ...]]  # state -> shortest op path reaching it
+    transitions: list[Transition]
+
+    def ids(self) -> dict[State, str]:
+        return {state: f"S{i}" for i, state in enumerate(self.states)}
+
+
+def replay(arch: str, path) -> Scenario:
+    scenario = Scenario(arch)
+    for name in path:
+        scenario.apply(OPS_BY_NAME[name])
+    return scenario
+
+
+@lru_cache(maxsize=None)
+def derive(arch: str, max_states: int = 6000) -> StateMachine:
+    """Breadth-first over abstract states; every op from every state (deterministic, so
+    cached: callers must not modify the result)."""
+    initial = Scenario(arch).abstract()
+    states: dict[State, tuple[str, ...]] = {initial: ()}
+    frontier = [initial]
+    transitions: list[Transition] = []
+    while frontier:
+        next_frontier = []
+        for state in frontier:
+            for op in OPS:
+                if not op.enabled(state):
+                    continue
+                scenario = replay(arch, states[state])
+                scenario.marks.clear()
+                scenario.apply(op)
+                target = scenario.abstract()
+                transitions.append(Transition(state, op.name, target, tuple(sorted(set(scenario.marks)))))
+                if target not in states:
+                    if len(states) >= max_states:
+                        raise RuntimeError(f"{arch}: more than {max_states} abstract states")
+                    states[target] = states[state] + (op.name,)
+                    next_frontier.append(target)
+        frontier = next_frontier
+    return StateMachine(arch, states, transitions)
+
+
+# ---- rendering -------------------------------------------------------------------------
+
+def to_json(sm: StateMachine) -> str:
+    ids = sm.ids()
+    return json.dumps({
+        "arch": sm.arch,
+        "states": [{"id": ids[s], "label": s.label(), **s.__dict__, "witness": list(p)} for s, p in sm.states.items()],
+        "transitions": [{"from": ids[t.source], "op": t.op, "to": ids[t.target], "rules": list(t.rules)}
+                        for t in sm.transitions],
+    }, indent=1)
+
+
+def to_markdown(sm: StateMachine, examples: int = 3) -> str:
+    """States, the legal transitions that move, and per rule the transitions that break it
+    (counted, with the shortest examples): the reviewable form; json and dot are complete."""
+    ids = sm.ids()
+    legal = [t for t in sm.transitions if not t.rules and t.source != t.target]
+    breaking: dict[str, list[Transition]] = {}
+    for t in sm.transitions:
+        for rule in t.rules:
+            breaking.setdefault(rule, []).append(t)
+    lines = [
+        f"# PTE state machine: {sm.arch}",
+        "",
+        "Generated by `ptelab docs` from the model (ptelab/states.py): every accessor, run on cpu0 with",
+        "the PTE lock held, and every hardware event on cpu1, applied to every reachable state.",
+        f"The diagram, `{sm.arch}.svg`, projects the states onto the PTE and the hash table and draws",
+        "the legal transitions, and in red the ways into a duplicate hash entry.  The complete machine:",
+        f"`ptelab states --arch {sm.arch} --format json` (or `dot`).",
+        "",
+        f"{len(sm.states)} states, {len(sm.transitions)} transitions: {len(legal)} legal ones that change the",
+        f"state, {sum(1 for t in sm.transitions if t.rules)} that break a rule or an invariant.",
+        "",
+        "## Rules broken",
+        "",
+        "| rule | transitions | shortest examples |",
+        "|------|------------:|-------------------|",
+    ]
+    for rule, ts in sorted(breaking.items()):
+        shortest = sorted(ts, key=lambda t: (len(sm.states[t.source]), t.op))[:examples]
+        shown = "<br>".join(" → ".join(sm.states[t.source] + (t.op,)) for t in shortest)
+        lines.append(f"| `{rule}` | {len(ts)} | {shown} |")
+    lines += ["", "## States", "", "| id | state | shortest way here |", "|----|-------|-------------------|"]
+    for state, path in sm.states.items():
+        lines.append(f"| {ids[state]} | {state.label()} | {' → '.join(path) or '(initial)'} |")
+    lines += ["", "## Legal transitions", "", "| from | operation | to |", "|---|---|---|"]
+    for t in legal:
+        lines.append(f"| {ids[t.source]} | {t.op} | {ids[t.target]} |")
+    return "\n".join(lines) + "\n"
+
+
+def to_dot(sm: StateMachine) -> str:
+    ids = sm.ids()
+    lines = [f'digraph "{sm.arch}" {{', "  rankdir=LR;", '  node [shape=box, fontsize=9, fontname="Helvetica"];',
+             '  edge [fontsize=8, fontname="Helvetica"];']
+    for state in sm.states:
+        style = ', color=red, penwidth=2' if "DUPLICATE" in state.hash else ""
+        text = state.label().replace(", ", "\\n")
+        lines.append(f'  {ids[state]} [label="{ids[state]}\\n{text}"{style}];')
+    edges: dict[tuple[str, str, tuple[str, ...]], list[str]] = {}
+    for t in sm.transitions:
+        if t.source == t.target and not t.rules:
+            continue
+        edges.setdefault((ids[t.source], ids[t.target], t.rules), []).append(t.op)
+    for (src, dst, rules), ops in edges.items():
+        label = "\\n".join(ops) + (f"\\n[{', '.join(rules)}]" if rules else "")
+        color = ", color=red, fontcolor=red" if rules else ""
+        lines.append(f'  {src} -> {dst} [label="{label}"{color}];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def to_summary_dot(sm: StateMachine) -> str:
+    """The machine projected onto the PTE and the hash table (TLB, batching and lazy
+    state folded away), drawing the legal transitions and, in red, the ways into a
+    duplicate hash entry with the rules they break: small enough to read.  Every
+    other rule-breaking transition is in the full tables."""
+    def key(state: State) -> str:
+        return state.pte + ("" if state.hash == "-" else f"\\nhash {state.hash}")
+
+    nodes = sorted({key(s) for s in sm.states})
+    names = {node: f"N{i}" for i, node in enumerate(nodes)}
+    lines = [f'digraph "{sm.arch}" {{', "  rankdir=LR;", '  node [shape=box, fontsize=10, fontname="Helvetica"];',
+             '  edge [fontsize=8, fontname="Helvetica"];']
+    broken: dict[tuple[str, str, str], set] = {}  # (src, dst, op) -> rules it breaks from some folded state
+    for t in sm.transitions:
+        src, dst = key(t.source), key(t.target)
+        if src != dst:
+            broken.setdefault((src, dst, t.op), set()).update(t.rules)
+    edges: dict[tuple[str, str, tuple[str, ...]], list[str]] = {}
+    for (src, dst, op), rules in sorted(broken.items()):
+        if not rules or "DUPLICATE" in dst:  # the legal machine, and the way into illegal states
+            edges.setdefault((src, dst, tuple(sorted(rules))), []).append(op)
+    for node in sorted({n for src, dst, _ in edges for n in (src, dst)}):
+        style = ", color=red, penwidth=2" if "DUPLICATE" in node else ""
+        lines.append(f'  {names[node]} [label="{node}"{style}];')
+    for (src, dst, rules), ops in sorted(edges.items()):
+        label = "\\n".join(ops) + (f"\\n[{', '.join(rules)}]" if rules else "")
+        color = ", color=red, fontcolor=red" if rules else ""
+        lines.append(f'  {names[src]} -> {names[dst]} [label="{label}"{color}];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+FORMATS = {"md": to_markdown, "dot": to_dot, "json": to_json}
