@@ -241,11 +241,7 @@ class Ppc64Hash(GenericArch):
     # ---- primitives ------------------------------------------------------------------
     def _update(self, mm, addr: int, ptep: int, clr: int, set_: int) -> int:
         """pte_update: atomic RMW, then queue the hash invalidation of a hashed entry."""
-        table = self.tables[ptep >> PTE_TABLE_SHIFT]
-        i = ptep & PTE_INDEX_MASK
-        old = table[i]
-        table[i] = (old & ~clr) | set_
-        self.counters[ATOMIC_RMW] += 1
+        old = super()._update(mm, addr, ptep, clr, set_)
         if old & _PAGE_HASHPTE:
             self.hpte_need_flush(mm, addr, old)
         return old
