@@ -71,6 +71,12 @@ class Machine:
                            f"translation reaches a {state} frame", va=va, pfn=pfn, cpu=cpu.id)
         return pfn
 
+    def access(self, cpu: CPU, va: int, write: bool) -> int:
+        """A user access by `cpu` in the address space it runs: the frame, or FAULT."""
+        if cpu.mm is None:
+            return FAULT
+        return self.translate(cpu, cpu.mm, va, write)
+
     def violation(self, invariant: str, detail: str, **where) -> None:
         """A safety invariant broke.  Sequential runs stop here; the explorer records it."""
         raise InvariantViolation(invariant, detail, **where)
