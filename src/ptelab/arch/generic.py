@@ -173,8 +173,3 @@ class GenericArch:
     def hashed(self, pte: int) -> bool:
         """Does the PTE say a hash-table entry was made from it? (hash MMUs only)"""
         return False
-
-    # ---- where Dirty lives ---------------------------------------------------------------
-    def page_test_and_clear_dirty(self, pfn: int) -> bool:
-        """Dirty state kept outside the PTE (s390's storage key); none by default."""
-        return False

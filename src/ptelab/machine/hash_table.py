@@ -136,6 +136,3 @@ class HashPageTable:
         """(pfn, rflags) of a valid slot."""
         r = self.r[slot]
         return r >> HPTE_R_RPN_SHIFT, r & ((1 << HPTE_R_RPN_SHIFT) - 1)
-
-    def valid_count(self) -> int:
-        return sum(1 for v in self.v if v & HPTE_V_VALID)

@@ -117,6 +117,3 @@ class PhysicalMemory:
         del self.ptes[pfn]
         del self.ptl[pfn]
         self.put_page(pfn)
-
-    def pte_lockptr(self, ptep: int) -> SpinLock:
-        return self.ptl[ptep >> PTE_TABLE_SHIFT]

@@ -100,10 +100,6 @@ class MM(PageDirectory):
         self.vmas.insert(i, vma)
         link_vma(vma)
 
-    def remove_vma(self, vma: VMA) -> None:
-        self.vmas.remove(vma)
-        unlink_vma(vma)
-
     def __repr__(self) -> str:
         return f"<mm context {self.context}>"
 
