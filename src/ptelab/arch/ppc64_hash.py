@@ -24,7 +24,8 @@ issue it at once, in lazy mode too.  flush_tlb_page,
 flush_tlb_range and flush_tlb_mm are no-ops on hash (the batch does the work).
 
 set_pte_at strips _PAGE_HPTEFLAGS from the new value, and if it finds a present
-entry it clears it and flushes the pending batch first.
+entry it clears it with pte_update (since 2007 without the synchronous flush it
+once did, as the seed thread recalls: "that also changed").
 
 Variants:
 - "2.6.27": mprotect's ptep_modify_prot_start (generic: ptep_get_and_clear)
@@ -248,11 +249,13 @@ class Ppc64Hash(GenericArch):
 
     # ---- accessors ---------------------------------------------------------------------
     def set_ptes(self, mm, addr: int, ptep: int, pte: int, nr: int) -> None:
+        """set_pte_at as in include/asm-powerpc/pgtable-ppc64.h after the 2007 lazy-MMU
+        batching patch: a present entry is only pte_clear'ed (its invalidation queued when
+        in lazy mode); the synchronous flush_tlb_pending() it used to do was removed."""
         for i in range(nr):
             p = ptep + i
             if pte_present(self._get(p)):
-                self.pte_clear(mm, addr, p)
-                self.flush_tlb_pending()
+                self.pte_clear(mm, addr + (i << PAGE_SHIFT), p)
             self._set(p, (pte + (i << PFN_SHIFT)) & ~_PAGE_HPTEFLAGS)
 
     def pte_clear(self, mm, addr: int, ptep: int) -> None:
