@@ -2,7 +2,7 @@
 
 import pytest
 
-from ptelab.arch.ppc64_hash import _PAGE_HASHPTE, Ppc64Hash
+from ptelab.arch.ppc64_hash import _PAGE_HASHPTE
 from ptelab.machine import FAULT
 from ptelab.machine.counters import ATOMIC_RMW, TLB_FLUSH_FULL, TLB_FLUSH_PAGE
 from ptelab.machine.hash_table import hpt_vpn
@@ -14,7 +14,6 @@ from ptelab.pte import (
     mk_pte,
     pte_dirty,
     pte_mkdirty,
-    pte_mkold,
     pte_mkyoung,
     pte_modify,
     pte_none,

@@ -9,7 +9,7 @@ from ptelab.mm.fault import user_read, user_write
 from ptelab.mm.kernel import Kernel
 from ptelab.mm.madvise import MADV_FREE, do_madvise
 from ptelab.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, do_mmap
-from ptelab.mm.pgtable import pte_offset_map_lock, spin_lock, spin_unlock
+from ptelab.mm.pgtable import pte_alloc, pte_lockptr, spin_lock, spin_unlock
 from ptelab.pte import PAGE_READONLY, PAGE_SHARED, mk_pte, pte_mkdirty, pte_modify, pte_wrprotect, swp_entry, swp_entry_to_pte
 from ptelab.rules import DEBUG, RULES
 
@@ -193,3 +193,25 @@ def test_debug_mode_can_be_off(arch_name):
     do_madvise(mm, addr, 4096, MADV_FREE)
     assert user_read(mm, kernel.machine.cpus[1], addr) == 1
     assert kernel.machine.debug is None
+
+
+def test_set_ptes_putting_back_what_was_cleared_is_judged_per_entry(arch_name):
+    """Entry i of set_ptes maps frame pte+i: putting back exactly what two clears took is
+    allowed for every entry, a different value is not."""
+    kernel = Kernel(boot(arch_name, debug=True))
+    machine = kernel.machine
+    mm = kernel.new_mm()
+    addr = do_mmap(mm, 0, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    machine.this_cpu = machine.cpus[0]
+    ptep = pte_alloc(mm, addr)
+    arch = machine.arch
+    first = mk_pte(machine.mem.alloc_page(), PAGE_READONLY)
+    spin_lock(mm, pte_lockptr(mm, ptep))
+    arch.set_ptes(mm, addr, ptep, first, 2)
+    for i in range(2):
+        arch.ptep_get_and_clear(mm, addr + i * 4096, ptep + i)
+    arch.set_ptes(mm, addr, ptep, first, 2)  # exactly what was cleared, entry by entry
+    for i in range(2):
+        arch.ptep_get_and_clear(mm, addr + i * 4096, ptep + i)
+    with pytest.raises(RuleViolation, match=r"^\[flush-before-reuse\]"):
+        arch.set_ptes(mm, addr, ptep, pte_modify(first, PAGE_SHARED), 2)

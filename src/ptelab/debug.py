@@ -87,9 +87,8 @@ class DebugArch:
         self._arch = arch
         self._machine = machine
         self._mem = machine.mem
-        self._cpus = [_CpuState() for _ in machine.cpus]
-        for cpu, state in zip(machine.cpus, self._cpus):
-            cpu.debug = state
+        for cpu in machine.cpus:
+            cpu.debug = _CpuState()
         self._ptl = machine.mem.ptl
         self.record: list[str] | None = None  # a list: breaches are recorded, not raised
         # mm -> {addr: the value the clear returned} for clears no flush has covered yet
@@ -111,7 +110,7 @@ class DebugArch:
         raise RuleViolation(rule_id, accessor, args, before, call_site(), detail)
 
     def _cpu(self) -> _CpuState:
-        return self._cpus[self._machine.this_cpu.id]
+        return self._machine.this_cpu.debug
 
     def _lock_held(self, accessor, args, ptep, cpu_id):
         owner = self._ptl[ptep >> PTE_TABLE_SHIFT].owner
@@ -121,9 +120,9 @@ class DebugArch:
 
     def _changing(self, accessor, args, ptep):
         """Checks common to every accessor that changes an entry."""
-        cpu_id = self._machine.this_cpu.id
-        self._lock_held(accessor, args, ptep, cpu_id)
-        if self._cpus[cpu_id].prot_pending == ptep:
+        cpu = self._machine.this_cpu
+        self._lock_held(accessor, args, ptep, cpu.id)
+        if cpu.debug.prot_pending == ptep:
             self._fail("prot-pairing", accessor, args, ptep, "the entry is between modify_prot start and commit")
 
     def _reading(self, accessor, args, ptep):
@@ -131,6 +130,11 @@ class DebugArch:
         if written is not None and ptep in written:
             self._fail("lazy-no-readback", accessor, args, ptep,
                        "this CPU wrote the entry earlier in the same lazy-MMU section")
+
+    def _rmw(self, accessor, args, ptep):
+        """Checks for an accessor that reads the entry and changes it."""
+        self._changing(accessor, args, ptep)
+        self._reading(accessor, args, ptep)
 
     def _wrote(self, ptep, nr=1):
         written = self._cpu().lazy_written
@@ -191,7 +195,7 @@ class DebugArch:
         for i in range(nr):
             if pte_present(self._arch.ptep_get(ptep + i)):
                 self._fail("set-nonvalid", accessor, args, ptep + i, "the entry is valid")
-            self._writing_valid(accessor, args, mm, addr + (i << PAGE_SHIFT), ptep + i, pte)
+            self._writing_valid(accessor, args, mm, addr + (i << PAGE_SHIFT), ptep + i, pte + (i << PFN_SHIFT))
         self._arch.set_ptes(mm, addr, ptep, pte, nr)
         self._wrote(ptep, nr)
 
@@ -214,24 +218,19 @@ class DebugArch:
 
     # ---- clearing --------------------------------------------------------------------
     def ptep_get_and_clear(self, mm, addr, ptep):
-        return self._clear("ptep_get_and_clear", (mm, addr, ptep), mm, addr, ptep,
-                           lambda: self._arch.ptep_get_and_clear(mm, addr, ptep))
+        self._rmw("ptep_get_and_clear", (mm, addr, ptep), ptep)
+        old = self._arch.ptep_get_and_clear(mm, addr, ptep)
+        self._cleared(mm, addr, old)
+        return old
 
     def ptep_get_and_clear_full(self, mm, addr, ptep, full):
-        return self._clear("ptep_get_and_clear_full", (mm, addr, ptep, full), mm, addr, ptep,
-                           lambda: self._arch.ptep_get_and_clear_full(mm, addr, ptep, full))
-
-    def _clear(self, accessor, args, mm, addr, ptep, do):
-        self._changing(accessor, args, ptep)
-        self._reading(accessor, args, ptep)
-        old = do()
+        self._rmw("ptep_get_and_clear_full", (mm, addr, ptep, full), ptep)
+        old = self._arch.ptep_get_and_clear_full(mm, addr, ptep, full)
         self._cleared(mm, addr, old)
         return old
 
     def ptep_clear_flush(self, vma, addr, ptep):
-        args = (vma, addr, ptep)
-        self._changing("ptep_clear_flush", args, ptep)
-        self._reading("ptep_clear_flush", args, ptep)
+        self._rmw("ptep_clear_flush", (vma, addr, ptep), ptep)
         old = self._arch.ptep_clear_flush(vma, addr, ptep)
         if pte_present(old):  # the flush is immediate, lazy or not; a none entry flushes nothing
             self._flushed(vma.mm, addr, addr + (1 << PAGE_SHIFT))
@@ -239,14 +238,12 @@ class DebugArch:
 
     # ---- changing a valid entry --------------------------------------------------------
     def ptep_set_wrprotect(self, mm, addr, ptep):
-        self._changing("ptep_set_wrprotect", (mm, addr, ptep), ptep)
-        self._reading("ptep_set_wrprotect", (mm, addr, ptep), ptep)
+        self._rmw("ptep_set_wrprotect", (mm, addr, ptep), ptep)
         self._arch.ptep_set_wrprotect(mm, addr, ptep)
 
     def ptep_set_access_flags(self, vma, addr, ptep, entry, dirty):
         args = (vma, addr, ptep, entry, dirty)
-        self._changing("ptep_set_access_flags", args, ptep)
-        self._reading("ptep_set_access_flags", args, ptep)
+        self._rmw("ptep_set_access_flags", args, ptep)
         current = self._arch.ptep_get(ptep)
         if pte_pfn(current) != pte_pfn(entry) or current & _STATE_BITS & ~entry:
             self._fail("relax-only", "ptep_set_access_flags", args, ptep,
@@ -255,14 +252,12 @@ class DebugArch:
 
     def ptep_test_and_clear_young(self, vma, addr, ptep):
         args = (vma, addr, ptep)
-        self._changing("ptep_test_and_clear_young", args, ptep)
-        self._reading("ptep_test_and_clear_young", args, ptep)
+        self._rmw("ptep_test_and_clear_young", args, ptep)
         return self._arch.ptep_test_and_clear_young(vma, addr, ptep)
 
     def ptep_clear_flush_young(self, vma, addr, ptep):
         args = (vma, addr, ptep)
-        self._changing("ptep_clear_flush_young", args, ptep)
-        self._reading("ptep_clear_flush_young", args, ptep)
+        self._rmw("ptep_clear_flush_young", args, ptep)
         return self._arch.ptep_clear_flush_young(vma, addr, ptep)
 
     # start and commit are written out flat: mprotect calls them for every entry.
@@ -279,11 +274,7 @@ class DebugArch:
         if written and ptep in written:
             self._reading("ptep_modify_prot_start", (vma, addr, ptep), ptep)
         old = self._start(vma, addr, ptep)
-        if old & _PAGE_PRESENT:
-            entries = self._unflushed.get(vma.mm)
-            if entries is None:
-                entries = self._unflushed[vma.mm] = {}
-            entries[addr] = old
+        self._cleared(vma.mm, addr, old)
         state.prot_pending = ptep
         state.prot_old = old
         return old

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .arch import boot
-from .machine.hash_table import HPTE_V_VALID, PP_RW, hpt_vpn
+from .machine.hash_table import PP_RW, hpt_vpn
 from .machine.tlb import tlb_key
 from .mm.kernel import Kernel
 from .mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, do_mmap

@@ -52,13 +52,15 @@ from ..machine.counters import (
 from ..machine.hash_table import (
     HPTE_R_C,
     HPTE_R_N,
+    HPTE_R_PP,
+    HPTE_V_SECONDARY,
     HPTES_PER_GROUP,
     PP_RO,
     PP_RW,
     HashPageTable,
     hpt_vpn,
 )
-from ..machine.memory import PTE_INDEX_MASK, PTE_TABLE_SHIFT
+from ..machine.memory import PTE_INDEX_MASK
 from ..machine.tlb import tlb_key
 from ..machine.violation import DUPLICATE_HASH_ENTRY
 from ..pte import (
@@ -137,12 +139,13 @@ class Ppc64Hash(GenericArch):
             slot = self.hpt.find(vpn)
             if slot >= 0:
                 pfn, rflags = self.hpt.entry(slot)
-                writable = rflags & 0x3 == PP_RW
+                writable = rflags & HPTE_R_PP == PP_RW
                 if writable or not write:
                     entry = (pfn, self.hpte_gen[slot], writable)
                     cpu.tlb.insert(tlb_key(mm.context, va), entry)
                     return entry
-            # hash miss, or store to a read-only HPTE (DSISR protection fault)
+            # hash miss, or store to a read-only HPTE: both reach hash_page from the data
+            # storage interrupt (arch/powerpc/kernel/exceptions-64s.S, do_hash_page)
             if self.hash_page(mm, va, vpn, write) == HASH_PAGE_FAULT:
                 return None
         return None
@@ -172,7 +175,7 @@ class Ppc64Hash(GenericArch):
                 old &= ~_PAGE_HPTEFLAGS
         if not old & _PAGE_HASHPTE:
             slot = self._insert(mm, va, vpn, new >> PFN_SHIFT, rflags)
-            secondary = bool(self.hpt.v[slot] & 0x2)
+            secondary = bool(self.hpt.v[slot] & HPTE_V_SECONDARY)
             new = (new & ~_PAGE_HPTEFLAGS) | _PAGE_HASHPTE
             new |= (_PAGE_F_SECOND if secondary else 0) | ((slot % HPTES_PER_GROUP) << _PAGE_F_GIX_SHIFT)
         table[i] = new & ~_PAGE_BUSY
@@ -294,16 +297,14 @@ class Ppc64Hash(GenericArch):
         return young
 
     def ptep_set_access_flags(self, vma, addr: int, ptep: int, entry: int, dirty: int) -> int:
-        """__ptep_set_access_flags: OR in the relaxed bits; the HPTE catches up on the
-        next hash fault (its slot is updated in place)."""
-        bits = entry & (_PAGE_DIRTY | _PAGE_ACCESSED | _PAGE_RW | _PAGE_EXEC)
-        old = self._get(ptep)
-        if old | bits == old:
-            return 0
-        table = self.tables[ptep >> PTE_TABLE_SHIFT]
-        table[ptep & PTE_INDEX_MASK] = old | bits
-        self.counters[ATOMIC_RMW] += 1
-        return 1
+        """arch/powerpc/mm/pgtable.c: if !pte_same(*ptep, entry), __ptep_set_access_flags
+        ORs the relaxed bits in with ldarx/stdcx. and flushes no hash entry (the HPTE
+        catches up on the next hash fault, which updates its slot in place)."""
+        changed = self._get(ptep) != entry
+        if changed:
+            GenericArch._update(self, vma.mm, addr, ptep, 0,
+                                entry & (_PAGE_DIRTY | _PAGE_ACCESSED | _PAGE_RW | _PAGE_EXEC))
+        return changed
 
     def arch_enter_lazy_mmu_mode(self) -> None:
         cpu = self.machine.this_cpu

@@ -36,16 +36,15 @@ def shrink_page(kernel, page: int) -> bool:
 
 def _shrink_anon(kernel, page: int) -> bool:
     mem = kernel.machine.mem
+    if not mem.flags[page] & PG_swapbacked:
+        # MADV_FREE'd: try_to_unmap_one drops the mappings of a clean page (it is then
+        # freed, its content discarded) or, if it was written since, restores them and
+        # makes the page swap-backed again (False).
+        return try_to_unmap(kernel, page, TTU_BATCH_FLUSH)
     swap = kernel.swap
-    lazyfree = not mem.flags[page] & PG_swapbacked
-    entry = None if lazyfree else swap.get_swap_page()
+    entry = swap.get_swap_page()
     if not try_to_unmap(kernel, page, TTU_BATCH_FLUSH, entry):
-        if entry is not None:
-            swap.free_if_unused(entry)
-        return False
-    if lazyfree and not mem.flags[page] & PG_dirty:
-        return True  # discarded: MADV_FREE'd and never written since
-    if entry is None:  # re-dirtied lazyfree page was unmapped anyway: keep its data
+        swap.free_if_unused(entry)
         return False
     try_to_unmap_flush_dirty(kernel)
     swap.write(entry, mem.data[page])  # pageout
