@@ -10,6 +10,10 @@ __HAVE_ARCH_PTEP_GET_AND_CLEAR and friends.  The primitives are
     flush_tlb_mm_range(mm, start, end) the architecture's TLB shootdown
     tlb_miss(cpu, mm, va, write)    the MMU's miss path (hardware walker, hash lookup...)
 
+A backend marks each other access to shared state (a TLB flush on one CPU, a
+hash-table operation) with `self._sched(...)`, a no-op here: the explorer
+(ptelab/explore/points.py) turns these and the primitives into scheduling points.
+
 and the generic defaults deliberately keep the kernel's non-atomic sequences
 (a read then a store), because that is what an architecture gets when it does
 not override them, and the rules are about exactly that.
@@ -37,6 +41,8 @@ class GenericArch:
     description = "asm-generic defaults"
     # ARCH_WANT_BATCHED_UNMAP_TLB_FLUSH: reclaim may defer its shootdown (mm/rmap.c)
     batched_unmap_tlb_flush = False
+    BUSY = 0  # a software lock bit in the PTE that atomic updates wait on (ppc64 _PAGE_BUSY)
+    INLINED: dict[str, str] = {}  # accessors inlining a primitive; see X86
 
     def __init__(self, machine):
         self.machine = machine
@@ -59,11 +65,24 @@ class GenericArch:
         self.counters[ATOMIC_RMW] += 1
         return old
 
+    def _sched(self, loc, write: bool, what: str, enabled=None, also=None) -> None:
+        """A scheduling point before an access to `loc`: nothing when run sequentially."""
+
     def tlb_miss(self, cpu, mm, va: int, write: bool):
         raise NotImplementedError(f"{self.name}: no MMU miss path")
 
+    def tlb_prefetch(self, cpu, mm, va: int) -> None:
+        """The MMU fills a TLB entry on its own (speculation), from what it can reach
+        without software: by default, a read walk."""
+        self.tlb_miss(cpu, mm, va, False)
+
     def flush_tlb_mm_range(self, mm, start: int, end: int) -> None:
         raise NotImplementedError(f"{self.name}: no TLB shootdown")
+
+    def tlb_drop(self, cpu, mm, va: int) -> None:
+        """The MMU drops a TLB entry on its own (capacity, an unrelated flush...)."""
+        self._sched(("tlb", cpu.id), True, "the TLB drops an entry")
+        cpu.tlb.flush_page(mm.context, va)
 
     # ---- reading and setting -----------------------------------------------------------
     def ptep_get(self, ptep: int) -> int:

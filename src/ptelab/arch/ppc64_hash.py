@@ -120,6 +120,7 @@ class Ppc64Hash(GenericArch):
     name = "ppc64"
     description = "powerpc64 hash MMU, with the mprotect flush fix"
     fixed_modify_prot = True
+    BUSY = _PAGE_BUSY  # pte_update spins while hash_page holds the entry (explore/points.py)
 
     def __init__(self, machine, hash_groups: int = 1 << 12):
         super().__init__(machine)
@@ -136,6 +137,7 @@ class Ppc64Hash(GenericArch):
         # legal hash table; with a duplicate entry (already reported) the search may keep
         # finding the stale one, which real hardware leaves undefined: give up, as a fault.
         for _ in range(3):
+            self._sched(("hash", vpn), False, "hash table search", also=("tlb", cpu.id))
             slot = self.hpt.find(vpn)
             if slot >= 0:
                 pfn, rflags = self.hpt.entry(slot)
@@ -150,6 +152,16 @@ class Ppc64Hash(GenericArch):
                 return None
         return None
 
+    def tlb_prefetch(self, cpu, mm, va: int) -> None:
+        """The MMU loads a TLB entry from the hash table on its own; it never runs hash_page
+        (a hash miss is an interrupt, taken only for a real access)."""
+        vpn = hpt_vpn(mm.context, va)
+        self._sched(("hash", vpn), False, "speculative hash search", also=("tlb", cpu.id))
+        slot = self.hpt.find(vpn)
+        if slot >= 0:
+            pfn, rflags = self.hpt.entry(slot)
+            cpu.tlb.insert(tlb_key(mm.context, va), (pfn, self.hpte_gen[slot], rflags & HPTE_R_PP == PP_RW))
+
     def hash_page(self, mm, va: int, vpn: int, write: bool) -> int:
         """__hash_page_4K: 0 to retry the access, 1 to take a Linux page fault."""
         self.counters[HASH_FAULT] += 1
@@ -158,6 +170,8 @@ class Ppc64Hash(GenericArch):
             return HASH_PAGE_FAULT
         table = self.tables[table_pfn]
         i = (va >> PAGE_SHIFT) & PTE_INDEX_MASK
+        self._sched(("pte", (table_pfn << 9) | i), True, "hash_page: ldarx/stdcx. sets BUSY",
+                    enabled=lambda: not table[i] & _PAGE_BUSY)
         old = table[i]
         if old & _PAGE_BUSY:
             return HASH_OK  # another CPU is hashing it: retry
@@ -168,6 +182,7 @@ class Ppc64Hash(GenericArch):
         table[i] = new  # ldarx/stdcx.
         self.counters[ATOMIC_RMW] += 1
         rflags = htab_convert_pte_flags(new)
+        self._sched(("hash", vpn), True, "hash_page: update or insert the HPTE")
         if old & _PAGE_HASHPTE:
             secondary, gix = pte_hash_slot(old)
             slot = self.hpt.group(vpn, secondary) + gix
@@ -178,6 +193,7 @@ class Ppc64Hash(GenericArch):
             secondary = bool(self.hpt.v[slot] & HPTE_V_SECONDARY)
             new = (new & ~_PAGE_HPTEFLAGS) | _PAGE_HASHPTE
             new |= (_PAGE_F_SECOND if secondary else 0) | ((slot % HPTES_PER_GROUP) << _PAGE_F_GIX_SHIFT)
+        self._sched(("pte", (table_pfn << 9) | i), True, "hash_page: store, clearing BUSY")
         table[i] = new & ~_PAGE_BUSY
         return HASH_OK
 
@@ -206,10 +222,12 @@ class Ppc64Hash(GenericArch):
         """Invalidate the HPTE a PTE recorded, then tlbie (broadcast) the page."""
         vpn = hpt_vpn(mm.context, addr)
         secondary, gix = pte_hash_slot(pte)
+        self._sched(("hash", vpn), True, "invalidate the HPTE")
         if self.hpt.invalidate(self.hpt.group(vpn, secondary) + gix, vpn):
             self.counters[HASH_INVALIDATE] += 1
         self.counters[TLBIE] += 1
-        for cpu in self.machine.cpus:
+        for cpu in self.machine.cpus:  # tlbie is broadcast; tlbsync waits for every CPU
+            self._sched(("tlb", cpu.id), True, f"tlbie reaches cpu{cpu.id}")
             cpu.tlb.flush_page(mm.context, addr)
 
     def hpte_need_flush(self, mm, addr: int, pte: int) -> None:
@@ -302,6 +320,7 @@ class Ppc64Hash(GenericArch):
         catches up on the next hash fault, which updates its slot in place)."""
         changed = self._get(ptep) != entry
         if changed:
+            self._sched(("pte", ptep), True, "ldarx/stdcx. ORs the relaxed bits in")
             GenericArch._update(self, vma.mm, addr, ptep, 0,
                                 entry & (_PAGE_DIRTY | _PAGE_ACCESSED | _PAGE_RW | _PAGE_EXEC))
         return changed

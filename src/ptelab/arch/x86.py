@@ -52,6 +52,10 @@ class X86(GenericArch):
     name = "x86"
     description = "x86-64 native: hardware walker with atomic A/D updates, IPI shootdowns"
     batched_unmap_tlb_flush = True
+    # Accessors that inline a primitive on mprotect's hot path.  The explorer runs the
+    # primitive instead, so the access is a scheduling point (explore/points.py).
+    INLINED = {"ptep_get_and_clear": "xchg", "ptep_modify_prot_start": "xchg",
+               "ptep_modify_prot_commit": "store"}
 
     # ---- the MMU ---------------------------------------------------------------------
     def tlb_miss(self, cpu, mm, va: int, write: bool):
@@ -61,6 +65,9 @@ class X86(GenericArch):
             return None
         table = self.tables[table_pfn]
         i = (va >> PAGE_SHIFT) & PTE_INDEX_MASK
+        # the walk and its A/D update are one locked access; the fill completes before
+        # the CPU takes a shootdown IPI (interrupts are taken between instructions)
+        self._sched(("pte", (table_pfn << 9) | i), True, "page walk", also=("tlb", cpu.id))
         pte = table[i]
         need = _PAGE_PRESENT | _PAGE_USER | (_PAGE_RW if write else 0)
         if pte & need != need:
@@ -76,6 +83,14 @@ class X86(GenericArch):
         cpu.tlb.insert(tlb_key(mm.context, va), entry)
         return entry
 
+    def tlb_prefetch(self, cpu, mm, va: int) -> None:
+        """Speculative walks cache present entries only, and may set Accessed (SDM 4.8,
+        4.10.2.3); Dirty is set only by a real store."""
+        table_pfn = mm.pmd.get(va >> PMD_SHIFT)
+        pte = 0 if table_pfn is None else self.tables[table_pfn][(va >> PAGE_SHIFT) & PTE_INDEX_MASK]
+        if pte & (_PAGE_PRESENT | _PAGE_USER) == _PAGE_PRESENT | _PAGE_USER:
+            self.tlb_miss(cpu, mm, va, False)
+
     # ---- shootdown -------------------------------------------------------------------
     def flush_tlb_mm_range(self, mm, start: int, end: int) -> None:
         this = self.machine.this_cpu
@@ -85,6 +100,7 @@ class X86(GenericArch):
         counters = self.counters
         for cpu_id in sorted(mm.cpumask):
             cpu = cpus[cpu_id]
+            self._sched(("tlb", cpu_id), True, "invlpg" if cpu is this else f"flush IPI to cpu{cpu_id}")
             if cpu is not this:
                 counters[IPI] += 1
                 counters[TLB_FLUSH_REMOTE] += 1
@@ -102,6 +118,7 @@ class X86(GenericArch):
         this = self.machine.this_cpu
         for cpu_id in sorted(batch):
             cpu = self.machine.cpus[cpu_id]
+            self._sched(("tlb", cpu_id), True, f"batched flush of cpu{cpu_id}")
             if cpu is not this:
                 self.counters[IPI] += 1
                 self.counters[TLB_FLUSH_REMOTE] += 1

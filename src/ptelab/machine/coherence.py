@@ -24,7 +24,7 @@ def _current_pte(machine, context: int, va: int):
     return machine.mem.ptes[table][(va >> PAGE_SHIFT) & 511]
 
 
-def _judge(machine, where: str, context: int, va: int, pfn: int, gen: int, writable: bool):
+def judge(machine, where: str, context: int, va: int, pfn: int, gen: int, writable: bool):
     pte = _current_pte(machine, context, va)
     if pte is None or not pte & _PAGE_PRESENT:
         return f"{where}: context {context} va {va:#x} -> pfn {pfn}, but the PTE is not present"
@@ -43,7 +43,7 @@ def stale_translations(machine) -> list[str]:
     for cpu in machine.cpus:
         for key, (pfn, gen, writable) in cpu.tlb.entries.items():
             context, va = key >> VPN_BITS, (key & ((1 << VPN_BITS) - 1)) << PAGE_SHIFT
-            problem = _judge(machine, f"cpu{cpu.id} TLB", context, va, pfn, gen, writable)
+            problem = judge(machine, f"cpu{cpu.id} TLB", context, va, pfn, gen, writable)
             if problem:
                 problems.append(problem)
     hpt = machine.hash_table
@@ -53,7 +53,7 @@ def stale_translations(machine) -> list[str]:
             if v & HPTE_V_VALID:
                 context, va = hpt.owner[slot]
                 pfn, rflags = hpt.entry(slot)
-                problem = _judge(machine, f"HPTE slot {slot}", context, va, pfn, gens[slot],
+                problem = judge(machine, f"HPTE slot {slot}", context, va, pfn, gens[slot],
                                  rflags & 0x3 == PP_RW)
                 if problem:
                     problems.append(problem)

@@ -48,6 +48,7 @@ class PhysicalMemory:
         self.ptes: dict[int, list[int]] = {}
         self.ptl: dict[int, SpinLock] = {}
         self.on_free = None  # debug mode's check before a frame is freed
+        self.lock_class = SpinLock  # the explorer's locks are scheduling points
 
     # ---- the page allocator ------------------------------------------------------
     def alloc_page(self, flags: int = 0) -> int:
@@ -109,7 +110,7 @@ class PhysicalMemory:
         """pte_alloc_one + ptlock_init: returns the table's pfn."""
         pfn = self.alloc_page(PG_pgtable)
         self.ptes[pfn] = [0] * PTRS_PER_PTE
-        self.ptl[pfn] = SpinLock(f"ptl(pfn {pfn})", self.counters)
+        self.ptl[pfn] = self.lock_class(f"ptl(pfn {pfn})", self.counters)
         return pfn
 
     def free_pte_table(self, pfn: int) -> None:
