@@ -107,14 +107,29 @@ def test_lazy_no_readback(page):
 
 
 def test_flush_before_reuse(page):
-    """The seed thread's sequence: get_and_clear, then set_pte_at, no flush between."""
+    """The seed thread's sequence inside a lazy-MMU section: get_and_clear, then set_pte_at,
+    no flush issued between.  A flush_tlb_* in the section counts only at its end."""
     page.lock()
+    page.arch.arch_enter_lazy_mmu_mode()
     old = page.arch.ptep_get_and_clear(page.mm, page.addr, page.ptep)
+    page.arch.flush_tlb_page(page.vma, page.addr)  # a no-op on hash until the batch is issued
     with broken(page, "flush-before-reuse"):
         page.arch.set_pte_at(page.mm, page.addr, page.ptep, pte_modify(old, PAGE_READONLY))
-    page.arch.flush_tlb_page(page.vma, page.addr)
+    page.arch.arch_leave_lazy_mmu_mode()
+    page.unlock()
+
+
+def test_reuse_after_the_lazy_section(page):
+    """Outside a section the hash invalidation is immediate; after one, the batch was issued."""
+    page.lock()
+    old = page.arch.ptep_get_and_clear(page.mm, page.addr, page.ptep)
+    page.arch.set_pte_at(page.mm, page.addr, page.ptep, pte_modify(old, PAGE_READONLY))
+    page.arch.arch_enter_lazy_mmu_mode()
+    old = page.arch.ptep_get_and_clear(page.mm, page.addr, page.ptep)
+    page.arch.arch_leave_lazy_mmu_mode()
     page.arch.set_pte_at(page.mm, page.addr, page.ptep, pte_modify(old, PAGE_READONLY))
     page.unlock()
+    page.arch.flush_tlb_page(page.vma, page.addr)
 
 
 def test_flush_before_free(page):
@@ -208,9 +223,12 @@ def test_set_ptes_putting_back_what_was_cleared_is_judged_per_entry(arch_name):
     first = mk_pte(machine.mem.alloc_page(), PAGE_READONLY)
     spin_lock(mm, pte_lockptr(mm, ptep))
     arch.set_ptes(mm, addr, ptep, first, 2)
+    arch.arch_enter_lazy_mmu_mode()
     for i in range(2):
         arch.ptep_get_and_clear(mm, addr + i * 4096, ptep + i)
     arch.set_ptes(mm, addr, ptep, first, 2)  # exactly what was cleared, entry by entry
+    arch.arch_leave_lazy_mmu_mode()
+    arch.arch_enter_lazy_mmu_mode()
     for i in range(2):
         arch.ptep_get_and_clear(mm, addr + i * 4096, ptep + i)
     with pytest.raises(RuleViolation, match=r"^\[flush-before-reuse\]"):

@@ -70,7 +70,7 @@ def call_site() -> str:
 
 
 class _CpuState:
-    __slots__ = ("lazy_written", "prot_pending", "prot_old", "locked_table", "deferred_flushes")
+    __slots__ = ("lazy_written", "prot_pending", "prot_old", "locked_table", "deferred_flushes", "lazy_cleared")
 
     def __init__(self):
         self.lazy_written: set[int] | None = None  # None outside a lazy section
@@ -78,6 +78,7 @@ class _CpuState:
         self.prot_old = 0  # what that start returned
         self.locked_table = None  # a PTE table whose lock this CPU was seen holding
         self.deferred_flushes: list = []  # flush_tlb_* inside a lazy section: effective at leave
+        self.lazy_cleared: dict = {}  # (mm, addr) -> old: valid entries cleared in this lazy section
 
 
 class DebugArch:
@@ -97,6 +98,9 @@ class DebugArch:
         self._get = arch.ptep_get
         self._start = arch.ptep_modify_prot_start
         self._commit = arch.ptep_modify_prot_commit
+        tables = machine.mem.ptes
+        # the checks' own reads are not accesses of the code being checked (no scheduling point)
+        self._peek = lambda ptep: tables[ptep >> PTE_TABLE_SHIFT][ptep & 511]
 
     def __getattr__(self, name):
         return getattr(self._arch, name)
@@ -106,7 +110,7 @@ class DebugArch:
         if self.record is not None:  # recording (the state-machine generator): note it, go on
             self.record.append(rule_id)
             return
-        before = self._arch.ptep_get(ptep) if ptep is not None else None
+        before = self._peek(ptep) if ptep is not None else None
         raise RuleViolation(rule_id, accessor, args, before, call_site(), detail)
 
     def _cpu(self) -> _CpuState:
@@ -148,6 +152,9 @@ class DebugArch:
             if entries is None:
                 entries = self._unflushed[mm] = {}
             entries[addr] = old
+            state = self._cpu()
+            if state.lazy_written is not None:
+                state.lazy_cleared[(mm, addr)] = old
 
     def _tlb_flushed(self, mm, start=0, end=1 << 64):
         """flush_tlb_page/range/mm: inside a lazy-MMU section they count only once it is
@@ -160,6 +167,11 @@ class DebugArch:
             self._flushed(mm, start, end)
 
     def _flushed(self, mm, start=0, end=1 << 64):
+        for cpu in self._machine.cpus:
+            cleared = cpu.debug.lazy_cleared
+            if cleared:
+                for key in [k for k in cleared if k[0] is mm and start <= k[1] < end]:
+                    del cleared[key]
         entries = self._unflushed.get(mm)
         if not entries:
             return
@@ -170,13 +182,14 @@ class DebugArch:
             del entries[addr]
 
     def _writing_valid(self, accessor, args, mm, addr, ptep, pte):
-        """set_pte_at/set_ptes of `pte` over the entry at addr."""
-        entries = self._unflushed.get(mm)
-        old = entries.get(addr) if entries else None
+        """set_pte_at/set_ptes of `pte` over the entry at addr: inside a lazy-MMU section,
+        not over a clear of the same section that no flush has issued yet."""
+        old = self._cpu().lazy_cleared.get((mm, addr))
         if old is None or not pte_present(pte) or pte == old:
             return  # nothing pending, not valid, or putting back exactly what was cleared
         self._fail("flush-before-reuse", accessor, args, ptep,
-                   "a valid entry is written over an unflushed clear of the same entry")
+                   "a valid entry is written over a clear of the same lazy-MMU section that no flush "
+                   "has issued")
 
     # ---- reading ---------------------------------------------------------------------
     def ptep_get(self, ptep):
@@ -193,7 +206,7 @@ class DebugArch:
         args = (mm, addr, ptep, pte, nr) if accessor == "set_ptes" else (mm, addr, ptep, pte)
         self._changing(accessor, args, ptep)
         for i in range(nr):
-            if pte_present(self._arch.ptep_get(ptep + i)):
+            if pte_present(self._peek(ptep + i)):
                 self._fail("set-nonvalid", accessor, args, ptep + i, "the entry is valid")
             self._writing_valid(accessor, args, mm, addr + (i << PAGE_SHIFT), ptep + i, pte + (i << PFN_SHIFT))
         self._arch.set_ptes(mm, addr, ptep, pte, nr)
@@ -201,7 +214,7 @@ class DebugArch:
 
     def pte_clear(self, mm, addr, ptep):
         self._clear_nonpresent("pte_clear", (mm, addr, ptep), ptep)
-        self._cleared(mm, addr, self._get(ptep))  # only when recording can it be present
+        self._cleared(mm, addr, self._peek(ptep))  # only when recording can it be present
         self._arch.pte_clear(mm, addr, ptep)
         self._wrote(ptep)
 
@@ -212,7 +225,7 @@ class DebugArch:
 
     def _clear_nonpresent(self, accessor, args, ptep):
         self._changing(accessor, args, ptep)
-        if pte_present(self._arch.ptep_get(ptep)):
+        if pte_present(self._peek(ptep)):
             self._fail("atomic-clear", accessor, args, ptep,
                        "a present entry is cleared without returning its old value")
 
@@ -244,7 +257,7 @@ class DebugArch:
     def ptep_set_access_flags(self, vma, addr, ptep, entry, dirty):
         args = (vma, addr, ptep, entry, dirty)
         self._rmw("ptep_set_access_flags", args, ptep)
-        current = self._arch.ptep_get(ptep)
+        current = self._peek(ptep)
         if pte_pfn(current) != pte_pfn(entry) or current & _STATE_BITS & ~entry:
             self._fail("relax-only", "ptep_set_access_flags", args, ptep,
                        f"the new entry '{pte_str(entry)}' takes something away")
@@ -305,6 +318,7 @@ class DebugArch:
             self._fail("prot-pairing", "arch_leave_lazy_mmu_mode", (), state.prot_pending,
                        "leaving lazy-MMU mode between modify_prot start and commit")
         state.lazy_written = None
+        state.lazy_cleared.clear()  # leaving the section issues its batch (hash MMUs)
         self._arch.arch_leave_lazy_mmu_mode()
         for mm, start, end in state.deferred_flushes:
             self._flushed(mm, start, end)

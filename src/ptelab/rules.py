@@ -94,19 +94,23 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "flush-before-reuse",
-        "Once a valid entry has been cleared, no valid entry is written to it until a flush covering it "
-        "has taken effect: ptep_clear_flush or the mmu_gather at once, flush_tlb_* at the end of the "
-        "lazy-MMU section they are made in (ptep_modify_prot_commit excepted: the architecture's "
-        "start/commit owns that).",
+        "Inside a lazy-MMU section, once a valid entry has been cleared, no valid entry is written to it "
+        "until a flush covering it has been issued: ptep_clear_flush or the mmu_gather at once, "
+        "flush_tlb_* and the batch itself at the end of the section (ptep_modify_prot_commit excepted: "
+        "the architecture's start/commit owns that).",
         "powerpc64 hash: the clear only queues the invalidation of the old HPTE, and the new entry is "
         "written unhashed, so a store that faults on the old HPTE makes hash_page insert a second one: "
         "a duplicate hash entry, architecturally illegal (machine checks, partition killed). This is "
         "the bug of the seed thread, there in mprotect. Inside lazy-MMU mode a hash MMU's flush_tlb_* "
-        "do nothing: the batch is issued when the section ends.",
+        "do nothing: the batch is issued when the section ends. Outside a section the invalidation is "
+        "immediate, and once the section has ended (before the PTE lock is released, flush-before-unlock) "
+        "another CPU's fault may make the entry valid again before the x86 TLB flush: the old frame is "
+        "still allocated until then (flush-before-free).",
         ("ppc64", "ppc64-2.6.27"),
         ("page_mkclean_one (flushes first)", "madvise_free_pte_range (does not)", "try_to_unmap_one"),
         DEBUG,
-        "before set_pte_at/set_ptes of a valid entry: no unflushed clear of that entry is pending",
+        "before set_pte_at/set_ptes of a valid entry: no clear of that entry made in the current "
+        "lazy-MMU section is still unflushed",
         ("tests/test_ppc64_mprotect_race.py::test_2_6_27_creates_a_duplicate_hash_entry",
          "tests/test_madvise_free_race.py::test_hash_mmus_get_a_duplicate_hash_entry",
          "tests/test_debug.py::test_flush_before_reuse"),
