@@ -1,0 +1,301 @@
+"""One execution of a scenario under one schedule.
+
+Every CPU's code (a litmus block, an mm operation, a user access) runs as a
+greenlet, an *actor*.  It runs until its next scheduling point (explore/points.py),
+announces the access it is about to make, and switches back here.  The controller
+then asks a chooser which enabled actor takes the next *step*: the announced
+access and everything up to that actor's next point.  An actor is disabled while
+its announced step cannot happen (a PTE lock another CPU holds, a PTE whose
+_PAGE_BUSY is set).
+
+A step's *footprint* is what it touched (location -> written?): the announced
+location and whatever it also touched before its next point (frames allocated or
+freed, the frame a user access reached).  The exhaustive search compares
+footprints to decide which steps are independent.
+
+After every step the invariants (explore/invariants.py) are checked; the first
+broken one stops the execution.  Rule breaches found by debug mode are recorded
+and the execution goes on, so the corruption they lead to is seen too.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from greenlet import GreenletExit, greenlet
+
+from ..machine.spinlock import LockError
+from ..machine.memory import BadPageState
+from ..machine.violation import InvariantViolation
+from ..mm.fault import SegmentationFault
+from .invariants import BUG, DEADLOCK, Invariants, Violation
+from .points import instrument
+
+
+class _Stop(Exception):
+    """Unwinds an actor when its execution stops (a violation, a bound)."""
+
+
+class ScenarioError(Exception):
+    """The scenario itself is wrong (a litmus body calls something with bad arguments)."""
+
+    def __init__(self, message: str, where: str = ""):
+        self.where = where
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+@dataclass
+class ActorSpec:
+    name: str  # P0, P1, ... or hw:cpu1:fill:A
+    cpu: int
+    body: object  # callable(actor) run on the actor's CPU
+
+
+@dataclass
+class World:
+    """What a scenario builds for one execution: a machine in its initial state."""
+
+    machine: object
+    actors: list[ActorSpec]
+    watched: list[tuple[object, int, str]]  # (mm, va, page name): the pages the invariants watch
+    state: dict = field(default_factory=dict)  # the scenario's own (locals of the blocks...)
+
+
+class Actor:
+    __slots__ = ("index", "name", "cpu", "glet", "pending", "finished", "outcome", "wrote", "line", "is_hw")
+
+    def __init__(self, index: int, spec: ActorSpec, cpu):
+        self.index = index
+        self.name = spec.name
+        self.cpu = cpu
+        self.glet = None
+        self.pending = None  # (loc, write, what, enabled, also) of the next step
+        self.finished = False
+        self.outcome = None  # "SIGSEGV" when the body took one
+        self.wrote: set[int] = set()  # PTEs this actor's operation wrote (in flight until it ends)
+        self.line = 0  # the litmus line being executed, for the step table
+        self.is_hw = spec.name.startswith("hw:")
+
+    def enabled(self) -> bool:
+        if self.finished:
+            return False
+        test = self.pending[3]
+        return test is None or test()
+
+
+@dataclass
+class Step:
+    actor: int
+    footprint: dict
+    what: str
+    line: int = 0
+    before: tuple | None = None
+    after: tuple | None = None
+
+
+@dataclass
+class Result:
+    """What one execution did."""
+
+    schedule: list[int]
+    steps: list[Step]
+    violations: list[Violation]
+    breaches: list[tuple]  # (rule id, step, actor name, line)
+    final: dict | None  # the scenario's observation of the final state; None when stopped
+    outcomes: dict  # actor name -> "SIGSEGV"... for actors that did not return normally
+    redundant: bool = False  # stopped by the sleep set: equivalent to an explored execution
+    cut: str | None = None  # the bound that stopped it
+
+
+class Execution:
+    """The controller the scheduling points talk to, for one run of one scenario."""
+
+    def __init__(self, scenario, arch: str, chooser, max_steps: int = 2000, table: bool = False,
+                 debug: bool = True):
+        self.scenario = scenario
+        self.arch = arch
+        self.chooser = chooser
+        self.max_steps = max_steps
+        self.table = table
+        self.debug = debug
+        self.active = False
+        self.current: Actor | None = None
+        self.step: Step | None = None
+        self.steps: list[Step] = []
+        self.schedule: list[int] = []
+        self.violations: list[Violation] = []
+        self.breaches: list[tuple] = []
+        self._stopping = False
+
+    # ---- what the scheduling points call ---------------------------------------------
+    def point(self, loc, write, what, enabled=None, also=None):
+        if not self.active:
+            return
+        actor = self.current
+        actor.pending = (loc, write, what, enabled, also)
+        self._main.switch()
+        if self._stopping:
+            raise _Stop()
+
+    def touch(self, loc, write):
+        if self.active:
+            fp = self.step.footprint
+            fp[loc] = fp.get(loc, False) or write
+
+    def pte_written(self, ptep):
+        if self.active:
+            self.current.wrote.add(ptep)
+
+    def returned(self, old):
+        if self.active:
+            self.invariants.returned(old)
+        return old
+
+    def user_stored(self, pfn):
+        if self.active:
+            self.invariants.stored(pfn)
+
+    def frame_freed(self, pfn):
+        if self.active:
+            self.invariants.freed(pfn)
+
+    def violation(self, invariant, detail, va=None, pfn=None, cpu=None):
+        """Machine.violation while exploring: record, then stop the execution."""
+        self._record(invariant, detail, va, pfn, cpu)
+        raise _Stop()
+
+    def _record(self, invariant, detail, va=None, pfn=None, cpu=None):
+        if cpu is None and self.current is not None:
+            cpu = self.current.cpu.id
+        rule = self.breaches[0][0] if self.breaches else None
+        self.violations.append(Violation(invariant, detail, va, pfn, cpu, len(self.steps), rule,
+                                         self.current.name if self.current else None))
+
+    # ---- running -------------------------------------------------------------------------
+    def run(self) -> Result:
+        from ..arch import boot  # the explorer sits above the backends
+
+        machine = boot(self.arch, cpus=self.scenario.ncpus, pages=256, debug=False)
+        instrument(machine, self)
+        machine.violation = self.violation
+        world = self.scenario.build(machine, debug=self.debug)
+        if machine.debug is not None:
+            machine.debug.record = _Breaches(self)
+        self.world = world
+        self.invariants = Invariants(world)
+        self._main = greenlet.getcurrent()
+        actors = [Actor(i, spec, machine.cpus[spec.cpu]) for i, spec in enumerate(world.actors)]
+        self.actors = actors
+        self.active = True
+        result_cut = None
+        redundant = False
+        try:
+            for actor in actors:  # an actor's first step runs it up to its first point
+                actor.glet = greenlet(self._body(actor), parent=self._main)
+                actor.pending = (("start", actor.index), False, "start", None, None)
+            while not self._stopping:
+                enabled = [a.index for a in actors if a.enabled()]
+                if not enabled:
+                    blocked = [a for a in actors if not a.finished]
+                    if blocked:
+                        self._record(DEADLOCK, "no CPU can go on: " + ", ".join(
+                            f"{a.name} waits at {a.pending[2]}" for a in blocked))
+                    break
+                if len(self.steps) >= self.max_steps:
+                    result_cut = "steps"
+                    break
+                choice = self.chooser.choose(self, len(self.steps), enabled)
+                if choice is None:
+                    redundant = True
+                    break
+                self._take_step(actors[choice])
+                if not self._stopping:
+                    self.invariants.after_step(self)
+                if self.violations:
+                    break
+        finally:
+            self._stopping = True
+            self.active = False
+            for actor in actors:
+                if actor.glet is not None and not actor.glet.dead:
+                    try:
+                        actor.glet.throw(GreenletExit)
+                    except GreenletExit:
+                        pass
+        final = None
+        if not self.violations and result_cut is None and not redundant:
+            final = self.scenario.observe(world)
+        return Result(self.schedule, self.steps, self.violations, self.breaches, final,
+                      {a.name: a.outcome for a in actors if a.outcome}, redundant, result_cut)
+
+    def _body(self, actor: Actor):
+        def run():
+            try:
+                actor.outcome = None
+                actor.line = 0
+                self.scenario.run_actor(self.world, actor)
+            except _Stop:
+                pass
+            except SegmentationFault:
+                actor.outcome = "SIGSEGV"
+            except InvariantViolation as e:  # a check outside the explorer's hooks
+                self._record(e.invariant, e.detail, e.va, e.pfn, e.cpu)
+            except (BadPageState, LockError, AssertionError, RuntimeError) as e:
+                self._record(BUG, f"{type(e).__name__}: {e}")
+            except ScenarioError:
+                raise
+            except Exception as e:  # noqa: BLE001 - a litmus body called something wrongly
+                raise ScenarioError(f"{type(e).__name__}: {e}", self.scenario.where(actor)) from e
+            finally:
+                actor.finished = True
+                actor.wrote.clear()
+        return run
+
+    def _switch_to(self, actor: Actor) -> None:
+        self.current = actor
+        self.world.machine.this_cpu = actor.cpu
+        actor.glet.switch()
+        self.current = None
+
+    def _take_step(self, actor: Actor) -> None:
+        loc, write, what, _, also = actor.pending
+        footprint = {loc: write}
+        if also is not None:
+            footprint[also] = True
+        step = Step(actor.index, footprint, what, actor.line)
+        if self.table:
+            step.before = self.invariants.snapshot()
+        self.step = step
+        self.steps.append(step)
+        self.schedule.append(actor.index)
+        actor.pending = None
+        self._switch_to(actor)
+        if self.table:
+            step.after = self.invariants.snapshot()
+        self.chooser.executed(self, len(self.steps) - 1, actor.index, footprint)
+
+
+class _Breaches(list):
+    """Debug mode's record list: each breach is noted with the step, actor and line."""
+
+    def __init__(self, execution: Execution):
+        super().__init__()
+        self.execution = execution
+
+    def append(self, rule_id):
+        ex = self.execution
+        if ex.active and ex.current is not None:
+            actor = ex.current
+            ex.breaches.append((rule_id, len(ex.steps), actor.name, actor.line))
+        else:
+            ex.breaches.append((rule_id, len(ex.steps), None, 0))
+        super().append(rule_id)
+
+
+def run_once(scenario, arch, chooser, **kw) -> Result:
+    return Execution(scenario, arch, chooser, **kw).run()
+
+
+def now() -> float:
+    return time.perf_counter()

@@ -1,0 +1,162 @@
+"""The safety invariants, checked after every step of every execution (DESIGN.md, explore).
+
+- use-after-free and duplicate-hash-entry are seen by the hardware model itself, at
+  the access or insertion that breaks them (Machine.translate, Ppc64Hash._insert);
+- stale-translation: a TLB entry or valid HPTE that grants more than the PTE it came
+  from (not present, another frame, writable over a read-only entry, or a freed
+  allocation) once no operation that changed that PTE is still running;
+- lost-dirty: a user store reached a frame and software can no longer see it: no PTE
+  mapping the frame is Dirty, the page is not PG_dirty, and no accessor has handed
+  the Dirty bit back (a returned old entry) since the store.  It is judged when no
+  operation is changing a watched PTE, since an operation holds the old entry it
+  read or cleared until it returns;
+- deadlock, and a BUG (the model's own consistency checks: freeing a mapped page,
+  unlocking a lock not held) end an execution too.
+
+Only the pages the scenario names are watched: litmus tests are small.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..machine.coherence import judge
+from ..machine.hash_table import hpt_vpn
+from ..machine.memory import PG_dirty, PTE_INDEX_MASK, PTE_TABLE_SHIFT
+from ..machine.tlb import tlb_key
+from ..machine.violation import DUPLICATE_HASH_ENTRY, LOST_DIRTY, STALE_TRANSLATION, USE_AFTER_FREE
+from ..pte import PFN_SHIFT, _PAGE_DIRTY, _PAGE_PRESENT
+
+DEADLOCK = "deadlock"
+BUG = "bug"
+INVARIANTS = (USE_AFTER_FREE, STALE_TRANSLATION, LOST_DIRTY, DUPLICATE_HASH_ENTRY, DEADLOCK, BUG)
+
+# The rule whose breach leads to each invariant, when debug mode saw none broken first
+# (the backend itself broke it, as 2.6.27's ptep_modify_prot_start does).
+PREVENTED_BY = {
+    USE_AFTER_FREE: "flush-before-free",
+    STALE_TRANSLATION: "no-stale-translation",
+    LOST_DIRTY: "atomic-clear",
+    DUPLICATE_HASH_ENTRY: "flush-before-reuse",
+    DEADLOCK: "lock-held",
+    BUG: None,
+}
+
+
+@dataclass
+class Violation:
+    invariant: str
+    detail: str
+    va: int | None
+    pfn: int | None
+    cpu: int | None
+    step: int
+    rule: str | None  # the first rule debug mode saw broken in this execution, if any
+    actor: str | None = None
+
+    @property
+    def prevented_by(self) -> str | None:
+        return self.rule or PREVENTED_BY.get(self.invariant)
+
+    def describe(self) -> str:
+        where = [f"step {self.step}"]
+        if self.actor:
+            where.append(self.actor)
+        if self.cpu is not None:
+            where.append(f"cpu{self.cpu}")
+        if self.va is not None:
+            where.append(f"va {self.va:#x}")
+        if self.pfn is not None:
+            where.append(f"frame {self.pfn}")
+        text = f"{self.invariant}: {self.detail} ({', '.join(where)})"
+        rule = self.prevented_by
+        if rule:
+            how = "broken at an earlier step" if self.rule else "not broken by the caller: the backend breaks it"
+            text += f"\n  rule: {rule} ({how})"
+        return text
+
+
+class Invariants:
+    def __init__(self, world):
+        self.machine = world.machine
+        self.mem = world.machine.mem
+        self.watched = world.watched
+        self.stores: set[int] = set()  # frames stored to whose Dirty software has not taken
+
+    # ---- what the execution reports ----------------------------------------------------
+    def stored(self, pfn: int) -> None:
+        self.stores.add(pfn)
+
+    def returned(self, old: int) -> None:
+        if old & _PAGE_PRESENT and old & _PAGE_DIRTY:
+            self.stores.discard(old >> PFN_SHIFT)
+
+    def freed(self, pfn: int) -> None:
+        self.stores.discard(pfn)
+
+    # ---- the checks ----------------------------------------------------------------------
+    def _pte(self, mm, va):
+        ptep = mm.pte_offset(va)
+        if ptep is None:
+            return None, 0
+        return ptep, self.mem.ptes[ptep >> PTE_TABLE_SHIFT][ptep & PTE_INDEX_MASK]
+
+    def after_step(self, execution) -> None:
+        in_flight = set()
+        for actor in execution.actors:
+            in_flight |= actor.wrote
+        machine = self.machine
+        hpt = machine.hash_table
+        quiet = True  # no watched PTE is being changed by an operation still running
+        for mm, va, name in self.watched:
+            ptep, pte = self._pte(mm, va)
+            if ptep in in_flight:
+                quiet = False
+                continue
+            key = tlb_key(mm.context, va)
+            for cpu in machine.cpus:
+                entry = cpu.tlb.entries.get(key)
+                if entry is not None:
+                    problem = judge(machine, f"cpu{cpu.id} TLB", mm.context, va, *entry)
+                    if problem:
+                        return execution._record(STALE_TRANSLATION, f"{name}: {problem}", va, entry[0], cpu.id)
+            if hpt is not None:
+                gens = machine.arch.hpte_gen
+                for slot in hpt.valid_slots(hpt_vpn(mm.context, va)):
+                    pfn, rflags = hpt.entry(slot)
+                    problem = judge(machine, f"HPTE slot {slot}", mm.context, va, pfn, gens[slot],
+                                     rflags & 0x3 == 0x2)
+                    if problem:
+                        return execution._record(STALE_TRANSLATION, f"{name}: {problem}", va, pfn, None)
+        if self.stores and quiet:
+            self._check_dirty(execution)
+
+    def _check_dirty(self, execution) -> None:
+        flags = self.mem.flags
+        for pfn in list(self.stores):
+            if flags[pfn] & PG_dirty:
+                self.stores.discard(pfn)
+                continue
+            recorded = False
+            for mm, va, _ in self.watched:
+                _, pte = self._pte(mm, va)
+                if pte & _PAGE_PRESENT and pte >> PFN_SHIFT == pfn and pte & _PAGE_DIRTY:
+                    recorded = True
+                    break
+            if not recorded:
+                names = [name for mm, va, name in self.watched]
+                return execution._record(LOST_DIRTY, f"a store to frame {pfn} ({'/'.join(names)}) is in no "
+                                         "Dirty bit, page flag or returned entry", None, pfn, None)
+
+    def snapshot(self) -> tuple:
+        """For the step table: each watched page's PTE, TLB entries and valid HPTEs."""
+        machine = self.machine
+        hpt = machine.hash_table
+        rows = []
+        for mm, va, name in self.watched:
+            _, pte = self._pte(mm, va)
+            key = tlb_key(mm.context, va)
+            tlbs = tuple((cpu.id, cpu.tlb.entries.get(key)) for cpu in machine.cpus)
+            hashed = tuple(hpt.valid_slots(hpt_vpn(mm.context, va))) if hpt is not None else ()
+            rows.append((name, pte, tlbs, hashed))
+        return tuple(rows)

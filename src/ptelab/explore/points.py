@@ -1,0 +1,147 @@
+"""Scheduling points: where one CPU's code may be interleaved with another's.
+
+A sequential machine has none and pays nothing for them.  `instrument(machine, ctl)`
+makes every access to shared state a point at which the explorer's controller `ctl`
+may run another CPU first:
+
+- PTE loads, stores and atomic read-modify-writes: the backend's primitives
+  (`_get`, `_set`, `_update`), and the accessors a backend inlines for speed, which
+  here run the primitive they inline (X86.INLINED);
+- the places a backend marks with `self._sched(...)`: a page walk, a hash-table
+  search, insert or invalidation, each CPU's part of a TLB shootdown;
+- PTE lock acquire and release (an acquire waits while another CPU holds the lock),
+  and an atomic update of a PTE whose software lock bit is set (ppc64 _PAGE_BUSY);
+- a user access: the TLB lookup, with the load or store it makes.
+
+Frame allocation and freeing are not points, but they are recorded in the step's
+footprint, so a free and an access through a stale TLB entry are dependent.
+
+The controller also hears what the invariants need: which PTE each CPU wrote,
+which old entries the accessors returned (their Dirty is then software's), and
+which frames user stores reached.
+"""
+
+from __future__ import annotations
+
+from ..machine.memory import PTE_INDEX_MASK, PTE_TABLE_SHIFT
+from ..machine.spinlock import SpinLock
+
+_CLASSES: dict[type, type] = {}
+
+
+def _pte(ptep: int):
+    return ("pte", ptep)
+
+
+def explorable_class(cls: type) -> type:
+    """The backend class with its primitives made scheduling points."""
+    if cls in _CLASSES:
+        return _CLASSES[cls]
+
+    class Explorable(cls):
+        def _sched(self, loc, write, what, enabled=None, also=None):
+            self.ctl.point(loc, write, what, enabled, also)
+
+        def _get(self, ptep):
+            self.ctl.point(_pte(ptep), False, "load PTE")
+            return cls._get(self, ptep)
+
+        def ptep_get(self, ptep):
+            return self._get(ptep)
+
+        def _set(self, ptep, pte):
+            self.ctl.point(_pte(ptep), True, "store PTE")
+            self.ctl.pte_written(ptep)
+            cls._set(self, ptep, pte)
+
+        def _update(self, mm, addr, ptep, clr, set_):
+            enabled = None
+            if self.BUSY:
+                table, i, busy = self.tables[ptep >> PTE_TABLE_SHIFT], ptep & PTE_INDEX_MASK, self.BUSY
+                enabled = lambda: not table[i] & busy  # noqa: E731  (pte_update's ldarx loop)
+            self.ctl.point(_pte(ptep), True, "atomic RMW of PTE", enabled)
+            self.ctl.pte_written(ptep)
+            return cls._update(self, mm, addr, ptep, clr, set_)
+
+        def ptep_get_and_clear(self, mm, addr, ptep):
+            if "ptep_get_and_clear" in self.INLINED:
+                return self.ctl.returned(self._update(mm, addr, ptep, ~0, 0))
+            return self.ctl.returned(cls.ptep_get_and_clear(self, mm, addr, ptep))
+
+        def ptep_get_and_clear_full(self, mm, addr, ptep, full):
+            return self.ctl.returned(cls.ptep_get_and_clear_full(self, mm, addr, ptep, full))
+
+        def ptep_clear_flush(self, vma, addr, ptep):
+            return self.ctl.returned(cls.ptep_clear_flush(self, vma, addr, ptep))
+
+        def ptep_modify_prot_start(self, vma, addr, ptep):
+            if "ptep_modify_prot_start" in self.INLINED:
+                return self.ctl.returned(self._update(vma.mm, addr, ptep, ~0, 0))
+            return self.ctl.returned(cls.ptep_modify_prot_start(self, vma, addr, ptep))
+
+        def ptep_modify_prot_commit(self, vma, addr, ptep, old_pte, pte):
+            if "ptep_modify_prot_commit" in self.INLINED:
+                self._set(ptep, pte)
+            else:
+                cls.ptep_modify_prot_commit(self, vma, addr, ptep, old_pte, pte)
+
+    Explorable.__name__ = Explorable.__qualname__ = f"Explorable{cls.__name__}"
+    _CLASSES[cls] = Explorable
+    return Explorable
+
+
+class ExplorableSpinLock(SpinLock):
+    """A PTE lock whose acquire waits (is not enabled) while another CPU holds it."""
+
+    __slots__ = ()
+    ctl = None
+
+    def lock(self, owner: int) -> None:
+        self.ctl.point(("lock", self.name), True, f"spin_lock({self.name})", self.free)
+        SpinLock.lock(self, owner)
+
+    def unlock(self, owner: int) -> None:
+        # A release never races with another CPU's acquire (that acquire is not enabled
+        # until the release); acquires race with each other (explore/dpor.py).
+        self.ctl.point(("unlock", self.name), True, f"spin_unlock({self.name})")
+        SpinLock.unlock(self, owner)
+
+    def free(self) -> bool:
+        return self.owner is None
+
+
+def instrument(machine, ctl) -> None:
+    """Make `machine` (its backend not yet wrapped by debug mode) explorable under `ctl`."""
+    arch = machine.arch
+    arch.__class__ = explorable_class(type(arch))
+    arch.ctl = ctl
+    lock_class = type("ExplorableSpinLock", (ExplorableSpinLock,), {"__slots__": (), "ctl": ctl})
+    mem = machine.mem
+    mem.lock_class = lock_class
+    for lock in mem.ptl.values():
+        lock.__class__ = lock_class
+
+    translate, alloc_page, free = machine.translate, mem.alloc_page, mem._free
+
+    def explorable_translate(cpu, pgd, va, write):
+        ctl.point(("tlb", cpu.id), False, "store" if write else "load")
+        pfn = translate(cpu, pgd, va, write)
+        if pfn >= 0:
+            ctl.touch(("frame", pfn), write)
+            if write:
+                ctl.user_stored(pfn)
+        return pfn
+
+    def explorable_alloc_page(flags=0):
+        pfn = alloc_page(flags)
+        ctl.touch(("frame", pfn), True)
+        return pfn
+
+    def explorable_free(pfn):
+        ctl.touch(("frame", pfn), True)
+        free(pfn)
+        ctl.frame_freed(pfn)
+
+    machine.translate = explorable_translate
+    mem.alloc_page = explorable_alloc_page
+    mem._free = explorable_free
