@@ -130,6 +130,119 @@ def cmd_rules(args) -> int:
     return EXIT_OK
 
 
+def cmd_litmus(args) -> int:
+    from .explore.dpor import Bounds
+    from .explore.execution import ScenarioError
+    from .explore.schedule import ScheduleError, parse_schedule
+    from .litmus import LitmusError, find, load
+    from .litmus.report import as_json, counterexample_lines, herd_block
+
+    arches = parse_arches(args.arch)
+    mode = choose("mode", args.mode, ("exhaustive", "random"))
+    debug = not args.no_debug
+    bounds = Bounds(max_steps=args.max_steps, preemptions=args.preemptions, executions=args.executions,
+                    seconds=args.seconds)
+    try:
+        tests = [load(path) for path in find(args.paths)]
+    except LitmusError as err:
+        raise UsageError(str(err)) from None
+    if not tests:
+        raise UsageError("no litmus files (*.litmus) found in: " + ", ".join(args.paths))
+    if args.replay is not None:
+        if len(tests) != 1 or len(arches) != 1:
+            raise UsageError("--replay runs one test on one architecture")
+        try:
+            return _replay(tests[0], arches[0], parse_schedule(args.replay, tests[0].scenario.actor_names()), debug)
+        except ScheduleError as err:
+            raise UsageError(str(err)) from None
+    console = Console(stderr=True)
+    results, out = [], []
+    progress = _progress(console, len(tests) * len(arches), enabled=not args.json and console.is_terminal)
+    with progress:
+        task = progress.add_task("litmus", total=len(tests) * len(arches))
+        for test in tests:
+            for arch in arches:
+                progress.update(task, description=f"{test.name} on {arch}")
+                try:
+                    r = test.check(arch, mode, bounds, seed=args.seed, runs=args.runs, debug=debug)
+                except (ScenarioError, LitmusError) as err:
+                    raise UsageError(f"{err} (on {arch})") from None
+                results.append((test, r))
+                progress.advance(task)
+    if args.json:
+        import json
+        print(json.dumps([as_json(t, r) for t, r in results], indent=2))
+    else:
+        for test, r in results:
+            out += herd_block(test, r)
+            if r.counterexamples and (args.verbose or not r.ok):
+                out += counterexample_lines(test, r, debug)
+            out.append("")
+        print("\n".join(out))
+        Console().print(_matrix(results, arches))
+    return EXIT_OK if all(r.ok for _, r in results) else EXIT_FAIL
+
+
+def _replay(test, arch, choices, debug) -> int:
+    from .explore.execution import Execution, ScenarioError
+    from .explore.schedule import Replay, format_schedule
+    from .litmus.report import step_table
+
+    ex = Execution(test.scenario, arch, Replay(choices), table=True, debug=debug)
+    try:
+        result = ex.run()
+    except ScenarioError as err:
+        raise UsageError(str(err)) from None
+    print(f"Test {test.name} on {arch}, schedule: "
+          f"{format_schedule(result.schedule, test.scenario.actor_names())}")
+    print("\n".join(step_table(test, ex)))
+    for v in result.violations:
+        print(v.describe())
+    for rule_id, step, actor, line in result.breaches:
+        print(f"rule {rule_id} broken at step {step} by {actor}, {test.litmus.path}:{line}")
+    if result.final is not None:
+        print("final: " + "; ".join(f"{k}={v}" for k, v in result.final.items()))
+    return EXIT_FAIL if result.violations or (debug and result.breaches) else EXIT_OK
+
+
+def _progress(console, total, enabled):
+    from contextlib import nullcontext
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    if not enabled:
+        class Quiet(nullcontext):
+            def add_task(self, *a, **k):
+                return 0
+
+            def update(self, *a, **k):
+                pass
+
+            def advance(self, *a, **k):
+                pass
+        return Quiet()
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, transient=True)
+
+
+def _matrix(results, arches) -> Table:
+    table = Table(title="litmus: tests x architectures (ok = every expectation held)")
+    table.add_column("test")
+    for arch in arches:
+        table.add_column(arch, justify="center")
+    rows: dict[str, dict] = {}
+    for test, r in results:
+        rows.setdefault(r.test, {})[r.arch] = r
+    for name, by_arch in rows.items():
+        cells = []
+        for arch in arches:
+            r = by_arch[arch]
+            seen = ",".join(sorted(r.outcomes)) or "-"
+            cells.append(f"[green]ok[/] {seen}" if r.ok else f"[bold red]FAIL[/] {seen}")
+        table.add_row(name, *cells)
+    return table
+
+
 def cmd_states(args) -> int:
     arch = choose("architecture", args.arch, ARCHES)
     fmt = choose("format", args.format, FORMATS)
@@ -173,6 +286,21 @@ def build_parser() -> argparse.ArgumentParser:
     states.add_argument("--arch", default="x86", help=f"one of: {', '.join(ARCHES)}")
     states.add_argument("--format", default="md", help=f"one of: {', '.join(FORMATS)}")
     states.set_defaults(func=cmd_states)
+    lit = sub.add_parser("litmus", help="explore litmus tests on every interleaving, per architecture")
+    lit.add_argument("paths", nargs="+", metavar="FILE_OR_DIR", help="litmus files, or directories of *.litmus")
+    lit.add_argument("--arch", default="all", help=f"one of {', '.join(ARCHES)}, a comma list, or all (default)")
+    lit.add_argument("--mode", default="exhaustive", help="exhaustive (default) or random (PCT)")
+    lit.add_argument("--no-debug", action="store_true", help="do not check the rulebook on every accessor call")
+    lit.add_argument("--json", action="store_true", help="print the results as JSON")
+    lit.add_argument("--replay", metavar="SCHEDULE", help="run exactly this schedule (as printed) and show its steps")
+    lit.add_argument("--max-steps", type=positive, default=2000, help="steps per execution (default 2000)")
+    lit.add_argument("--preemptions", type=int, default=None, help="bound on preemptions per execution")
+    lit.add_argument("--executions", type=positive, default=None, help="bound on executions per test")
+    lit.add_argument("--seconds", type=float, default=None, help="bound on seconds per test and architecture")
+    lit.add_argument("--seed", type=int, default=0, help="random mode: the seed (default 0)")
+    lit.add_argument("--runs", type=positive, default=1000, help="random mode: schedules per test (default 1000)")
+    lit.add_argument("-v", "--verbose", action="store_true", help="show the step table of expected outcomes too")
+    lit.set_defaults(func=cmd_litmus)
     docs = sub.add_parser("docs", help="regenerate docs/rules.md and docs/states/ from the model")
     docs.add_argument("--dir", default="docs", help="the docs directory (default: docs)")
     docs.add_argument("--check", action="store_true", help="only check that the files are up to date")

@@ -1,0 +1,370 @@
+"""C bodies and conditions, parsed by tree-sitter-c and compiled to Python closures.
+
+The subset (docs/litmus.md): declarations (`pte_t old = ...;`, `struct mmu_gather
+tlb;`, pointers), assignments (`=`, `|=`, `&=`, `+=`, `-=`), `i++`, calls, `if`/`else`,
+`for`, `while`, and expressions with the C operators, `&x` (an out-argument: the
+object itself) and `a ? b : c`.  Names are checked when the file is read: locals
+must be declared first, functions must exist and get the right number of
+arguments, pages and mms must be declared.  In a call `f(vma, addr, ...)`, `vma`
+is the vma of the block's mm that contains `addr`, as kernel code has it at hand.
+
+Compiled statements set `env.actor.line` first, so every step knows its line.
+"""
+
+from __future__ import annotations
+
+import tree_sitter_c
+from tree_sitter import Language, Parser
+
+from .errors import LitmusError
+from .names import CONSTANTS, FUNCTIONS, STRUCTS, TYPES
+
+_PARSER = Parser(Language(tree_sitter_c.language()))
+_BODY_PREFIX = "void block(void)"
+_EXPR_PREFIX = "int condition(void) { return "
+
+
+class Env:
+    """A running block: its locals, actor, CPU, mm and world."""
+
+    __slots__ = ("vars", "actor", "world", "mm", "cpu", "machine")
+
+    def __init__(self, world, actor, mm):
+        self.vars: dict = {}
+        self.world = world
+        self.actor = actor
+        self.mm = mm
+        self.machine = world.machine
+        self.cpu = actor.cpu if actor is not None else None
+
+
+class _Unsupported(Exception):
+    pass
+
+
+class Compiler:
+    """Compiles one block (or one condition) of a litmus file."""
+
+    def __init__(self, litmus, source_offset: int, prefix: str, globals_: dict, functions=FUNCTIONS,
+                 fields: dict | None = None):
+        self.litmus = litmus
+        self.offset = source_offset - len(prefix)
+        self.prefix = prefix
+        self.globals = globals_  # name -> callable(env) for pages and mms
+        self.functions = functions
+        self.fields = fields or {}  # P0 -> its locals (conditions only)
+        self.locals: dict[str, str] = {}  # name -> declared type
+
+    # ---- errors --------------------------------------------------------------------------
+    def error(self, node, message, choices=(), near="") -> LitmusError:
+        return self.litmus.error(self.offset + node.start_byte, message, choices, near)
+
+    def parse(self, source: str):
+        tree = _PARSER.parse(source.encode())
+        bad = _first_error(tree.root_node)
+        if bad is not None:
+            what = f"'{bad.type}' is missing" if bad.is_missing else f"syntax error at '{_text(bad)[:20]}'"
+            raise self.error(bad, what)
+        return tree.root_node
+
+    # ---- blocks ----------------------------------------------------------------------------
+    def block(self, body: str):
+        root = self.parse(self.prefix + body)
+        function = root.named_children[0]
+        return self.compound(function.child_by_field_name("body"))
+
+    def compound(self, node):
+        stmts = [self.statement(child) for child in node.named_children if child.type != "comment"]
+        stmts = [s for s in stmts if s is not None]
+
+        def run(env):
+            for stmt in stmts:
+                stmt(env)
+        return run
+
+    def statement(self, node):
+        kind = node.type
+        line = self.litmus.text.count("\n", 0, self.offset + node.start_byte) + 1
+        if kind == "compound_statement":
+            return self.compound(node)
+        if kind == "declaration":
+            inner = self.declaration(node)
+        elif kind == "expression_statement":
+            if not node.named_children:
+                return None
+            expr = self.expr(node.named_children[0])
+            inner = expr
+        elif kind == "if_statement":
+            inner = self.if_statement(node)
+        elif kind == "for_statement":
+            inner = self.for_statement(node)
+        elif kind == "while_statement":
+            cond = self.expr(node.child_by_field_name("condition"))
+            body = self.statement(node.child_by_field_name("body"))
+
+            def inner(env):
+                while cond(env):
+                    body(env)
+        else:
+            raise self.error(node, f"'{kind.replace('_', ' ')}' is not part of the litmus C subset "
+                             "(declarations, assignments, calls, if, for, while)")
+
+        def run(env):
+            env.actor.line = line
+            inner(env)
+        return run
+
+    def declaration(self, node):
+        type_node = node.child_by_field_name("type")
+        if type_node.type == "struct_specifier":
+            tag = _text(type_node.child_by_field_name("name"))
+            if tag not in STRUCTS:
+                raise self.error(type_node, f"unknown struct '{tag}'", STRUCTS, tag)
+            typename, make = f"struct {tag}", STRUCTS[tag]
+        else:
+            typename = _text(type_node).split()[-1]
+            if typename not in TYPES and type_node.type != "sized_type_specifier":
+                raise self.error(type_node, f"unknown type '{typename}'", TYPES, typename)
+            default = TYPES.get(typename, 0)
+            make = lambda: default  # noqa: E731
+        inits = []
+        for decl in node.children_by_field_name("declarator"):
+            value = None
+            if decl.type == "init_declarator":
+                value = self.expr(decl.child_by_field_name("value"))
+                decl = decl.child_by_field_name("declarator")
+            while decl.type == "pointer_declarator":
+                decl = decl.child_by_field_name("declarator")
+            if decl.type != "identifier":
+                raise self.error(decl, "declare plain names (arrays and functions are not supported)")
+            name = _text(decl)
+            self._check_free(decl, name)
+            self.locals[name] = typename
+            inits.append((name, value))
+
+        def run(env):
+            for name, value in inits:
+                env.vars[name] = value(env) if value is not None else make()
+        return run
+
+    def _check_free(self, node, name):
+        if name in self.globals or name in CONSTANTS or name in self.functions:
+            raise self.error(node, f"'{name}' is already a page, mm, constant or function")
+
+    def if_statement(self, node):
+        cond = self.expr(node.child_by_field_name("condition"))
+        then = self.statement(node.child_by_field_name("consequence"))
+        alt_node = node.child_by_field_name("alternative")
+        alt = None
+        if alt_node is not None:
+            alt = self.statement(alt_node.named_children[0] if alt_node.type == "else_clause" else alt_node)
+
+        def run(env):
+            if cond(env):
+                then(env)
+            elif alt is not None:
+                alt(env)
+        return run
+
+    def for_statement(self, node):
+        init_node = node.child_by_field_name("initializer")
+        init = None
+        if init_node is not None:
+            init = self.declaration(init_node) if init_node.type == "declaration" else self.expr(init_node)
+        cond_node = node.child_by_field_name("condition")
+        cond = self.expr(cond_node) if cond_node is not None else (lambda env: True)
+        update_node = node.child_by_field_name("update")
+        update = self.expr(update_node) if update_node is not None else (lambda env: None)
+        body = self.statement(node.child_by_field_name("body"))
+
+        def run(env):
+            if init is not None:
+                init(env)
+            while cond(env):
+                body(env)
+                update(env)
+        return run
+
+    # ---- expressions -------------------------------------------------------------------------
+    def expr(self, node):
+        method = getattr(self, "e_" + node.type, None)
+        if method is None:
+            raise self.error(node, f"'{_text(node)[:30]}' ({node.type.replace('_', ' ')}) is not part of "
+                             "the litmus C subset")
+        return method(node)
+
+    def e_parenthesized_expression(self, node):
+        return self.expr(node.named_children[0])
+
+    def e_number_literal(self, node):
+        text = _text(node).rstrip("uUlL")
+        try:
+            value = int(text, 0)
+        except ValueError:
+            raise self.error(node, f"'{_text(node)}' is not an integer") from None
+        return lambda env: value
+
+    def e_true(self, node):
+        return lambda env: 1
+
+    def e_false(self, node):
+        return lambda env: 0
+
+    def e_null(self, node):
+        return lambda env: 0
+
+    def e_identifier(self, node):
+        name = _text(node)
+        if name in self.locals:
+            return lambda env: env.vars[name]
+        if name in self.globals:
+            return self.globals[name]
+        if name in CONSTANTS:
+            value = CONSTANTS[name]
+            return lambda env: value
+        if name == "vma":
+            raise self.error(node, "'vma' stands for the vma of the address after it in a call "
+                             "(f(vma, addr, ...)); elsewhere use find_vma(mm, addr)")
+        raise self.error(node, f"undefined name '{name}'",
+                         [*self.locals, *self.globals, *CONSTANTS], name)
+
+    def e_field_expression(self, node):
+        base = _text(node.child_by_field_name("argument"))
+        field = _text(node.child_by_field_name("field"))
+        if base not in self.fields:
+            raise self.error(node, f"'{base}.{field}': only a block's locals are read this way (P0.x)",
+                             self.fields, base)
+        if field not in self.fields[base]:
+            raise self.error(node.child_by_field_name("field"), f"block {base} has no local '{field}'",
+                             self.fields[base], field)
+        return lambda env: env.vars[base].get(field, 0)
+
+    def e_pointer_expression(self, node):
+        if node.children[0].type != "&":
+            raise self.error(node, "'*p' is not supported: read an entry with ptep_get(ptep)")
+        return self.expr(node.child_by_field_name("argument"))
+
+    def e_unary_expression(self, node):
+        op = node.children[0].type
+        arg = self.expr(node.child_by_field_name("argument"))
+        ops = {"!": lambda env: int(not arg(env)), "~": lambda env: ~arg(env),
+               "-": lambda env: -arg(env), "+": arg}
+        return ops[op]
+
+    def e_binary_expression(self, node):
+        op = node.children[1].type
+        left = self.expr(node.child_by_field_name("left"))
+        right = self.expr(node.child_by_field_name("right"))
+        if op == "&&":
+            return lambda env: int(bool(left(env) and right(env)))
+        if op == "||":
+            return lambda env: int(bool(left(env) or right(env)))
+        fn = _BINARY.get(op)
+        if fn is None:
+            raise self.error(node, f"operator '{op}' is not supported")
+        return lambda env: fn(left(env), right(env))
+
+    def e_conditional_expression(self, node):
+        cond = self.expr(node.child_by_field_name("condition"))
+        then = self.expr(node.child_by_field_name("consequence"))
+        alt = self.expr(node.child_by_field_name("alternative"))
+        return lambda env: then(env) if cond(env) else alt(env)
+
+    def _target(self, node) -> str:
+        if node.type != "identifier" or _text(node) not in self.locals:
+            raise self.error(node, f"'{_text(node)}' is not a local of this block; declare it first",
+                             self.locals, _text(node))
+        return _text(node)
+
+    def e_assignment_expression(self, node):
+        name = self._target(node.child_by_field_name("left"))
+        op = node.children[1].type
+        value = self.expr(node.child_by_field_name("right"))
+        if op == "=":
+            def assign(env):
+                env.vars[name] = result = value(env)
+                return result
+            return assign
+        fn = _BINARY.get(op[:-1])
+        if fn is None:
+            raise self.error(node, f"operator '{op}' is not supported")
+
+        def update(env):
+            env.vars[name] = result = fn(env.vars[name], value(env))
+            return result
+        return update
+
+    def e_update_expression(self, node):
+        name = self._target(node.child_by_field_name("argument"))
+        delta = 1 if "++" in _text(node) else -1
+
+        def update(env):
+            env.vars[name] += delta
+            return env.vars[name]
+        return update
+
+    def e_call_expression(self, node):
+        fn_node = node.child_by_field_name("function")
+        name = _text(fn_node)
+        function = self.functions.get(name)
+        if function is None:
+            raise self.error(fn_node, f"unknown function '{name}'", self.functions, name)
+        arg_nodes = node.child_by_field_name("arguments").named_children
+        arg_nodes = [a for a in arg_nodes if a.type != "comment"]
+        if not function.required <= len(arg_nodes) <= len(function.params):
+            want = function.required if function.required == len(function.params) else \
+                f"{function.required} to {len(function.params)}"
+            raise self.error(node, f"{name} takes {want} argument(s), given {len(arg_nodes)}: "
+                             f"{function.signature(name)}")
+        args = []
+        for i, arg in enumerate(arg_nodes):
+            if arg.type == "identifier" and _text(arg) == "vma" and "vma" not in self.locals:
+                if i + 1 >= len(arg_nodes):
+                    raise self.error(arg, "'vma' must be followed by an address in the same call")
+                args.append(self._vma_of(self.expr(arg_nodes[i + 1])))
+            else:
+                args.append(self.expr(arg))
+        call = function.call
+        if len(args) == 1:
+            a0 = args[0]
+            return lambda env: call(env, a0(env))
+        if len(args) == 2:
+            a0, a1 = args
+            return lambda env: call(env, a0(env), a1(env))
+        return lambda env: call(env, *[a(env) for a in args])
+
+    @staticmethod
+    def _vma_of(addr):
+        return lambda env: env.mm.find_vma(addr(env))
+
+    # ---- conditions ----------------------------------------------------------------------
+    def condition(self, text: str):
+        root = self.parse(self.prefix + text + "; }")
+        ret = root.named_children[0].child_by_field_name("body").named_children[0]
+        return self.expr(ret.named_children[0])
+
+
+_BINARY = {
+    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+    "/": lambda a, b: a // b, "%": lambda a, b: a % b, "<<": lambda a, b: a << b,
+    ">>": lambda a, b: a >> b, "&": lambda a, b: a & b, "|": lambda a, b: a | b,
+    "^": lambda a, b: a ^ b, "==": lambda a, b: int(a == b), "!=": lambda a, b: int(a != b),
+    "<": lambda a, b: int(a < b), "<=": lambda a, b: int(a <= b), ">": lambda a, b: int(a > b),
+    ">=": lambda a, b: int(a >= b),
+}
+
+
+def _text(node) -> str:
+    return node.text.decode() if node is not None else ""
+
+
+def _first_error(node):
+    if node.type == "ERROR" or node.is_missing:
+        return node
+    if not node.has_error:
+        return None
+    for child in node.children:
+        bad = _first_error(child)
+        if bad is not None:
+            return bad
+    return node

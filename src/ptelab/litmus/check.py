@@ -1,0 +1,201 @@
+"""Checking a litmus test on one architecture: explore, tally, compare with expectations.
+
+Outcomes of an execution: the invariants it broke, and (debug mode) the rules debug
+mode saw broken.  Every outcome is forbidden unless an `expect` clause names it for
+the architecture; an expected outcome must happen in some execution.  `forbid (C)`
+must hold in no completed execution, `exists (C)` in at least one.  The first
+clause is the test's condition in herd's sense: its positive witnesses are the
+executions that show it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ..arch import ARCHES
+from ..explore.dpor import Bounds, Exhaustive
+from ..explore.execution import Execution
+from ..explore.invariants import INVARIANTS
+from ..explore.pct import PCT
+from ..explore.schedule import Replay, format_schedule
+from ..rules import BY_ID
+from .scenario import LitmusScenario
+from .syntax import LitmusFile
+
+ANY = "any_invariant"
+OUTCOMES = (*INVARIANTS, *BY_ID)
+
+
+@dataclass
+class Counterexample:
+    outcome: str
+    result: object  # the explorer's Result of the execution that showed it
+    schedule: str
+    table: list | None = None  # filled when printed
+
+
+@dataclass
+class ArchResult:
+    test: str
+    arch: str
+    mode: str
+    condition: str
+    kind: str  # Forbidden | Allowed
+    executions: int = 0
+    redundant: int = 0
+    cut: dict = field(default_factory=dict)
+    complete: bool = True
+    seconds: float = 0.0
+    states: Counter = field(default_factory=Counter)
+    outcomes: Counter = field(default_factory=Counter)
+    positive: int = 0
+    negative: int = 0
+    expected: tuple = ()
+    problems: list = field(default_factory=list)
+    counterexamples: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def observation(self) -> str:
+        if self.positive == 0:
+            return "Never"
+        return "Always" if self.negative == 0 else "Sometimes"
+
+
+class LitmusTest:
+    """A parsed, compiled litmus file, checked for names it uses."""
+
+    def __init__(self, litmus: LitmusFile):
+        self.litmus = litmus
+        self.name = litmus.name
+        for clause in litmus.clauses:
+            for name, offset in clause.outcomes:
+                if name != ANY and name not in OUTCOMES:
+                    raise litmus.error(offset, f"unknown outcome '{name}'; choose an invariant "
+                                       f"({', '.join(INVARIANTS)}), a rule id, or {ANY}", OUTCOMES, name)
+            for name, offset in clause.archs:
+                if name != "all" and name not in ARCHES:
+                    raise litmus.error(offset, f"unknown architecture '{name}'; choose from: "
+                                       f"{', '.join(ARCHES)}, all", (*ARCHES, "all"), name)
+        self.scenario = LitmusScenario(litmus)
+        conditions = [c for c in litmus.clauses if c.kind != "expect"]
+        self.main = conditions[0] if conditions else None
+
+    def condition_text(self) -> str:
+        c = self.main
+        if c is None:
+            return f"forbid {ANY}"
+        return f"{c.kind} " + (c.expr if c.expr else ", ".join(n for n, _ in c.outcomes))
+
+    def expected(self, arch: str) -> tuple[str, ...]:
+        names = []
+        for c in self.litmus.clauses:
+            if c.kind == "expect" and any(a in ("all", arch) for a, _ in c.archs):
+                names += [n for n, _ in c.outcomes if n not in names]
+        return tuple(names)
+
+    def check(self, arch: str, mode: str = "exhaustive", bounds: Bounds | None = None, seed: int = 0,
+              runs: int = 1000, debug: bool = True, naive: bool = False) -> ArchResult:
+        """Explore the test on `arch`; `naive` turns the partial-order reduction off."""
+        bounds = bounds or Bounds()
+        result = ArchResult(self.name, arch, mode, self.condition_text(),
+                            "Allowed" if self.main is not None and self.main.kind == "exists" else "Forbidden")
+        result.expected = tuple(n for n in self.expected(arch) if debug or n not in BY_ID)
+        names = self.scenario.actor_names()
+        clauses = self.litmus.clauses
+
+        def tally(ex_result):
+            seen = {v.invariant for v in ex_result.violations}
+            if debug:
+                seen |= {b[0] for b in ex_result.breaches}
+            for name in seen:
+                result.outcomes[name] += 1
+                if name not in result.counterexamples:
+                    result.counterexamples[name] = Counterexample(
+                        name, ex_result, format_schedule(ex_result.schedule, names))
+            state = _state_key(ex_result, seen)
+            result.states[state] += 1
+            world = self._last_world
+            holds = [self._holds(i, c, seen, ex_result, world) for i, c in enumerate(clauses)]
+            self._holding.append(holds)
+            main = self.main
+            if main is not None and holds[clauses.index(main)] or main is None and seen & set(INVARIANTS):
+                result.positive += 1
+            else:
+                result.negative += 1
+
+        self._holding = []
+        scenario = _Observed(self)
+        if mode == "exhaustive":
+            search = Exhaustive(scenario, arch, bounds, naive=naive, debug=debug).run(tally)
+        else:
+            search = PCT(scenario, arch, bounds, seed=seed, runs=runs, debug=debug).run(tally)
+        result.executions, result.redundant = search.executions, search.redundant
+        result.cut, result.complete, result.seconds = search.cut, search.complete, search.seconds
+        self._judge(result, debug)
+        return result
+
+    def _holds(self, i, clause, seen, ex_result, world) -> bool:
+        if clause.kind == "expect":
+            return False
+        if clause.expr is not None:
+            return ex_result.final is not None and self.scenario.evaluate(i, world)
+        names = {n for n, _ in clause.outcomes}
+        if ANY in names:
+            return bool(seen & set(INVARIANTS))
+        return bool(seen & names)
+
+    def _judge(self, result: ArchResult, debug: bool) -> None:
+        expected = set(result.expected)
+        for name, count in sorted(result.outcomes.items()):
+            if name not in expected:
+                what = "rule broken" if name in BY_ID else "invariant broken"
+                result.problems.append(f"{what}: {name} in {count} execution(s)")
+        for name in result.expected:
+            if name not in result.outcomes:
+                result.problems.append(f"expected {name}, which no execution showed")
+        for i, clause in enumerate(self.litmus.clauses):
+            if clause.expr is None:
+                continue
+            hits = sum(1 for holds in self._holding if holds[i])
+            if clause.kind == "forbid" and hits:
+                result.problems.append(f"forbid {clause.expr} holds in {hits} execution(s)")
+            if clause.kind == "exists" and not hits:
+                cut = "" if result.complete else " (the search was cut by a bound)"
+                result.problems.append(f"exists {clause.expr} holds in no execution{cut}")
+
+    def table(self, arch: str, counterexample: Counterexample, debug: bool = True):
+        """Replay a counterexample with the step table recorded."""
+        ex = Execution(self.scenario, arch, Replay(list(counterexample.result.schedule)), table=True,
+                       debug=debug)
+        return ex.run(), ex
+
+
+class _Observed:
+    """The scenario, keeping the world of the last execution for the final clauses."""
+
+    def __init__(self, test: LitmusTest):
+        self.test = test
+        self.inner = test.scenario
+        self.ncpus = self.inner.ncpus
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def build(self, machine, debug=True):
+        world = self.inner.build(machine, debug)
+        self.test._last_world = world
+        return world
+
+
+def _state_key(ex_result, seen) -> tuple:
+    if ex_result.final is None:
+        return tuple(f"[{name}]" for name in sorted(seen)) or ("[stopped]",)
+    items = [f"{k}={v}" for k, v in ex_result.final.items()]
+    items += [f"{actor}:{outcome}" for actor, outcome in sorted(ex_result.outcomes.items())]
+    items += [f"[{name}]" for name in sorted(seen)]
+    return tuple(items)

@@ -1,0 +1,275 @@
+"""What a litmus body may name: accessors, pte_* helpers, page-table and lock helpers,
+the mmu_gather, generic mm operations by their kernel names, user accesses, constants.
+
+Each function is a `Function(call, params)`: `call(env, *args)` and the parameter
+names (their number is checked when the file is read).  `env` is the running block:
+its mm, its CPU, the world it runs in.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+from .. import pte as _pte
+from ..accessors import SURFACE
+from ..arch.generic import GenericArch
+from ..machine.memory import PG_dirty
+from ..mm import madvise, memory, mmap, mprotect, pgtable, rmap, task_mmu, vmscan
+from ..mm.fault import user_read, user_write
+from ..mm.fork import dup_mm
+from ..mmu_gather import (
+    MmuGather,
+    tlb_finish_mmu,
+    tlb_flush_mmu,
+    tlb_gather_mmu,
+    tlb_remove_page,
+    tlb_remove_tlb_entry,
+)
+
+
+@dataclass(frozen=True)
+class Function:
+    call: object
+    params: tuple[str, ...]  # an optional parameter is written [name]
+    doc: str = ""
+
+    @property
+    def required(self) -> int:
+        return sum(1 for p in self.params if not p.startswith("["))
+
+    def signature(self, name: str) -> str:
+        return f"{name}({', '.join(self.params)})"
+
+
+def _accessor(name: str) -> Function:
+    params = tuple(inspect.signature(getattr(GenericArch, name)).parameters)[1:]
+
+    def call(env, *args):
+        return getattr(env.machine.arch, name)(*args)
+    return Function(call, params, SURFACE.get(name, ""))
+
+
+def _pure(fn) -> Function:
+    params = tuple(inspect.signature(fn).parameters)
+    return Function(lambda env, *args: fn(*args), params, (fn.__doc__ or "").strip().split("\n")[0])
+
+
+def _fn(params: str, doc: str):
+    def wrap(call):
+        return Function(call, tuple(params.split()), doc)
+    return wrap
+
+
+ACCESSORS = tuple(SURFACE) + ("pte_clear_not_present_full", "flush_tlb_fix_spurious_fault")
+
+PTE_HELPERS = tuple(name for name in dir(_pte) if (name.startswith(("pte_", "is_", "swp_", "mk_pte", "pfn_pte"))
+                                                    and inspect.isfunction(getattr(_pte, name))
+                                                    and name not in ("pte_str",)))
+
+CONSTANTS: dict[str, int] = {
+    name: getattr(_pte, name) for name in dir(_pte)
+    if name.isupper() or (name.startswith("_PAGE_") and isinstance(getattr(_pte, name), int))
+}
+CONSTANTS = {k: v for k, v in CONSTANTS.items() if isinstance(v, int)}
+CONSTANTS.update(
+    NULL=0, true=1, false=0,
+    PROT_NONE=0, PROT_READ=mmap.PROT_READ, PROT_WRITE=mmap.PROT_WRITE,
+    MADV_DONTNEED=madvise.MADV_DONTNEED, MADV_FREE=madvise.MADV_FREE,
+    TTU_BATCH_FLUSH=rmap.TTU_BATCH_FLUSH, FAULT_FLAG_WRITE=1,
+)
+
+
+class NoPageTable(Exception):
+    """A body named a PTE of an address no page table maps (any more)."""
+
+
+def _table_of(mm, addr):
+    ptep = mm.pte_offset(addr)
+    if ptep is None:
+        raise NoPageTable(f"no PTE table maps {addr:#x} in {mm}")
+    return ptep
+
+
+@_fn("addr", "the PTE pointer of addr in this block's mm (pte_offset_map)")
+def _pte_offset(env, addr):
+    return _table_of(env.mm, addr)
+
+
+@_fn("mm addr", "the PTE pointer of addr in mm")
+def _pte_offset_map(env, mm, addr):
+    return _table_of(mm, addr)
+
+
+@_fn("addr", "the split PTE lock of the table mapping addr in this block's mm")
+def _pte_lockptr(env, addr):
+    return pgtable.pte_lockptr(env.mm, _table_of(env.mm, addr))
+
+
+@_fn("ptl", "take a PTE lock (waits while another CPU holds it)")
+def _spin_lock(env, ptl):
+    pgtable.spin_lock(env.mm, ptl)
+
+
+@_fn("ptl", "release a PTE lock")
+def _spin_unlock(env, ptl):
+    pgtable.spin_unlock(env.mm, ptl)
+
+
+@_fn("mm addr", "the vma of mm containing addr")
+def _find_vma(env, mm, addr):
+    return mm.find_vma(addr)
+
+
+@_fn("addr", "a user load by this block's CPU: the value read (faults are handled)")
+def _read(env, addr):
+    return user_read(env.mm, env.cpu, addr)
+
+
+@_fn("addr [value]", "a user store of value (default 1) by this block's CPU (faults are handled)")
+def _write(env, addr, value=1):
+    user_write(env.mm, env.cpu, addr, value)
+    return value
+
+
+@_fn("addr", "the frame page addr mapped in the initial state (struct page *)")
+def _page_of(env, addr):
+    return env.world.state["frames"][addr]
+
+
+@_fn("addr", "the file (struct address_space *) mapped at addr")
+def _mapping_of(env, addr):
+    vma = env.mm.find_vma(addr)
+    return vma.file if vma is not None else None
+
+
+@_fn("page", "PageDirty")
+def _page_dirty(env, page):
+    return int(bool(env.machine.mem.flags[page] & PG_dirty))
+
+
+@_fn("page", "set_page_dirty")
+def _set_page_dirty(env, page):
+    rmap.set_page_dirty(env.machine.mem, page)
+
+
+@_fn("page", "get_page")
+def _get_page(env, page):
+    env.machine.mem.get_page(page)
+
+
+@_fn("page", "put_page: the frame is freed when the last reference goes")
+def _put_page(env, page):
+    env.machine.mem.put_page(page)
+
+
+@_fn("page", "page_remove_rmap")
+def _page_remove_rmap(env, page):
+    rmap.page_remove_rmap(env.machine.mem, page)
+
+
+@_fn("tlb mm", "tlb_gather_mmu")
+def _tlb_gather_mmu(env, tlb, mm):
+    tlb_gather_mmu(tlb, mm)
+
+
+def _gather(fn, params: str) -> Function:
+    return Function(lambda env, *args: fn(*args), tuple(params.split()), fn.__name__)
+
+
+# ---- generic mm operations, by the kernel functions they mirror ---------------------
+@_fn("mapping holebegin holelen even_cows", "mm/memory.c: unmap a file range from every mm")
+def _unmap_mapping_range(env, mapping, holebegin, holelen, even_cows):
+    memory.unmap_mapping_range(mapping, holebegin, holelen, bool(even_cows))
+
+
+@_fn("page", "mm/rmap.c: write-protect and clean every PTE mapping page; returns how many")
+def _page_mkclean(env, page):
+    return rmap.page_mkclean(env.machine.mem, page)
+
+
+@_fn("page", "mm/page-writeback.c: page_mkclean, then clear PG_dirty; returns whether it was dirty")
+def _clear_page_dirty_for_io(env, page):
+    return int(rmap.clear_page_dirty_for_io(env.machine.mem, page))
+
+
+@_fn("page flags", "mm/rmap.c: unmap page everywhere (TTU_BATCH_FLUSH defers the flush)")
+def _try_to_unmap(env, page, flags):
+    return int(rmap.try_to_unmap(env.world.state["kernel"], page, flags))
+
+
+@_fn("", "mm/rmap.c: the deferred flush of try_to_unmap(TTU_BATCH_FLUSH)")
+def _try_to_unmap_flush(env):
+    rmap.try_to_unmap_flush(env.world.state["kernel"])
+
+
+@_fn("page", "mm/vmscan.c: reclaim one page (unmap, swap or write back, free)")
+def _shrink_page(env, page):
+    return int(vmscan.shrink_page(env.world.state["kernel"], page))
+
+
+@_fn("vma start size", "mm/memory.c: zap the PTEs of a range (MADV_DONTNEED)")
+def _zap_page_range(env, vma, start, size):
+    memory.zap_page_range(vma, start, size)
+
+
+@_fn("vma start end newprot dirty_accountable", "mm/mprotect.c: change_protection of a range")
+def _change_protection(env, vma, start, end, newprot, dirty_accountable):
+    return mprotect.change_protection(vma, start, end, newprot, bool(dirty_accountable))
+
+
+@_fn("vma addr flags", "mm/memory.c: handle a fault at addr (flags: FAULT_FLAG_WRITE)")
+def _handle_mm_fault(env, vma, addr, flags):
+    memory.handle_mm_fault(vma, addr, bool(flags & 1))
+
+
+@_fn("mm start len prot", "mm/mprotect.c: mprotect(2)")
+def _mprotect(env, mm, start, length, prot):
+    mprotect.do_mprotect(mm, start, length, prot)
+
+
+@_fn("mm start len", "mm/mmap.c: munmap(2)")
+def _munmap(env, mm, start, length):
+    mmap.do_munmap(mm, start, length)
+
+
+@_fn("mm start len advice", "mm/madvise.c: madvise(2), MADV_DONTNEED or MADV_FREE")
+def _madvise(env, mm, start, length, advice):
+    madvise.do_madvise(mm, start, length, advice)
+
+
+@_fn("mm", "fs/proc/task_mmu.c: echo 1 > clear_refs (age every PTE)")
+def _clear_refs(env, mm):
+    return task_mmu.clear_refs(mm)
+
+
+@_fn("mm", "kernel/fork.c: fork's copy of mm (copy_page_range); the child is not named")
+def _dup_mm(env, mm):
+    dup_mm(mm)
+
+
+FUNCTIONS: dict[str, Function] = {name: _accessor(name) for name in ACCESSORS}
+FUNCTIONS.update({name: _pure(getattr(_pte, name)) for name in PTE_HELPERS})
+FUNCTIONS.update({
+    "pte_offset": _pte_offset, "pte_offset_map": _pte_offset_map, "pte_lockptr": _pte_lockptr,
+    "spin_lock": _spin_lock, "spin_unlock": _spin_unlock, "find_vma": _find_vma,
+    "read": _read, "write": _write, "page_of": _page_of, "mapping_of": _mapping_of,
+    "PageDirty": _page_dirty, "set_page_dirty": _set_page_dirty, "get_page": _get_page,
+    "put_page": _put_page, "page_remove_rmap": _page_remove_rmap,
+    "tlb_gather_mmu": _tlb_gather_mmu,
+    "tlb_remove_tlb_entry": _gather(tlb_remove_tlb_entry, "tlb ptep addr"),
+    "tlb_remove_page": _gather(tlb_remove_page, "tlb page"),
+    "tlb_flush_mmu": _gather(tlb_flush_mmu, "tlb"),
+    "tlb_finish_mmu": _gather(tlb_finish_mmu, "tlb"),
+    "unmap_mapping_range": _unmap_mapping_range, "page_mkclean": _page_mkclean,
+    "clear_page_dirty_for_io": _clear_page_dirty_for_io, "try_to_unmap": _try_to_unmap,
+    "try_to_unmap_flush": _try_to_unmap_flush, "shrink_page": _shrink_page,
+    "zap_page_range": _zap_page_range, "change_protection": _change_protection,
+    "handle_mm_fault": _handle_mm_fault, "mprotect": _mprotect, "munmap": _munmap,
+    "madvise": _madvise, "clear_refs": _clear_refs, "dup_mm": _dup_mm,
+})
+
+# Types a declaration may name, and the value a declaration without initialiser gets.
+TYPES = {"pte_t": 0, "int": 0, "long": 0, "unsigned": 0, "bool": 0, "spinlock_t": None,
+         "pgprot_t": 0, "swp_entry_t": 0, "size_t": 0}
+STRUCTS = {"mmu_gather": MmuGather}

@@ -1,0 +1,240 @@
+"""A litmus file as a scenario the explorer runs: its initial state, actors and final state.
+
+The initial state is built by the model itself, so it is always one the kernel and
+the hardware can reach: each page is mapped with mmap and faulted in by cpu0, its
+entry is then cleared, flushed and set again with the declared bits, and the
+declared translations are made by real accesses (which also hash the page on a
+hash MMU).  `fork NAME` runs the model's fork.  What cannot be built that way (a
+writable TLB entry of a read-only or clean entry) is refused with the declaration's
+position.
+"""
+
+from __future__ import annotations
+
+from ..debug import enable_debug
+from ..explore.execution import ActorSpec, World
+from ..machine import FAULT
+from ..machine.memory import PG_anon, PG_dirty, PTE_INDEX_MASK, PTE_TABLE_SHIFT
+from ..mm.fault import user_access
+from ..mm.fork import dup_mm
+from ..mm.kernel import Kernel
+from ..mm.mm_types import vma_set_page_prot
+from ..mm.pgtable import pte_alloc
+from ..mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, do_mmap
+from ..mm.vmscan import shrink_page
+from ..pte import (
+    PAGE_SIZE,
+    VM_WRITE,
+    _PAGE_ACCESSED,
+    _PAGE_DIRTY,
+    _PAGE_PRESENT,
+    _PAGE_RW,
+    pte_str,
+)
+from .body import _EXPR_PREFIX, _BODY_PREFIX, Compiler, Env
+from .names import FUNCTIONS, Function
+
+FILE_PAGES = 16
+
+
+class LitmusScenario:
+    def __init__(self, litmus):
+        self.litmus = litmus
+        cpus = [b.cpu for b in litmus.blocks] + [d.cpu for d in (*litmus.tlbs, *litmus.hardware)]
+        self.ncpus = max(2, max(cpus) + 1)
+        self.cpu_mm = {b.cpu: b.mm for b in litmus.blocks}
+        names = [p.name for p in litmus.pages]
+        mms = ["mm"] + [f.name for f in litmus.forks]
+        self.globals = {name: _page_va(name) for name in names}
+        self.globals.update({name: _mm(name) for name in mms})
+        self.blocks = []
+        self.locals = {}
+        for block in litmus.blocks:
+            compiler = Compiler(litmus, block.body_offset, _BODY_PREFIX, self.globals)
+            self.blocks.append(compiler.block(block.body))
+            self.locals[block.name] = dict(compiler.locals)
+        self.hardware = [f"hw:cpu{h.cpu}:{h.kind}:{h.page}" for h in litmus.hardware]
+        self.conditions = [self._condition(c) if c.expr else None for c in litmus.clauses]
+
+    def _condition(self, clause):
+        functions = dict(FUNCTIONS)
+        functions.update(FINAL_FUNCTIONS)
+        fields = {name: list(locals_) for name, locals_ in self.locals.items()}
+        return Compiler(self.litmus, clause.expr_offset, _EXPR_PREFIX, self.globals, functions,
+                        fields).condition(clause.expr)
+
+    def actor_names(self) -> list[str]:
+        return [b.name for b in self.litmus.blocks] + self.hardware
+
+    def where(self, actor) -> str:
+        return f"{self.litmus.path}:{actor.line}" if actor.line else f"{self.litmus.path}: {actor.name}"
+
+    # ---- the initial state ----------------------------------------------------------------
+    def build(self, machine, debug: bool = True) -> World:
+        kernel = Kernel(machine)
+        mms = {"mm": kernel.new_mm()}
+        state = {"kernel": kernel, "mms": mms, "va": {}, "frames": {}, "vars": {}}
+        pages_in = {"mm": []}
+        forks = list(self.litmus.forks)
+        for i, page in enumerate(self.litmus.pages):
+            while forks and forks[0].pages == i:
+                self._fork(mms, pages_in, forks.pop(0))
+            self._page(kernel, mms["mm"], page, state)
+            pages_in["mm"].append(page.name)
+        for fork in forks:
+            self._fork(mms, pages_in, fork)
+        for cpu in machine.cpus:
+            machine.switch_mm(cpu, mms[self.cpu_mm.get(cpu.id, "mm")])
+        for page in self.litmus.pages:
+            if page.hashed and machine.hash_table is not None:
+                self._fill(machine, machine.cpus[0], mms["mm"], page.name, state, False, page.offset)
+                machine.cpus[0].tlb.flush_page(mms["mm"].context, state["va"][page.name])
+        for decl in self.litmus.tlbs:
+            cpu = machine.cpus[decl.cpu]
+            self._fill(machine, cpu, cpu.mm, decl.page, state, decl.writable, decl.offset)
+        for page in self.litmus.pages:  # a fill sets Accessed; an old page stays old
+            if not page.young and page.state == "present":
+                for mm_name, names in pages_in.items():
+                    if page.name in names:
+                        _clear_bits(mms[mm_name], state["va"][page.name], _PAGE_ACCESSED)
+        mm = mms["mm"]
+        for name, va in state["va"].items():
+            ptep = mm.pte_offset(va)
+            pte = machine.mem.ptes[ptep >> PTE_TABLE_SHIFT][ptep & PTE_INDEX_MASK] if ptep is not None else 0
+            # a page declared none gets a fresh frame, for the test to map
+            state["frames"][va] = pte >> 16 if pte & _PAGE_PRESENT else machine.mem.alloc_page(PG_anon)
+        if debug:
+            enable_debug(machine)
+        watched = [(mms[m], state["va"][name], name if m == "mm" else f"{m}:{name}")
+                   for m, names in pages_in.items() for name in names]
+        actors = [ActorSpec(b.name, b.cpu, None) for b in self.litmus.blocks]
+        actors += [ActorSpec(name, h.cpu, None) for name, h in zip(self.hardware, self.litmus.hardware)]
+        return World(machine, actors, watched, state)
+
+    def _fork(self, mms, pages_in, fork):
+        mms[fork.name] = dup_mm(mms["mm"])
+        pages_in[fork.name] = list(pages_in["mm"])
+
+    def _page(self, kernel, mm, page, state):
+        prot = PROT_READ | PROT_WRITE
+        if page.file is None:
+            va = do_mmap(mm, 0, PAGE_SIZE, prot, MAP_PRIVATE | MAP_ANONYMOUS)
+        else:
+            mapping = kernel.files.get(page.file) or kernel.new_file(page.file, FILE_PAGES)
+            index = page.index if page.index is not None else len(mapping.pages)
+            mapping.store[index] = page.value
+            va = do_mmap(mm, 0, PAGE_SIZE, prot, MAP_SHARED if page.shared else MAP_PRIVATE, mapping, index)
+        state["va"][page.name] = va
+        vma = mm.find_vma(va)
+        machine = mm.machine
+        if page.state == "none":
+            pte_alloc(mm, va)  # the table exists: the test may set the entry
+        else:
+            write = page.file is None or page.write or (page.shared and page.dirty)
+            cpu0 = machine.cpus[0]
+            user_access(mm, cpu0, va, write, page.value)
+            ptep = mm.pte_offset(va)
+            table, i = machine.mem.ptes[ptep >> PTE_TABLE_SHIFT], ptep & PTE_INDEX_MASK
+            pfn = table[i] >> 16
+            machine.mem.data[pfn] = page.value
+            if page.file is not None and page.shared and not page.dirty:
+                machine.mem.flags[pfn] &= ~PG_dirty
+            # clear, flush, set again with the declared bits (no TLB or HPTE keeps the old one)
+            old = machine.arch.ptep_get_and_clear(mm, va, ptep)
+            machine.arch.flush_tlb_page(vma, va)
+            bits = (_PAGE_RW if page.write else 0) | (_PAGE_ACCESSED if page.young else 0) \
+                | (_PAGE_DIRTY if page.dirty else 0)
+            machine.arch.set_pte_at(mm, va, ptep, (old & ~(_PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY)) | bits)
+            if page.state == "swapped":
+                if not shrink_page(kernel, pfn):
+                    raise self.litmus.error(page.offset, f"page {page.name} could not be swapped out")
+        if page.vma_write is not None and not page.vma_write or page.vma_write is None and not page.write:
+            vma.flags &= ~VM_WRITE
+            vma_set_page_prot(vma)
+
+    def _fill(self, machine, cpu, mm, name, state, writable, offset):
+        va = state["va"][name]
+        ptep = mm.pte_offset(va)
+        pte = machine.mem.ptes[ptep >> PTE_TABLE_SHIFT][ptep & PTE_INDEX_MASK] if ptep is not None else 0
+        if not pte & _PAGE_PRESENT:
+            raise self.litmus.error(offset, f"{name} is not present, so no CPU can hold it in its TLB")
+        if writable and not (pte & _PAGE_RW and pte & _PAGE_DIRTY):
+            raise self.litmus.error(offset, f"a TLB entry of {name} is writable only if the entry is "
+                                    f"writable and dirty; it is '{pte_str(pte)}'")
+        previous, machine.this_cpu = machine.this_cpu, cpu
+        try:
+            if machine.translate(cpu, mm, va, writable) == FAULT:
+                raise self.litmus.error(offset, f"cpu{cpu.id} cannot reach {name} ('{pte_str(pte)}')")
+        finally:
+            machine.this_cpu = previous
+
+    # ---- running -----------------------------------------------------------------------------
+    def run_actor(self, world, actor) -> None:
+        machine = world.machine
+        nblocks = len(self.blocks)
+        if actor.index < nblocks:
+            block = self.litmus.blocks[actor.index]
+            env = Env(world, actor, world.state["mms"][block.mm])
+            world.state["vars"][block.name] = env.vars
+            self.blocks[actor.index](env)
+            return
+        decl = self.litmus.hardware[actor.index - nblocks]
+        cpu = machine.cpus[decl.cpu]
+        va = world.state["va"][decl.page]
+        if decl.kind == "fill":
+            machine.arch.tlb_prefetch(cpu, cpu.mm, va)
+        else:
+            machine.arch.tlb_drop(cpu, cpu.mm, va)
+
+    # ---- the final state ---------------------------------------------------------------------
+    def observe(self, world) -> dict:
+        """Every block's locals and every page's content: what the final clauses see."""
+        final = {}
+        for block in self.litmus.blocks:
+            values = world.state["vars"].get(block.name, {})
+            for name, typename in self.locals[block.name].items():
+                value = values.get(name)
+                if isinstance(value, int):
+                    final[f"{block.name}.{name}"] = pte_str(value) if typename == "pte_t" else value
+        mm = world.state["mms"]["mm"]
+        for name, va in world.state["va"].items():
+            final[f"*{name}"] = _value(mm, va)
+        return final
+
+    def evaluate(self, index: int, world) -> bool:
+        env = Env(world, None, world.state["mms"]["mm"])
+        env.vars = {b.name: world.state["vars"].get(b.name, {}) for b in self.litmus.blocks}
+        return bool(self.conditions[index](env))
+
+
+def _page_va(name):
+    return lambda env: env.world.state["va"][name]
+
+
+def _mm(name):
+    return lambda env: env.world.state["mms"][name]
+
+
+def _entry(mm, va) -> int:
+    ptep = mm.pte_offset(va)
+    if ptep is None:
+        return 0
+    return mm.machine.mem.ptes[ptep >> PTE_TABLE_SHIFT][ptep & PTE_INDEX_MASK]
+
+
+def _value(mm, va):
+    pte = _entry(mm, va)
+    return mm.machine.mem.data[pte >> 16] if pte & _PAGE_PRESENT else None
+
+
+def _clear_bits(mm, va, bits):
+    ptep = mm.pte_offset(va)
+    mm.machine.mem.ptes[ptep >> PTE_TABLE_SHIFT][ptep & PTE_INDEX_MASK] &= ~bits
+
+
+FINAL_FUNCTIONS = {
+    "pte": Function(lambda env, addr: _entry(env.mm, addr), ("addr",), "the final entry of addr"),
+    "value": Function(lambda env, addr: _value(env.mm, addr) or 0, ("addr",),
+                      "what the frame addr maps holds at the end (0 if unmapped)"),
+    "mapcount": Function(lambda env, page: env.machine.mem.mapcount[page], ("page",), "page_mapcount"),
+}

@@ -1,0 +1,364 @@
+"""The litmus file format (docs/litmus.md): header, initial state, C blocks, final clauses.
+
+Everything but the bodies of the CPU blocks is read here; the bodies are C and go to
+tree-sitter (litmus/body.py).  Every element keeps its offset in the file, so any
+later error still points at the right line and column.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .errors import LitmusError, position
+
+_TOKEN = re.compile(r'"[^"]*"|[A-Za-z_][A-Za-z0-9_]*(?:[-.][A-Za-z0-9_]+)*|\d+|\S')
+_SKIP = re.compile(r"(?:\s+|/\*.*?\*/|//[^\n]*)*", re.S)
+
+PAGE_WORDS = ("anon", "file", "private", "shared", "rw", "ro", "young", "old", "dirty", "clean",
+              "hashed", "none", "swapped", "value", "index", "vma")
+CLAUSES = ("forbid", "exists", "expect")
+
+
+@dataclass
+class Page:
+    name: str
+    offset: int
+    file: str | None = None  # None: anonymous
+    shared: bool = False
+    write: bool = True
+    young: bool = True
+    dirty: bool = False
+    hashed: bool = False
+    state: str = "present"  # present | none | swapped
+    value: int = 0
+    index: int | None = None
+    vma_write: bool | None = None  # None: as the PTE
+
+
+@dataclass
+class Fork:
+    name: str
+    offset: int
+    pages: int  # how many pages were declared before it
+
+
+@dataclass
+class TlbEntry:
+    cpu: int
+    page: str
+    writable: bool
+    offset: int
+
+
+@dataclass
+class Hardware:
+    cpu: int
+    kind: str  # fill | drop
+    page: str
+    offset: int
+
+
+@dataclass
+class Block:
+    name: str
+    cpu: int
+    mm: str
+    body: str  # from '{' to the matching '}'
+    body_offset: int
+    offset: int
+
+
+@dataclass
+class Clause:
+    kind: str  # forbid | exists | expect
+    offset: int
+    outcomes: list[tuple[str, int]] = field(default_factory=list)  # names (invariants, rule ids)
+    expr: str | None = None  # a C expression on the final state, with its parentheses
+    expr_offset: int = 0
+    archs: list[tuple[str, int]] = field(default_factory=list)  # expect only
+
+
+@dataclass
+class LitmusFile:
+    path: str
+    text: str
+    name: str
+    description: str
+    pages: list[Page]
+    forks: list[Fork]
+    tlbs: list[TlbEntry]
+    hardware: list[Hardware]
+    blocks: list[Block]
+    clauses: list[Clause]
+
+    def error(self, offset: int, message: str, choices=(), near: str = "") -> LitmusError:
+        line, col = position(self.text, offset)
+        return LitmusError(self.path, self.text, line, col, message, choices, near)
+
+
+class _Reader:
+    def __init__(self, path: str, text: str):
+        self.path, self.text, self.pos = path, text, 0
+
+    def error(self, offset, message, choices=(), near=""):
+        line, col = position(self.text, offset)
+        return LitmusError(self.path, self.text, line, col, message, choices, near)
+
+    def _skip(self):
+        self.pos = _SKIP.match(self.text, self.pos).end()
+
+    def peek(self) -> tuple[str, int]:
+        self._skip()
+        m = _TOKEN.match(self.text, self.pos)
+        return (m.group(), self.pos) if m else ("", self.pos)
+
+    def next(self) -> tuple[str, int]:
+        token, offset = self.peek()
+        self.pos = offset + len(token)
+        return token, offset
+
+    def expect(self, wanted: str, what: str = "") -> int:
+        token, offset = self.next()
+        if token != wanted:
+            raise self.error(offset, f"expected '{wanted}'{what}, found {_show(token)}")
+        return offset
+
+    def word(self, what: str) -> tuple[str, int]:
+        token, offset = self.next()
+        if not re.match(r"[A-Za-z_]", token or " "):
+            raise self.error(offset, f"expected {what}, found {_show(token)}")
+        return token, offset
+
+    def number(self, what: str) -> int:
+        token, offset = self.next()
+        if not token.isdigit():
+            raise self.error(offset, f"expected {what} (a number), found {_show(token)}")
+        return int(token)
+
+    def cpu(self, token: str, offset: int) -> int:
+        m = re.fullmatch(r"cpu(\d+)", token)
+        if not m:
+            raise self.error(offset, f"expected a CPU (cpu0, cpu1, ...), found {_show(token)}")
+        return int(m.group(1))
+
+    def braces(self) -> tuple[str, int]:
+        """The text from the '{' at the cursor to its matching '}'."""
+        start = self.expect("{")
+        depth, i, text = 0, start, self.text
+        while i < len(text):
+            c = text[i]
+            if text.startswith("/*", i):
+                end = text.find("*/", i + 2)
+                i = len(text) if end < 0 else end + 2
+                continue
+            if text.startswith("//", i):
+                end = text.find("\n", i)
+                i = len(text) if end < 0 else end
+                continue
+            if c in "\"'":
+                end = text.find(c, i + 1)
+                i = len(text) if end < 0 else end + 1
+                continue
+            if c == "{":
+                depth += 1
+            elif c == "}":
+                depth -= 1
+                if depth == 0:
+                    self.pos = i + 1
+                    return text[start:i + 1], start
+            i += 1
+        raise self.error(start, "this '{' is never closed")
+
+
+def _show(token: str) -> str:
+    return f"'{token}'" if token else "the end of the file"
+
+
+def parse(path: str, text: str) -> LitmusFile:
+    r = _Reader(path, text)
+    r.expect("PTE", " (a litmus file starts with: PTE <name>)")
+    name, _ = r.word("the test's name")
+    description = ""
+    token, offset = r.peek()
+    if token.startswith('"'):
+        r.next()
+        description = " ".join(token[1:-1].split())
+    pages, forks, tlbs, hardware = _state(r)
+    blocks = _blocks(r)
+    clauses = _clauses(r)
+    result = LitmusFile(path, text, name, description, pages, forks, tlbs, hardware, blocks, clauses)
+    _check_names(result)
+    return result
+
+
+def _state(r: _Reader):
+    pages, forks, tlbs, hardware = [], [], [], []
+    r.expect("{", " (the initial state)")
+    while True:
+        token, offset = r.next()
+        if token == "}":
+            return pages, forks, tlbs, hardware
+        if token == "fork":
+            name, _ = r.word("a name for the forked mm")
+            forks.append(Fork(name, offset, len(pages)))
+        elif re.fullmatch(r"cpu\d+", token):
+            cpu = r.cpu(token, offset)
+            verb, voff = r.word("'has' or 'may'")
+            if verb == "has":
+                page, _ = r.word("a page name")
+                writable = r.peek()[0] == "writable"
+                if writable:
+                    r.next()
+                for w in ("in", "its", "TLB"):
+                    r.expect(w, f" ({token} has {page} [writable] in its TLB)")
+                tlbs.append(TlbEntry(cpu, page, writable, offset))
+            elif verb == "may":
+                kind, koff = r.word("'fill' or 'drop'")
+                if kind not in ("fill", "drop"):
+                    raise r.error(koff, f"unknown hardware event '{kind}'; choose from: fill, drop", ("fill", "drop"), kind)
+                page, _ = r.word("a page name")
+                hardware.append(Hardware(cpu, kind, page, offset))
+            else:
+                raise r.error(voff, f"expected 'has' or 'may' after {token}", ("has", "may"), verb)
+        elif re.fullmatch(r"[A-Za-z_]\w*", token or " "):
+            r.expect(":", f" (a page: {token}: anon|file \"name\" [flags])")
+            pages.append(_page(r, token, offset))
+            continue
+        else:
+            raise r.error(offset, f"expected a page, 'fork', a CPU or '}}', found {_show(token)}")
+        r.expect(";")
+
+
+def _page(r: _Reader, name: str, offset: int) -> Page:
+    page = Page(name, offset)
+    kind = None
+    while True:
+        token, toff = r.next()
+        if token == ";":
+            break
+        if token == ",":
+            continue
+        if token == "anon":
+            kind = "anon"
+        elif token == "file":
+            fname, foff = r.next()
+            if not fname.startswith('"'):
+                raise r.error(foff, "expected the file's name in quotes after 'file'")
+            page.file, kind = fname[1:-1], "file"
+        elif token in ("private", "shared"):
+            page.shared = token == "shared"
+        elif token in ("rw", "ro"):
+            page.write = token == "rw"
+        elif token in ("young", "old"):
+            page.young = token == "young"
+        elif token in ("dirty", "clean"):
+            page.dirty = token == "dirty"
+        elif token == "hashed":
+            page.hashed = True
+        elif token in ("none", "swapped"):
+            page.state = token
+        elif token == "value":
+            page.value = r.number("the page's content")
+        elif token == "index":
+            page.index = r.number("the page's index in its file")
+        elif token == "vma":
+            prot, poff = r.next()
+            if prot not in ("rw", "ro"):
+                raise r.error(poff, "expected 'rw' or 'ro' after 'vma'")
+            page.vma_write = prot == "rw"
+        else:
+            raise r.error(toff, f"unknown page attribute {_show(token)}; choose from: {', '.join(PAGE_WORDS)}",
+                          PAGE_WORDS, token)
+    if kind is None:
+        raise r.error(offset, f"page {name} says neither 'anon' nor 'file \"name\"'")
+    if kind == "anon" and page.shared:
+        raise r.error(offset, f"page {name}: shared anonymous memory is not modelled; use a shared file")
+    if page.state == "swapped" and kind != "anon":
+        raise r.error(offset, f"page {name}: only anonymous pages are swapped")
+    return page
+
+
+def _blocks(r: _Reader) -> list[Block]:
+    blocks = []
+    while True:
+        token, offset = r.peek()
+        if not re.fullmatch(r"P\d+", token):
+            if not blocks:
+                raise r.error(offset, f"expected a CPU block (P0 @ cpu0 {{ ... }}), found {_show(token)}")
+            return blocks
+        r.next()
+        r.expect("@", f" ({token} @ cpuN {{ ... }})")
+        cpu_token, coff = r.next()
+        cpu = r.cpu(cpu_token, coff)
+        mm = "mm"
+        if r.peek()[0] == "in":
+            r.next()
+            mm, _ = r.word("the mm the block runs in")
+        body, body_offset = r.braces()
+        if any(b.name == token for b in blocks):
+            raise r.error(offset, f"block {token} is defined twice")
+        if any(b.cpu == cpu for b in blocks):
+            raise r.error(coff, f"cpu{cpu} already runs another block")
+        blocks.append(Block(token, cpu, mm, body, body_offset, offset))
+
+
+def _clauses(r: _Reader) -> list[Clause]:
+    clauses = []
+    while True:
+        token, offset = r.next()
+        if token == "":
+            return clauses
+        if token == ";":
+            continue
+        if token not in CLAUSES:
+            raise r.error(offset, f"expected a final clause, found {_show(token)}; choose from: {', '.join(CLAUSES)}",
+                          CLAUSES, token)
+        clause = Clause(token, offset)
+        if token == "expect":
+            clause.archs = _names(r)
+            r.expect(":", " (expect ARCH[, ARCH]: OUTCOME[, OUTCOME])")
+            clause.outcomes = _names(r)
+        elif r.peek()[0] == "(":
+            if token == "forbid" or token == "exists":
+                text, start = _parens(r)
+                clause.expr, clause.expr_offset = text, start
+        elif token == "forbid":
+            clause.outcomes = _names(r)
+        else:
+            raise r.error(r.peek()[1], "expected a condition in parentheses after 'exists'")
+        clauses.append(clause)
+
+
+def _names(r: _Reader) -> list[tuple[str, int]]:
+    names = [r.word("a name")]
+    while r.peek()[0] == ",":
+        r.next()
+        names.append(r.word("a name"))
+    return names
+
+
+def _parens(r: _Reader) -> tuple[str, int]:
+    start = r.expect("(")
+    depth, i, text = 1, start + 1, r.text
+    while i < len(text) and depth:
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        i += 1
+    if depth:
+        raise r.error(start, "this '(' is never closed")
+    r.pos = i
+    return text[start:i], start
+
+
+def _check_names(f: LitmusFile) -> None:
+    names = [p.name for p in f.pages]
+    for page in f.pages:
+        if names.count(page.name) > 1:
+            raise f.error(page.offset, f"page {page.name} is declared twice")
+    mms = ["mm"] + [fork.name for fork in f.forks]
+    for decl in (*f.tlbs, *f.hardware):
+        if decl.page not in names:
+            raise f.error(decl.offset, f"undefined page '{decl.page}'", names, decl.page)
+    for block in f.blocks:
+        if block.mm not in mms:
+            raise f.error(block.offset, f"block {block.name} runs in undefined mm '{block.mm}'", mms, block.mm)
