@@ -34,13 +34,14 @@ def hash_groups_for(pages: int) -> int:
     return groups
 
 
-def boot(name: str, cpus: int = 2, pages: int = 4096, debug: bool = True) -> Machine:
+def boot(name: str, cpus: int = 2, pages: int = 4096, debug: bool = True, hash_groups: int | None = None) -> Machine:
     """A machine with `cpus` CPUs running the named backend, sized for `pages` of user
-    memory, with debug mode (every rule checked on every accessor call) unless told not."""
+    memory (or given `hash_groups` HPTE groups), with debug mode (every rule checked on
+    every accessor call) unless told not."""
     cls = arch_class(name)
     machine = Machine(ncpus=cpus)
     if issubclass(cls, Ppc64Hash):
-        machine.arch = cls(machine, hash_groups=hash_groups_for(pages))
+        machine.arch = cls(machine, hash_groups=hash_groups or hash_groups_for(pages))
     else:
         machine.arch = cls(machine)
     if debug:

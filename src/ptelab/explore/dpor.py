@@ -6,9 +6,9 @@ DPOR with sleep sets (Flanagan & Godefroid, POPL 2005; Godefroid's sleep sets):
 
 - two steps are *dependent* when their footprints share a location and one of
   them writes it (a PTE, a CPU's TLB, a hash-table bucket, a lock, a frame);
-- happens-before is tracked with vector clocks; when a step of actor p is
-  dependent on an earlier step of another actor q that does not happen before p's
-  previous step, the two could have run the other way round, so p is added to the
+- happens-before is tracked with vector clocks (per location: its last write and
+  the reads since); when a step of actor p is dependent on an earlier step of
+  another actor q that does not happen before p's previous step, the two could have run the other way round, so p is added to the
   backtrack set of the state before q's step (or, if p was disabled there, every
   actor enabled there is);
 - an actor whose next step was explored from a state sleeps in the states after it
@@ -27,6 +27,12 @@ import time
 from dataclasses import dataclass, field
 
 from .execution import Execution
+
+
+def _join(clock: list[int], other: list[int]) -> None:
+    for q, v in enumerate(other):
+        if v > clock[q]:
+            clock[q] = v
 
 
 def dependent(a: dict, b: dict) -> bool:
@@ -111,50 +117,59 @@ class Exhaustive:
     def executed(self, ex: Execution, i: int, actor: int, footprint: dict) -> None:
         frame = self.stack[i]
         frame.footprint = footprint
-        if self.naive:
-            return
-        self._races(ex, i, actor, footprint)
-        self._record_clock(i, actor, footprint)
+        if not self.naive:
+            # a replayed step's races were found when it first ran
+            self._observe(i, actor, footprint, races=i >= self._replayed)
 
     # ---- happens-before and races -------------------------------------------------------
     def _begin(self, nactors: int) -> None:
-        self._clocks: list[list[int]] = []
         self._actor_clock = [[-1] * nactors for _ in range(nactors)]
-        self._actor_of: list[int] = []
-        self._accesses: dict = {}
+        # location -> [index, actor and clock of its last write, {actor: (index, clock)} of reads since]
+        self._locs: dict = {}
+        self._replayed = max(0, len(self.stack) - 1)
 
-    def _races(self, ex, i: int, actor: int, footprint: dict) -> None:
-        """Add backtrack points for every earlier step racing with this one."""
+    def _observe(self, i: int, actor: int, footprint: dict, races: bool = True, record: bool = True) -> None:
+        """Vector clocks over the steps (a step happens after the last write of every
+        location it touches, and after the reads since it when it writes), and the races:
+        an earlier dependent step of another actor that does not happen before this
+        actor's previous step could have been ordered after it."""
         seen = self._actor_clock[actor]
+        clock = list(seen)
         latest: dict[int, int] = {}
+        locs = self._locs
         for loc, write in footprint.items():
-            for k, w in self._accesses.get(loc, ()):
-                if (write or w) and k < i:
-                    q = self._actor_of[k]
-                    if q != actor and seen[q] < k and latest.get(q, -1) < k:
-                        latest[q] = k
-        for k in latest.values():
-            frame = self.stack[k]
-            if actor in frame.enabled:
-                frame.backtrack.add(actor)
-            else:
-                frame.backtrack.update(frame.enabled)
-
-    def _record_clock(self, i: int, actor: int, footprint: dict) -> None:
-        clock = list(self._actor_clock[actor])
-        for loc, write in footprint.items():
-            accesses = self._accesses.setdefault(loc, [])
-            for k, w in accesses:
-                if write or w:
-                    other = self._clocks[k]
-                    for q, v in enumerate(other):
-                        if v > clock[q]:
-                            clock[q] = v
-            accesses.append((i, write))
+            state = locs.get(loc)
+            if state is None:
+                continue
+            wi, wa, wc, reads = state
+            if wi >= 0:
+                if wa != actor and seen[wa] < wi and latest.get(wa, -1) < wi:
+                    latest[wa] = wi
+                _join(clock, wc)
+            if write:
+                for ra, (ri, rc) in reads.items():
+                    if ra != actor and seen[ra] < ri and latest.get(ra, -1) < ri:
+                        latest[ra] = ri
+                    _join(clock, rc)
+        if races:
+            for k in latest.values():
+                frame = self.stack[k]
+                if actor in frame.enabled:
+                    frame.backtrack.add(actor)
+                else:
+                    frame.backtrack.update(frame.enabled)
+        if not record:
+            return
         clock[actor] = i
-        self._clocks.append(clock)
-        self._actor_of.append(actor)
         self._actor_clock[actor] = clock
+        for loc, write in footprint.items():
+            if write:
+                locs[loc] = [i, actor, clock, {}]
+            else:
+                state = locs.get(loc)
+                if state is None:
+                    state = locs[loc] = [-1, -1, None, {}]
+                state[3][actor] = (i, clock)
 
     def _pending_races(self, ex) -> None:
         """Actors that never took their next step (the execution stopped, or they were
@@ -166,7 +181,7 @@ class Exhaustive:
                 footprint = {loc: write}
                 if also is not None:
                     footprint[also] = True
-                self._races(ex, n, actor.index, footprint)
+                self._observe(n, actor.index, footprint, record=False)
 
     # ---- the search -----------------------------------------------------------------------
     def _next_prefix(self) -> bool:

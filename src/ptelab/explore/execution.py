@@ -84,14 +84,14 @@ class Actor:
         return test is None or test()
 
 
-@dataclass
 class Step:
-    actor: int
-    footprint: dict
-    what: str
-    line: int = 0
-    before: tuple | None = None
-    after: tuple | None = None
+    """One step: the actor, what it touched (location -> written?), what it announced."""
+
+    __slots__ = ("actor", "footprint", "what", "line", "before", "after")
+
+    def __init__(self, actor: int, footprint: dict, what: str, line: int):
+        self.actor, self.footprint, self.what, self.line = actor, footprint, what, line
+        self.before = self.after = None  # watched state around it, for the step table
 
 
 @dataclass
@@ -162,6 +162,8 @@ class Execution:
 
     def violation(self, invariant, detail, va=None, pfn=None, cpu=None):
         """Machine.violation while exploring: record, then stop the execution."""
+        if pfn is not None:
+            self.touch(("frame", pfn), True)  # the access that broke it is part of the step
         self._record(invariant, detail, va, pfn, cpu)
         raise _Stop()
 
@@ -176,7 +178,8 @@ class Execution:
     def run(self) -> Result:
         from ..arch import boot  # the explorer sits above the backends
 
-        machine = boot(self.arch, cpus=self.scenario.ncpus, pages=256, debug=False)
+        # a litmus test maps a handful of pages: 16 HPTE groups are plenty (and cheap to make)
+        machine = boot(self.arch, cpus=self.scenario.ncpus, debug=False, hash_groups=16)
         instrument(machine, self)
         machine.violation = self.violation
         world = self.scenario.build(machine, debug=self.debug)
@@ -209,9 +212,13 @@ class Execution:
                 if choice is None:
                     redundant = True
                     break
-                self._take_step(actors[choice])
-                if not self._stopping:
+                actor = actors[choice]
+                footprint = self._take_step(actor)
+                # only a write, or an operation ending, can break an invariant
+                if not self._stopping and (actor.finished or True in footprint.values()):
+                    self.active = False  # the checks' own reads are not part of the step
                     self.invariants.after_step(self)
+                    self.active = True
                 if self.violations:
                     break
         finally:
@@ -274,6 +281,7 @@ class Execution:
         if self.table:
             step.after = self.invariants.snapshot()
         self.chooser.executed(self, len(self.steps) - 1, actor.index, footprint)
+        return footprint
 
 
 class _Breaches(list):

@@ -13,8 +13,10 @@ may run another CPU first:
   and an atomic update of a PTE whose software lock bit is set (ppc64 _PAGE_BUSY);
 - a user access: the TLB lookup, with the load or store it makes.
 
-Frame allocation and freeing are not points, but they are recorded in the step's
-footprint, so a free and an access through a stale TLB entry are dependent.
+Frame allocation and freeing, the struct page fields (refcount, mapcount, flags,
+mapping, index) and a frame's content are not points, but every access to them is
+recorded in the step's footprint: a free and an access through a stale TLB entry are
+dependent, and so are try_to_unmap's mapcount test and a racing fault's rmap.
 
 The controller also hears what the invariants need: which PTE each CPU wrote,
 which old entries the accessors returned (their Dirty is then software's), and
@@ -90,6 +92,25 @@ def explorable_class(cls: type) -> type:
     return Explorable
 
 
+class _PageField(list):
+    """A struct page field array (one slot per frame) whose accesses land in the footprint."""
+
+    __slots__ = ("ctl",)
+
+    def __getitem__(self, pfn):
+        if self.ctl.active:
+            self.ctl.touch(("frame", pfn), False)
+        return list.__getitem__(self, pfn)
+
+    def __setitem__(self, pfn, value):
+        if self.ctl.active:
+            self.ctl.touch(("frame", pfn), True)
+        list.__setitem__(self, pfn, value)
+
+
+PAGE_FIELDS = ("refcount", "mapcount", "flags", "data", "mapping", "index")
+
+
 class ExplorableSpinLock(SpinLock):
     """A PTE lock whose acquire waits (is not enabled) while another CPU holds it."""
 
@@ -120,6 +141,10 @@ def instrument(machine, ctl) -> None:
     mem.lock_class = lock_class
     for lock in mem.ptl.values():
         lock.__class__ = lock_class
+    for name in PAGE_FIELDS:
+        field = _PageField(getattr(mem, name))
+        field.ctl = ctl
+        setattr(mem, name, field)
 
     translate, alloc_page, free = machine.translate, mem.alloc_page, mem._free
 
@@ -129,6 +154,11 @@ def instrument(machine, ctl) -> None:
         if pfn >= 0:
             ctl.touch(("frame", pfn), write)
             if write:
+                # Whether the store's Dirty is still recorded depends on its order with the
+                # changes of the entry it went through (lost-dirty): it reads that entry.
+                ptep = pgd.pte_offset(va)
+                if ptep is not None:
+                    ctl.touch(("pte", ptep), False)
                 ctl.user_stored(pfn)
         return pfn
 
