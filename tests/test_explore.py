@@ -1,0 +1,122 @@
+"""The explorer: the reduction is sound, schedules replay, sequential runs have no points."""
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ptelab.arch import ARCHES, boot
+from ptelab.explore.dpor import Bounds, dependent
+from ptelab.explore.schedule import ScheduleError, format_schedule, parse_schedule
+from ptelab.litmus.check import LitmusTest
+from ptelab.litmus.syntax import parse
+
+P0_OPS = [
+    "pte_t o{i} = ptep_get_and_clear(mm, A, pte_offset(A));",
+    "ptep_set_wrprotect(mm, A, pte_offset(A));",
+    "ptep_test_and_clear_young(vma, A, pte_offset(A));",
+    "pte_t g{i} = ptep_get(pte_offset(A));",
+    "set_pte_at(mm, A, pte_offset(A), mk_pte(page_of(A), PAGE_SHARED));",
+    "flush_tlb_page(vma, A);",
+]
+P1_OPS = ["int r{i} = read(A);", "write(A, {i});"]
+
+
+@st.composite
+def litmus_texts(draw):
+    dirty = draw(st.booleans())
+    writable = dirty and draw(st.booleans())
+    ops = draw(st.lists(st.sampled_from(P0_OPS), min_size=1, max_size=3))
+    lazy = draw(st.booleans())
+    body = "\n  ".join(op.format(i=i) for i, op in enumerate(ops))
+    if lazy:
+        body = f"arch_enter_lazy_mmu_mode();\n  {body}\n  arch_leave_lazy_mmu_mode();"
+    user = draw(st.lists(st.sampled_from(P1_OPS), min_size=1, max_size=2))
+    return f"""PTE random
+"generated"
+{{
+  A: anon rw, young, {'dirty' if dirty else 'clean'};
+  cpu1 has A {'writable ' if writable else ''}in its TLB;
+}}
+P0 @ cpu0 {{
+  spinlock_t *ptl = pte_lockptr(A);
+  spin_lock(ptl);
+  {body}
+  spin_unlock(ptl);
+  flush_tlb_page(vma, A);
+}}
+P1 @ cpu1 {{
+  {' '.join(op.format(i=i + 2) for i, op in enumerate(user))}
+}}
+forbid any_invariant
+"""
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=litmus_texts(), arch=st.sampled_from(list(ARCHES)))
+def test_dpor_reaches_every_state_and_outcome_naive_enumeration_reaches(text, arch):
+    test = LitmusTest(parse("random.litmus", text))
+    reduced = test.check(arch)
+    naive = test.check(arch, naive=True, bounds=Bounds(executions=4000))
+    assert reduced.complete
+    assert set(naive.states) <= set(reduced.states)
+    assert set(naive.outcomes) <= set(reduced.outcomes)
+    if naive.complete:
+        assert set(naive.states) == set(reduced.states)
+        assert reduced.executions <= naive.executions
+
+
+def test_dependence_is_a_shared_location_with_a_write():
+    pte, tlb = ("pte", 512), ("tlb", 1)
+    assert dependent({pte: True}, {pte: False})
+    assert not dependent({pte: False}, {pte: False})
+    assert not dependent({pte: True}, {tlb: True})
+    assert dependent({pte: False, tlb: True}, {tlb: False})
+
+
+def test_schedules_round_trip_and_bad_ones_are_refused():
+    names = ["P0", "P1", "hw:cpu1:fill:A"]
+    choices = [0, 0, 0, 1, 2, 0, 1, 1]
+    text = format_schedule(choices, names)
+    assert text == "P0*3 P1 hw:cpu1:fill:A P0 P1*2"
+    assert parse_schedule(text, names) == choices
+    for bad in ("P2", "P0*x", "*3"):
+        try:
+            parse_schedule(bad, names)
+        except ScheduleError as err:
+            assert "P0, P1" in str(err)
+        else:
+            raise AssertionError(bad)
+
+
+def test_sequential_machines_have_no_scheduling_points():
+    machine = boot("ppc64", debug=False)
+    arch = machine.arch
+    assert type(arch).__name__ == "Ppc64Hash"  # not the explorable subclass
+    assert arch._sched(("pte", 0), True, "nothing") is None
+    assert "translate" not in vars(machine)
+
+
+def test_speculative_fills_and_drops_are_explored(tmp_path):
+    """A TLB may be filled at any moment: with `cpu1 may fill A`, an x86 entry whose
+    write-protect is never flushed is found stale once a speculative walk cached it
+    writable before the change."""
+    text = """PTE spec
+"speculation"
+{
+  A: anon rw, young, dirty;
+  cpu1 may fill A;
+  cpu1 may drop A;
+}
+P0 @ cpu0 {
+  spinlock_t *ptl = pte_lockptr(A);
+  spin_lock(ptl);
+  ptep_set_wrprotect(mm, A, pte_offset(A));
+  spin_unlock(ptl);
+}
+forbid any_invariant
+"""
+    test = LitmusTest(parse("spec.litmus", text))
+    result = test.check("x86")
+    assert result.outcomes["stale-translation"] >= 1
+    names = test.scenario.actor_names()
+    assert names == ["P0", "hw:cpu1:fill:A", "hw:cpu1:drop:A"]
+    assert not test.check("ppc64").outcomes  # pte_update invalidates the HPTE at once
