@@ -66,7 +66,8 @@ class GenericArch:
         return old
 
     def _sched(self, loc, write: bool, what: str, enabled=None, also=None) -> None:
-        """A scheduling point before an access to `loc`: nothing when run sequentially."""
+        """A scheduling point before an access to `loc` (and a write of each location in
+        `also`): nothing when run sequentially."""
 
     def tlb_miss(self, cpu, mm, va: int, write: bool):
         raise NotImplementedError(f"{self.name}: no MMU miss path")

@@ -129,6 +129,7 @@ class Ppc64Hash(GenericArch):
         machine.hash_table = self.hpt
         for cpu in machine.cpus:
             cpu.arch_state = TlbBatch()
+        self._all_tlbs = tuple(("tlb", cpu.id) for cpu in machine.cpus)
 
     # ---- the MMU: hash search, then hash_page ----------------------------------------
     def tlb_miss(self, cpu, mm, va: int, write: bool):
@@ -137,7 +138,7 @@ class Ppc64Hash(GenericArch):
         # legal hash table; with a duplicate entry (already reported) the search may keep
         # finding the stale one, which real hardware leaves undefined: give up, as a fault.
         for _ in range(3):
-            self._sched(("hash", vpn), False, "hash table search", also=("tlb", cpu.id))
+            self._sched(("hash", vpn), False, "hash table search", also=(("tlb", cpu.id),))
             slot = self.hpt.find(vpn)
             if slot >= 0:
                 pfn, rflags = self.hpt.entry(slot)
@@ -156,7 +157,7 @@ class Ppc64Hash(GenericArch):
         """The MMU loads a TLB entry from the hash table on its own; it never runs hash_page
         (a hash miss is an interrupt, taken only for a real access)."""
         vpn = hpt_vpn(mm.context, va)
-        self._sched(("hash", vpn), False, "speculative hash search", also=("tlb", cpu.id))
+        self._sched(("hash", vpn), False, "speculative hash search", also=(("tlb", cpu.id),))
         slot = self.hpt.find(vpn)
         if slot >= 0:
             pfn, rflags = self.hpt.entry(slot)
@@ -226,8 +227,9 @@ class Ppc64Hash(GenericArch):
         if self.hpt.invalidate(self.hpt.group(vpn, secondary) + gix, vpn):
             self.counters[HASH_INVALIDATE] += 1
         self.counters[TLBIE] += 1
-        for cpu in self.machine.cpus:  # tlbie is broadcast; tlbsync waits for every CPU
-            self._sched(("tlb", cpu.id), True, f"tlbie reaches cpu{cpu.id}")
+        # tlbie is one broadcast instruction; tlbsync waits until every CPU has done it
+        self._sched(self._all_tlbs[0], True, "tlbie; tlbsync", also=self._all_tlbs)
+        for cpu in self.machine.cpus:
             cpu.tlb.flush_page(mm.context, addr)
 
     def hpte_need_flush(self, mm, addr: int, pte: int) -> None:

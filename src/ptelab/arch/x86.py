@@ -67,7 +67,7 @@ class X86(GenericArch):
         i = (va >> PAGE_SHIFT) & PTE_INDEX_MASK
         # the walk and its A/D update are one locked access; the fill completes before
         # the CPU takes a shootdown IPI (interrupts are taken between instructions)
-        self._sched(("pte", (table_pfn << 9) | i), True, "page walk", also=("tlb", cpu.id))
+        self._sched(("pte", (table_pfn << 9) | i), True, "page walk", also=(("tlb", cpu.id),))
         pte = table[i]
         need = _PAGE_PRESENT | _PAGE_USER | (_PAGE_RW if write else 0)
         if pte & need != need:

@@ -126,43 +126,48 @@ class Exhaustive:
         self._actor_clock = [[-1] * nactors for _ in range(nactors)]
         # location -> [index, actor and clock of its last write, {actor: (index, clock)} of reads since]
         self._locs: dict = {}
+        self._history: dict = {}  # location -> [(step, actor, wrote?)]
         self._replayed = max(0, len(self.stack) - 1)
 
     def _observe(self, i: int, actor: int, footprint: dict, races: bool = True, record: bool = True) -> None:
         """Vector clocks over the steps (a step happens after the last write of every
         location it touches, and after the reads since it when it writes), and the races:
-        an earlier dependent step of another actor that does not happen before this
-        actor's previous step could have been ordered after it."""
+        for each other actor, its latest dependent step that does not happen before this
+        actor's previous step and that this actor could have run instead of (it was
+        enabled there: a lock release or a _PAGE_BUSY clear is passed over for the
+        acquire before it, as Flanagan and Godefroid's co-enabledness asks)."""
         seen = self._actor_clock[actor]
         clock = list(seen)
-        latest: dict[int, int] = {}
-        locs = self._locs
+        candidates: dict[int, list[int]] = {}
+        locs, history = self._locs, self._history
         for loc, write in footprint.items():
+            for k, q, w in history.get(loc, ()):
+                if (write or w) and q != actor and seen[q] < k:
+                    candidates.setdefault(q, []).append(k)
             state = locs.get(loc)
             if state is None:
                 continue
-            wi, wa, wc, reads = state
-            if wi >= 0:
-                if wa != actor and seen[wa] < wi and latest.get(wa, -1) < wi:
-                    latest[wa] = wi
-                _join(clock, wc)
+            if state[0] >= 0:
+                _join(clock, state[2])
             if write:
-                for ra, (ri, rc) in reads.items():
-                    if ra != actor and seen[ra] < ri and latest.get(ra, -1) < ri:
-                        latest[ra] = ri
+                for _, rc in state[3].values():
                     _join(clock, rc)
         if races:
-            for k in latest.values():
-                frame = self.stack[k]
-                if actor in frame.enabled:
-                    frame.backtrack.add(actor)
+            stack = self.stack
+            for ks in candidates.values():
+                ks.sort(reverse=True)
+                for k in ks:
+                    if actor in stack[k].enabled:
+                        stack[k].backtrack.add(actor)
+                        break
                 else:
-                    frame.backtrack.update(frame.enabled)
+                    stack[ks[0]].backtrack.update(stack[ks[0]].enabled)
         if not record:
             return
         clock[actor] = i
         self._actor_clock[actor] = clock
         for loc, write in footprint.items():
+            history.setdefault(loc, []).append((i, actor, write))
             if write:
                 locs[loc] = [i, actor, clock, {}]
             else:
@@ -179,8 +184,8 @@ class Exhaustive:
             if not actor.finished and actor.pending is not None:
                 loc, write, _, _, also = actor.pending
                 footprint = {loc: write}
-                if also is not None:
-                    footprint[also] = True
+                for other in also or ():
+                    footprint[other] = True
                 self._observe(n, actor.index, footprint, record=False)
 
     # ---- the search -----------------------------------------------------------------------

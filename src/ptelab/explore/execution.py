@@ -269,7 +269,8 @@ class Execution:
         loc, write, what, _, also = actor.pending
         footprint = {loc: write}
         if also is not None:
-            footprint[also] = True
+            for other in also:
+                footprint[other] = True
         step = Step(actor.index, footprint, what, actor.line)
         if self.table:
             step.before = self.invariants.snapshot()

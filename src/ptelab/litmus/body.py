@@ -116,6 +116,9 @@ class Compiler:
 
     def declaration(self, node):
         type_node = node.child_by_field_name("type")
+        if type_node.type == "macro_type_specifier":  # f(x) g(y); : a call missing its ';'
+            raise self.litmus.error(self.offset + type_node.end_byte,
+                                    f"expected ';' after '{_text(type_node)}'")
         if type_node.type == "struct_specifier":
             tag = _text(type_node.child_by_field_name("name"))
             if tag not in STRUCTS:
