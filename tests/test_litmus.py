@@ -192,3 +192,18 @@ def test_parse_keeps_positions():
     assert [b.name for b in f.blocks] == ["P0", "P1"] and f.blocks[1].cpu == 1
     assert f.description == "teaches nothing"
     assert GOOD[f.blocks[0].body_offset] == "{"
+
+
+def test_every_rule_links_a_litmus_test_that_shows_its_failure():
+    """docs/rules.md links, per rule, the litmus test showing the failure it prevents: the
+    test must exist and expect that failure (the rule's breach, or the invariant)."""
+    from ptelab.rules import RULES
+
+    root = SUITE.parent
+    for rule in RULES:
+        litmus = [w for w in rule.shown_by if w.startswith("litmus/")]
+        assert litmus, rule.id
+        test = load(root / litmus[0])
+        expected = {name for arch in ARCHES for name in test.expected(arch)}
+        wanted = rule.id if rule.check == "debug" else rule.id.removeprefix("no-")
+        assert wanted in expected, (rule.id, litmus[0], expected)

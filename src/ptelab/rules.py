@@ -5,7 +5,7 @@ without it, and how), which kernel functions depend on it, and how ptelab checks
 it: `debug` rules are preconditions checked on every accessor call by debug mode
 (ptelab/debug.py) whatever backend runs; `invariant` rules are safety invariants
 checked on machine state (ptelab/machine/coherence.py, the hardware model itself,
-and the explorer to come).  docs/rules.md is generated from this module.
+and the explorer, ptelab/explore/).  docs/rules.md is generated from this module.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class Rule:
     kernel: tuple[str, ...]
     check: str
     how: str
-    shown_by: tuple[str, ...] = ()  # tests that show the failure the rule prevents
+    shown_by: tuple[str, ...] = ()  # litmus tests, then unit tests, that show the failure it prevents
 
 
 RULES: tuple[Rule, ...] = (
@@ -41,7 +41,7 @@ RULES: tuple[Rule, ...] = (
          "move_ptes", "do_swap_page", "wp_page_copy"),
         DEBUG,
         "before set_pte_at/set_ptes: the entry must not be present",
-        ("tests/test_debug.py::test_set_nonvalid",),
+        ("litmus/rule-set-nonvalid.litmus", "tests/test_debug.py::test_set_nonvalid",),
     ),
     Rule(
         "relax-only",
@@ -54,7 +54,7 @@ RULES: tuple[Rule, ...] = (
         DEBUG,
         "before ptep_set_access_flags: same frame, and no protection or state bit of the current entry "
         "is missing from the new one",
-        ("tests/test_debug.py::test_relax_only",),
+        ("litmus/rule-relax-only.litmus", "tests/test_debug.py::test_relax_only",),
     ),
     Rule(
         "prot-pairing",
@@ -67,7 +67,7 @@ RULES: tuple[Rule, ...] = (
         DEBUG,
         "start while a start is pending, commit without its start, another accessor on the entry in "
         "between, or unlock/leave lazy mode with a start pending",
-        ("tests/test_debug.py::test_prot_pairing",),
+        ("litmus/rule-prot-pairing.litmus", "tests/test_debug.py::test_prot_pairing",),
     ),
     Rule(
         "lock-held",
@@ -78,7 +78,7 @@ RULES: tuple[Rule, ...] = (
         ("every caller of a PTE-changing accessor",),
         DEBUG,
         "before every changing accessor: the PTE table's lock is held by this CPU",
-        ("tests/test_debug.py::test_lock_held",),
+        ("litmus/rule-lock-held.litmus", "tests/test_debug.py::test_lock_held",),
     ),
     Rule(
         "lazy-no-readback",
@@ -90,7 +90,7 @@ RULES: tuple[Rule, ...] = (
         DEBUG,
         "ptep_get or a read-modify-write of an entry written (set_pte_at, set_ptes, pte_clear, commit) "
         "earlier in the same lazy section",
-        ("tests/test_debug.py::test_lazy_no_readback",),
+        ("litmus/rule-lazy-no-readback.litmus", "tests/test_debug.py::test_lazy_no_readback",),
     ),
     Rule(
         "flush-before-reuse",
@@ -111,7 +111,7 @@ RULES: tuple[Rule, ...] = (
         DEBUG,
         "before set_pte_at/set_ptes of a valid entry: no clear of that entry made in the current "
         "lazy-MMU section is still unflushed",
-        ("tests/test_ppc64_mprotect_race.py::test_2_6_27_creates_a_duplicate_hash_entry",
+        ("litmus/rule-flush-before-reuse.litmus", "litmus/op-madv-free.litmus", "tests/test_ppc64_mprotect_race.py::test_2_6_27_creates_a_duplicate_hash_entry",
          "tests/test_madvise_free_race.py::test_hash_mmus_get_a_duplicate_hash_entry",
          "tests/test_debug.py::test_flush_before_reuse"),
     ),
@@ -125,7 +125,7 @@ RULES: tuple[Rule, ...] = (
         DEBUG,
         "when a frame is freed: no unflushed clear of an entry mapping it is pending; the hardware model "
         "also reports any access through a stale translation as use-after-free",
-        ("tests/test_machine.py::test_unmap_without_flush_is_a_use_after_free",
+        ("litmus/unmap-free-before-flush.litmus", "tests/test_machine.py::test_unmap_without_flush_is_a_use_after_free",
          "tests/test_debug.py::test_flush_before_free"),
     ),
     Rule(
@@ -138,7 +138,7 @@ RULES: tuple[Rule, ...] = (
         ("change_pte_range", "copy_pte_range", "zap_pte_range", "move_ptes", "madvise_free_pte_range"),
         DEBUG,
         "at PTE-lock release: this CPU is not in lazy-MMU mode and has no start pending",
-        ("tests/test_debug.py::test_flush_before_unlock",),
+        ("litmus/rule-flush-before-unlock.litmus", "tests/test_debug.py::test_flush_before_unlock",),
     ),
     Rule(
         "atomic-clear",
@@ -150,7 +150,7 @@ RULES: tuple[Rule, ...] = (
         ("zap_pte_range", "try_to_unmap_one", "ptep_clear_flush"),
         DEBUG,
         "before pte_clear/pte_clear_not_present_full: the entry must not be present",
-        ("tests/test_accessors.py::test_x86_walker_never_sets_dirty_on_a_cleared_entry",
+        ("litmus/lost-dirty-nonatomic-clear.litmus", "tests/test_accessors.py::test_x86_walker_never_sets_dirty_on_a_cleared_entry",
          "tests/test_debug.py::test_atomic_clear"),
     ),
     Rule(
@@ -163,7 +163,7 @@ RULES: tuple[Rule, ...] = (
         ("wp_page_copy (clears and flushes first)", "change_pte_range"),
         DEBUG,
         "before a valid write over a pending clear (set_pte_at, commit): same frame as the cleared entry",
-        ("tests/test_debug.py::test_break_before_make",),
+        ("litmus/rule-break-before-make.litmus", "tests/test_debug.py::test_break_before_make",),
     ),
     Rule(
         "no-stale-translation",
@@ -175,7 +175,7 @@ RULES: tuple[Rule, ...] = (
         ("dup_mmap", "change_protection", "page_mkclean", "clear_refs_write"),
         INVARIANT,
         "machine/coherence.py after every operation of the property tests and workloads",
-        ("tests/test_mm_properties.py (translations_are_coherent, after every step)",),
+        ("litmus/rule-no-stale-translation.litmus", "tests/test_mm_properties.py (translations_are_coherent, after every step)",),
     ),
     Rule(
         "no-duplicate-hash-entry",
@@ -186,7 +186,7 @@ RULES: tuple[Rule, ...] = (
         ("hash_page", "everything that clears a hashed PTE"),
         INVARIANT,
         "hash_page's insertion checks the hash table (machine/hash_table.py)",
-        ("tests/test_ppc64_mprotect_race.py::test_2_6_27_creates_a_duplicate_hash_entry",),
+        ("litmus/seed-mprotect.litmus", "tests/test_ppc64_mprotect_race.py::test_2_6_27_creates_a_duplicate_hash_entry",),
     ),
 )
 
