@@ -141,9 +141,10 @@ class Exhaustive:
         candidates: dict[int, list[int]] = {}
         locs, history = self._locs, self._history
         for loc, write in footprint.items():
-            for k, q, w in history.get(loc, ()):
-                if (write or w) and q != actor and seen[q] < k:
-                    candidates.setdefault(q, []).append(k)
+            if races:
+                for k, q, w in history.get(loc, ()):
+                    if (write or w) and q != actor and seen[q] < k:
+                        candidates.setdefault(q, []).append(k)
             state = locs.get(loc)
             if state is None:
                 continue
@@ -152,7 +153,7 @@ class Exhaustive:
             if write:
                 for _, rc in state[3].values():
                     _join(clock, rc)
-        if races:
+        if candidates:
             stack = self.stack
             for ks in candidates.values():
                 ks.sort(reverse=True)
