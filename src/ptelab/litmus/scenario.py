@@ -18,7 +18,8 @@ from ..machine.memory import PG_anon, PG_dirty, PTE_INDEX_MASK, PTE_TABLE_SHIFT
 from ..mm.fault import user_access
 from ..mm.fork import dup_mm
 from ..mm.kernel import Kernel
-from ..mm.mm_types import vma_set_page_prot
+from ..mm.filemap import filemap_fault
+from ..mm.mm_types import linear_page_index, vma_set_page_prot
 from ..mm.pgtable import pte_alloc
 from ..mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, do_mmap
 from ..mm.vmscan import shrink_page
@@ -101,8 +102,8 @@ class LitmusScenario:
         for name, va in state["va"].items():
             ptep = mm.pte_offset(va)
             pte = machine.mem.ptes[ptep >> PTE_TABLE_SHIFT][ptep & PTE_INDEX_MASK] if ptep is not None else 0
-            # a page declared none gets a fresh frame, for the test to map
-            state["frames"][va] = pte >> 16 if pte & _PAGE_PRESENT else machine.mem.alloc_page(PG_anon)
+            if va not in state["frames"]:  # a page declared none gets a fresh frame, for the test to map
+                state["frames"][va] = pte >> 16 if pte & _PAGE_PRESENT else machine.mem.alloc_page(PG_anon)
         if debug:
             enable_debug(machine)
         watched = [(mms[m], state["va"][name], name if m == "mm" else f"{m}:{name}")
@@ -129,6 +130,10 @@ class LitmusScenario:
         machine = mm.machine
         if page.state == "none":
             pte_alloc(mm, va)  # the table exists: the test may set the entry
+            if page.cached:
+                pfn = filemap_fault(machine.mem, vma.file, linear_page_index(vma, va))
+                machine.mem.data[pfn] = page.value
+                state["frames"][va] = pfn
         else:
             write = page.file is None or page.write or (page.shared and page.dirty)
             cpu0 = machine.cpus[0]

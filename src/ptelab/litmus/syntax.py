@@ -16,7 +16,7 @@ _TOKEN = re.compile(r'"[^"]*"|[A-Za-z_][A-Za-z0-9_]*(?:[-.][A-Za-z0-9_]+)*|\d+|\
 _SKIP = re.compile(r"(?:\s+|/\*.*?\*/|//[^\n]*)*", re.S)
 
 PAGE_WORDS = ("anon", "file", "private", "shared", "rw", "ro", "young", "old", "dirty", "clean",
-              "hashed", "none", "swapped", "value", "index", "vma")
+              "hashed", "none", "swapped", "cached", "value", "index", "vma")
 CLAUSES = ("forbid", "exists", "expect")
 
 
@@ -30,6 +30,7 @@ class Page:
     young: bool = True
     dirty: bool = False
     hashed: bool = False
+    cached: bool = False  # a file page in the page cache even when its entry is none
     state: str = "present"  # present | none | swapped
     value: int = 0
     index: int | None = None
@@ -256,6 +257,8 @@ def _page(r: _Reader, name: str, offset: int) -> Page:
             page.dirty = token == "dirty"
         elif token == "hashed":
             page.hashed = True
+        elif token == "cached":
+            page.cached = True
         elif token in ("none", "swapped"):
             page.state = token
         elif token == "value":
@@ -274,6 +277,9 @@ def _page(r: _Reader, name: str, offset: int) -> Page:
         raise r.error(offset, f"page {name} says neither 'anon' nor 'file \"name\"'")
     if kind == "anon" and page.shared:
         raise r.error(offset, f"page {name}: shared anonymous memory is not modelled; use a shared file")
+    if page.cached and (kind != "file" or page.state != "none"):
+        raise r.error(offset, f"page {name}: 'cached' is for a file page whose entry is none "
+                      "(a mapped file page is always in the page cache)")
     if page.state == "swapped" and kind != "anon":
         raise r.error(offset, f"page {name}: only anonymous pages are swapped")
     return page
