@@ -47,6 +47,7 @@ class ArchResult:
     cut: dict = field(default_factory=dict)
     complete: bool = True
     seconds: float = 0.0
+    seed: int = 0
     states: Counter = field(default_factory=Counter)
     outcomes: Counter = field(default_factory=Counter)
     positive: int = 0
@@ -105,6 +106,7 @@ class LitmusTest:
         result = ArchResult(self.name, arch, mode, self.condition_text(),
                             "Allowed" if self.main is not None and self.main.kind == "exists" else "Forbidden")
         result.expected = tuple(n for n in self.expected(arch) if debug or n not in BY_ID)
+        result.seed = seed
         names = self.scenario.actor_names()
         clauses = self.litmus.clauses
 

@@ -20,8 +20,12 @@ def herd_block(test: LitmusTest, r: ArchResult) -> list[str]:
     search = f"{r.executions} executions, {r.mode}"
     if r.mode == "exhaustive":
         search += f", {r.redundant} cut short by sleep sets"
-    search += ", complete" if r.complete else ", INCOMPLETE: cut by " + ", ".join(
-        f"{name} ({count})" for name, count in r.cut.items())
+        search += ", complete" if r.complete else ", INCOMPLETE: cut by " + ", ".join(
+            f"{name} ({count})" for name, count in r.cut.items())
+    else:
+        search += f" (PCT) from seed {r.seed}: a sample, not every interleaving"
+        if r.cut:
+            search += "; cut by " + ", ".join(r.cut)
     lines.append(f"Explored {search}")
     lines.append(f"Time {r.test} {r.seconds:.2f}")
     for problem in r.problems:
