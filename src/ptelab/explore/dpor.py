@@ -117,65 +117,65 @@ class Exhaustive:
     def executed(self, ex: Execution, i: int, actor: int, footprint: dict) -> None:
         frame = self.stack[i]
         frame.footprint = footprint
-        if not self.naive:
-            # a replayed step's races were found when it first ran
-            self._observe(i, actor, footprint, races=i >= self._replayed)
+        if not self.naive and i >= self._replayed:  # a replayed step was analysed when it first ran
+            self._observe(i, actor, footprint)
 
     # ---- happens-before and races -------------------------------------------------------
     def _begin(self, nactors: int) -> None:
+        """Keep the analysis of the replayed prefix; forget the steps after it."""
+        replayed = max(0, len(self.stack) - 1)
+        self._replayed = replayed
+        if self.naive:
+            return
+        if not hasattr(self, "_history") or replayed == 0:
+            self._history: dict = {}  # location -> [(step, actor, wrote?, clock)]
+            self._clocks: list[list[int]] = []
+            self._actors: list[int] = []
+        else:
+            del self._clocks[replayed:]
+            del self._actors[replayed:]
+            for entries in self._history.values():
+                while entries and entries[-1][0] >= replayed:
+                    entries.pop()
         self._actor_clock = [[-1] * nactors for _ in range(nactors)]
-        # location -> [index, actor and clock of its last write, {actor: (index, clock)} of reads since]
-        self._locs: dict = {}
-        self._history: dict = {}  # location -> [(step, actor, wrote?)]
-        self._replayed = max(0, len(self.stack) - 1)
+        for k in range(replayed - 1, -1, -1):
+            a = self._actors[k]
+            if self._actor_clock[a][a] < 0:
+                self._actor_clock[a] = self._clocks[k]
 
-    def _observe(self, i: int, actor: int, footprint: dict, races: bool = True, record: bool = True) -> None:
-        """Vector clocks over the steps (a step happens after the last write of every
-        location it touches, and after the reads since it when it writes), and the races:
-        for each other actor, its latest dependent step that does not happen before this
-        actor's previous step and that this actor could have run instead of (it was
-        enabled there: a lock release or a _PAGE_BUSY clear is passed over for the
-        acquire before it, as Flanagan and Godefroid's co-enabledness asks)."""
+    def _observe(self, i: int, actor: int, footprint: dict, record: bool = True) -> None:
+        """Vector clocks over the steps (a step happens after every earlier step it depends
+        on), and the races: for each other actor, its latest dependent step that does not
+        happen before this actor's previous step and that this actor could have run
+        instead of (it was enabled there: a lock release or a _PAGE_BUSY clear is passed
+        over for the acquire before it, as Flanagan and Godefroid's co-enabledness asks)."""
         seen = self._actor_clock[actor]
         clock = list(seen)
         candidates: dict[int, list[int]] = {}
-        locs, history = self._locs, self._history
+        history = self._history
         for loc, write in footprint.items():
-            if races:
-                for k, q, w in history.get(loc, ()):
-                    if (write or w) and q != actor and seen[q] < k:
+            for k, q, w, c in history.get(loc, ()):
+                if write or w:
+                    if q != actor and seen[q] < k:
                         candidates.setdefault(q, []).append(k)
-            state = locs.get(loc)
-            if state is None:
-                continue
-            if state[0] >= 0:
-                _join(clock, state[2])
-            if write:
-                for _, rc in state[3].values():
-                    _join(clock, rc)
-        if candidates:
-            stack = self.stack
-            for ks in candidates.values():
-                ks.sort(reverse=True)
-                for k in ks:
-                    if actor in stack[k].enabled:
-                        stack[k].backtrack.add(actor)
-                        break
-                else:
-                    stack[ks[0]].backtrack.update(stack[ks[0]].enabled)
+                    _join(clock, c)
+        stack = self.stack
+        for ks in candidates.values():
+            ks.sort(reverse=True)
+            for k in ks:
+                if actor in stack[k].enabled:
+                    stack[k].backtrack.add(actor)
+                    break
+            else:
+                stack[ks[0]].backtrack.update(stack[ks[0]].enabled)
         if not record:
             return
         clock[actor] = i
         self._actor_clock[actor] = clock
+        self._clocks.append(clock)
+        self._actors.append(actor)
         for loc, write in footprint.items():
-            history.setdefault(loc, []).append((i, actor, write))
-            if write:
-                locs[loc] = [i, actor, clock, {}]
-            else:
-                state = locs.get(loc)
-                if state is None:
-                    state = locs[loc] = [-1, -1, None, {}]
-                state[3][actor] = (i, clock)
+            history.setdefault(loc, []).append((i, actor, write, clock))
 
     def _pending_races(self, ex) -> None:
         """Actors that never took their next step (the execution stopped, or they were

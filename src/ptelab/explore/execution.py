@@ -33,6 +33,9 @@ from .invariants import BUG, DEADLOCK, Invariants, Violation
 from .points import instrument
 
 
+_OBSERVED = frozenset(("pte", "tlb", "hash", "frame"))
+
+
 class _Stop(Exception):
     """Unwinds an actor when its execution stops (a violation, a bound)."""
 
@@ -214,8 +217,10 @@ class Execution:
                     break
                 actor = actors[choice]
                 footprint = self._take_step(actor)
-                # only a write, or an operation ending, can break an invariant
-                if not self._stopping and (actor.finished or True in footprint.values()):
+                # only a write to an entry, a TLB, the hash table or a frame, or an operation
+                # ending, can break an invariant
+                if not self._stopping and (actor.finished or any(
+                        write and loc[0] in _OBSERVED for loc, write in footprint.items())):
                     self.active = False  # the checks' own reads are not part of the step
                     self.invariants.after_step(self)
                     self.active = True
