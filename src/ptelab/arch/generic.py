@@ -81,7 +81,8 @@ class GenericArch:
         raise NotImplementedError(f"{self.name}: no TLB shootdown")
 
     def tlb_drop(self, cpu, mm, va: int) -> None:
-        """The MMU drops a TLB entry on its own (capacity, an unrelated flush...)."""
+        """The MMU drops a TLB entry on its own: "processors ... may invalidate any TLB entry
+        at any time" (Intel SDM vol. 3A 4.10.2.2); capacity, an unrelated flush..."""
         self._sched(("tlb", cpu.id), True, "the TLB drops an entry")
         cpu.tlb.flush_page(mm.context, va)
 

@@ -120,7 +120,9 @@ class Ppc64Hash(GenericArch):
     name = "ppc64"
     description = "powerpc64 hash MMU, with the mprotect flush fix"
     fixed_modify_prot = True
-    BUSY = _PAGE_BUSY  # pte_update spins while hash_page holds the entry (explore/points.py)
+    # pte_update's "ldarx; andi. _PAGE_BUSY; bne- 1b" spins while hash_page holds the entry
+    # (include/asm-powerpc/pgtable-ppc64.h); the explorer makes it wait (explore/points.py)
+    BUSY = _PAGE_BUSY
 
     def __init__(self, machine, hash_groups: int = 1 << 12):
         super().__init__(machine)
@@ -227,7 +229,9 @@ class Ppc64Hash(GenericArch):
         if self.hpt.invalidate(self.hpt.group(vpn, secondary) + gix, vpn):
             self.counters[HASH_INVALIDATE] += 1
         self.counters[TLBIE] += 1
-        # tlbie is one broadcast instruction; tlbsync waits until every CPU has done it
+        # tlbie is one broadcast instruction, and the tlbsync; ptesync that follow it in
+        # __flush_hash_table_range/native_hpte_invalidate wait until every CPU has done it
+        # (Power ISA Book III-S, TLB management)
         self._sched(self._all_tlbs[0], True, "tlbie; tlbsync", also=self._all_tlbs)
         for cpu in self.machine.cpus:
             cpu.tlb.flush_page(mm.context, addr)

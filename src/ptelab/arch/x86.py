@@ -65,8 +65,9 @@ class X86(GenericArch):
             return None
         table = self.tables[table_pfn]
         i = (va >> PAGE_SHIFT) & PTE_INDEX_MASK
-        # the walk and its A/D update are one locked access; the fill completes before
-        # the CPU takes a shootdown IPI (interrupts are taken between instructions)
+        # the walk and its A/D update are one locked access (SDM vol. 3A 4.8); the fill
+        # completes before the CPU takes a shootdown IPI, since interrupts are taken on
+        # instruction boundaries (SDM vol. 3A 6.6)
         self._sched(("pte", (table_pfn << 9) | i), True, "page walk", also=(("tlb", cpu.id),))
         pte = table[i]
         need = _PAGE_PRESENT | _PAGE_USER | (_PAGE_RW if write else 0)
