@@ -20,7 +20,6 @@ and the execution goes on, so the corruption they lead to is seen too.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from greenlet import GreenletExit, greenlet
@@ -37,7 +36,7 @@ _OBSERVED = frozenset(("pte", "tlb", "hash", "frame"))
 
 
 class _Stop(Exception):
-    """Unwinds an actor when its execution stops (a violation, a bound)."""
+    """Unwinds the actor whose step broke an invariant: its execution stops there."""
 
 
 class ScenarioError(Exception):
@@ -129,7 +128,6 @@ class Execution:
         self.schedule: list[int] = []
         self.violations: list[Violation] = []
         self.breaches: list[tuple] = []
-        self._stopping = False
 
     # ---- what the scheduling points call ---------------------------------------------
     def point(self, loc, write, what, enabled=None, also=None):
@@ -138,8 +136,6 @@ class Execution:
         actor = self.current
         actor.pending = (loc, write, what, enabled, also)
         self._main.switch()
-        if self._stopping:
-            raise _Stop()
 
     def touch(self, loc, write):
         if self.active:
@@ -200,7 +196,7 @@ class Execution:
             for actor in actors:  # an actor's first step runs it up to its first point
                 actor.glet = greenlet(self._body(actor), parent=self._main)
                 actor.pending = (("start", actor.index), False, "start", None, None)
-            while not self._stopping:
+            while True:
                 enabled = [a.index for a in actors if a.enabled()]
                 if not enabled:
                     blocked = [a for a in actors if not a.finished]
@@ -219,15 +215,14 @@ class Execution:
                 footprint = self._take_step(actor)
                 # only a write to an entry, a TLB, the hash table or a frame, or an operation
                 # ending, can break an invariant
-                if not self._stopping and (actor.finished or any(
-                        write and loc[0] in _OBSERVED for loc, write in footprint.items())):
+                if actor.finished or any(
+                        write and loc[0] in _OBSERVED for loc, write in footprint.items()):
                     self.active = False  # the checks' own reads are not part of the step
                     self.invariants.after_step(self)
                     self.active = True
                 if self.violations:
                     break
         finally:
-            self._stopping = True
             self.active = False
             for actor in actors:
                 if actor.glet is not None and not actor.glet.dead:
@@ -305,11 +300,3 @@ class _Breaches(list):
         else:
             ex.breaches.append((rule_id, len(ex.steps), None, 0))
         super().append(rule_id)
-
-
-def run_once(scenario, arch, chooser, **kw) -> Result:
-    return Execution(scenario, arch, chooser, **kw).run()
-
-
-def now() -> float:
-    return time.perf_counter()
