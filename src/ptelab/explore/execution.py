@@ -49,9 +49,10 @@ class ScenarioError(Exception):
 
 @dataclass
 class ActorSpec:
+    """An actor of a scenario: the scenario's run_actor(world, actor) runs its code."""
+
     name: str  # P0, P1, ... or hw:cpu1:fill:A
     cpu: int
-    body: object  # callable(actor) run on the actor's CPU
 
 
 @dataclass

@@ -25,6 +25,7 @@ from ..mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WR
 from ..mm.vmscan import shrink_page
 from ..pte import (
     PAGE_SIZE,
+    PFN_SHIFT,
     VM_WRITE,
     _PAGE_ACCESSED,
     _PAGE_DIRTY,
@@ -103,13 +104,13 @@ class LitmusScenario:
             ptep = mm.pte_offset(va)
             pte = machine.mem.ptes[ptep >> PTE_TABLE_SHIFT][ptep & PTE_INDEX_MASK] if ptep is not None else 0
             if va not in state["frames"]:  # a page declared none gets a fresh frame, for the test to map
-                state["frames"][va] = pte >> 16 if pte & _PAGE_PRESENT else machine.mem.alloc_page(PG_anon)
+                state["frames"][va] = pte >> PFN_SHIFT if pte & _PAGE_PRESENT else machine.mem.alloc_page(PG_anon)
         if debug:
             enable_debug(machine)
         watched = [(mms[m], state["va"][name], name if m == "mm" else f"{m}:{name}")
                    for m, names in pages_in.items() for name in names]
-        actors = [ActorSpec(b.name, b.cpu, None) for b in self.litmus.blocks]
-        actors += [ActorSpec(name, h.cpu, None) for name, h in zip(self.hardware, self.litmus.hardware)]
+        actors = [ActorSpec(b.name, b.cpu) for b in self.litmus.blocks]
+        actors += [ActorSpec(name, h.cpu) for name, h in zip(self.hardware, self.litmus.hardware)]
         return World(machine, actors, watched, state)
 
     def _fork(self, mms, pages_in, fork):
@@ -140,7 +141,7 @@ class LitmusScenario:
             user_access(mm, cpu0, va, write, page.value)
             ptep = mm.pte_offset(va)
             table, i = machine.mem.ptes[ptep >> PTE_TABLE_SHIFT], ptep & PTE_INDEX_MASK
-            pfn = table[i] >> 16
+            pfn = table[i] >> PFN_SHIFT
             machine.mem.data[pfn] = page.value
             if page.file is not None and page.shared and not page.dirty:
                 machine.mem.flags[pfn] &= ~PG_dirty
@@ -229,7 +230,7 @@ def _entry(mm, va) -> int:
 
 def _value(mm, va):
     pte = _entry(mm, va)
-    return mm.machine.mem.data[pte >> 16] if pte & _PAGE_PRESENT else None
+    return mm.machine.mem.data[pte >> PFN_SHIFT] if pte & _PAGE_PRESENT else None
 
 
 def _clear_bits(mm, va, bits):
