@@ -179,7 +179,10 @@ def cmd_litmus(args) -> int:
                 out += counterexample_lines(test, r, debug)
             out.append("")
         print("\n".join(out))
-        Console().print(_matrix(results, arches))
+        console = Console()
+        if not console.is_terminal:  # a file or a pipe: do not fold the names
+            console = Console(width=200)
+        console.print(_matrix(results, arches))
     return EXIT_OK if all(r.ok for _, r in results) else EXIT_FAIL
 
 
