@@ -207,3 +207,41 @@ def test_every_rule_links_a_litmus_test_that_shows_its_failure():
         expected = {name for arch in ARCHES for name in test.expected(arch)}
         wanted = rule.id if rule.check == "debug" else rule.id.removeprefix("no-")
         assert wanted in expected, (rule.id, litmus[0], expected)
+
+
+def test_loops_and_conditions_run_as_c(tmp_path):
+    """A for loop over a range of pages, an if, compound assignment: the final state says so."""
+    text = """PTE loop
+"two pages, one loop"
+{
+  A: anon rw, young, dirty, value 1;
+  B: anon rw, young, dirty, value 1;
+}
+P0 @ cpu0 {
+  int sum = 0;
+  for (int i = 0; i < 2; i++) {
+    if (i == 1)
+      write(A + i * PAGE_SIZE, 7);
+    sum += read(A + i * PAGE_SIZE);
+  }
+  int young = pte_young(ptep_get(pte_offset(B))) ? 1 : 0;
+}
+forbid (P0.sum != 8 || value(B) != 7 || P0.young != 1)
+"""
+    path = tmp_path / "loop.litmus"
+    path.write_text(text)
+    test = load(path)
+    assert test.scenario.globals["B"] is not None
+    for arch in ARCHES:
+        result = test.check(arch)
+        assert result.ok, result.problems
+        [state] = result.states
+        assert "P0.sum=8" in state
+
+
+def test_a_block_needs_a_cpu(tmp_path):
+    path = tmp_path / "cpu.litmus"
+    path.write_text(GOOD.replace("P1 @ cpu1", "P1 @ cpux"))
+    with pytest.raises(LitmusError) as caught:
+        load(path)
+    assert "expected a CPU (cpu0, cpu1, ...), found 'cpux'" in caught.value.message
