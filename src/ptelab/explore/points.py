@@ -136,11 +136,11 @@ def instrument(machine, ctl) -> None:
     arch = machine.arch
     arch.__class__ = explorable_class(type(arch))
     arch.ctl = ctl
-    lock_class = type("ExplorableSpinLock", (ExplorableSpinLock,), {"__slots__": (), "ctl": ctl})
+    ExplorableSpinLock.ctl = ctl  # one execution runs at a time
     mem = machine.mem
-    mem.lock_class = lock_class
+    mem.lock_class = ExplorableSpinLock
     for lock in mem.ptl.values():
-        lock.__class__ = lock_class
+        lock.__class__ = ExplorableSpinLock
     for name in PAGE_FIELDS:
         field = _PageField(getattr(mem, name))
         field.ctl = ctl
