@@ -245,3 +245,12 @@ def test_a_block_needs_a_cpu(tmp_path):
     with pytest.raises(LitmusError) as caught:
         load(path)
     assert "expected a CPU (cpu0, cpu1, ...), found 'cpux'" in caught.value.message
+
+
+def test_a_lost_dirty_names_the_store_that_was_lost():
+    test = load(SUITE / "lost-dirty-nonatomic-clear.litmus")
+    result = test.check("x86")
+    [violation] = result.counterexamples["lost-dirty"].result.violations
+    assert violation.invariant == "lost-dirty"
+    assert violation.cpu == 1 and violation.va is not None and violation.pfn is not None
+    assert violation.rule == "atomic-clear"  # debug mode saw the non-atomic clear first

@@ -152,9 +152,9 @@ class Execution:
             self.invariants.returned(old)
         return old
 
-    def user_stored(self, pfn):
+    def user_stored(self, pfn, va, cpu):
         if self.active:
-            self.invariants.stored(pfn)
+            self.invariants.stored(pfn, va, cpu)
 
     def frame_freed(self, pfn):
         if self.active:

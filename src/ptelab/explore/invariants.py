@@ -81,18 +81,19 @@ class Invariants:
         self.machine = world.machine
         self.mem = world.machine.mem
         self.watched = world.watched
-        self.stores: set[int] = set()  # frames stored to whose Dirty software has not taken
+        # frame -> (va, cpu) of the last store whose Dirty software has not taken
+        self.stores: dict[int, tuple[int, int]] = {}
 
     # ---- what the execution reports ----------------------------------------------------
-    def stored(self, pfn: int) -> None:
-        self.stores.add(pfn)
+    def stored(self, pfn: int, va: int, cpu: int) -> None:
+        self.stores[pfn] = (va, cpu)
 
     def returned(self, old: int) -> None:
         if old & _PAGE_PRESENT and old & _PAGE_DIRTY:
-            self.stores.discard(old >> PFN_SHIFT)
+            self.stores.pop(old >> PFN_SHIFT, None)
 
     def freed(self, pfn: int) -> None:
-        self.stores.discard(pfn)
+        self.stores.pop(pfn, None)
 
     # ---- the checks ----------------------------------------------------------------------
     def _pte(self, mm, va):
@@ -133,9 +134,9 @@ class Invariants:
 
     def _check_dirty(self, execution) -> None:
         flags = self.mem.flags
-        for pfn in list(self.stores):
+        for pfn, (store_va, cpu) in list(self.stores.items()):
             if flags[pfn] & PG_dirty:
-                self.stores.discard(pfn)
+                del self.stores[pfn]
                 continue
             recorded = False
             for mm, va, _ in self.watched:
@@ -144,9 +145,9 @@ class Invariants:
                     recorded = True
                     break
             if not recorded:
-                names = [name for mm, va, name in self.watched]
-                return execution._record(LOST_DIRTY, f"a store to frame {pfn} ({'/'.join(names)}) is in no "
-                                         "Dirty bit, page flag or returned entry", None, pfn, None)
+                return execution._record(LOST_DIRTY, f"cpu{cpu}'s store to {store_va:#x} reached frame {pfn}, "
+                                         "and no Dirty bit, page flag or returned entry records it",
+                                         store_va, pfn, cpu)
 
     def snapshot(self) -> tuple:
         """For the step table: each watched page's PTE, TLB entries and valid HPTEs."""

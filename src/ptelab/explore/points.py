@@ -159,7 +159,7 @@ def instrument(machine, ctl) -> None:
                 ptep = pgd.pte_offset(va)
                 if ptep is not None:
                     ctl.touch(("pte", ptep), False)
-                ctl.user_stored(pfn)
+                ctl.user_stored(pfn, va, cpu.id)
         return pfn
 
     def explorable_alloc_page(flags=0):
