@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from ..machine.coherence import judge
 from ..machine.hash_table import hpt_vpn
-from ..machine.memory import PG_dirty, PTE_INDEX_MASK, PTE_TABLE_SHIFT
+from ..machine.memory import PG_dirty
 from ..machine.tlb import tlb_key
 from ..machine.violation import DUPLICATE_HASH_ENTRY, LOST_DIRTY, STALE_TRANSLATION, USE_AFTER_FREE
 from ..pte import PFN_SHIFT, _PAGE_DIRTY, _PAGE_PRESENT
@@ -96,12 +96,6 @@ class Invariants:
         self.stores.pop(pfn, None)
 
     # ---- the checks ----------------------------------------------------------------------
-    def _pte(self, mm, va):
-        ptep = mm.pte_offset(va)
-        if ptep is None:
-            return None, 0
-        return ptep, self.mem.ptes[ptep >> PTE_TABLE_SHIFT][ptep & PTE_INDEX_MASK]
-
     def after_step(self, execution) -> None:
         in_flight = set()
         for actor in execution.actors:
@@ -110,8 +104,7 @@ class Invariants:
         hpt = machine.hash_table
         quiet = True  # no watched PTE is being changed by an operation still running
         for mm, va, name in self.watched:
-            ptep, pte = self._pte(mm, va)
-            if ptep in in_flight:
+            if mm.pte_offset(va) in in_flight:
                 quiet = False
                 continue
             key = tlb_key(mm.context, va)
@@ -140,7 +133,7 @@ class Invariants:
                 continue
             recorded = False
             for mm, va, _ in self.watched:
-                _, pte = self._pte(mm, va)
+                pte = mm.entry(va)
                 if pte & _PAGE_PRESENT and pte >> PFN_SHIFT == pfn and pte & _PAGE_DIRTY:
                     recorded = True
                     break
@@ -155,7 +148,7 @@ class Invariants:
         hpt = machine.hash_table
         rows = []
         for mm, va, name in self.watched:
-            _, pte = self._pte(mm, va)
+            pte = mm.entry(va)
             key = tlb_key(mm.context, va)
             tlbs = tuple((cpu.id, cpu.tlb.entries.get(key)) for cpu in machine.cpus)
             hashed = tuple(hpt.valid_slots(hpt_vpn(mm.context, va))) if hpt is not None else ()

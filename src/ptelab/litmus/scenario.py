@@ -101,8 +101,7 @@ class LitmusScenario:
                         _clear_bits(mms[mm_name], state["va"][page.name], _PAGE_ACCESSED)
         mm = mms["mm"]
         for name, va in state["va"].items():
-            ptep = mm.pte_offset(va)
-            pte = machine.mem.ptes[ptep >> PTE_TABLE_SHIFT][ptep & PTE_INDEX_MASK] if ptep is not None else 0
+            pte = mm.entry(va)
             if va not in state["frames"]:  # a page declared none gets a fresh frame, for the test to map
                 state["frames"][va] = pte >> PFN_SHIFT if pte & _PAGE_PRESENT else machine.mem.alloc_page(PG_anon)
         if debug:
@@ -160,8 +159,7 @@ class LitmusScenario:
 
     def _fill(self, machine, cpu, mm, name, state, writable, offset):
         va = state["va"][name]
-        ptep = mm.pte_offset(va)
-        pte = machine.mem.ptes[ptep >> PTE_TABLE_SHIFT][ptep & PTE_INDEX_MASK] if ptep is not None else 0
+        pte = mm.entry(va)
         if not pte & _PAGE_PRESENT:
             raise self.litmus.error(offset, f"{name} is not present, so no CPU can hold it in its TLB")
         if writable and not (pte & _PAGE_RW and pte & _PAGE_DIRTY):
@@ -221,15 +219,8 @@ def _mm(name):
     return lambda env: env.world.state["mms"][name]
 
 
-def _entry(mm, va) -> int:
-    ptep = mm.pte_offset(va)
-    if ptep is None:
-        return 0
-    return mm.machine.mem.ptes[ptep >> PTE_TABLE_SHIFT][ptep & PTE_INDEX_MASK]
-
-
 def _value(mm, va):
-    pte = _entry(mm, va)
+    pte = mm.entry(va)
     return mm.machine.mem.data[pte >> PFN_SHIFT] if pte & _PAGE_PRESENT else None
 
 
@@ -239,7 +230,7 @@ def _clear_bits(mm, va, bits):
 
 
 FINAL_FUNCTIONS = {
-    "pte": Function(lambda env, addr: _entry(env.mm, addr), ("addr",), "the final entry of addr"),
+    "pte": Function(lambda env, addr: env.mm.entry(addr), ("addr",), "the final entry of addr"),
     "value": Function(lambda env, addr: _value(env.mm, addr) or 0, ("addr",),
                       "what the frame addr maps holds at the end (0 if unmapped)"),
     "mapcount": Function(lambda env, page: env.machine.mem.mapcount[page], ("page",), "page_mapcount"),

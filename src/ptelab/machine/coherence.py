@@ -9,24 +9,15 @@ This is the quiescent form of the "stale translation" invariant of DESIGN.md.
 
 from __future__ import annotations
 
-from ..pte import PFN_SHIFT, PMD_SHIFT, PAGE_SHIFT, _PAGE_PRESENT, _PAGE_RW
+from ..pte import PAGE_SHIFT, PFN_SHIFT, _PAGE_PRESENT, _PAGE_RW
 from .hash_table import HPTE_V_VALID, PP_RW
 from .tlb import VPN_BITS
 
 
-def _current_pte(machine, context: int, va: int):
-    pgd = machine.address_spaces.get(context)
-    if pgd is None:
-        return None
-    table = pgd.pmd.get(va >> PMD_SHIFT)
-    if table is None or table not in machine.mem.ptes:
-        return None
-    return machine.mem.ptes[table][(va >> PAGE_SHIFT) & 511]
-
-
 def judge(machine, where: str, context: int, va: int, pfn: int, gen: int, writable: bool):
-    pte = _current_pte(machine, context, va)
-    if pte is None or not pte & _PAGE_PRESENT:
+    pgd = machine.address_spaces.get(context)
+    pte = pgd.entry(va) if pgd is not None else 0
+    if not pte & _PAGE_PRESENT:
         return f"{where}: context {context} va {va:#x} -> pfn {pfn}, but the PTE is not present"
     if pte >> PFN_SHIFT != pfn:
         return f"{where}: context {context} va {va:#x} -> pfn {pfn}, but the PTE maps pfn {pte >> PFN_SHIFT}"

@@ -21,6 +21,13 @@ class PageDirectory:
         machine.address_spaces[self.context] = self
         self.pmd: dict[int, int] = {}
         self.cpumask: set[int] = set()
+        self._tables = machine.mem.ptes
+
+    def entry(self, va: int) -> int:
+        """The entry mapping va now, 0 when no table maps it: a raw read, for the
+        model's own checks and reports, not an access by code being modelled."""
+        table = self._tables.get(self.pmd.get(va >> PMD_SHIFT))
+        return 0 if table is None else table[pte_index(va)]
 
     def pte_offset(self, va: int):
         """pte_offset_map(): the PTE pointer for va, or None when no table maps it."""
