@@ -178,7 +178,8 @@ def test_the_command_exits_1_when_an_expectation_fails(tmp_path, capsys):
 def test_json_and_replay(capsys):
     assert main(["litmus", str(SUITE / "seed-mprotect.litmus"), "--arch", "ppc64-2.6.27", "--json"]) == 0
     [record] = json.loads(capsys.readouterr().out)
-    assert record["ok"] and record["outcomes"] == {"duplicate-hash-entry": 1}
+    assert record["ok"] and set(record["outcomes"]) == {"duplicate-hash-entry"}
+    assert record["outcomes"]["duplicate-hash-entry"] >= 1
     schedule = record["counterexamples"]["duplicate-hash-entry"]["schedule"]
     assert main(["litmus", str(SUITE / "seed-mprotect.litmus"), "--arch", "ppc64-2.6.27",
                  "--replay", schedule]) == 1

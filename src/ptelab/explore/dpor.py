@@ -179,15 +179,16 @@ class Exhaustive:
 
     def _pending_races(self, ex) -> None:
         """Actors that never took their next step (the execution stopped, or they were
-        blocked) race with what ran instead of them."""
+        blocked) race with what ran instead of them.  A step that broke an invariant ended
+        the execution: what the others would have done after it is unexplored, so each of
+        them is also tried before it, whatever the footprints say."""
         n = len(ex.steps)
-        for actor in ex.actors:
-            if not actor.finished and actor.pending is not None:
-                loc, write, _, _, also = actor.pending
-                footprint = {loc: write}
-                for other in also or ():
-                    footprint[other] = True
-                self._observe(n, actor.index, footprint, record=False)
+        stopped = self.stack[n - 1] if ex.violations and n else None
+        for actor in ex.unfinished:
+            if actor.pending is not None:
+                self._observe(n, actor.index, actor.next_footprint(), record=False)
+                if stopped is not None and actor.index in stopped.enabled:
+                    stopped.backtrack.add(actor.index)
 
     # ---- the search -----------------------------------------------------------------------
     def _next_prefix(self) -> bool:

@@ -80,6 +80,14 @@ class Actor:
         self.line = 0  # the litmus line being executed, for the step table
         self.is_hw = spec.name.startswith("hw:")
 
+    def next_footprint(self) -> dict:
+        """What the announced next step touches, before it runs: location -> written?"""
+        loc, write, _, _, also = self.pending
+        footprint = {loc: write}
+        for other in also or ():
+            footprint[other] = True
+        return footprint
+
     def enabled(self) -> bool:
         if self.finished:
             return False
@@ -225,6 +233,8 @@ class Execution:
                     break
         finally:
             self.active = False
+            # the actors cut off mid-way, with the step each had announced (for the search)
+            self.unfinished = [a for a in actors if not a.finished]
             for actor in actors:
                 if actor.glet is not None and not actor.glet.dead:
                     try:
@@ -267,12 +277,8 @@ class Execution:
         self.current = None
 
     def _take_step(self, actor: Actor) -> None:
-        loc, write, what, _, also = actor.pending
-        footprint = {loc: write}
-        if also is not None:
-            for other in also:
-                footprint[other] = True
-        step = Step(actor.index, footprint, what, actor.line)
+        footprint = actor.next_footprint()
+        step = Step(actor.index, footprint, actor.pending[2], actor.line)
         if self.table:
             step.before = self.invariants.snapshot()
         self.step = step
