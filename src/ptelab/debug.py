@@ -16,7 +16,7 @@ batched flush), and per frame how many such clears still point to it.
 from __future__ import annotations
 
 import sys
-from .machine.memory import PTE_TABLE_SHIFT
+from .machine.memory import PTE_INDEX_MASK, PTE_TABLE_SHIFT
 from .pte import (
     PAGE_SHIFT,
     PFN_SHIFT,
@@ -100,7 +100,7 @@ class DebugArch:
         self._commit = arch.ptep_modify_prot_commit
         tables = machine.mem.ptes
         # the checks' own reads are not accesses of the code being checked (no scheduling point)
-        self._peek = lambda ptep: tables[ptep >> PTE_TABLE_SHIFT][ptep & 511]
+        self._peek = lambda ptep: tables[ptep >> PTE_TABLE_SHIFT][ptep & PTE_INDEX_MASK]
 
     def __getattr__(self, name):
         return getattr(self._arch, name)

@@ -65,9 +65,10 @@ class GenericArch:
         self.counters[ATOMIC_RMW] += 1
         return old
 
-    def _sched(self, loc, write: bool, what: str, enabled=None, also=None) -> None:
+    def _sched(self, loc, write: bool, what: str, busy_wait: bool = False, also=None) -> None:
         """A scheduling point before an access to `loc` (and a write of each location in
-        `also`): nothing when run sequentially."""
+        `also`); `busy_wait`: the access waits while the PTE at loc has BUSY set.  Nothing
+        when run sequentially."""
 
     def tlb_miss(self, cpu, mm, va: int, write: bool):
         raise NotImplementedError(f"{self.name}: no MMU miss path")

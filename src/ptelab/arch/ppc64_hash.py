@@ -173,8 +173,8 @@ class Ppc64Hash(GenericArch):
             return HASH_PAGE_FAULT
         table = self.tables[table_pfn]
         i = (va >> PAGE_SHIFT) & PTE_INDEX_MASK
-        self._sched(("pte", (table_pfn << 9) | i), True, "hash_page: ldarx/stdcx. sets BUSY",
-                    enabled=lambda: not table[i] & _PAGE_BUSY)
+        # __hash_page_4K retries while another CPU holds BUSY: the step waits for it
+        self._sched(("pte", (table_pfn << 9) | i), True, "hash_page: ldarx/stdcx. sets BUSY", busy_wait=True)
         old = table[i]
         if old & _PAGE_BUSY:
             return HASH_OK  # another CPU is hashing it: retry

@@ -41,8 +41,14 @@ def explorable_class(cls: type) -> type:
         return _CLASSES[cls]
 
     class Explorable(cls):
-        def _sched(self, loc, write, what, enabled=None, also=None):
+        def _sched(self, loc, write, what, busy_wait=False, also=None):
+            enabled = self._busy_clear(loc[1]) if busy_wait else None
             self.ctl.point(loc, write, what, enabled, also)
+
+        def _busy_clear(self, ptep):
+            """The step may run only while the entry's software lock bit is clear."""
+            table, i, busy = self.tables[ptep >> PTE_TABLE_SHIFT], ptep & PTE_INDEX_MASK, self.BUSY
+            return lambda: not table[i] & busy
 
         def _get(self, ptep):
             self.ctl.point(_pte(ptep), False, "load PTE")
@@ -57,10 +63,7 @@ def explorable_class(cls: type) -> type:
             cls._set(self, ptep, pte)
 
         def _update(self, mm, addr, ptep, clr, set_):
-            enabled = None
-            if self.BUSY:
-                table, i, busy = self.tables[ptep >> PTE_TABLE_SHIFT], ptep & PTE_INDEX_MASK, self.BUSY
-                enabled = lambda: not table[i] & busy  # noqa: E731  (pte_update's ldarx loop)
+            enabled = self._busy_clear(ptep) if self.BUSY else None  # pte_update's ldarx loop
             self.ctl.point(_pte(ptep), True, "atomic RMW of PTE", enabled)
             self.ctl.pte_written(ptep)
             return cls._update(self, mm, addr, ptep, clr, set_)
