@@ -117,6 +117,7 @@ class Result:
     outcomes: dict  # actor name -> "SIGSEGV"... for actors that did not return normally
     redundant: bool = False  # stopped by the sleep set: equivalent to an explored execution
     cut: str | None = None  # the bound that stopped it
+    world: World | None = None  # its machine in the final state, for final conditions
 
 
 class Execution:
@@ -245,7 +246,7 @@ class Execution:
         if not self.violations and result_cut is None and not redundant:
             final = self.scenario.observe(world)
         return Result(self.schedule, self.steps, self.violations, self.breaches, final,
-                      {a.name: a.outcome for a in actors if a.outcome}, redundant, result_cut)
+                      {a.name: a.outcome for a in actors if a.outcome}, redundant, result_cut, world)
 
     def _body(self, actor: Actor):
         def run():

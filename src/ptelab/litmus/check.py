@@ -121,37 +121,37 @@ class LitmusTest:
                         name, ex_result, format_schedule(ex_result.schedule, names))
             state = _state_key(ex_result, seen)
             result.states[state] += 1
-            world = self._last_world
-            holds = [self._holds(i, c, seen, ex_result, world) for i, c in enumerate(clauses)]
-            self._holding.append(holds)
+            holds = [self._holds(i, c, seen, ex_result) for i, c in enumerate(clauses)]
+            for i, held in enumerate(holds):
+                hits[i] += held
             main = self.main
             if main is not None and holds[clauses.index(main)] or main is None and seen & set(INVARIANTS):
                 result.positive += 1
             else:
                 result.negative += 1
 
-        self._holding = []
-        scenario = _Observed(self)
+        hits = [0] * len(clauses)  # per clause: the executions in which it holds
+        scenario = self.scenario
         if mode == "exhaustive":
             search = Exhaustive(scenario, arch, bounds, naive=naive, debug=debug).run(tally)
         else:
             search = PCT(scenario, arch, bounds, seed=seed, runs=runs, debug=debug).run(tally)
         result.executions, result.redundant = search.executions, search.redundant
         result.cut, result.complete, result.seconds = search.cut, search.complete, search.seconds
-        self._judge(result, debug)
+        self._judge(result, hits)
         return result
 
-    def _holds(self, i, clause, seen, ex_result, world) -> bool:
+    def _holds(self, i, clause, seen, ex_result) -> bool:
         if clause.kind == "expect":
             return False
         if clause.expr is not None:
-            return ex_result.final is not None and self.scenario.evaluate(i, world)
+            return ex_result.final is not None and self.scenario.evaluate(i, ex_result.world)
         names = {n for n, _ in clause.outcomes}
         if ANY in names:
             return bool(seen & set(INVARIANTS))
         return bool(seen & names)
 
-    def _judge(self, result: ArchResult, debug: bool) -> None:
+    def _judge(self, result: ArchResult, hits: list[int]) -> None:
         expected = set(result.expected)
         for name, count in sorted(result.outcomes.items()):
             if name not in expected:
@@ -163,10 +163,9 @@ class LitmusTest:
         for i, clause in enumerate(self.litmus.clauses):
             if clause.expr is None:
                 continue
-            hits = sum(1 for holds in self._holding if holds[i])
-            if clause.kind == "forbid" and hits:
-                result.problems.append(f"forbid {clause.expr} holds in {hits} execution(s)")
-            if clause.kind == "exists" and not hits:
+            if clause.kind == "forbid" and hits[i]:
+                result.problems.append(f"forbid {clause.expr} holds in {hits[i]} execution(s)")
+            if clause.kind == "exists" and not hits[i]:
                 cut = "" if result.complete else " (the search was cut by a bound)"
                 result.problems.append(f"exists {clause.expr} holds in no execution{cut}")
 
@@ -175,23 +174,6 @@ class LitmusTest:
         ex = Execution(self.scenario, arch, Replay(list(counterexample.result.schedule)), table=True,
                        debug=debug)
         return ex.run(), ex
-
-
-class _Observed:
-    """The scenario, keeping the world of the last execution for the final clauses."""
-
-    def __init__(self, test: LitmusTest):
-        self.test = test
-        self.inner = test.scenario
-        self.ncpus = self.inner.ncpus
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def build(self, machine, debug=True):
-        world = self.inner.build(machine, debug)
-        self.test._last_world = world
-        return world
 
 
 def _state_key(ex_result, seen) -> tuple:
