@@ -56,7 +56,7 @@ class State:
     pending: bool
     lazy: bool
     txn: str  # an open modify_prot transaction: what its start returned, or ""
-    unflushed: str  # debug mode's history: the value of a clear no flush has covered, or ""
+    unflushed: str  # debug mode's history: a clear of this lazy section no flush has covered, or ""
     written: bool  # debug mode's history: written earlier in this lazy section
     deferred: bool  # debug mode's history: a flush_tlb_* in this lazy section, effective at leave
 
@@ -112,9 +112,11 @@ class Scenario:
         return text + (" hashed" if self.machine.arch.hashed(pte) else "")
 
     def _unflushed_kind(self) -> str:
-        """What debug mode's flush-before-reuse judges by: whether a clear is unflushed,
-        and whether a set_pte_at of this scenario would put back exactly what it cleared."""
-        old = self.debug._unflushed.get(self.mm, {}).get(self.addr)
+        """What debug mode's flush-before-reuse judges by: whether a clear of this lazy
+        section is unflushed, and whether a set_pte_at of this scenario would put back
+        exactly what it cleared.  (No frame is freed here, so flush-before-free's wider
+        record of unflushed clears decides nothing.)"""
+        old = self.cpu0.debug.lazy_cleared.get((self.mm, self.addr))
         if old is None:
             return ""
         for name, prot in (("the rw entry", PAGE_SHARED), ("the ro entry", PAGE_READONLY)):
