@@ -88,8 +88,16 @@ class Exhaustive:
         self.naive = naive
         self.debug = debug
         self.stack: list[_Frame] = []
+        self._replayed = 0
+        self._steps: list = []  # the last execution's steps
 
     # ---- the chooser interface ---------------------------------------------------------
+    def prefix(self) -> tuple[list[int], list]:
+        """The steps before the state being backtracked to, with the Step records of the
+        execution that ran them first: the next execution replays them unchecked."""
+        n = self._replayed
+        return [frame.choice for frame in self.stack[:n]], self._steps[:n]
+
     def choose(self, ex: Execution, i: int, enabled: list[int]):
         stack = self.stack
         if i < len(stack):
@@ -217,9 +225,10 @@ class Exhaustive:
         bounds = self.bounds
         start = time.perf_counter()
         while True:
-            ex = Execution(self.scenario, self.arch, self, max_steps=bounds.max_steps, debug=self.debug)
             self._begin(len(self.scenario.actor_names()))
+            ex = Execution(self.scenario, self.arch, self, max_steps=bounds.max_steps, debug=self.debug)
             result = ex.run()
+            self._steps = ex.steps
             if not self.naive:
                 self._pending_races(ex)
             del self.stack[len(ex.steps):]

@@ -138,6 +138,11 @@ class Execution:
         self.schedule: list[int] = []
         self.violations: list[Violation] = []
         self.breaches: list[tuple] = []
+        # A prefix the chooser has run before (the exhaustive search replaying up to its
+        # next branch): its steps, analysed and checked then, are run again without a
+        # stop at each point, without footprints and without the invariants.
+        self.prefix, self.prefix_steps = chooser.prefix() if hasattr(chooser, "prefix") else ((), ())
+        self.replaying = False
 
     # ---- what the scheduling points call ---------------------------------------------
     def point(self, loc, write, what, enabled=None, also=None):
@@ -145,10 +150,21 @@ class Execution:
             return
         actor = self.current
         actor.pending = (loc, write, what, enabled, also)
+        if self.replaying and self._fast_forward(actor):
+            return
         self._main.switch()
 
+    def _fast_forward(self, actor: Actor) -> bool:
+        """Replaying: when the next step of the prefix is this actor's, it just goes on."""
+        i = len(self.steps)
+        if i < len(self.prefix) and self.prefix[i] == actor.index:
+            self.steps.append(self.prefix_steps[i])
+            self.schedule.append(actor.index)
+            return True
+        return False
+
     def touch(self, loc, write):
-        if self.active:
+        if self.active and not self.replaying:
             fp = self.step.footprint
             fp[loc] = fp.get(loc, False) or write
 
@@ -206,6 +222,7 @@ class Execution:
             for actor in actors:  # an actor's first step runs it up to its first point
                 actor.glet = greenlet(self._body(actor), parent=self._main)
                 actor.pending = (("start", actor.index), False, "start", None, None)
+            self._replay(actors)
             while True:
                 enabled = [a.index for a in actors if a.enabled()]
                 if not enabled:
@@ -247,6 +264,18 @@ class Execution:
             final = self.scenario.observe(world)
         return Result(self.schedule, self.steps, self.violations, self.breaches, final,
                       {a.name: a.outcome for a in actors if a.outcome}, redundant, result_cut, world)
+
+    def _replay(self, actors: list[Actor]) -> None:
+        """Run the chooser's prefix: each actor runs on through its own steps of it."""
+        prefix, steps = self.prefix, self.steps
+        self.replaying = True
+        while len(steps) < len(prefix):
+            actor = actors[prefix[len(steps)]]
+            steps.append(self.prefix_steps[len(steps)])
+            self.schedule.append(actor.index)
+            actor.pending = None
+            self._switch_to(actor)
+        self.replaying = False
 
     def _body(self, actor: Actor):
         def run():
