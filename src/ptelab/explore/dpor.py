@@ -29,12 +29,6 @@ from dataclasses import dataclass, field
 from .execution import Execution
 
 
-def _join(clock: list[int], other: list[int]) -> None:
-    for q, v in enumerate(other):
-        if v > clock[q]:
-            clock[q] = v
-
-
 def dependent(a: dict, b: dict) -> bool:
     if len(a) > len(b):
         a, b = b, a
@@ -158,24 +152,45 @@ class Exhaustive:
         instead of (it was enabled there: a lock release or a _PAGE_BUSY clear is passed
         over for the acquire before it, as Flanagan and Godefroid's co-enabledness asks)."""
         seen = self._actor_clock[actor]
-        clock = list(seen)
-        candidates: dict[int, list[int]] = {}
-        history = self._history
-        for loc, write in footprint.items():
-            for k, q, w, c in history.get(loc, ()):
-                if write or w:
-                    if q != actor and seen[q] < k:
-                        candidates.setdefault(q, []).append(k)
-                    _join(clock, c)
         stack = self.stack
-        for ks in candidates.values():
-            ks.sort(reverse=True)
-            for k in ks:
-                if actor in stack[k].enabled:
-                    stack[k].backtrack.add(actor)
+        races: dict[int, list[int]] = {}  # other actor -> [its latest racing step, the latest one
+        history = self._history           #   at which this actor was enabled, or -1]
+        clocks = []
+        others = len(seen) - 1
+        for loc, write in footprint.items():
+            # Newest first.  The last write here happened after everything before it here,
+            # so its clock covers theirs; an actor's steps before its latest one that races
+            # and could have been swapped, or before one that happens before this actor's
+            # previous step, are not wanted: the scan stops when every actor has one.
+            covered = set()
+            clocked = False
+            for k, q, w, c in reversed(history.get(loc, ())):
+                if not (write or w):
+                    continue
+                if not clocked:
+                    clocks.append(c)
+                    clocked = w
+                if q != actor and q not in covered:
+                    if seen[q] < k:
+                        race = races.get(q)
+                        if race is None:
+                            races[q] = race = [k, -1]
+                        elif k > race[0]:
+                            race[0] = k
+                        if actor in stack[k].enabled:
+                            if k > race[1]:
+                                race[1] = k
+                            covered.add(q)
+                    else:
+                        covered.add(q)
+                if clocked and len(covered) == others:
                     break
+        clock = list(map(max, seen, *clocks)) if clocks else list(seen)
+        for latest, swappable in races.values():
+            if swappable >= 0:
+                stack[swappable].backtrack.add(actor)
             else:
-                stack[ks[0]].backtrack.update(stack[ks[0]].enabled)
+                stack[latest].backtrack.update(stack[latest].enabled)
         if not record:
             return
         clock[actor] = i
