@@ -88,12 +88,6 @@ class Actor:
             footprint[other] = True
         return footprint
 
-    def enabled(self) -> bool:
-        if self.finished:
-            return False
-        test = self.pending[3]
-        return test is None or test()
-
 
 class Step:
     """One step: the actor, what it touched (location -> written?), what it announced."""
@@ -142,6 +136,7 @@ class Execution:
         # next branch): its steps, analysed and checked then, are run again without a
         # stop at each point, without footprints and without the invariants.
         self.prefix, self.prefix_steps = chooser.prefix() if hasattr(chooser, "prefix") else ((), ())
+        self.prefix_length = len(self.prefix)
         self.replaying = False
 
     # ---- what the scheduling points call ---------------------------------------------
@@ -149,19 +144,15 @@ class Execution:
         if not self.active:
             return
         actor = self.current
+        if self.replaying:  # the prefix's next step is this actor's: it just goes on
+            steps = self.steps
+            i = len(steps)
+            if i < self.prefix_length and self.prefix[i] == actor.index:
+                steps.append(self.prefix_steps[i])
+                self.schedule.append(actor.index)
+                return
         actor.pending = (loc, write, what, enabled, also)
-        if self.replaying and self._fast_forward(actor):
-            return
         self._main.switch()
-
-    def _fast_forward(self, actor: Actor) -> bool:
-        """Replaying: when the next step of the prefix is this actor's, it just goes on."""
-        i = len(self.steps)
-        if i < len(self.prefix) and self.prefix[i] == actor.index:
-            self.steps.append(self.prefix_steps[i])
-            self.schedule.append(actor.index)
-            return True
-        return False
 
     def touch(self, loc, write):
         if self.active and not self.replaying:
@@ -224,7 +215,9 @@ class Execution:
                 actor.pending = (("start", actor.index), False, "start", None, None)
             self._replay(actors)
             while True:
-                enabled = [a.index for a in actors if a.enabled()]
+                # enabled: not finished, and its announced step can happen now
+                enabled = [a.index for a in actors if not a.finished
+                           and (a.pending[3] is None or a.pending[3]())]
                 if not enabled:
                     blocked = [a for a in actors if not a.finished]
                     if blocked:

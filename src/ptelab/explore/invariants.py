@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..machine.coherence import judge
+from ..machine.coherence import grants_more
 from ..machine.hash_table import hpt_vpn
 from ..machine.memory import PG_dirty
 from ..machine.tlb import tlb_key
@@ -81,6 +81,11 @@ class Invariants:
         self.machine = world.machine
         self.mem = world.machine.mem
         self.watched = world.watched
+        hashed = self.machine.hash_table is not None
+        self.hpte_gen = self.machine.arch.hpte_gen if hashed else None
+        # each watched page with its TLB key and hash-table vpn, computed once
+        self.pages = [(mm, va, name, tlb_key(mm.context, va), hpt_vpn(mm.context, va) if hashed else None)
+                      for mm, va, name in world.watched]
         # frame -> (va, cpu) of the last store whose Dirty software has not taken
         self.stores: dict[int, tuple[int, int]] = {}
 
@@ -97,31 +102,32 @@ class Invariants:
 
     # ---- the checks ----------------------------------------------------------------------
     def after_step(self, execution) -> None:
-        in_flight = set()
-        for actor in execution.actors:
-            in_flight |= actor.wrote
+        actors = execution.actors
         machine = self.machine
         hpt = machine.hash_table
         quiet = True  # no watched PTE is being changed by an operation still running
-        for mm, va, name in self.watched:
-            if mm.pte_offset(va) in in_flight:
+        for mm, va, name, key, vpn in self.pages:
+            ptep = mm.pte_offset(va)
+            if ptep is not None and any(ptep in actor.wrote for actor in actors):
                 quiet = False
                 continue
-            key = tlb_key(mm.context, va)
+            pte = None
             for cpu in machine.cpus:
                 entry = cpu.tlb.entries.get(key)
                 if entry is not None:
-                    problem = judge(machine, f"cpu{cpu.id} TLB", mm.context, va, *entry)
+                    pte = mm.entry(va) if pte is None else pte
+                    problem = grants_more(machine, pte, *entry)
                     if problem:
-                        return execution._record(STALE_TRANSLATION, f"{name}: {problem}", va, entry[0], cpu.id)
-            if hpt is not None:
-                gens = machine.arch.hpte_gen
-                for slot in hpt.valid_slots(hpt_vpn(mm.context, va)):
+                        return execution._record(STALE_TRANSLATION, f"{name}: cpu{cpu.id} TLB: context "
+                                                 f"{mm.context} va {va:#x} {problem}", va, entry[0], cpu.id)
+            if vpn is not None:
+                for slot in hpt.valid_slots(vpn):
                     pfn, rflags = hpt.entry(slot)
-                    problem = judge(machine, f"HPTE slot {slot}", mm.context, va, pfn, gens[slot],
-                                     rflags & 0x3 == 0x2)
+                    pte = mm.entry(va) if pte is None else pte
+                    problem = grants_more(machine, pte, pfn, self.hpte_gen[slot], rflags & 0x3 == 0x2)
                     if problem:
-                        return execution._record(STALE_TRANSLATION, f"{name}: {problem}", va, pfn, None)
+                        return execution._record(STALE_TRANSLATION, f"{name}: HPTE slot {slot}: context "
+                                                 f"{mm.context} va {va:#x} {problem}", va, pfn, None)
         if self.stores and quiet:
             self._check_dirty(execution)
 

@@ -31,14 +31,12 @@ from ..machine.spinlock import SpinLock
 _CLASSES: dict[type, type] = {}
 
 
-def _pte(ptep: int):
-    return ("pte", ptep)
-
-
 def explorable_class(cls: type) -> type:
     """The backend class with its primitives made scheduling points."""
     if cls in _CLASSES:
         return _CLASSES[cls]
+
+    get = cls._get
 
     class Explorable(cls):
         def _sched(self, loc, write, what, busy_wait=False, also=None):
@@ -51,20 +49,19 @@ def explorable_class(cls: type) -> type:
             return lambda: not table[i] & busy
 
         def _get(self, ptep):
-            self.ctl.point(_pte(ptep), False, "load PTE")
-            return cls._get(self, ptep)
+            self.ctl.point(("pte", ptep), False, "load PTE")
+            return get(self, ptep)
 
-        def ptep_get(self, ptep):
-            return self._get(ptep)
+        ptep_get = _get
 
         def _set(self, ptep, pte):
-            self.ctl.point(_pte(ptep), True, "store PTE")
+            self.ctl.point(("pte", ptep), True, "store PTE")
             self.ctl.pte_written(ptep)
             cls._set(self, ptep, pte)
 
         def _update(self, mm, addr, ptep, clr, set_):
             enabled = self._busy_clear(ptep) if self.BUSY else None  # pte_update's ldarx loop
-            self.ctl.point(_pte(ptep), True, "atomic RMW of PTE", enabled)
+            self.ctl.point(("pte", ptep), True, "atomic RMW of PTE", enabled)
             self.ctl.pte_written(ptep)
             return cls._update(self, mm, addr, ptep, clr, set_)
 

@@ -17,14 +17,21 @@ from .tlb import VPN_BITS
 def judge(machine, where: str, context: int, va: int, pfn: int, gen: int, writable: bool):
     pgd = machine.address_spaces.get(context)
     pte = pgd.entry(va) if pgd is not None else 0
+    problem = grants_more(machine, pte, pfn, gen, writable)
+    return f"{where}: context {context} va {va:#x} {problem}" if problem else None
+
+
+def grants_more(machine, pte: int, pfn: int, gen: int, writable: bool):
+    """Why a cached translation (pfn, the allocation it was filled from, writable?)
+    grants more than the entry `pte` backing it, or None."""
     if not pte & _PAGE_PRESENT:
-        return f"{where}: context {context} va {va:#x} -> pfn {pfn}, but the PTE is not present"
+        return f"-> pfn {pfn}, but the PTE is not present"
     if pte >> PFN_SHIFT != pfn:
-        return f"{where}: context {context} va {va:#x} -> pfn {pfn}, but the PTE maps pfn {pte >> PFN_SHIFT}"
+        return f"-> pfn {pfn}, but the PTE maps pfn {pte >> PFN_SHIFT}"
     if writable and not pte & _PAGE_RW:
-        return f"{where}: context {context} va {va:#x} is writable, but the PTE is read-only"
+        return "is writable, but the PTE is read-only"
     if machine.mem.gen[pfn] != gen:
-        return f"{where}: context {context} va {va:#x} -> pfn {pfn} from a freed allocation"
+        return f"-> pfn {pfn} from a freed allocation"
     return None
 
 
