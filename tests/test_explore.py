@@ -1,13 +1,19 @@
 """The explorer: the reduction is sound, schedules replay, sequential runs have no points."""
 
+from pathlib import Path
+
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ptelab.arch import ARCHES, boot
-from ptelab.explore.dpor import Bounds, dependent
+from ptelab.explore.dpor import Bounds, Exhaustive, dependent
 from ptelab.explore.schedule import ScheduleError, format_schedule, parse_schedule
+from ptelab.litmus import load
 from ptelab.litmus.check import LitmusTest
 from ptelab.litmus.syntax import parse
+
+LITMUS = Path(__file__).resolve().parent.parent / "litmus"
 
 P0_OPS = [
     "pte_t o{i} = ptep_get_and_clear(mm, A, pte_offset(A));",
@@ -120,3 +126,37 @@ forbid any_invariant
     names = test.scenario.actor_names()
     assert names == ["P0", "hw:cpu1:fill:A", "hw:cpu1:drop:A"]
     assert not test.check("ppc64").outcomes  # pte_update invalidates the HPTE at once
+
+
+class _FullReplay(Exhaustive):
+    """The search with every prefix replayed step by step, through the controller."""
+
+    def prefix(self):
+        return [], []
+
+
+def _executions(chooser_class, test, arch):
+    runs = []
+
+    def record(result):
+        runs.append((list(result.schedule), result.final, result.breaches,
+                     [v.describe() for v in result.violations], [s.footprint for s in result.steps]))
+
+    search = chooser_class(test.scenario, arch, Bounds()).run(record)
+    return runs, search.redundant
+
+
+@pytest.mark.parametrize("name,arch", [("seed-mprotect", "ppc64-2.6.27"), ("op-fault", "ppc64"),
+                                       ("rule-flush-before-unlock", "ppc64"), ("fork-cow", "x86"),
+                                       ("unmap-free-before-flush", "x86")])
+def test_a_fast_forwarded_prefix_gives_the_executions_a_step_by_step_replay_gives(name, arch):
+    """The search replays each prefix without stopping at its points and without checking
+    it again: every execution (its schedule, final state, the breaches debug mode saw with
+    their steps, the violations, each step's footprint) is the one a step-by-step replay
+    of the same search gives."""
+    test = load(f"{LITMUS}/{name}.litmus")
+    fast, fast_redundant = _executions(Exhaustive, test, arch)
+    full, full_redundant = _executions(_FullReplay, test, arch)
+    assert len(fast) > 1
+    assert fast == full
+    assert fast_redundant == full_redundant
