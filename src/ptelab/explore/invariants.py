@@ -102,15 +102,16 @@ class Invariants:
 
     # ---- the checks ----------------------------------------------------------------------
     def after_step(self, execution) -> None:
-        actors = execution.actors
+        in_flight = [actor.wrote for actor in execution.actors if actor.wrote]
         machine = self.machine
         hpt = machine.hash_table
         quiet = True  # no watched PTE is being changed by an operation still running
         for mm, va, name, key, vpn in self.pages:
-            ptep = mm.pte_offset(va)
-            if ptep is not None and any(ptep in actor.wrote for actor in actors):
-                quiet = False
-                continue
+            if in_flight:
+                ptep = mm.pte_offset(va)
+                if ptep is not None and any(ptep in wrote for wrote in in_flight):
+                    quiet = False
+                    continue
             pte = None
             for cpu in machine.cpus:
                 entry = cpu.tlb.entries.get(key)

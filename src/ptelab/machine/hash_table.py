@@ -73,24 +73,30 @@ class HashPageTable:
             h = ~h
         return (h & self.mask) * HPTES_PER_GROUP
 
+    def _searches(self, vpn: int) -> tuple:
+        """(the V doubleword of a valid HPTE for vpn, its group's first slot): the primary
+        group's, then the secondary's."""
+        h = hpt_hash(vpn)
+        want = (vpn << HPTE_V_AVPN_SHIFT) | HPTE_V_VALID
+        return ((want, (h & self.mask) * HPTES_PER_GROUP),
+                (want | HPTE_V_SECONDARY, (~h & self.mask) * HPTES_PER_GROUP))
+
     def find(self, vpn: int) -> int:
         """The MMU's search: the slot of the valid HPTE for vpn, or -1."""
         v = self.v
-        for secondary in (False, True):
-            want = (vpn << HPTE_V_AVPN_SHIFT) | HPTE_V_VALID | (HPTE_V_SECONDARY if secondary else 0)
-            base = self.group(vpn, secondary)
-            for slot in range(base, base + HPTES_PER_GROUP):
-                if v[slot] == want:
-                    return slot
+        for want, base in self._searches(vpn):
+            group = v[base:base + HPTES_PER_GROUP]
+            if want in group:
+                return base + group.index(want)
         return -1
 
     def valid_slots(self, vpn: int) -> list[int]:
         """Every valid HPTE for vpn (more than one is architecturally illegal)."""
+        v = self.v
         found = []
-        for secondary in (False, True):
-            want = (vpn << HPTE_V_AVPN_SHIFT) | HPTE_V_VALID | (HPTE_V_SECONDARY if secondary else 0)
-            base = self.group(vpn, secondary)
-            found.extend(s for s in range(base, base + HPTES_PER_GROUP) if self.v[s] == want)
+        for want, base in self._searches(vpn):
+            if want in v[base:base + HPTES_PER_GROUP]:
+                found.extend(s for s in range(base, base + HPTES_PER_GROUP) if v[s] == want)
         return found
 
     def insert(self, vpn: int, pfn: int, rflags: int, secondary: bool, owner=None) -> int:
