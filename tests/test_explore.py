@@ -1,5 +1,6 @@
 """The explorer: the reduction is sound, schedules replay, sequential runs have no points."""
 
+from collections import deque
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ptelab.arch import ARCHES, boot
+from ptelab.explore.checkpoint import Checkpoint
 from ptelab.explore.dpor import Bounds, Exhaustive, dependent
 from ptelab.explore.schedule import ScheduleError, format_schedule, parse_schedule
 from ptelab.litmus import load
@@ -129,7 +131,12 @@ forbid any_invariant
 
 
 class _FullReplay(Exhaustive):
-    """The search with every prefix replayed step by step, through the controller."""
+    """The search with every prefix replayed step by step, through the controller, from
+    an initial state built again for every execution (no checkpoint)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.initial = None
 
     def prefix(self):
         return [], []
@@ -150,13 +157,49 @@ def _executions(chooser_class, test, arch):
                                        ("rule-flush-before-unlock", "ppc64"), ("fork-cow", "x86"),
                                        ("unmap-free-before-flush", "x86")])
 def test_a_fast_forwarded_prefix_gives_the_executions_a_step_by_step_replay_gives(name, arch):
-    """The search replays each prefix without stopping at its points and without checking
-    it again: every execution (its schedule, final state, the breaches debug mode saw with
-    their steps, the violations, each step's footprint) is the one a step-by-step replay
-    of the same search gives."""
+    """The search restores its initial state from a checkpoint and replays each prefix
+    without stopping at its points and without checking it again: every execution (its
+    schedule, final state, the breaches debug mode saw with their steps, the violations,
+    each step's footprint) is the one a step-by-step replay from a freshly built state
+    gives."""
     test = load(f"{LITMUS}/{name}.litmus")
     fast, fast_redundant = _executions(Exhaustive, test, arch)
     full, full_redundant = _executions(_FullReplay, test, arch)
     assert len(fast) > 1
     assert fast == full
     assert fast_redundant == full_redundant
+
+
+def test_a_checkpoint_puts_back_contents_in_place_and_drops_what_an_execution_made():
+    class Node:
+        def __init__(self, items):
+            self.items = items
+            self.seen = set()
+
+    class Lock:
+        __slots__ = ("owner",)
+
+        def __init__(self):
+            self.owner = None
+
+    shared = [1, 2]
+    node = Node({"a": shared, "b": (shared, [3])})
+    lock = Lock()
+    root = [node, shared, {lock: "held by nobody"}]
+    checkpoint = Checkpoint(root)
+    lock.owner = 1
+    shared.append(99)
+    node.items["c"] = Node({})
+    node.items["b"][1].clear()
+    node.seen.add(5)
+    node.extra = "new attribute"
+    assert checkpoint.restore() is root
+    assert shared == [1, 2] and node.items["a"] is shared and root[1] is shared
+    assert set(node.items) == {"a", "b"} and node.items["b"][1] == [3]
+    assert node.seen == set() and not hasattr(node, "extra")
+    assert lock.owner is None
+
+
+def test_a_checkpoint_refuses_state_it_cannot_see():
+    with pytest.raises(TypeError, match="deque"):
+        Checkpoint({"queue": deque()})

@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .execution import Execution
+from .execution import Execution, InitialState
 
 
 def dependent(a: dict, b: dict) -> bool:
@@ -82,6 +82,7 @@ class Exhaustive:
         self.naive = naive
         self.debug = debug
         self.stack: list[_Frame] = []
+        self.initial = InitialState()
         self._replayed = 0
         self._steps: list = []  # the last execution's steps
 
@@ -241,7 +242,8 @@ class Exhaustive:
         start = time.perf_counter()
         while True:
             self._begin(len(self.scenario.actor_names()))
-            ex = Execution(self.scenario, self.arch, self, max_steps=bounds.max_steps, debug=self.debug)
+            ex = Execution(self.scenario, self.arch, self, max_steps=bounds.max_steps, debug=self.debug,
+                           initial=self.initial)
             result = ex.run()
             self._steps = ex.steps
             if not self.naive:

@@ -28,8 +28,9 @@ from ..machine.spinlock import LockError
 from ..machine.memory import BadPageState
 from ..machine.violation import InvariantViolation
 from ..mm.fault import SegmentationFault
+from .checkpoint import Checkpoint
 from .invariants import BUG, DEADLOCK, Invariants, Violation
-from .points import instrument
+from .points import attach, instrument
 
 
 _OBSERVED = frozenset(("pte", "tlb", "hash", "frame"))
@@ -99,6 +100,13 @@ class Step:
         self.before = self.after = None  # watched state around it, for the step table
 
 
+class InitialState:
+    """A search's initial state: built by its first execution, restored for the others."""
+
+    def __init__(self):
+        self.checkpoint: Checkpoint | None = None
+
+
 @dataclass
 class Result:
     """What one execution did."""
@@ -111,15 +119,17 @@ class Result:
     outcomes: dict  # actor name -> "SIGSEGV"... for actors that did not return normally
     redundant: bool = False  # stopped by the sleep set: equivalent to an explored execution
     cut: str | None = None  # the bound that stopped it
-    world: World | None = None  # its machine in the final state, for final conditions
+    world: World | None = None  # its machine in the final state, for final conditions (until
+                                # the search's next execution puts the initial state back)
 
 
 class Execution:
     """The controller the scheduling points talk to, for one run of one scenario."""
 
     def __init__(self, scenario, arch: str, chooser, max_steps: int = 2000, table: bool = False,
-                 debug: bool = True):
+                 debug: bool = True, initial: InitialState | None = None):
         self.scenario = scenario
+        self.initial = initial
         self.arch = arch
         self.chooser = chooser
         self.max_steps = max_steps
@@ -192,13 +202,10 @@ class Execution:
 
     # ---- running -------------------------------------------------------------------------
     def run(self) -> Result:
-        from ..arch import boot  # the explorer sits above the backends
-
-        # a litmus test maps a handful of pages: 16 HPTE groups are plenty (and cheap to make)
-        machine = boot(self.arch, cpus=self.scenario.ncpus, debug=False, hash_groups=16)
-        instrument(machine, self)
+        attach(self)
+        world = self._initial_state()
+        machine = world.machine
         machine.violation = self.violation
-        world = self.scenario.build(machine, debug=self.debug)
         if machine.debug is not None:
             machine.debug.record = _Breaches(self)
         self.world = world
@@ -257,6 +264,21 @@ class Execution:
             final = self.scenario.observe(world)
         return Result(self.schedule, self.steps, self.violations, self.breaches, final,
                       {a.name: a.outcome for a in actors if a.outcome}, redundant, result_cut, world)
+
+    def _initial_state(self) -> World:
+        """Restored from the search's checkpoint, or built (and saved for the next ones)."""
+        initial = self.initial
+        if initial is not None and initial.checkpoint is not None:
+            return initial.checkpoint.restore()
+        from ..arch import boot  # the explorer sits above the backends
+
+        # a litmus test maps a handful of pages: 16 HPTE groups are plenty (and cheap to make)
+        machine = boot(self.arch, cpus=self.scenario.ncpus, debug=False, hash_groups=16)
+        instrument(machine)
+        world = self.scenario.build(machine, debug=self.debug)
+        if initial is not None:
+            initial.checkpoint = Checkpoint(world)
+        return world
 
     def _replay(self, actors: list[Actor]) -> None:
         """Run the chooser's prefix: each actor runs on through its own steps of it."""

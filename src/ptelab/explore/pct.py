@@ -16,7 +16,7 @@ import random
 import time
 
 from .dpor import Bounds, Search
-from .execution import Execution
+from .execution import Execution, InitialState
 
 
 class PCT:
@@ -30,6 +30,7 @@ class PCT:
         self.depth = depth
         self.debug = debug
         self.length = 50  # steps over which change points are drawn; learnt from the first run
+        self.initial = InitialState()
 
     def _prepare(self, run: int) -> None:
         rng = random.Random(f"{self.seed}:{run}")
@@ -54,7 +55,7 @@ class PCT:
         for run in range(self.runs):
             self._prepare(run)
             result = Execution(self.scenario, self.arch, self, max_steps=self.bounds.max_steps,
-                               debug=self.debug).run()
+                               debug=self.debug, initial=self.initial).run()
             self.length = max(self.length if run else 1, len(result.steps))
             search.executions += 1
             if result.cut:

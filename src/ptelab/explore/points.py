@@ -1,8 +1,8 @@
 """Scheduling points: where one CPU's code may be interleaved with another's.
 
-A sequential machine has none and pays nothing for them.  `instrument(machine, ctl)`
-makes every access to shared state a point at which the explorer's controller `ctl`
-may run another CPU first:
+A sequential machine has none and pays nothing for them.  `instrument(machine)` makes
+every access to shared state a point at which the explorer's controller (the one
+`attach(ctl)` names) may run another CPU first:
 
 - PTE loads, stores and atomic read-modify-writes: the backend's primitives
   (`_get`, `_set`, `_update`), and the accessors a backend inlines for speed, which
@@ -25,7 +25,8 @@ which frames user stores reached.
 
 from __future__ import annotations
 
-from ..machine.memory import PTE_INDEX_MASK, PTE_TABLE_SHIFT
+from ..machine import Machine
+from ..machine.memory import PTE_INDEX_MASK, PTE_TABLE_SHIFT, PhysicalMemory
 from ..machine.spinlock import SpinLock
 
 _CLASSES: dict[type, type] = {}
@@ -38,7 +39,7 @@ def explorable_class(cls: type) -> type:
 
     get = cls._get
 
-    class Explorable(cls):
+    class Explorable(cls, Controlled):
         def _sched(self, loc, write, what, busy_wait=False, also=None):
             enabled = self._busy_clear(loc[1]) if busy_wait else None
             self.ctl.point(loc, write, what, enabled, also)
@@ -92,10 +93,23 @@ def explorable_class(cls: type) -> type:
     return Explorable
 
 
-class _PageField(list):
+class Controlled:
+    """What every explorable class shares: the controller of the running execution.  One
+    execution runs at a time; `attach(ctl)` points them all at it (so a machine built for
+    one execution and restored for the next needs no rewiring)."""
+
+    __slots__ = ()
+    ctl = None
+
+
+def attach(ctl) -> None:
+    Controlled.ctl = ctl
+
+
+class _PageField(list, Controlled):
     """A struct page field array (one slot per frame) whose accesses land in the footprint."""
 
-    __slots__ = ("ctl",)
+    __slots__ = ()
 
     def __getitem__(self, pfn):
         if self.ctl.active:
@@ -111,11 +125,10 @@ class _PageField(list):
 PAGE_FIELDS = ("refcount", "mapcount", "flags", "data", "mapping", "index")
 
 
-class ExplorableSpinLock(SpinLock):
+class ExplorableSpinLock(SpinLock, Controlled):
     """A PTE lock whose acquire waits (is not enabled) while another CPU holds it."""
 
     __slots__ = ()
-    ctl = None
 
     def lock(self, owner: int) -> None:
         self.ctl.point(("lock", self.name), True, f"spin_lock({self.name})", self.free)
@@ -131,26 +144,12 @@ class ExplorableSpinLock(SpinLock):
         return self.owner is None
 
 
-def instrument(machine, ctl) -> None:
-    """Make `machine` (its backend not yet wrapped by debug mode) explorable under `ctl`."""
-    arch = machine.arch
-    arch.__class__ = explorable_class(type(arch))
-    arch.ctl = ctl
-    ExplorableSpinLock.ctl = ctl  # one execution runs at a time
-    mem = machine.mem
-    mem.lock_class = ExplorableSpinLock
-    for lock in mem.ptl.values():
-        lock.__class__ = ExplorableSpinLock
-    for name in PAGE_FIELDS:
-        field = _PageField(getattr(mem, name))
-        field.ctl = ctl
-        setattr(mem, name, field)
-
-    translate, alloc_page, free = machine.translate, mem.alloc_page, mem._free
-
-    def explorable_translate(cpu, pgd, va, write):
+class ExplorableMachine(Machine, Controlled):
+    def translate(self, cpu, pgd, va, write):
+        """A user access: the TLB lookup is a point; the frame it reached is in the step."""
+        ctl = self.ctl
         ctl.point(("tlb", cpu.id), False, "store" if write else "load")
-        pfn = translate(cpu, pgd, va, write)
+        pfn = Machine.translate(self, cpu, pgd, va, write)
         if pfn >= 0:
             ctl.touch(("frame", pfn), write)
             if write:
@@ -162,16 +161,29 @@ def instrument(machine, ctl) -> None:
                 ctl.user_stored(pfn, va, cpu.id)
         return pfn
 
-    def explorable_alloc_page(flags=0):
-        pfn = alloc_page(flags)
-        ctl.touch(("frame", pfn), True)
+
+class ExplorableMemory(PhysicalMemory, Controlled):
+    def alloc_page(self, flags: int = 0) -> int:
+        pfn = PhysicalMemory.alloc_page(self, flags)
+        self.ctl.touch(("frame", pfn), True)
         return pfn
 
-    def explorable_free(pfn):
-        ctl.touch(("frame", pfn), True)
-        free(pfn)
-        ctl.frame_freed(pfn)
+    def _free(self, pfn: int) -> None:
+        self.ctl.touch(("frame", pfn), True)
+        PhysicalMemory._free(self, pfn)
+        self.ctl.frame_freed(pfn)
 
-    machine.translate = explorable_translate
-    mem.alloc_page = explorable_alloc_page
-    mem._free = explorable_free
+
+def instrument(machine) -> None:
+    """Make `machine` (its backend not yet wrapped by debug mode) explorable under the
+    controller `attach` names."""
+    arch = machine.arch
+    arch.__class__ = explorable_class(type(arch))
+    machine.__class__ = ExplorableMachine
+    mem = machine.mem
+    mem.__class__ = ExplorableMemory
+    mem.lock_class = ExplorableSpinLock
+    for lock in mem.ptl.values():
+        lock.__class__ = ExplorableSpinLock
+    for name in PAGE_FIELDS:
+        setattr(mem, name, _PageField(getattr(mem, name)))

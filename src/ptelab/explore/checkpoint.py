@@ -1,0 +1,89 @@
+"""The initial state of a search, saved once and put back in place for each execution.
+
+Every execution of a search starts from the same built world.  Building it runs the
+model (mmap, faults, clears and flushes, the declared TLB fills) and costs about
+three times what putting its state back costs.  A checkpoint records every mutable
+thing reachable from the world when it is taken (lists, dicts, sets, and the
+attributes of every object) with a shallow copy of its contents, and `restore()`
+puts each content back in place.  Objects an execution made are dropped with the
+containers that referred to them; objects that existed are the same objects again,
+so references between them (an mm's page directory, a vma's mm, a CPU's TLB) hold.
+
+A type whose state the checkpoint cannot see (a bytearray, a deque, an array) is
+refused when the checkpoint is taken, not silently left out.
+"""
+
+from __future__ import annotations
+
+import array
+import collections
+import types
+
+_IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), type, range, frozenset,
+              types.FunctionType, types.BuiltinFunctionType, types.BuiltinMethodType,
+              types.ModuleType, types.CodeType)
+_OPAQUE = (bytearray, memoryview, collections.deque, array.array)  # state it cannot see
+_LIST, _DICT, _SET, _SLOTS = range(4)
+
+
+def _slots(cls: type) -> list[str]:
+    return [name for klass in cls.__mro__ for name in getattr(klass, "__slots__", ())
+            if name not in ("__dict__", "__weakref__")]
+
+
+class Checkpoint:
+    def __init__(self, root):
+        self.root = root
+        self._saved: list[tuple] = []
+        seen: set[int] = set()
+        stack = [root]
+        while stack:
+            obj = stack.pop()
+            if isinstance(obj, _IMMUTABLE) or id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            stack.extend(self._save(obj))
+
+    def _save(self, obj) -> list:
+        """Record obj's contents; return what it refers to."""
+        saved = self._saved
+        if isinstance(obj, tuple):
+            return list(obj)
+        if isinstance(obj, types.MethodType):
+            return [obj.__self__]
+        refs = []
+        if isinstance(obj, list):
+            saved.append((obj, _LIST, list(obj)))
+            refs.extend(obj)
+        elif isinstance(obj, dict):
+            saved.append((obj, _DICT, dict(obj)))
+            refs.extend(obj.keys())
+            refs.extend(obj.values())
+        elif isinstance(obj, set):
+            saved.append((obj, _SET, set(obj)))
+            refs.extend(obj)
+        elif isinstance(obj, _OPAQUE):
+            raise TypeError(f"a checkpoint cannot save a {type(obj).__name__}")
+        attributes = getattr(obj, "__dict__", None)
+        if attributes is not None:
+            saved.append((attributes, _DICT, dict(attributes)))
+            refs.extend(attributes.values())
+        names = _slots(type(obj))
+        if names:
+            values = [(name, getattr(obj, name)) for name in names if hasattr(obj, name)]
+            saved.append((obj, _SLOTS, values))
+            refs.extend(value for _, value in values)
+        return refs
+
+    def restore(self):
+        """Put every recorded content back; the root, as it was when the checkpoint was taken."""
+        for obj, kind, contents in self._saved:
+            if kind == _LIST:
+                obj[:] = contents
+            elif kind == _SLOTS:
+                for name, value in contents:
+                    setattr(obj, name, value)
+            else:
+                obj.clear()
+                obj.update(contents)
+        return self.root
