@@ -10,10 +10,11 @@ executions per second on one core, the wall time of the whole suite on all
 backends, and the reduction factor (naive executions / DPOR executions).
 
 Then the ceiling of a stateless explorer on this machine: every execution the search
-made is run again from the initial state, its schedule fast-forwarded, with no
-analysis, no footprints and no invariants.  That is what replaying costs by itself
-(building the initial state, the model's own code, the scheduling points); no
-analysis, however cheap, makes a replaying search faster than it.
+made is run again from the initial state (restored from a checkpoint, as the search
+does), its schedule fast-forwarded, with no analysis, no footprints and no
+invariants.  That is what replaying costs by itself (putting the initial state back,
+the model's own code, the scheduling points); no analysis, however cheap, makes a
+replaying search faster than it.
 """
 
 from __future__ import annotations
@@ -43,16 +44,17 @@ class _Rerun:
 def replay_ceiling(tests, arches) -> dict:
     """Executions/s of running each search's executions again with nothing but replay."""
     from ptelab.explore.dpor import Bounds, Exhaustive
-    from ptelab.explore.execution import Execution
+    from ptelab.explore.execution import Execution, InitialState
 
     count, seconds = {}, {}
     for test in tests:
         for arch in arches:
             runs = []
             Exhaustive(test.scenario, arch, Bounds()).run(lambda r: runs.append((r.schedule, r.steps)))
+            initial = InitialState()  # restored from a checkpoint, as the search does
             start = time.process_time()
             for schedule, steps in runs:
-                Execution(test.scenario, arch, _Rerun(schedule, steps)).run()
+                Execution(test.scenario, arch, _Rerun(schedule, steps), initial=initial).run()
             seconds[arch] = seconds.get(arch, 0.0) + time.process_time() - start
             count[arch] = count.get(arch, 0) + len(runs)
     return {arch: count[arch] / seconds[arch] for arch in arches}

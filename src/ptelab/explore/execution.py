@@ -33,9 +33,6 @@ from .invariants import BUG, DEADLOCK, Invariants, Violation
 from .points import attach, instrument
 
 
-_OBSERVED = frozenset(("pte", "tlb", "hash", "frame"))
-
-
 class _Stop(Exception):
     """Unwinds the actor whose step broke an invariant: its execution stops there."""
 
@@ -240,10 +237,7 @@ class Execution:
                     break
                 actor = actors[choice]
                 footprint = self._take_step(actor)
-                # only a write to an entry, a TLB, the hash table or a frame, or an operation
-                # ending, can break an invariant
-                if actor.finished or any(
-                        write and loc[0] in _OBSERVED for loc, write in footprint.items()):
+                if self.invariants.may_break(footprint, actor):
                     self.active = False  # the checks' own reads are not part of the step
                     self.invariants.after_step(self)
                     self.active = True

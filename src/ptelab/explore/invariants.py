@@ -27,6 +27,8 @@ from ..machine.tlb import tlb_key
 from ..machine.violation import DUPLICATE_HASH_ENTRY, LOST_DIRTY, STALE_TRANSLATION, USE_AFTER_FREE
 from ..pte import PFN_SHIFT, _PAGE_DIRTY, _PAGE_PRESENT
 
+_OBSERVED = frozenset(("tlb", "hash", "frame"))  # besides entries: what a check reads
+
 DEADLOCK = "deadlock"
 BUG = "bug"
 INVARIANTS = (USE_AFTER_FREE, STALE_TRANSLATION, LOST_DIRTY, DUPLICATE_HASH_ENTRY, DEADLOCK, BUG)
@@ -101,6 +103,23 @@ class Invariants:
         self.stores.pop(pfn, None)
 
     # ---- the checks ----------------------------------------------------------------------
+    def may_break(self, footprint: dict, actor) -> bool:
+        """Whether a step can have broken an invariant the checks found whole before it: an
+        operation ended, or the step wrote a TLB, the hash table, a frame, or an entry
+        its own operation is not changing (an entry in flight is judged when its operation
+        ends, and it keeps the lost-dirty check waiting until then)."""
+        if actor.finished:
+            return True
+        for loc, write in footprint.items():
+            if write:
+                kind = loc[0]
+                if kind == "pte":
+                    if loc[1] not in actor.wrote:
+                        return True
+                elif kind in _OBSERVED:
+                    return True
+        return False
+
     def after_step(self, execution) -> None:
         in_flight = [actor.wrote for actor in execution.actors if actor.wrote]
         machine = self.machine
