@@ -1,6 +1,6 @@
 """The explorer: the reduction is sound, schedules replay, sequential runs have no points."""
 
-from collections import deque
+from collections import Counter, OrderedDict, deque
 from pathlib import Path
 
 import pytest
@@ -200,6 +200,25 @@ def test_a_checkpoint_puts_back_contents_in_place_and_drops_what_an_execution_ma
     assert lock.owner is None
 
 
+def test_a_checkpoint_restores_subclasses_by_their_contents():
+    class Recording(list):
+        writes = 0
+
+        def __setitem__(self, i, value):
+            Recording.writes += 1
+            list.__setitem__(self, i, value)
+
+    counts, field = Counter(a=2), Recording([0, 0])
+    checkpoint = Checkpoint([counts, field])
+    counts["a"] += 5
+    field[1] = 7
+    checkpoint.restore()
+    assert counts == Counter(a=2)  # not 2 + 2: put back, not added
+    assert field == [0, 0] and Recording.writes == 1  # the restore is not a recorded access
+
+
 def test_a_checkpoint_refuses_state_it_cannot_see():
     with pytest.raises(TypeError, match="deque"):
         Checkpoint({"queue": deque()})
+    with pytest.raises(TypeError, match="OrderedDict"):
+        Checkpoint([OrderedDict()])

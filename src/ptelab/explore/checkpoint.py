@@ -22,7 +22,8 @@ import types
 _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), type, range, frozenset,
               types.FunctionType, types.BuiltinFunctionType, types.BuiltinMethodType,
               types.ModuleType, types.CodeType)
-_OPAQUE = (bytearray, memoryview, collections.deque, array.array)  # state it cannot see
+# state it cannot see, or could not put back with the built-in types' methods
+_OPAQUE = (bytearray, memoryview, collections.deque, array.array, collections.OrderedDict)
 _LIST, _DICT, _SET, _SLOTS = range(4)
 
 
@@ -51,6 +52,8 @@ class Checkpoint:
             return list(obj)
         if isinstance(obj, types.MethodType):
             return [obj.__self__]
+        if isinstance(obj, _OPAQUE):
+            raise TypeError(f"a checkpoint cannot save a {type(obj).__name__}")
         refs = []
         if isinstance(obj, list):
             saved.append((obj, _LIST, list(obj)))
@@ -62,8 +65,6 @@ class Checkpoint:
         elif isinstance(obj, set):
             saved.append((obj, _SET, set(obj)))
             refs.extend(obj)
-        elif isinstance(obj, _OPAQUE):
-            raise TypeError(f"a checkpoint cannot save a {type(obj).__name__}")
         attributes = getattr(obj, "__dict__", None)
         if attributes is not None:
             saved.append((attributes, _DICT, dict(attributes)))
@@ -76,14 +77,24 @@ class Checkpoint:
         return refs
 
     def restore(self):
-        """Put every recorded content back; the root, as it was when the checkpoint was taken."""
+        """Put every recorded content back; the root, as it was when the checkpoint was taken.
+        The built-in types' own methods are used, past any subclass's (a Counter's update
+        adds, a struct page field array's __setitem__ records an access)."""
+        everything = slice(None)
         for obj, kind, contents in self._saved:
             if kind == _LIST:
-                obj[:] = contents
-            elif kind == _SLOTS:
+                _set_items(obj, everything, contents)
+            elif kind == _DICT:
+                _clear_dict(obj)
+                _update_dict(obj, contents)
+            elif kind == _SET:
+                _clear_set(obj)
+                _update_set(obj, contents)
+            else:
                 for name, value in contents:
                     setattr(obj, name, value)
-            else:
-                obj.clear()
-                obj.update(contents)
         return self.root
+
+
+_set_items, _clear_dict, _update_dict = list.__setitem__, dict.clear, dict.update
+_clear_set, _update_set = set.clear, set.update
