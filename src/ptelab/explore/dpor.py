@@ -154,8 +154,9 @@ class Exhaustive:
         over for the acquire before it, as Flanagan and Godefroid's co-enabledness asks)."""
         seen = self._actor_clock[actor]
         stack = self.stack
-        races: dict[int, list[int]] = {}  # other actor -> [its latest racing step, the latest one
-        history = self._history           #   at which this actor was enabled, or -1]
+        # other actor -> [its latest racing step, its latest one at which this actor was enabled, or -1]
+        races: dict[int, list[int]] = {}
+        history = self._history
         clocks = []
         others = len(seen) - 1
         for loc, write in footprint.items():

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..machine.coherence import grants_more
-from ..machine.hash_table import hpt_vpn
+from ..machine.coherence import grants_more, stale
+from ..machine.hash_table import HPTE_R_PP, PP_RW, hpt_vpn
 from ..machine.memory import PG_dirty
 from ..machine.tlb import tlb_key
 from ..machine.violation import DUPLICATE_HASH_ENTRY, LOST_DIRTY, STALE_TRANSLATION, USE_AFTER_FREE
@@ -138,16 +138,18 @@ class Invariants:
                     pte = mm.entry(va) if pte is None else pte
                     problem = grants_more(machine, pte, *entry)
                     if problem:
-                        return execution._record(STALE_TRANSLATION, f"{name}: cpu{cpu.id} TLB: context "
-                                                 f"{mm.context} va {va:#x} {problem}", va, entry[0], cpu.id)
+                        where = f"{name}: cpu{cpu.id} TLB"
+                        return execution._record(STALE_TRANSLATION, stale(where, mm.context, va, problem),
+                                                 va, entry[0], cpu.id)
             if vpn is not None:
                 for slot in hpt.valid_slots(vpn):
                     pfn, rflags = hpt.entry(slot)
                     pte = mm.entry(va) if pte is None else pte
-                    problem = grants_more(machine, pte, pfn, self.hpte_gen[slot], rflags & 0x3 == 0x2)
+                    problem = grants_more(machine, pte, pfn, self.hpte_gen[slot], rflags & HPTE_R_PP == PP_RW)
                     if problem:
-                        return execution._record(STALE_TRANSLATION, f"{name}: HPTE slot {slot}: context "
-                                                 f"{mm.context} va {va:#x} {problem}", va, pfn, None)
+                        where = f"{name}: HPTE slot {slot}"
+                        return execution._record(STALE_TRANSLATION, stale(where, mm.context, va, problem),
+                                                 va, pfn, None)
         if self.stores and quiet:
             self._check_dirty(execution)
 

@@ -18,7 +18,12 @@ def judge(machine, where: str, context: int, va: int, pfn: int, gen: int, writab
     pgd = machine.address_spaces.get(context)
     pte = pgd.entry(va) if pgd is not None else 0
     problem = grants_more(machine, pte, pfn, gen, writable)
-    return f"{where}: context {context} va {va:#x} {problem}" if problem else None
+    return stale(where, context, va, problem) if problem else None
+
+
+def stale(where: str, context: int, va: int, problem: str) -> str:
+    """The report of a stale translation: where it is cached, for what, and why."""
+    return f"{where}: context {context} va {va:#x} {problem}"
 
 
 def grants_more(machine, pte: int, pfn: int, gen: int, writable: bool):
