@@ -140,11 +140,16 @@ class Exhaustive:
             for entries in self._history.values():
                 while entries and entries[-1][0] >= replayed:
                     entries.pop()
+        # each actor's clock after its last step of the prefix
         self._actor_clock = [[-1] * nactors for _ in range(nactors)]
+        missing = set(range(nactors))
         for k in range(replayed - 1, -1, -1):
             a = self._actors[k]
-            if self._actor_clock[a][a] < 0:
+            if a in missing:
                 self._actor_clock[a] = self._clocks[k]
+                missing.discard(a)
+                if not missing:
+                    break
 
     def _observe(self, i: int, actor: int, footprint: dict, record: bool = True) -> None:
         """Vector clocks over the steps (a step happens after every earlier step it depends
