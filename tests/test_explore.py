@@ -177,17 +177,17 @@ def test_a_checkpoint_puts_back_contents_in_place_and_drops_what_an_execution_ma
             self.seen = set()
 
     class Lock:
-        __slots__ = ("owner",)
+        __slots__ = ("owner", "since")
 
         def __init__(self):
-            self.owner = None
+            self.owner = None  # "since" stays empty until the lock is taken
 
     shared = [1, 2]
     node = Node({"a": shared, "b": (shared, [3])})
     lock = Lock()
     root = [node, shared, {lock: "held by nobody"}]
     checkpoint = Checkpoint(root)
-    lock.owner = 1
+    lock.owner, lock.since = 1, 3
     shared.append(99)
     node.items["c"] = Node({})
     node.items["b"][1].clear()
@@ -197,7 +197,7 @@ def test_a_checkpoint_puts_back_contents_in_place_and_drops_what_an_execution_ma
     assert shared == [1, 2] and node.items["a"] is shared and root[1] is shared
     assert set(node.items) == {"a", "b"} and node.items["b"][1] == [3]
     assert node.seen == set() and not hasattr(node, "extra")
-    assert lock.owner is None
+    assert lock.owner is None and not hasattr(lock, "since")
 
 
 def test_a_checkpoint_restores_subclasses_by_their_contents():

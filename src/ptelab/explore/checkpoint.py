@@ -24,7 +24,6 @@ _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), type, range, fr
               types.ModuleType, types.CodeType)
 # state it cannot see, or could not put back with the built-in types' methods
 _OPAQUE = (bytearray, memoryview, collections.deque, array.array, collections.OrderedDict)
-_LIST, _DICT, _SET, _SLOTS = range(4)
 
 
 def _slots(cls: type) -> list[str]:
@@ -35,7 +34,10 @@ def _slots(cls: type) -> list[str]:
 class Checkpoint:
     def __init__(self, root):
         self.root = root
-        self._saved: list[tuple] = []
+        self._lists: list[tuple] = []  # (list, its contents)
+        self._dicts: list[tuple] = []  # (dict or an object's __dict__, its contents)
+        self._sets: list[tuple] = []
+        self._slotted: list[tuple] = []  # (object, [(slot, value)], the slots it had empty)
         seen: set[int] = set()
         stack = [root]
         while stack:
@@ -47,7 +49,6 @@ class Checkpoint:
 
     def _save(self, obj) -> list:
         """Record obj's contents; return what it refers to."""
-        saved = self._saved
         if isinstance(obj, tuple):
             return list(obj)
         if isinstance(obj, types.MethodType):
@@ -56,24 +57,25 @@ class Checkpoint:
             raise TypeError(f"a checkpoint cannot save a {type(obj).__name__}")
         refs = []
         if isinstance(obj, list):
-            saved.append((obj, _LIST, list(obj)))
+            self._lists.append((obj, list(obj)))
             refs.extend(obj)
         elif isinstance(obj, dict):
-            saved.append((obj, _DICT, dict(obj)))
+            self._dicts.append((obj, dict(obj)))
             refs.extend(obj.keys())
             refs.extend(obj.values())
         elif isinstance(obj, set):
-            saved.append((obj, _SET, set(obj)))
+            self._sets.append((obj, set(obj)))
             refs.extend(obj)
         attributes = getattr(obj, "__dict__", None)
         if attributes is not None:
-            saved.append((attributes, _DICT, dict(attributes)))
+            self._dicts.append((attributes, dict(attributes)))
             refs.extend(attributes.values())
         names = _slots(type(obj))
         if names:
-            values = [(name, getattr(obj, name)) for name in names if hasattr(obj, name)]
-            saved.append((obj, _SLOTS, values))
-            refs.extend(value for _, value in values)
+            held = [(name, getattr(obj, name)) for name in names if hasattr(obj, name)]
+            unset = [name for name in names if not hasattr(obj, name)]
+            self._slotted.append((obj, held, unset))
+            refs.extend(value for _, value in held)
         return refs
 
     def restore(self):
@@ -81,18 +83,20 @@ class Checkpoint:
         The built-in types' own methods are used, past any subclass's (a Counter's update
         adds, a struct page field array's __setitem__ records an access)."""
         everything = slice(None)
-        for obj, kind, contents in self._saved:
-            if kind == _LIST:
-                _set_items(obj, everything, contents)
-            elif kind == _DICT:
-                _clear_dict(obj)
-                _update_dict(obj, contents)
-            elif kind == _SET:
-                _clear_set(obj)
-                _update_set(obj, contents)
-            else:
-                for name, value in contents:
-                    setattr(obj, name, value)
+        for obj, contents in self._lists:
+            _set_items(obj, everything, contents)
+        for obj, contents in self._dicts:
+            _clear_dict(obj)
+            _update_dict(obj, contents)
+        for obj, contents in self._sets:
+            _clear_set(obj)
+            _update_set(obj, contents)
+        for obj, held, unset in self._slotted:
+            for name, value in held:
+                setattr(obj, name, value)
+            for name in unset:  # a slot the execution filled is emptied again
+                if hasattr(obj, name):
+                    delattr(obj, name)
         return self.root
 
 
