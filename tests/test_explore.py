@@ -170,6 +170,13 @@ def test_a_fast_forwarded_prefix_gives_the_executions_a_step_by_step_replay_give
     assert fast_redundant == full_redundant
 
 
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=litmus_texts(), arch=st.sampled_from(list(ARCHES)))
+def test_random_scenarios_explore_the_same_from_a_checkpoint_as_from_fresh_builds(text, arch):
+    test = LitmusTest(parse("random.litmus", text))
+    assert _executions(Exhaustive, test, arch) == _executions(_FullReplay, test, arch)
+
+
 def test_a_checkpoint_puts_back_contents_in_place_and_drops_what_an_execution_made():
     class Node:
         def __init__(self, items):
