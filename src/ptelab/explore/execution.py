@@ -156,7 +156,6 @@ class Execution:
             i = len(steps)
             if i < self.prefix_length and self.prefix[i] == actor.index:
                 steps.append(self.prefix_steps[i])
-                self.schedule.append(actor.index)
                 return
         actor.pending = (loc, write, what, enabled, also)
         self._main.switch()
@@ -275,16 +274,17 @@ class Execution:
         return world
 
     def _replay(self, actors: list[Actor]) -> None:
-        """Run the chooser's prefix: each actor runs on through its own steps of it."""
+        """Run the chooser's prefix: each actor runs on through its own steps of it.  The
+        schedule so far is the prefix itself."""
         prefix, steps = self.prefix, self.steps
         self.replaying = True
         while len(steps) < len(prefix):
             actor = actors[prefix[len(steps)]]
             steps.append(self.prefix_steps[len(steps)])
-            self.schedule.append(actor.index)
             actor.pending = None
             self._switch_to(actor)
         self.replaying = False
+        self.schedule = list(prefix)
 
     def _body(self, actor: Actor):
         def run():
