@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from ptelab.arch import ARCHES, boot
 from ptelab.explore.checkpoint import Checkpoint
 from ptelab.explore.dpor import Bounds, Exhaustive, dependent
+from ptelab.explore.execution import Execution
 from ptelab.explore.schedule import ScheduleError, format_schedule, parse_schedule
 from ptelab.litmus import load
 from ptelab.litmus.check import LitmusTest
@@ -168,6 +169,31 @@ def test_a_fast_forwarded_prefix_gives_the_executions_a_step_by_step_replay_give
     assert len(fast) > 1
     assert fast == full
     assert fast_redundant == full_redundant
+
+
+def test_a_search_runs_its_actors_in_the_same_workers_even_after_cutting_them_off(monkeypatch):
+    """Each actor runs in a worker greenlet the search reuses: an execution that stops on
+    a violation unwinds the actors it cut off and their workers go back idle, so a
+    search with stopped executions still makes only one worker per actor."""
+    test = load(f"{LITMUS}/rule-flush-before-unlock.litmus")
+    used = []
+    take = Execution._worker
+
+    def worker(self):
+        glet = take(self)
+        used.append(glet)
+        return glet
+
+    monkeypatch.setattr(Execution, "_worker", worker)
+    stopped = []
+    search = Exhaustive(test.scenario, "ppc64", Bounds())
+    search.run(lambda result: stopped.append(bool(result.violations)))
+    actors = len(test.scenario.actor_names())
+    assert any(stopped) and not all(stopped)
+    assert len(used) == actors * (search.search.executions + search.search.redundant)
+    assert len({id(glet) for glet in used}) == actors
+    assert sorted(map(id, search.initial.workers)) == sorted({id(glet) for glet in used})
+    assert not any(glet.dead for glet in search.initial.workers)
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
