@@ -104,9 +104,10 @@ class Exhaustive:
             previous = parent.choice
             preemptions = parent.preemptions + (parent.previous is not None and parent.choice != parent.previous
                                                 and parent.previous in parent.enabled)
-            sleep = {} if self.naive else {
-                q: fp for q, fp in (*parent.sleep.items(), *parent.done.items())
-                if q != parent.choice and not dependent(fp, parent.footprint)}
+            sleep = {}
+            if not self.naive and (parent.sleep or parent.done):
+                sleep = {q: fp for q, fp in (*parent.sleep.items(), *parent.done.items())
+                         if q != parent.choice and not dependent(fp, parent.footprint)}
         frame = _Frame(frozenset(enabled), sleep, previous, preemptions)
         awake = [p for p in enabled if p not in sleep]
         if not awake:
