@@ -9,12 +9,14 @@ enumeration of every interleaving of the same scheduling points, bounded by
 executions per second on one core, the wall time of the whole suite on all
 backends, and the reduction factor (naive executions / DPOR executions).
 
-Then the ceiling of a stateless explorer on this machine: every execution the search
-made is run again from the initial state (restored from a checkpoint, as the search
-does), its schedule fast-forwarded, with no analysis, no footprints and no
-invariants.  That is what replaying costs by itself (putting the initial state back,
-the model's own code, the scheduling points); no analysis, however cheap, makes a
-replaying search faster than it.
+Then where the time of a run goes, per backend: every execution the search made is
+run again from the initial state (restored from a checkpoint, as the search does), its
+schedule fast-forwarded, with no analysis, no footprints and no invariants.  That is
+what replaying costs by itself (putting the initial state back, the model's own code,
+the scheduling points): no analysis, however cheap, makes a replaying search faster
+than it.  The difference from the search's time, divided by the new steps (the ones
+after the state a run branches from), is what analysing a new step costs: its race
+analysis, sleep set, invariants, footprint and the switches to the controller.
 """
 
 from __future__ import annotations
@@ -41,23 +43,49 @@ class _Rerun:
         pass
 
 
-def replay_ceiling(tests, arches) -> dict:
-    """Executions/s of running each search's executions again with nothing but replay."""
+def _counted(exhaustive_class):
+    class Counted(exhaustive_class):
+        """The search, counting the steps it replays and the new steps it analyses."""
+        replayed = new = 0
+
+        def prefix(self):
+            choices, steps = super().prefix()
+            self.replayed += len(choices)
+            return choices, steps
+
+        def executed(self, ex, i, actor, footprint):
+            self.new += 1
+            super().executed(ex, i, actor, footprint)
+    return Counted
+
+
+def costs(tests, arches) -> dict:
+    """Per backend, over the suite: the search's executions and steps (replayed or new)
+    with its seconds, and the seconds of running the same executions again with nothing
+    but replay (restored from a checkpoint and fast-forwarded, as the search does)."""
     from ptelab.explore.dpor import Bounds, Exhaustive
     from ptelab.explore.execution import Execution, InitialState
 
-    count, seconds = {}, {}
+    counted = _counted(Exhaustive)
+    totals = {arch: dict(executions=0, replayed=0, new=0, search=0.0, rerun=0, replay=0.0) for arch in arches}
     for test in tests:
         for arch in arches:
+            t = totals[arch]
             runs = []
-            Exhaustive(test.scenario, arch, Bounds()).run(lambda r: runs.append((r.schedule, r.steps)))
-            initial = InitialState()  # restored from a checkpoint, as the search does
+            search = counted(test.scenario, arch, Bounds())
+            start = time.process_time()
+            found = search.run(lambda r: runs.append((r.schedule, r.steps)))
+            t["search"] += time.process_time() - start
+            t["executions"] += found.executions + found.redundant
+            t["replayed"] += search.replayed
+            t["new"] += search.new
+            initial = InitialState()
             start = time.process_time()
             for schedule, steps in runs:
                 Execution(test.scenario, arch, _Rerun(schedule, steps), initial=initial).run()
-            seconds[arch] = seconds.get(arch, 0.0) + time.process_time() - start
-            count[arch] = count.get(arch, 0) + len(runs)
-    return {arch: count[arch] / seconds[arch] for arch in arches}
+            t["replay"] += time.process_time() - start
+            t["rerun"] += len(runs)
+    return totals
 
 
 def main() -> int:
@@ -98,9 +126,15 @@ def main() -> int:
     print(f"DPOR: {total_ex} executions (+{total_red} cut short by sleep sets) in {dpor_seconds:.2f} s: "
           f"{total_ex / dpor_seconds:,.0f} executions/s, {(total_ex + total_red) / dpor_seconds:,.0f} runs/s")
     print("per backend: " + ", ".join(f"{arch} {n / secs:,.0f}/s" for arch, (n, secs) in per_arch.items()))
-    ceiling = replay_ceiling(tests, ARCHES)
-    print("replay alone (the same executions, fast-forwarded, no analysis): "
-          + ", ".join(f"{arch} {rate:,.0f}/s" for arch, rate in ceiling.items()))
+    print("where the time goes, per backend (runs include those a sleep set cut short):")
+    for arch, t in costs(tests, ARCHES).items():
+        run_us = t["search"] / t["executions"] * 1e6
+        replay_us = t["replay"] / t["rerun"] * 1e6
+        steps, new = (t["replayed"] + t["new"]) / t["executions"], t["new"] / t["executions"]
+        print(f"  {arch}: {run_us:.0f} us a run, {steps:.1f} steps of which {new:.1f} new; the same runs "
+              f"replayed alone {replay_us:.0f} us ({1e6 / replay_us:,.0f}/s); so the analysis of a new "
+              f"step costs {(run_us - replay_us) / new:.1f} us, and a replayed step with its share of "
+              f"the restore {replay_us / steps:.1f} us")
     cut = sum(1 for r in rows if not r[6])
     print(f"reduction factor: median {statistics.median(factors):.0f}x, geometric mean "
           f"{statistics.geometric_mean(factors):.0f}x ({cut} of {len(rows)} naive searches stopped at "
