@@ -112,8 +112,8 @@ class InitialState:
 
 def _serve() -> None:
     """A worker: the greenlet an actor's code runs in, reused by the search's executions
-    (making a greenlet and running it the first time costs about 11 µs, a switch into a
-    live one a twentieth of that).  Idle, it waits to be handed an actor's code; then
+    (making a greenlet and running it the first time costs about 11 µs here, since its
+    Python frames get a freshly mapped stack; a switch into a live one, 0.65 µs).  Idle, it waits to be handed an actor's code; then
     until the actor's first step; then runs it, and is idle again."""
     while True:
         run = greenlet.getcurrent().parent.switch()
