@@ -74,8 +74,9 @@ class GenericArch:
         raise NotImplementedError(f"{self.name}: no MMU miss path")
 
     def tlb_prefetch(self, cpu, mm, va: int) -> None:
-        """The MMU fills a TLB entry on its own (speculation), from what it can reach
-        without software: by default, a read walk."""
+        """The MMU fills a TLB entry on its own (speculation: "translations required for
+        prefetches and for accesses that are a result of speculative execution", Intel SDM
+        vol. 3A 4.10.2.3), from what it can reach without software: by default, a read walk."""
         self.tlb_miss(cpu, mm, va, False)
 
     def flush_tlb_mm_range(self, mm, start: int, end: int) -> None:

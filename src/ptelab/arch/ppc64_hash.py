@@ -156,8 +156,10 @@ class Ppc64Hash(GenericArch):
         return None
 
     def tlb_prefetch(self, cpu, mm, va: int) -> None:
-        """The MMU loads a TLB entry from the hash table on its own; it never runs hash_page
-        (a hash miss is an interrupt, taken only for a real access)."""
+        """The MMU loads a TLB entry from the hash table on its own (Power ISA Book III-S,
+        page table search); it never runs hash_page: a hash miss is a storage interrupt,
+        taken only for a real access (do_hash_page in arch/powerpc/kernel/head_64.S calls
+        hash_page, arch/powerpc/mm/hash_utils_64.c)."""
         vpn = hpt_vpn(mm.context, va)
         self._sched(("hash", vpn), False, "speculative hash search", also=(("tlb", cpu.id),))
         slot = self.hpt.find(vpn)
