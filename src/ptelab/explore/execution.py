@@ -348,7 +348,7 @@ class Execution:
         actor.glet.switch()
         self.current = None
 
-    def _take_step(self, actor: Actor) -> None:
+    def _take_step(self, actor: Actor) -> dict:
         footprint = actor.next_footprint()
         step = Step(actor.index, footprint, actor.pending[2], actor.line)
         if self.table:
