@@ -98,9 +98,12 @@ def cmd_list(args) -> int:
     console = Console()
     table = Table(title="architectures")
     table.add_column("name")
+    table.add_column("kernel")
     table.add_column("description")
     for name, cls in ARCHES.items():
-        table.add_row(name, cls.description)
+        kernel = "proposal on " + cls.kernel if cls.proposal else cls.kernel
+        what = cls.description + (f"\n  differs: {cls.differs}" if cls.differs else "")
+        table.add_row(name, kernel, what)
     console.print(table)
     table = Table(title="workloads")
     table.add_column("name")

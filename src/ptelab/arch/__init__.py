@@ -25,25 +25,13 @@ def arch_class(name: str) -> type[GenericArch]:
         raise UnknownArch(name) from None
 
 
-def hash_groups_for(pages: int) -> int:
-    """Size the hash table as the kernel does: about one HPTE per two pages of RAM
-    (htab_get_table_size), in groups of 8, a power of two, at least 256 groups."""
-    groups = 256
-    while groups * 16 < pages:
-        groups *= 2
-    return groups
-
-
 def boot(name: str, cpus: int = 2, pages: int = 4096, debug: bool = True, hash_groups: int | None = None) -> Machine:
     """A machine with `cpus` CPUs running the named backend, sized for `pages` of user
     memory (or given `hash_groups` HPTE groups), with debug mode (every rule checked on
     every accessor call) unless told not."""
     cls = arch_class(name)
     machine = Machine(ncpus=cpus)
-    if issubclass(cls, Ppc64Hash):
-        machine.arch = cls(machine, hash_groups=hash_groups or hash_groups_for(pages))
-    else:
-        machine.arch = cls(machine)
+    machine.arch = cls.attach(machine, pages, hash_groups)
     if debug:
         from ..debug import enable_debug
 

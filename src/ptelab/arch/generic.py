@@ -39,6 +39,9 @@ from ..pte import (
 class GenericArch:
     name = "generic"
     description = "asm-generic defaults"
+    kernel = "6.12"  # the Linux version whose code this variant models
+    proposal = False  # True for a fix no kernel shipped (named like "ppc64-6.12+fix")
+    differs = ""  # what this variant changes from the one it derives from, with the kernel file
     # ARCH_WANT_BATCHED_UNMAP_TLB_FLUSH: reclaim may defer its shootdown (mm/rmap.c)
     batched_unmap_tlb_flush = False
     BUSY = 0  # a software lock bit in the PTE that atomic updates wait on (ppc64 _PAGE_BUSY)
@@ -49,6 +52,12 @@ class GenericArch:
         self.mem = machine.mem
         self.tables = machine.mem.ptes
         self.counters = machine.counters
+
+    @classmethod
+    def attach(cls, machine, pages: int, hash_groups: int | None = None) -> "GenericArch":
+        """The backend for `machine`, sized for `pages` of user memory (a backend with a
+        hardware structure sized by memory, such as a hash table, overrides this)."""
+        return cls(machine)
 
     # ---- primitives ------------------------------------------------------------------
     def _get(self, ptep: int) -> int:
@@ -195,4 +204,21 @@ class GenericArch:
 
     def hashed(self, pte: int) -> bool:
         """Does the PTE say a hash-table entry was made from it? (hash MMUs only)"""
+        return False
+
+    # ---- what the explorer's invariants ask of the hardware --------------------------------
+    def cached_translations(self, mm, va: int):
+        """Translations of (mm, va) the hardware holds outside the per-CPU TLBs (which every
+        backend has and the invariants read directly): a hash table, a hypervisor's queue,
+        a VHPT...  Each is (where, pfn, allocation generation, writable, cpu or None)."""
+        return ()
+
+    def all_cached_translations(self):
+        """Every translation held outside the per-CPU TLBs, whatever its address:
+        (where, context, va, pfn, allocation generation, writable)."""
+        return ()
+
+    def dirty_recorded(self, pfn: int) -> bool:
+        """Does the hardware record, outside the PTEs, that frame `pfn` was written (an s390
+        storage key's change bit, a hash entry's C bit)?  The lost-dirty invariant counts it."""
         return False

@@ -54,6 +54,7 @@ from ..machine.hash_table import (
     HPTE_R_N,
     HPTE_R_PP,
     HPTE_V_SECONDARY,
+    HPTE_V_VALID,
     HPTES_PER_GROUP,
     PP_RO,
     PP_RW,
@@ -105,6 +106,15 @@ def pte_hash_slot(pte: int) -> tuple[bool, int]:
     return bool(pte & _PAGE_F_SECOND), (pte & _PAGE_F_GIX) >> _PAGE_F_GIX_SHIFT
 
 
+def hash_groups_for(pages: int) -> int:
+    """Size the hash table as the kernel does: about one HPTE per two pages of RAM
+    (htab_get_table_size), in groups of 8, a power of two, at least 256 groups."""
+    groups = 256
+    while groups * 16 < pages:
+        groups *= 2
+    return groups
+
+
 class TlbBatch:
     """struct ppc64_tlb_batch: pending hash invalidations of one mm, per CPU."""
 
@@ -119,6 +129,9 @@ class TlbBatch:
 class Ppc64Hash(GenericArch):
     name = "ppc64"
     description = "powerpc64 hash MMU, with the mprotect flush fix"
+    kernel = "2.6.27"
+    proposal = True  # the 2.6.27 code plus a flush no kernel shipped in this form
+    differs = "ptep_modify_prot_start issues the pending hash invalidation (the seed thread's proposed fix)"
     fixed_modify_prot = True
     # pte_update's "ldarx; andi. _PAGE_BUSY; bne- 1b" spins while hash_page holds the entry
     # (include/asm-powerpc/pgtable-ppc64.h); the explorer makes it wait (explore/points.py)
@@ -132,6 +145,10 @@ class Ppc64Hash(GenericArch):
         for cpu in machine.cpus:
             cpu.arch_state = TlbBatch()
         self._all_tlbs = tuple(("tlb", cpu.id) for cpu in machine.cpus)
+
+    @classmethod
+    def attach(cls, machine, pages: int, hash_groups: int | None = None) -> "Ppc64Hash":
+        return cls(machine, hash_groups=hash_groups or hash_groups_for(pages))
 
     # ---- the MMU: hash search, then hash_page ----------------------------------------
     def tlb_miss(self, cpu, mm, va: int, write: bool):
@@ -263,6 +280,23 @@ class Ppc64Hash(GenericArch):
     def hashed(self, pte: int) -> bool:
         return bool(pte & _PAGE_HASHPTE)
 
+    def cached_translations(self, mm, va: int):
+        """Every valid HPTE for (mm, va): the MMU uses it without looking at the PTE."""
+        hpt = self.hpt
+        found = []
+        for slot in hpt.valid_slots(hpt_vpn(mm.context, va)):
+            pfn, rflags = hpt.entry(slot)
+            found.append((f"HPTE slot {slot}", pfn, self.hpte_gen[slot], rflags & HPTE_R_PP == PP_RW, None))
+        return found
+
+    def all_cached_translations(self):
+        hpt = self.hpt
+        for slot, v in enumerate(hpt.v):
+            if v & HPTE_V_VALID:
+                context, va = hpt.owner[slot]
+                pfn, rflags = hpt.entry(slot)
+                yield f"HPTE slot {slot}", context, va, pfn, self.hpte_gen[slot], rflags & HPTE_R_PP == PP_RW
+
     def pending_invalidation(self, mm, addr: int) -> bool:
         """Is an invalidation of (mm, addr) queued on this CPU's batch?"""
         batch = self.machine.this_cpu.arch_state
@@ -357,4 +391,6 @@ class Ppc64Hash(GenericArch):
 class Ppc64Hash_2_6_27(Ppc64Hash):
     name = "ppc64-2.6.27"
     description = "powerpc64 hash MMU as in 2.6.27: mprotect can create a duplicate HPTE"
+    kernel = "2.6.27"
+    differs = "ptep_modify_prot_start is the generic get_and_clear (include/asm-generic/pgtable.h, 2.6.27)"
     fixed_modify_prot = False

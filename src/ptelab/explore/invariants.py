@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..machine.coherence import grants_more, stale
-from ..machine.hash_table import HPTE_R_PP, PP_RW, hpt_vpn
+from ..machine.hash_table import hpt_vpn
 from ..machine.memory import PG_dirty
 from ..machine.tlb import tlb_key
 from ..machine.violation import DUPLICATE_HASH_ENTRY, LOST_DIRTY, STALE_TRANSLATION, USE_AFTER_FREE
@@ -83,11 +83,9 @@ class Invariants:
         self.machine = world.machine
         self.mem = world.machine.mem
         self.watched = world.watched
-        hashed = self.machine.hash_table is not None
-        self.hpte_gen = self.machine.arch.hpte_gen if hashed else None
-        # each watched page with its TLB key and hash-table vpn, computed once
-        self.pages = [(mm, va, name, tlb_key(mm.context, va), hpt_vpn(mm.context, va) if hashed else None)
-                      for mm, va, name in world.watched]
+        self.arch = self.machine.arch
+        # each watched page with its TLB key, computed once
+        self.pages = [(mm, va, name, tlb_key(mm.context, va)) for mm, va, name in world.watched]
         # frame -> (va, cpu) of the last store whose Dirty software has not taken
         self.stores: dict[int, tuple[int, int]] = {}
 
@@ -123,9 +121,8 @@ class Invariants:
     def after_step(self, execution) -> None:
         in_flight = [actor.wrote for actor in execution.actors if actor.wrote]
         machine = self.machine
-        hpt = machine.hash_table
         quiet = True  # no watched PTE is being changed by an operation still running
-        for mm, va, name, key, vpn in self.pages:
+        for mm, va, name, key in self.pages:
             if in_flight:
                 ptep = mm.pte_offset(va)
                 if ptep is not None and any(ptep in wrote for wrote in in_flight):
@@ -141,22 +138,19 @@ class Invariants:
                         where = f"{name}: cpu{cpu.id} TLB"
                         return execution._record(STALE_TRANSLATION, stale(where, mm.context, va, problem),
                                                  va, entry[0], cpu.id)
-            if vpn is not None:
-                for slot in hpt.valid_slots(vpn):
-                    pfn, rflags = hpt.entry(slot)
-                    pte = mm.entry(va) if pte is None else pte
-                    problem = grants_more(machine, pte, pfn, self.hpte_gen[slot], rflags & HPTE_R_PP == PP_RW)
-                    if problem:
-                        where = f"{name}: HPTE slot {slot}"
-                        return execution._record(STALE_TRANSLATION, stale(where, mm.context, va, problem),
-                                                 va, pfn, None)
+            for where, pfn, gen, writable, cpu_id in self.arch.cached_translations(mm, va):
+                pte = mm.entry(va) if pte is None else pte
+                problem = grants_more(machine, pte, pfn, gen, writable)
+                if problem:
+                    return execution._record(STALE_TRANSLATION, stale(f"{name}: {where}", mm.context, va, problem),
+                                             va, pfn, cpu_id)
         if self.stores and quiet:
             self._check_dirty(execution)
 
     def _check_dirty(self, execution) -> None:
         flags = self.mem.flags
         for pfn, (store_va, cpu) in list(self.stores.items()):
-            if flags[pfn] & PG_dirty:
+            if flags[pfn] & PG_dirty or self.arch.dirty_recorded(pfn):
                 del self.stores[pfn]
                 continue
             recorded = False

@@ -10,7 +10,6 @@ This is the quiescent form of the "stale translation" invariant of DESIGN.md.
 from __future__ import annotations
 
 from ..pte import PAGE_SHIFT, PFN_SHIFT, _PAGE_PRESENT, _PAGE_RW
-from .hash_table import HPTE_V_VALID, PP_RW
 from .tlb import VPN_BITS
 
 
@@ -49,15 +48,8 @@ def stale_translations(machine) -> list[str]:
             problem = judge(machine, f"cpu{cpu.id} TLB", context, va, pfn, gen, writable)
             if problem:
                 problems.append(problem)
-    hpt = machine.hash_table
-    if hpt is not None:
-        gens = machine.arch.hpte_gen
-        for slot, v in enumerate(hpt.v):
-            if v & HPTE_V_VALID:
-                context, va = hpt.owner[slot]
-                pfn, rflags = hpt.entry(slot)
-                problem = judge(machine, f"HPTE slot {slot}", context, va, pfn, gens[slot],
-                                 rflags & 0x3 == PP_RW)
-                if problem:
-                    problems.append(problem)
+    for where, context, va, pfn, gen, writable in machine.arch.all_cached_translations():
+        problem = judge(machine, where, context, va, pfn, gen, writable)
+        if problem:
+            problems.append(problem)
     return problems
