@@ -23,7 +23,9 @@ from .states import FORMATS, derive
 from .machine.counters import DESCRIPTIONS, Counters
 from .workloads import WORKLOADS, run_workload
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+# 0 ok (complete, every expectation held), 1 a failure, 2 bad input, 3 inconclusive (nothing
+# failed, but a bound cut the search or it was a random sample), 4 an internal error of ptelab.
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INCONCLUSIVE, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
 
 class UsageError(Exception):
@@ -138,6 +140,7 @@ def cmd_litmus(args) -> int:
     from .explore.execution import ScenarioError
     from .explore.schedule import ScheduleError, parse_schedule
     from .litmus import LitmusError, find, load
+    from .litmus.check import FAIL, OK
     from .litmus.report import as_json, counterexample_lines, herd_block
 
     arches = parse_arches(args.arch)
@@ -186,7 +189,8 @@ def cmd_litmus(args) -> int:
         if not console.is_terminal:  # a file or a pipe: do not fold the names
             console = Console(width=200)
         console.print(_matrix(results, arches))
-    return EXIT_OK if all(r.ok for _, r in results) else EXIT_FAIL
+    verdicts = {r.verdict for _, r in results}
+    return EXIT_FAIL if FAIL in verdicts else EXIT_OK if verdicts == {OK} else EXIT_INCONCLUSIVE
 
 
 def _replay(test, arch, choices, debug) -> int:
@@ -208,7 +212,12 @@ def _replay(test, arch, choices, debug) -> int:
         print(f"rule {rule_id} broken at step {step} by {actor}, {test.litmus.path}:{line}")
     if result.final is not None:
         print("final: " + "; ".join(f"{k}={v}" for k, v in result.final.items()))
-    return EXIT_FAIL if result.violations or (debug and result.breaches) else EXIT_OK
+    if result.violations or (debug and result.breaches):
+        return EXIT_FAIL
+    if result.cut:
+        print(f"cut by {result.cut}" + (f": {result.note}" if result.note else ""))
+        return EXIT_INCONCLUSIVE
+    return EXIT_OK
 
 
 def _progress(console, total, enabled):
@@ -232,7 +241,9 @@ def _progress(console, total, enabled):
 
 
 def _matrix(results, arches) -> Table:
-    table = Table(title="litmus: tests x architectures (ok = every expectation held)")
+    from .litmus.report import matrix_cell
+
+    table = Table(title="litmus: tests x architectures (ok = a complete search, every expectation held)")
     table.add_column("test")
     for arch in arches:
         table.add_column(arch, justify="center")
@@ -240,12 +251,7 @@ def _matrix(results, arches) -> Table:
     for test, r in results:
         rows.setdefault(r.test, {})[r.arch] = r
     for name, by_arch in rows.items():
-        cells = []
-        for arch in arches:
-            r = by_arch[arch]
-            seen = ",".join(sorted(r.outcomes)) or "-"
-            cells.append(f"[green]ok[/] {seen}" if r.ok else f"[bold red]FAIL[/] {seen}")
-        table.add_row(name, *cells)
+        table.add_row(name, *(matrix_cell(by_arch[arch]) for arch in arches))
     return table
 
 
@@ -321,6 +327,13 @@ def main(argv=None) -> int:
     except UsageError as err:
         print(f"ptelab: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception:  # noqa: BLE001 - a bug of ptelab's, not of the input: say so, never exit 1
+        import traceback
+
+        traceback.print_exc()
+        print("ptelab: internal error (a bug in ptelab, not in the input): please report it with the "
+              "traceback above", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

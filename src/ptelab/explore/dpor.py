@@ -68,8 +68,17 @@ class Search:
     executions: int = 0
     redundant: int = 0  # executions cut short by a sleep set (already covered)
     cut: dict = field(default_factory=dict)  # bound name -> how many times it cut
+    notes: list = field(default_factory=list)  # what the bounds that cut executions say (distinct)
     complete: bool = True
     seconds: float = 0.0
+
+    def count(self, result) -> None:
+        """A finished (not redundant) execution: count it, and the bound that cut it."""
+        self.executions += 1
+        if result.cut:
+            self.cut[result.cut] = self.cut.get(result.cut, 0) + 1
+            if result.note and result.note not in self.notes and len(self.notes) < 5:
+                self.notes.append(result.note)
 
 
 class Exhaustive:
@@ -247,28 +256,30 @@ class Exhaustive:
         self.search = search = Search()
         bounds = self.bounds
         start = time.perf_counter()
+        deadline = None if bounds.seconds is None else start + bounds.seconds
         while True:
             self._begin(len(self.scenario.actor_names()))
             ex = Execution(self.scenario, self.arch, self, max_steps=bounds.max_steps, debug=self.debug,
-                           initial=self.initial)
+                           initial=self.initial, deadline=deadline)
             result = ex.run()
             self._steps = ex.steps
             if not self.naive:
                 self._pending_races(ex)
             del self.stack[len(ex.steps):]
+            if result.cut == "seconds":  # stopped mid-way: not an execution of the scenario
+                search.cut["seconds"] = 1
+                break
             if result.redundant:
                 search.redundant += 1
             else:
-                search.executions += 1
-                if result.cut:
-                    search.cut[result.cut] = search.cut.get(result.cut, 0) + 1
+                search.count(result)
                 on_result(result)
             if not self._next_prefix():
                 break
             if bounds.executions is not None and search.executions >= bounds.executions:
                 search.cut["executions"] = 1
                 break
-            if bounds.seconds is not None and time.perf_counter() - start > bounds.seconds:
+            if deadline is not None and time.perf_counter() > deadline:
                 search.cut["seconds"] = 1
                 break
         search.complete = not search.cut

@@ -21,6 +21,7 @@ and the execution goes on, so the corruption they lead to is seen too.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from time import perf_counter
 
 from greenlet import greenlet
 
@@ -136,6 +137,7 @@ class Result:
     outcomes: dict  # actor name -> "SIGSEGV"... for actors that did not return normally
     redundant: bool = False  # stopped by the sleep set: equivalent to an explored execution
     cut: str | None = None  # the bound that stopped it
+    note: str = ""  # what that bound says about where it stopped it
     world: World | None = None  # its machine in the final state, for final conditions (until
                                 # the search's next execution puts the initial state back)
 
@@ -144,8 +146,9 @@ class Execution:
     """The controller the scheduling points talk to, for one run of one scenario."""
 
     def __init__(self, scenario, arch: str, chooser, max_steps: int = 2000, table: bool = False,
-                 debug: bool = True, initial: InitialState | None = None):
+                 debug: bool = True, initial: InitialState | None = None, deadline: float | None = None):
         self.scenario = scenario
+        self.deadline = deadline  # time.perf_counter() past which the execution is cut ("seconds")
         self.initial = initial
         self.workers = initial.workers if initial is not None else []  # idle ones
         self.arch = arch
@@ -252,6 +255,9 @@ class Execution:
                 if len(self.steps) >= self.max_steps:
                     result_cut = "steps"
                     break
+                if self.deadline is not None and perf_counter() > self.deadline:
+                    result_cut = "seconds"
+                    break
                 choice = self.chooser.choose(self, len(self.steps), enabled)
                 if choice is None:
                     redundant = True
@@ -278,7 +284,8 @@ class Execution:
         if not self.violations and result_cut is None and not redundant:
             final = self.scenario.observe(world)
         return Result(self.schedule, self.steps, self.violations, self.breaches, final,
-                      {a.name: a.outcome for a in actors if a.outcome}, redundant, result_cut, world)
+                      {a.name: a.outcome for a in actors if a.outcome}, redundant, result_cut,
+                      world=world)
 
     def _worker(self) -> greenlet:
         """An idle worker of the search, or a new one."""

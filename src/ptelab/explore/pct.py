@@ -8,6 +8,11 @@ priority j.  A bug of depth d is found by one run with probability at least
 1/(n * length^(d-1)) for n actors.  Run r of seed s uses random.Random(f"{s}:{r}"),
 so a seed reproduces the whole series, and every counterexample also prints its
 schedule for --replay.
+
+Every bound is honoured: `runs` and `executions` (whichever is smaller) cap the runs,
+`preemptions` caps the switches away from a running actor that could go on (the
+schedule then runs that actor on, and the cut is counted), `max_steps` and `seconds`
+as in the exhaustive search.  A sample is never complete.
 """
 
 from __future__ import annotations
@@ -42,26 +47,44 @@ class PCT:
 
     def choose(self, ex: Execution, i: int, enabled: list[int]):
         j = self.changes.get(i)
-        if j is not None and ex.schedule:
-            self.priority[ex.schedule[-1]] = j - self.depth  # below every initial priority
-        return max(enabled, key=self.priority.__getitem__)
+        previous = ex.schedule[-1] if ex.schedule else None
+        if j is not None and previous is not None:
+            self.priority[previous] = j - self.depth  # below every initial priority
+        choice = max(enabled, key=self.priority.__getitem__)
+        limit = self.bounds.preemptions
+        if limit is not None and previous in enabled and choice != previous:
+            if self.preempted >= limit:
+                self.bounded = True
+                return previous
+            self.preempted += 1
+        return choice
 
     def executed(self, ex, i, actor, footprint) -> None:
         pass
 
     def run(self, on_result) -> Search:
         search = Search(complete=False)
+        bounds = self.bounds
         start = time.perf_counter()
-        for run in range(self.runs):
+        deadline = None if bounds.seconds is None else start + bounds.seconds
+        runs = self.runs
+        if bounds.executions is not None and bounds.executions < runs:
+            runs = bounds.executions
+            search.cut["executions"] = 1
+        for run in range(runs):
             self._prepare(run)
-            result = Execution(self.scenario, self.arch, self, max_steps=self.bounds.max_steps,
-                               debug=self.debug, initial=self.initial).run()
+            self.preempted, self.bounded = 0, False
+            result = Execution(self.scenario, self.arch, self, max_steps=bounds.max_steps,
+                               debug=self.debug, initial=self.initial, deadline=deadline).run()
             self.length = max(self.length if run else 1, len(result.steps))
-            search.executions += 1
-            if result.cut:
-                search.cut[result.cut] = search.cut.get(result.cut, 0) + 1
+            if self.bounded:
+                search.cut["preemptions"] = search.cut.get("preemptions", 0) + 1
+            if result.cut == "seconds":
+                search.cut["seconds"] = 1
+                break
+            search.count(result)
             on_result(result)
-            if self.bounds.seconds is not None and time.perf_counter() - start > self.bounds.seconds:
+            if deadline is not None and time.perf_counter() > deadline:
                 search.cut["seconds"] = 1
                 break
         search.seconds = time.perf_counter() - start

@@ -24,6 +24,7 @@ from .scenario import LitmusScenario
 from .syntax import LitmusFile
 
 ANY = "any_invariant"
+OK, FAIL, INCONCLUSIVE = "ok", "FAIL", "INCONCLUSIVE"
 OUTCOMES = (*INVARIANTS, *BY_ID)
 
 
@@ -45,6 +46,7 @@ class ArchResult:
     executions: int = 0
     redundant: int = 0
     cut: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)  # what a bound that cut an execution says about it
     complete: bool = True
     seconds: float = 0.0
     seed: int = 0
@@ -53,12 +55,21 @@ class ArchResult:
     positive: int = 0
     negative: int = 0
     expected: tuple = ()
-    problems: list = field(default_factory=list)
+    problems: list = field(default_factory=list)  # what failed, whatever the search missed
+    unmet: list = field(default_factory=list)  # what the part explored did not show (a cut search)
     counterexamples: dict = field(default_factory=dict)
 
     @property
+    def verdict(self) -> str:
+        """ok (complete, every expectation held), FAIL, or INCONCLUSIVE (nothing failed in
+        the part explored, but a bound cut the search, or it was a random sample)."""
+        if self.problems:
+            return FAIL
+        return OK if self.complete and not self.unmet else INCONCLUSIVE
+
+    @property
     def ok(self) -> bool:
-        return not self.problems
+        return self.verdict == OK
 
     @property
     def observation(self) -> str:
@@ -138,6 +149,7 @@ class LitmusTest:
             search = PCT(scenario, arch, bounds, seed=seed, runs=runs, debug=debug).run(tally)
         result.executions, result.redundant = search.executions, search.redundant
         result.cut, result.complete, result.seconds = search.cut, search.complete, search.seconds
+        result.notes = search.notes
         self._judge(result, hits)
         return result
 
@@ -157,23 +169,32 @@ class LitmusTest:
             if name not in expected:
                 what = "rule broken" if name in BY_ID else "invariant broken"
                 result.problems.append(f"{what}: {name} in {count} execution(s)")
+        # What the search did not show is a failure only when it covered everything.
+        unmet = result.problems if result.complete else result.unmet
         for name in result.expected:
             if name not in result.outcomes:
-                result.problems.append(f"expected {name}, which no execution showed")
+                unmet.append(f"expected {name}, which no execution showed{_cut_by(result)}")
         for i, clause in enumerate(self.litmus.clauses):
             if clause.expr is None:
                 continue
             if clause.kind == "forbid" and hits[i]:
                 result.problems.append(f"forbid {clause.expr} holds in {hits[i]} execution(s)")
             if clause.kind == "exists" and not hits[i]:
-                cut = "" if result.complete else " (the search was cut by a bound)"
-                result.problems.append(f"exists {clause.expr} holds in no execution{cut}")
+                unmet.append(f"exists {clause.expr} holds in no execution{_cut_by(result)}")
 
     def table(self, arch: str, counterexample: Counterexample, debug: bool = True):
         """Replay a counterexample with the step table recorded."""
         ex = Execution(self.scenario, arch, Replay(list(counterexample.result.schedule)), table=True,
                        debug=debug)
         return ex.run(), ex
+
+
+def _cut_by(result: ArchResult) -> str:
+    if result.complete:
+        return ""
+    if result.mode != "exhaustive":
+        return f" in {result.executions} sampled execution(s)"
+    return " (the search was cut by " + ", ".join(result.cut) + ")"
 
 
 def _state_key(ex_result, seen) -> tuple:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from ..pte import pte_str
 from ..rules import BY_ID
-from .check import ArchResult, LitmusTest
+from .check import FAIL, INCONCLUSIVE, OK, ArchResult, LitmusTest
 
 
 def herd_block(test: LitmusTest, r: ArchResult) -> list[str]:
     lines = [f"Test {r.test} {r.kind} ({r.arch})", f"States {len(r.states)}"]
     for state, count in sorted(r.states.items(), key=lambda kv: -kv[1]):
         lines.append(f"  {'; '.join(state)};  ({count})")
-    lines.append("Ok" if r.ok else "No")
+    lines.append({OK: "Ok", FAIL: "No"}.get(r.verdict, "Inconclusive"))
     lines += ["Witnesses", f"Positive: {r.positive} Negative: {r.negative}",
               f"Condition {r.condition}",
               f"Observation {r.test} {r.observation} {r.positive} {r.negative}"]
@@ -23,14 +23,37 @@ def herd_block(test: LitmusTest, r: ArchResult) -> list[str]:
         search += ", complete" if r.complete else ", INCOMPLETE: cut by " + ", ".join(
             f"{name} ({count})" for name, count in r.cut.items())
     else:
-        search += f" (PCT) from seed {r.seed}: a sample, not every interleaving"
+        search += f" (PCT) from seed {r.seed}: sampled, not every interleaving"
         if r.cut:
-            search += "; cut by " + ", ".join(r.cut)
+            search += "; cut by " + ", ".join(f"{name} ({count})" for name, count in r.cut.items())
     lines.append(f"Explored {search}")
+    lines += [f"  {note}" for note in r.notes]
     lines.append(f"Time {r.test} {r.seconds:.2f}")
     for problem in r.problems:
         lines.append(f"FAIL: {problem}")
+    if r.verdict == INCONCLUSIVE:
+        for unmet in r.unmet:
+            lines.append(f"INCONCLUSIVE: {unmet}")
+        lines.append(f"INCONCLUSIVE: {inconclusive_reason(r)}")
     return lines
+
+
+def inconclusive_reason(r: ArchResult) -> str:
+    """Why a search that found nothing wrong is no proof."""
+    if r.mode != "exhaustive":
+        return f"a random sample of {r.executions} execution(s), not every interleaving"
+    return "nothing failed in the part explored, but the search was cut by " + ", ".join(r.cut)
+
+
+def matrix_cell(r: ArchResult) -> str:
+    """The verdict, as the matrix shows it (rich markup)."""
+    seen = ",".join(sorted(r.outcomes)) or "-"
+    if r.verdict == OK:
+        return f"[green]ok[/] {seen}"
+    if r.verdict == FAIL:
+        return f"[bold red]FAIL[/] {seen}"
+    why = "sampled" if r.mode != "exhaustive" else "cut: " + ",".join(r.cut)
+    return f"[yellow]INCONCLUSIVE[/] ({why}) {seen}"
 
 
 def counterexample_lines(test: LitmusTest, r: ArchResult, debug: bool = True) -> list[str]:
@@ -89,6 +112,7 @@ def _tlb(entry) -> str:
 def as_json(test: LitmusTest, r: ArchResult) -> dict:
     return {
         "test": r.test, "file": test.litmus.path, "arch": r.arch, "kind": r.kind, "ok": r.ok,
+        "verdict": r.verdict.lower(), "sampled": r.mode != "exhaustive", "unmet": r.unmet, "notes": r.notes,
         "condition": r.condition, "observation": r.observation, "positive": r.positive,
         "negative": r.negative, "states": [{"state": list(s), "count": n} for s, n in r.states.items()],
         "outcomes": dict(r.outcomes), "expected": list(r.expected), "problems": r.problems,
