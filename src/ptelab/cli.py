@@ -10,16 +10,13 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.markdown import Markdown
 from rich.markup import escape
 from rich.table import Table
 
 from .arch import ARCHES, boot
 from .debug import RuleViolation
 from .machine.violation import InvariantViolation
-from .report import rule_text, stale_docs, write_docs
 from .rules import BY_ID, RULES
-from .states import FORMATS, derive
 from .machine.counters import DESCRIPTIONS, Counters
 from .workloads import WORKLOADS, run_workload
 
@@ -122,6 +119,10 @@ def cmd_rules(args) -> int:
         rule = BY_ID.get(args.id)
         if rule is None:
             choose("rule", args.id, BY_ID)
+        from rich.markdown import Markdown  # markdown-it is a third of start-up: only here
+
+        from .report import rule_text
+
         console.print(Markdown(rule_text(rule)))
         return EXIT_OK
     table = Table(title="the rulebook (ptelab rules ID for one rule)")
@@ -256,6 +257,8 @@ def _matrix(results, arches) -> Table:
 
 
 def cmd_states(args) -> int:
+    from .states import FORMATS, derive  # deriving needs the mm code: imported only here
+
     arch = choose("architecture", args.arch, ARCHES)
     fmt = choose("format", args.format, FORMATS)
     print(FORMATS[fmt](derive(arch)), end="")
@@ -263,6 +266,8 @@ def cmd_states(args) -> int:
 
 
 def cmd_docs(args) -> int:
+    from .report import stale_docs, write_docs
+
     docs = Path(args.dir)
     if args.check:
         stale = stale_docs(docs)
@@ -296,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     rules.set_defaults(func=cmd_rules)
     states = sub.add_parser("states", help="derive and print the PTE state machine of an architecture")
     states.add_argument("--arch", default="x86", help=f"one of: {', '.join(ARCHES)}")
-    states.add_argument("--format", default="md", help=f"one of: {', '.join(FORMATS)}")
+    states.add_argument("--format", default="md", help="md, dot or json (see `ptelab states --format x`)")
     states.set_defaults(func=cmd_states)
     lit = sub.add_parser("litmus", help="explore litmus tests on every interleaving, per architecture")
     lit.add_argument("paths", nargs="+", metavar="FILE_OR_DIR", help="litmus files, or directories of *.litmus")
