@@ -47,3 +47,20 @@ def test_hash_mmus_get_a_duplicate_hash_entry(arch_name):
 
 def test_x86_does_not():
     madv_free_with_racing_store("x86")
+
+
+def test_madvise_free_goes_through_the_generic_clear_young_dirty_ptes():
+    """6.12's madvise_free_pte_range calls clear_young_dirty_ptes (mm/madvise.c:776);
+    debug mode checks the accessors the generic version is built of, and names the
+    generic caller as the one breaking flush-before-reuse."""
+    from ptelab.debug import RuleViolation
+
+    kernel = Kernel(boot("x86"))
+    mm = kernel.new_mm()
+    addr = do_mmap(mm, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    user_write(mm, kernel.machine.cpus[0], addr, 1)
+    with pytest.raises(RuleViolation) as caught:
+        do_madvise(mm, addr, 4096, MADV_FREE)
+    assert caught.value.rule == "flush-before-reuse" and caught.value.accessor == "set_pte_at"
+    assert "madvise_free_pte_range" in caught.value.where
+    assert "clear_young_dirty_ptes" in [entry.name for entry in caught.traceback]

@@ -16,6 +16,7 @@ batched flush), and per frame how many such clears still point to it.
 from __future__ import annotations
 
 import sys
+from .arch.generic import GenericArch
 from .machine.memory import PTE_INDEX_MASK, PTE_TABLE_SHIFT
 from .pte import (
     PAGE_SHIFT,
@@ -272,6 +273,14 @@ class DebugArch:
         args = (vma, addr, ptep)
         self._rmw("ptep_clear_flush_young", args, ptep)
         return self._arch.ptep_clear_flush_young(vma, addr, ptep)
+
+    def clear_young_dirty_ptes(self, vma, addr, ptep, nr, flags):
+        if type(self._arch).clear_young_dirty_ptes is GenericArch.clear_young_dirty_ptes:
+            # include/linux/pgtable.h's version is core code: check each accessor it calls
+            return GenericArch.clear_young_dirty_ptes(self, vma, addr, ptep, nr, flags)
+        for i in range(nr):  # an architecture's own: one read-modify-write per entry
+            self._rmw("clear_young_dirty_ptes", (vma, addr, ptep, nr, flags), ptep + i)
+        return self._arch.clear_young_dirty_ptes(vma, addr, ptep, nr, flags)
 
     # start and commit are written out flat: mprotect calls them for every entry.
     def ptep_modify_prot_start(self, vma, addr, ptep):

@@ -27,13 +27,18 @@ from __future__ import annotations
 from ..machine.counters import ATOMIC_RMW
 from ..machine.memory import PTE_INDEX_MASK, PTE_TABLE_SHIFT
 from ..pte import (
+    PAGE_SHIFT,
     PAGE_SIZE,
     PFN_SHIFT,
     _PAGE_ACCESSED,
     pte_accessible,
+    pte_mkclean,
     pte_mkold,
     pte_wrprotect,
 )
+
+# cydp_t, include/linux/mm_types.h:1454-1460 (6.12): what clear_young_dirty_ptes clears
+CYDP_CLEAR_YOUNG, CYDP_CLEAR_DIRTY = 1 << 0, 1 << 1
 
 
 class GenericArch:
@@ -155,6 +160,24 @@ class GenericArch:
         if young:
             self.flush_tlb_page(vma, addr)
         return young
+
+    def clear_young_dirty_ptes(self, vma, addr: int, ptep: int, nr: int, flags: int) -> None:
+        """include/linux/pgtable.h:489-511 (6.12), for an architecture that does not define
+        its own: CYDP_CLEAR_YOUNG alone is ptep_test_and_clear_young; otherwise each entry
+        is cleared with ptep_get_and_clear and written back, aged and cleaned, with
+        set_pte_at.  This is core code built from accessors: debug mode checks the
+        accessors it calls (debug.py), so a rule they break is the generic code's."""
+        for i in range(nr):
+            a, p = addr + (i << PAGE_SHIFT), ptep + i
+            if flags == CYDP_CLEAR_YOUNG:
+                self.ptep_test_and_clear_young(vma, a, p)
+                continue
+            pte = self.ptep_get_and_clear(vma.mm, a, p)
+            if flags & CYDP_CLEAR_YOUNG:
+                pte = pte_mkold(pte)
+            if flags & CYDP_CLEAR_DIRTY:
+                pte = pte_mkclean(pte)
+            self.set_pte_at(vma.mm, a, p, pte)
 
     def ptep_modify_prot_start(self, vma, addr: int, ptep: int) -> int:
         return self.ptep_get_and_clear(vma.mm, addr, ptep)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from ..arch.generic import CYDP_CLEAR_DIRTY, CYDP_CLEAR_YOUNG
 from ..machine.memory import PG_anon, PG_dirty, PG_swapbacked
 from ..mmu_gather import MmuGather, tlb_finish_mmu, tlb_gather_mmu, tlb_remove_tlb_entry
 from ..pte import (
     PAGE_SHIFT,
     is_migration_entry,
     pte_dirty,
-    pte_mkclean,
-    pte_mkold,
     pte_none,
     pte_present,
     pte_to_swp_entry,
@@ -47,7 +46,7 @@ def madvise_free_single_vma(vma, start: int, end: int) -> None:
 
 
 def madvise_free_pte_range(tlb, vma, addr: int, end: int) -> None:
-    """Clean and age exclusive anonymous pages so reclaim may drop them unless they
+    """mm/madvise.c:650-790 (6.12), for order-0 folios: clean and age exclusive anonymous pages so reclaim may drop them unless they
     are written again; swap entries are simply freed."""
     mm = vma.mm
     mem = mm.machine.mem
@@ -73,8 +72,9 @@ def madvise_free_pte_range(tlb, vma, addr: int, end: int) -> None:
             continue
         mem.flags[page] &= ~PG_dirty
         if pte_young(ptent) or pte_dirty(ptent):
-            ptent = arch.ptep_get_and_clear_full(mm, a, p, tlb.fullmm)
-            arch.set_pte_at(mm, a, p, pte_mkclean(pte_mkold(ptent)))
+            # mm/madvise.c:775-778 (6.12); the generic clear_young_dirty_ptes clears the
+            # entry and sets it again inside this lazy-MMU section (docs/findings/)
+            arch.clear_young_dirty_ptes(vma, a, p, 1, CYDP_CLEAR_YOUNG | CYDP_CLEAR_DIRTY)
             tlb_remove_tlb_entry(tlb, p, a)
         mem.flags[page] &= ~PG_swapbacked  # mark_page_lazyfree
     arch.arch_leave_lazy_mmu_mode()
