@@ -47,7 +47,7 @@ def test_unmap_without_flush_is_a_use_after_free(arch_name):
         old = arch.ptep_get_and_clear(mm, addr, ptep)
         spin_unlock(mm, ptl)
         if machine.hash_table is not None:  # the hash entry goes at once outside lazy mode;
-            cpu1.tlb.insert(tlb_key(mm.context, addr), (pte_pfn(old), mem.gen[pte_pfn(old)], True))
+            cpu1.tlb.insert(tlb_key(mm.context, addr), (pte_pfn(old), mem.gen[pte_pfn(old)], True, 0))
         page_remove_rmap(mem, pte_pfn(old))
         mem.put_page(pte_pfn(old))  # freed with no flush
     assert stale_translations(machine)
@@ -79,9 +79,9 @@ def test_munmap_frees_frames_only_after_the_flush(kernel):
 
 def test_tlb_drops_its_oldest_entry_when_full():
     tlb = TLB(capacity=2)
-    tlb.insert(1, (1, 1, False))
-    tlb.insert(2, (2, 1, False))
-    tlb.insert(3, (3, 1, False))
+    tlb.insert(1, (1, 1, False, 0))
+    tlb.insert(2, (2, 1, False, 0))
+    tlb.insert(3, (3, 1, False, 0))
     assert list(tlb.entries) == [2, 3]
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from ..machine.counters import ATOMIC_RMW
 from ..machine.memory import PTE_INDEX_MASK, PTE_TABLE_SHIFT
+from ..machine.tlb import tlb_key
 from ..pte import (
     PAGE_SHIFT,
     PAGE_SIZE,
@@ -86,6 +87,17 @@ class GenericArch:
 
     def tlb_miss(self, cpu, mm, va: int, write: bool):
         raise NotImplementedError(f"{self.name}: no MMU miss path")
+
+    def fill_tlb(self, cpu, mm, va: int, ptep: int, pfn: int, writable: bool,
+                 gen: int | None = None, seq: int | None = None) -> tuple:
+        """The MMU caches a translation of (mm, va) in cpu's TLB: every backend's fill goes
+        through here.  By default it was read from the PTE at ptep, under the frame's current
+        allocation and the entry's current write count; a backend filling from another cache
+        (an HPTE) passes that cache's `gen` and `seq`."""
+        entry = (pfn, self.mem.gen[pfn] if gen is None else gen, writable,
+                 self.mem.pte_seq.get(ptep, 0) if seq is None else seq)
+        cpu.tlb.insert(tlb_key(mm.context, va), entry)
+        return entry
 
     def tlb_prefetch(self, cpu, mm, va: int) -> None:
         """The MMU fills a TLB entry on its own (speculation: "translations required for
@@ -233,12 +245,13 @@ class GenericArch:
     def cached_translations(self, mm, va: int):
         """Translations of (mm, va) the hardware holds outside the per-CPU TLBs (which every
         backend has and the invariants read directly): a hash table, a hypervisor's queue,
-        a VHPT...  Each is (where, pfn, allocation generation, writable, cpu or None)."""
+        a VHPT...  Each is (where, pfn, allocation generation, writable, cpu or None, seq):
+        seq is the write of the PTE it was filled from (machine/memory.py, pte_seq)."""
         return ()
 
     def all_cached_translations(self):
         """Every translation held outside the per-CPU TLBs, whatever its address:
-        (where, context, va, pfn, allocation generation, writable)."""
+        (where, context, va, pfn, allocation generation, writable, seq)."""
         return ()
 
     def dirty_recorded(self, pfn: int) -> bool:

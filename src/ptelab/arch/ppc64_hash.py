@@ -62,7 +62,6 @@ from ..machine.hash_table import (
     hpt_vpn,
 )
 from ..machine.memory import PTE_INDEX_MASK
-from ..machine.tlb import tlb_key
 from ..machine.violation import DUPLICATE_HASH_ENTRY
 from ..pte import (
     ARCH_BITS_SHIFT,
@@ -141,6 +140,7 @@ class Ppc64Hash(GenericArch):
         super().__init__(machine)
         self.hpt = HashPageTable(hash_groups)
         self.hpte_gen = [0] * (hash_groups * HPTES_PER_GROUP)
+        self.hpte_seq = [0] * (hash_groups * HPTES_PER_GROUP)  # the PTE write each HPTE was made from
         machine.hash_table = self.hpt
         for cpu in machine.cpus:
             cpu.arch_state = TlbBatch()
@@ -163,9 +163,7 @@ class Ppc64Hash(GenericArch):
                 pfn, rflags = self.hpt.entry(slot)
                 writable = rflags & HPTE_R_PP == PP_RW
                 if writable or not write:
-                    entry = (pfn, self.hpte_gen[slot], writable)
-                    cpu.tlb.insert(tlb_key(mm.context, va), entry)
-                    return entry
+                    return self.fill_tlb(cpu, mm, va, None, pfn, writable, self.hpte_gen[slot], self.hpte_seq[slot])
             # hash miss, or store to a read-only HPTE: both reach hash_page from the data
             # storage interrupt (arch/powerpc/kernel/exceptions-64s.S, do_hash_page)
             if self.hash_page(mm, va, vpn, write) == HASH_PAGE_FAULT:
@@ -182,7 +180,8 @@ class Ppc64Hash(GenericArch):
         slot = self.hpt.find(vpn)
         if slot >= 0:
             pfn, rflags = self.hpt.entry(slot)
-            cpu.tlb.insert(tlb_key(mm.context, va), (pfn, self.hpte_gen[slot], rflags & HPTE_R_PP == PP_RW))
+            self.fill_tlb(cpu, mm, va, None, pfn, rflags & HPTE_R_PP == PP_RW, self.hpte_gen[slot],
+                          self.hpte_seq[slot])
 
     def hash_page(self, mm, va: int, vpn: int, write: bool) -> int:
         """__hash_page_4K: 0 to retry the access, 1 to take a Linux page fault."""
@@ -204,14 +203,18 @@ class Ppc64Hash(GenericArch):
         table[i] = new  # ldarx/stdcx.
         self.counters[ATOMIC_RMW] += 1
         rflags = htab_convert_pte_flags(new)
+        seq = self.mem.pte_seq.get((table_pfn << 9) | i, 0)  # the write hash_page read
         self._sched(("hash", vpn), True, "hash_page: update or insert the HPTE")
         if old & _PAGE_HASHPTE:
             secondary, gix = pte_hash_slot(old)
             slot = self.hpt.group(vpn, secondary) + gix
-            if not self.hpt.update_pp(slot, vpn, rflags):
+            if self.hpt.update_pp(slot, vpn, rflags):
+                self.hpte_seq[slot] = seq
+            else:
                 old &= ~_PAGE_HPTEFLAGS
         if not old & _PAGE_HASHPTE:
             slot = self._insert(mm, va, vpn, new >> PFN_SHIFT, rflags)
+            self.hpte_seq[slot] = seq
             secondary = bool(self.hpt.v[slot] & HPTE_V_SECONDARY)
             new = (new & ~_PAGE_HPTEFLAGS) | _PAGE_HASHPTE
             new |= (_PAGE_F_SECOND if secondary else 0) | ((slot % HPTES_PER_GROUP) << _PAGE_F_GIX_SHIFT)
@@ -286,7 +289,8 @@ class Ppc64Hash(GenericArch):
         found = []
         for slot in hpt.valid_slots(hpt_vpn(mm.context, va)):
             pfn, rflags = hpt.entry(slot)
-            found.append((f"HPTE slot {slot}", pfn, self.hpte_gen[slot], rflags & HPTE_R_PP == PP_RW, None))
+            found.append((f"HPTE slot {slot}", pfn, self.hpte_gen[slot], rflags & HPTE_R_PP == PP_RW, None,
+                          self.hpte_seq[slot]))
         return found
 
     def all_cached_translations(self):
@@ -295,7 +299,8 @@ class Ppc64Hash(GenericArch):
             if v & HPTE_V_VALID:
                 context, va = hpt.owner[slot]
                 pfn, rflags = hpt.entry(slot)
-                yield f"HPTE slot {slot}", context, va, pfn, self.hpte_gen[slot], rflags & HPTE_R_PP == PP_RW
+                yield (f"HPTE slot {slot}", context, va, pfn, self.hpte_gen[slot], rflags & HPTE_R_PP == PP_RW,
+                       self.hpte_seq[slot])
 
     def pending_invalidation(self, mm, addr: int) -> bool:
         """Is an invalidation of (mm, addr) queued on this CPU's batch?"""

@@ -79,10 +79,8 @@ class X86(GenericArch):
         if new != pte:
             table[i] = new  # locked RMW by the walker
             self.counters[ATOMIC_RMW] += 1
-        pfn = new >> PFN_SHIFT
-        entry = (pfn, self.mem.gen[pfn], bool(new & _PAGE_RW and new & _PAGE_DIRTY))
-        cpu.tlb.insert(tlb_key(mm.context, va), entry)
-        return entry
+        return self.fill_tlb(cpu, mm, va, (table_pfn << 9) | i, new >> PFN_SHIFT,
+                             bool(new & _PAGE_RW and new & _PAGE_DIRTY))
 
     def tlb_prefetch(self, cpu, mm, va: int) -> None:
         """Speculative walks cache present entries only, and may set Accessed (SDM 4.8,

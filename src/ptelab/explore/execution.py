@@ -192,6 +192,8 @@ class Execution:
     def pte_written(self, ptep):
         if self.active:
             self.current.wrote.add(ptep)
+            seq = self.pte_seq  # which write of the entry this is (machine/memory.py)
+            seq[ptep] = seq.get(ptep, 0) + 1
 
     def returned(self, old):
         if self.active:
@@ -229,6 +231,7 @@ class Execution:
         if machine.debug is not None:
             machine.debug.record = _Breaches(self)
         self.world = world
+        self.pte_seq = machine.mem.pte_seq
         self.invariants = Invariants(world)
         self._main = greenlet.getcurrent()
         actors = [Actor(i, spec, machine.cpus[spec.cpu]) for i, spec in enumerate(world.actors)]

@@ -133,12 +133,12 @@ class Invariants:
                 entry = cpu.tlb.entries.get(key)
                 if entry is not None:
                     pte = mm.entry(va) if pte is None else pte
-                    problem = grants_more(machine, pte, *entry)
+                    problem = grants_more(machine, pte, *entry[:3])
                     if problem:
                         where = f"{name}: cpu{cpu.id} TLB"
                         return execution._record(STALE_TRANSLATION, stale(where, mm.context, va, problem),
                                                  va, entry[0], cpu.id)
-            for where, pfn, gen, writable, cpu_id in self.arch.cached_translations(mm, va):
+            for where, pfn, gen, writable, cpu_id, _ in self.arch.cached_translations(mm, va):
                 pte = mm.entry(va) if pte is None else pte
                 problem = grants_more(machine, pte, pfn, gen, writable)
                 if problem:

@@ -105,7 +105,7 @@ def _diff(before, after) -> tuple[str, str]:
 def _tlb(entry) -> str:
     if entry is None:
         return "-"
-    pfn, _, writable = entry
+    pfn, writable = entry[0], entry[2]
     return f"pfn {pfn} {'rw' if writable else 'ro'}"
 
 

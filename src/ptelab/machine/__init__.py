@@ -64,7 +64,7 @@ class Machine:
             entry = self.arch.tlb_miss(cpu, pgd, va, write)
             if entry is None:
                 return FAULT
-        pfn, gen, _ = entry
+        pfn, gen = entry[0], entry[1]
         if self.mem.gen[pfn] != gen:
             state = "free" if self.mem.is_free(pfn) else "reused"
             self.violation(USE_AFTER_FREE, f"{'store' if write else 'load'} through a stale "

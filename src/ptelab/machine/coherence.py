@@ -43,12 +43,12 @@ def stale_translations(machine) -> list[str]:
     """Every cached translation that grants more than the page tables do now."""
     problems = []
     for cpu in machine.cpus:
-        for key, (pfn, gen, writable) in cpu.tlb.entries.items():
+        for key, (pfn, gen, writable, _) in cpu.tlb.entries.items():
             context, va = key >> VPN_BITS, (key & ((1 << VPN_BITS) - 1)) << PAGE_SHIFT
             problem = judge(machine, f"cpu{cpu.id} TLB", context, va, pfn, gen, writable)
             if problem:
                 problems.append(problem)
-    for where, context, va, pfn, gen, writable in machine.arch.all_cached_translations():
+    for where, context, va, pfn, gen, writable, _ in machine.arch.all_cached_translations():
         problem = judge(machine, where, context, va, pfn, gen, writable)
         if problem:
             problems.append(problem)

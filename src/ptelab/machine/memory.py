@@ -11,6 +11,13 @@ Page-table pages are frames too (PG_pgtable): `ptes[pfn]` holds their 512 entrie
 and `ptl[pfn]` their split PTE lock, as struct page does (include/linux/mm_types.h).
 A PTE pointer (pte_t *) is the int `pfn * PTRS_PER_PTE + index`, so `ptep + 1` is
 the next entry, as in C.
+
+`pte_seq[ptep]` counts the software writes of an entry (stores and atomic updates
+by the accessors); a cached translation records the count it was filled under
+(machine/tlb.py), so an operation can tell a translation filled before what it saw
+under the PTE lock from one filled after (explore/invariants.py, operation
+contracts).  The explorer counts (explore/points.py sees every software write); a
+sequential run leaves every count 0 and checks coherence only between operations.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ class PhysicalMemory:
         self.free_list: list[int] = []
         self.ptes: dict[int, list[int]] = {}
         self.ptl: dict[int, SpinLock] = {}
+        self.pte_seq: dict[int, int] = {}  # ptep -> software writes of the entry so far
         self.on_free = None  # debug mode's check before a frame is freed
         self.lock_class = SpinLock  # the explorer's locks are scheduling points
 

@@ -1,10 +1,12 @@
 """A CPU's TLB: translations cached from page tables (or, on powerpc, from the hash table).
 
-An entry is a tuple (pfn, gen, writable): the frame, the frame's allocation
-generation when the entry was filled (see memory.py), and whether a store may use
-the entry without going back to the page tables.  On x86 that means RW *and*
-Dirty were set when it was filled: a store through a clean entry makes the
-walker set Dirty first (Intel SDM vol. 3A, 4.8 "Accessed and Dirty Flags").
+An entry is a tuple (pfn, gen, writable, seq): the frame, the frame's allocation
+generation when the entry was filled (see memory.py), whether a store may use
+the entry without going back to the page tables, and which write of the PTE it
+was filled from (memory.py, pte_seq).  On x86 writable means RW *and* Dirty were
+set when it was filled: a store through a clean entry makes the walker set Dirty
+first (Intel SDM vol. 3A, 4.8 "Accessed and Dirty Flags").  Backends fill entries
+through one helper, GenericArch.fill_tlb (arch/generic.py).
 
 Entries are tagged with the mm's context (an ASID/PCID/VSID in hardware).  The
 TLB is finite and drops its oldest entry when full, as hardware may drop any
@@ -22,10 +24,10 @@ class TLB:
     __slots__ = ("entries", "capacity")
 
     def __init__(self, capacity: int = 1536):
-        self.entries: dict[int, tuple[int, int, bool]] = {}
+        self.entries: dict[int, tuple[int, int, bool, int]] = {}
         self.capacity = capacity
 
-    def insert(self, key: int, entry: tuple[int, int, bool]) -> None:
+    def insert(self, key: int, entry: tuple[int, int, bool, int]) -> None:
         entries = self.entries
         if key not in entries and len(entries) >= self.capacity:
             del entries[next(iter(entries))]
