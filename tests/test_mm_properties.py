@@ -24,7 +24,7 @@ from ptelab.mm.mprotect import do_mprotect
 from ptelab.mm.mremap import do_mremap
 from ptelab.mm.page_writeback import writeback_mapping
 from ptelab.mm.task_mmu import clear_refs
-from ptelab.mm.truncate import truncate_pagecache
+from ptelab.mm.truncate import truncate_setsize
 from ptelab.mm.vmscan import reclaim_range, shrink_page
 
 PAGE = 4096
@@ -242,7 +242,7 @@ class MemorySemantics(RuleBasedStateMachine):
         mapping, content = self.files[f % len(self.files)]
         if size >= mapping.size:
             return
-        truncate_pagecache(self.machine.mem, mapping, size)
+        truncate_setsize(self.machine.mem, mapping, size * PAGE)
 
     @precondition(lambda self: self.has_regions())
     @rule(i=pick, j=pick, free=st.booleans())
@@ -288,7 +288,7 @@ class MemorySemantics(RuleBasedStateMachine):
         for p in self.procs:
             exit_mmap(p.mm)
         for mapping, _ in self.files:
-            truncate_pagecache(self.machine.mem, mapping, 0)
+            truncate_setsize(self.machine.mem, mapping, 0)
         assert self.machine.mem.frames_in_use() == 1, "frames leaked (only the zero page may stay)"
         assert self.kernel.swap.slots_in_use() == 0, "swap slots leaked"
 

@@ -17,7 +17,7 @@ MAX_GATHER_BATCH = 510
 
 
 class MmuGather:
-    __slots__ = ("mm", "fullmm", "start", "end", "need_flush_all", "pages", "tables")
+    __slots__ = ("mm", "fullmm", "start", "end", "need_flush_all", "pages", "tables", "delayed_rmap")
 
     def __init__(self):
         self.mm = None
@@ -26,6 +26,7 @@ class MmuGather:
         self.start = self.end = 0
         self.pages: list[int] = []
         self.tables: list[int] = []
+        self.delayed_rmap: list[int] = []  # pages whose rmap goes after the flush
 
 
 def _reset_range(tlb: MmuGather) -> None:
@@ -39,7 +40,25 @@ def tlb_gather_mmu(tlb: MmuGather, mm) -> None:
     _reset_range(tlb)
     tlb.pages.clear()
     tlb.tables.clear()
-    mm.tlb_flush_pending += 1  # inc_tlb_flush_pending
+    tlb.delayed_rmap.clear()
+    inc_tlb_flush_pending(mm)
+
+
+def inc_tlb_flush_pending(mm) -> None:
+    """6.12 include/linux/mm_inline.h:447-486 (inc_tlb_flush_pending): a PTE change of mm
+    whose flush is still to come (atomic_inc of mm->tlb_flush_pending)."""
+    mm.tlb_flush_pending += 1
+
+
+def dec_tlb_flush_pending(mm) -> None:
+    """6.12 include/linux/mm_inline.h:488-499 (dec_tlb_flush_pending): after the flush."""
+    mm.tlb_flush_pending -= 1
+
+
+def mm_tlb_flush_nested(mm) -> bool:
+    """6.12 include/linux/mm_inline.h:514-524 (mm_tlb_flush_nested): more than one flush
+    of mm in flight (two gathers racing on one range)."""
+    return mm.tlb_flush_pending > 1
 
 
 def tlb_gather_mmu_fullmm(tlb: MmuGather, mm) -> None:
@@ -77,8 +96,17 @@ def tlb_flush_mmu_tlbonly(tlb: MmuGather) -> None:
     _reset_range(tlb)
 
 
-def tlb_flush_mmu(tlb: MmuGather) -> None:
-    tlb_flush_mmu_tlbonly(tlb)
+def tlb_flush_rmaps(tlb: MmuGather, vma) -> None:
+    """6.12 mm/mmu_gather.c:83-92: the rmap of pages zap delayed (a dirty file page) is
+    removed after the flush, still under the PTE lock."""
+    mem = tlb.mm.machine.mem
+    for page in tlb.delayed_rmap:
+        mem.mapcount[page] -= 1  # folio_remove_rmap_ptes
+    tlb.delayed_rmap.clear()
+
+
+def tlb_flush_mmu_free(tlb: MmuGather) -> None:
+    """6.12 mm/mmu_gather.c:363-369: free the gathered pages and page tables."""
     mem = tlb.mm.machine.mem
     for page in tlb.pages:
         mem.put_page(page)
@@ -88,8 +116,14 @@ def tlb_flush_mmu(tlb: MmuGather) -> None:
     tlb.tables.clear()
 
 
+def tlb_flush_mmu(tlb: MmuGather) -> None:
+    """6.12 mm/mmu_gather.c:371-375."""
+    tlb_flush_mmu_tlbonly(tlb)
+    tlb_flush_mmu_free(tlb)
+
+
 def tlb_finish_mmu(tlb: MmuGather) -> None:
-    if tlb.mm.tlb_flush_pending > 1:  # mm_tlb_flush_nested
+    if mm_tlb_flush_nested(tlb.mm):
         tlb.need_flush_all = True
     tlb_flush_mmu(tlb)
-    tlb.mm.tlb_flush_pending -= 1  # dec_tlb_flush_pending
+    dec_tlb_flush_pending(tlb.mm)

@@ -11,6 +11,7 @@ class Kernel:
         self.machine = machine
         self.swap = SwapDevice()
         self.files: dict[str, AddressSpace] = {}
+        self.swap_cache: dict[int, int] = {}  # page -> its swap entry (folio->swap), mm/swap_state.c
         self.tlb_ubc: set[int] = set()  # current->tlb_ubc: CPUs owed a flush
         self.tlb_ubc_flush_required = False
         self.tlb_ubc_writable = False

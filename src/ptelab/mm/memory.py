@@ -11,6 +11,9 @@ from ..machine.memory import PG_anon, PG_dirty, PG_swapbacked
 from ..mmu_gather import (
     MmuGather,
     tlb_finish_mmu,
+    tlb_flush_mmu,
+    tlb_flush_mmu_tlbonly,
+    tlb_flush_rmaps,
     tlb_gather_mmu,
     tlb_remove_page,
     tlb_remove_tlb_entry,
@@ -317,12 +320,17 @@ class ZapDetails:
 
 
 def zap_pte_range(tlb, vma, addr: int, end: int, details=None) -> None:
+    """6.12 mm/memory.c:1582-1707 with zap_present_folio_ptes (:1484-1526).  A dirty
+    file page's rmap removal is delayed (tlb_delay_rmap, SMP) and forces the TLB flush
+    before the PTE lock is dropped (:1685-1689): until then another CPU may still store
+    through the old entry, and folio_mkclean must not find the page unmapped and clean."""
     mm = vma.mm
     mem = mm.machine.mem
     arch = mm.machine.arch
     ptep, ptl = pte_offset_map_lock(mm, addr)
     if ptep is None:
         return
+    force_flush = False
     flush_tlb_batched_pending(mm)
     arch.arch_enter_lazy_mmu_mode()
     for i in range((end - addr) >> PAGE_SHIFT):
@@ -341,8 +349,11 @@ def zap_pte_range(tlb, vma, addr: int, end: int, details=None) -> None:
             if page is None:
                 continue
             if not PageAnon(mem, page) and pte_dirty(ptent):
-                set_page_dirty(mem, page)
-            page_remove_rmap(mem, page)
+                set_page_dirty(mem, page)  # folio_mark_dirty
+                tlb.delayed_rmap.append(page)  # tlb_delay_rmap
+                force_flush = True
+            else:
+                page_remove_rmap(mem, page)
             tlb_remove_page(tlb, page)
             continue
         if details is not None and not details.even_cows:
@@ -352,7 +363,12 @@ def zap_pte_range(tlb, vma, addr: int, end: int, details=None) -> None:
             mm.kernel.swap.swap_free(entry)
         arch.pte_clear_not_present_full(mm, a, p, tlb.fullmm)
     arch.arch_leave_lazy_mmu_mode()
+    if force_flush:  # "Do the actual TLB flush before dropping ptl"
+        tlb_flush_mmu_tlbonly(tlb)
+        tlb_flush_rmaps(tlb, vma)
     spin_unlock(mm, ptl)
+    if force_flush:
+        tlb_flush_mmu(tlb)
 
 
 def unmap_page_range(tlb, vma, start: int, end: int, details=None) -> None:
@@ -372,10 +388,18 @@ def zap_page_range(vma, start: int, size: int, details=None) -> None:
 
 
 def unmap_mapping_range(mapping, holebegin: int, holelen: int, even_cows: bool) -> None:
-    """Zap the pages of file offsets [holebegin, holebegin+holelen) (0 = to the end),
-    in pages, in every vma of every mm that maps them."""
-    first = holebegin
-    last = holebegin + holelen - 1 if holelen else None
+    """6.12 mm/memory.c:3859-3875: zap the file's bytes [holebegin, holebegin+holelen)
+    (holelen 0: to the end) in every vma of every mm that maps them; the bytes are
+    turned into pages as the kernel does, the start rounded down, the length up."""
+    unmap_mapping_pages(mapping, holebegin >> PAGE_SHIFT, (holelen + PAGE_SIZE - 1) >> PAGE_SHIFT,
+                        even_cows)
+
+
+def unmap_mapping_pages(mapping, start: int, nr: int, even_cows: bool) -> None:
+    """6.12 mm/memory.c:3823-3841 with unmap_mapping_range_tree (:3756-3773): pages
+    [start, start+nr) (nr 0: to the end) of the file, in every vma mapping them."""
+    first = start
+    last = start + nr - 1 if nr else None
     details = ZapDetails(mapping, even_cows)
     for vma in list(mapping.i_mmap):
         vma_first = vma.pgoff

@@ -1,8 +1,9 @@
-"""mremap (mm/mremap.c): move_ptes as in 2.6.27, ptep_clear_flush then set_pte_at."""
+"""mremap (mm/mremap.c, 6.12): move_ptes clears each entry, sets it at the new address,
+and flushes the old range once before dropping the PTE locks."""
 
 from __future__ import annotations
 
-from ..pte import PAGE_SHIFT, PAGE_SIZE, pte_none
+from ..pte import PAGE_SHIFT, PAGE_SIZE, pte_none, pte_present
 from .mm_types import VMA
 from .mmap import MmapError, do_munmap, get_unmapped_area, page_align, split_range
 from .pgtable import pmd_chunks, pte_alloc, pte_lockptr, pte_offset_map_lock, spin_lock, spin_unlock
@@ -13,6 +14,9 @@ MREMAP_FIXED = 2
 
 
 def move_ptes(vma, old_addr: int, old_end: int, new_vma, new_addr: int) -> None:
+    """6.12 mm/mremap.c:136-219: under both PTE locks, in lazy-MMU mode, each entry is
+    cleared (ptep_get_and_clear) and set at the new address; when a present entry moved,
+    one flush_tlb_range of the old range before the PTE locks are dropped."""
     mm = vma.mm
     arch = mm.machine.arch
     old_ptep, old_ptl = pte_offset_map_lock(mm, old_addr)
@@ -24,12 +28,17 @@ def move_ptes(vma, old_addr: int, old_end: int, new_vma, new_addr: int) -> None:
         spin_lock(mm, new_ptl)
     flush_tlb_batched_pending(mm)
     arch.arch_enter_lazy_mmu_mode()
+    force_flush = False
     for i in range((old_end - old_addr) >> PAGE_SHIFT):
         if pte_none(arch.ptep_get(old_ptep + i)):
             continue
-        pte = arch.ptep_clear_flush(vma, old_addr + (i << PAGE_SHIFT), old_ptep + i)
-        arch.set_pte_at(mm, new_addr + (i << PAGE_SHIFT), new_ptep + i, pte)
+        pte = arch.ptep_get_and_clear(mm, old_addr + (i << PAGE_SHIFT), old_ptep + i)
+        if pte_present(pte):
+            force_flush = True
+        arch.set_pte_at(mm, new_addr + (i << PAGE_SHIFT), new_ptep + i, pte)  # move_pte: as is
     arch.arch_leave_lazy_mmu_mode()
+    if force_flush:
+        arch.flush_tlb_range(vma, old_addr, old_end)
     if new_ptl is not old_ptl:
         spin_unlock(mm, new_ptl)
     spin_unlock(mm, old_ptl)

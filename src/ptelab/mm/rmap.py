@@ -146,17 +146,32 @@ def flush_tlb_batched_pending(mm) -> None:
         mm.tlb_flush_batched = False
 
 
-def try_to_unmap(kernel, page: int, flags: int, swap_entry: int | None = None) -> bool:
-    """Unmap the page everywhere; anonymous entries become swap entries.  False when a
-    lazily-freed page turned out dirty again and was left mapped."""
+class SwapCacheMissing(RuntimeError):
+    """try_to_unmap of a swap-backed anonymous page that is not in the swap cache."""
+
+
+def try_to_unmap(kernel, page: int, flags: int) -> bool:
+    """6.12 mm/rmap.c:2013-2027: unmap the page everywhere; anonymous entries become the
+    swap entry add_to_swap gave the page.  False when a lazily-freed page turned out dirty
+    again and was left mapped (the kernel returns void; its caller tests folio_mapped)."""
     mem = kernel.machine.mem
+    if mem.flags[page] & PG_anon and mem.flags[page] & PG_swapbacked and page not in kernel.swap_cache:
+        # mm/rmap.c:1855-1859: WARN_ON_ONCE, and the walk aborts with the entry already
+        # cleared: a caller's bug (shrink_folio_list calls add_to_swap first).
+        raise SwapCacheMissing(f"try_to_unmap of anonymous page {page}, which is not in the swap "
+                               "cache: call add_to_swap(page) first, as shrink_folio_list does "
+                               "(6.12 mm/rmap.c:1855-1859 WARNs)")
+    swap_entry = kernel.swap_cache.get(page)
     for vma, addr in rmap_walk(mem, page):
-        if not _try_to_unmap_one(kernel, vma, addr, page, flags, swap_entry):
+        if not try_to_unmap_one(kernel, vma, addr, page, flags, swap_entry):
             return False
     return mem.mapcount[page] == 0
 
 
-def _try_to_unmap_one(kernel, vma, addr: int, page: int, flags: int, swap_entry) -> bool:
+def try_to_unmap_one(kernel, vma, addr: int, page: int, flags: int, swap_entry) -> bool:
+    """6.12 mm/rmap.c:1642-1989, one small page: clear (the flush deferred with
+    TTU_BATCH_FLUSH where the architecture batches), move Dirty to the page, then a swap
+    entry, or, for a MADV_FREE'd page written since, the old entry back."""
     mm = vma.mm
     mem = mm.machine.mem
     arch = mm.machine.arch

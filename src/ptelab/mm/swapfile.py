@@ -65,3 +65,18 @@ class SwapDevice:
 
     def slots_in_use(self) -> int:
         return len(self.count)
+
+
+def add_to_swap(kernel, page: int) -> int:
+    """6.12 mm/swap_state.c:180-229: a swap slot for an anonymous page, recorded as the
+    page's swap entry (folio->swap) in the swap cache; try_to_unmap writes it into the
+    entries it clears."""
+    entry = kernel.swap.get_swap_page()
+    kernel.swap_cache[page] = entry
+    return entry
+
+
+def delete_from_swap_cache(kernel, page: int) -> None:
+    """6.12 mm/swap_state.c:237-248: the page leaves the swap cache; its slot goes too when
+    no entry refers to it."""
+    kernel.swap.free_if_unused(kernel.swap_cache.pop(page))

@@ -12,6 +12,7 @@ from ..machine.memory import PG_anon, PG_dirty, PG_swapbacked
 from ..pte import PAGE_SIZE, pte_pfn, pte_present
 from .filemap import delete_from_page_cache
 from .memory import vm_normal_page
+from .swapfile import add_to_swap, delete_from_swap_cache
 from .rmap import (
     TTU_BATCH_FLUSH,
     clear_page_dirty_for_io,
@@ -41,15 +42,14 @@ def _shrink_anon(kernel, page: int) -> bool:
         # freed, its content discarded) or, if it was written since, restores them and
         # makes the page swap-backed again (False).
         return try_to_unmap(kernel, page, TTU_BATCH_FLUSH)
-    swap = kernel.swap
-    entry = swap.get_swap_page()
-    if not try_to_unmap(kernel, page, TTU_BATCH_FLUSH, entry):
-        swap.free_if_unused(entry)
+    entry = add_to_swap(kernel, page)
+    if not try_to_unmap(kernel, page, TTU_BATCH_FLUSH):
+        delete_from_swap_cache(kernel, page)
         return False
     try_to_unmap_flush_dirty(kernel)
-    swap.write(entry, mem.data[page])  # pageout
+    kernel.swap.write(entry, mem.data[page])  # pageout
     mem.flags[page] &= ~PG_dirty
-    swap.free_if_unused(entry)
+    delete_from_swap_cache(kernel, page)
     return True
 
 

@@ -1,0 +1,88 @@
+"""mm/ as in Linux 6.12: the divergences issue 11 lists, closed one by one."""
+
+import pytest
+
+from ptelab.arch import boot
+from ptelab.mm.fault import SegmentationFault, user_read, user_write
+from ptelab.mm.kernel import Kernel
+from ptelab.mm.memory import unmap_mapping_range
+from ptelab.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, do_mmap
+from ptelab.mm.mremap import do_mremap
+from ptelab.mm.rmap import TTU_BATCH_FLUSH, SwapCacheMissing, try_to_unmap, try_to_unmap_flush
+from ptelab.mm.swapfile import add_to_swap, delete_from_swap_cache
+from ptelab.mm.truncate import truncate_setsize
+from ptelab.pte import PAGE_SIZE, is_swap_pte, pte_none, pte_pfn, pte_present
+
+RW = PROT_READ | PROT_WRITE
+
+
+def _file(arch_name, pages=4):
+    kernel = Kernel(boot(arch_name))
+    mm = kernel.new_mm()
+    mapping = kernel.new_file("f", pages)
+    addr = do_mmap(mm, 0, pages * PAGE_SIZE, RW, MAP_SHARED, mapping)
+    cpu = kernel.machine.cpus[0]
+    for i in range(pages):
+        user_write(mm, cpu, addr + i * PAGE_SIZE, 10 + i)
+    return kernel, mm, mapping, addr
+
+
+def _pte(kernel, mm, va):
+    return kernel.machine.arch.ptep_get(mm.pte_offset(va))
+
+
+@pytest.mark.parametrize("holebegin, holelen, zapped", [
+    (0, PAGE_SIZE, {0}),                 # the bundled litmus test's call: one page, not 4,096
+    (PAGE_SIZE, 2 * PAGE_SIZE, {1, 2}),
+    (PAGE_SIZE + 1, 1, {1}),             # the start rounds down, the length up
+    (2 * PAGE_SIZE, 0, {2, 3}),          # 0: to the end of the file
+])
+def test_unmap_mapping_range_takes_bytes(arch_name, holebegin, holelen, zapped):
+    kernel, mm, mapping, addr = _file(arch_name)
+    with kernel.machine.on_cpu(kernel.machine.cpus[0]):
+        unmap_mapping_range(mapping, holebegin, holelen, False)
+    gone = {i for i in range(4) if pte_none(_pte(kernel, mm, addr + i * PAGE_SIZE))}
+    assert gone == zapped
+
+
+def test_truncate_setsize_takes_bytes_and_keeps_a_straddling_page(arch_name):
+    kernel, mm, mapping, addr = _file(arch_name)
+    with kernel.machine.on_cpu(kernel.machine.cpus[0]):
+        truncate_setsize(kernel.machine.mem, mapping, PAGE_SIZE + 1)
+    assert mapping.size == 2 and sorted(mapping.pages) == [0, 1]
+    assert user_read(mm, kernel.machine.cpus[1], addr + PAGE_SIZE) == 11
+
+
+def test_try_to_unmap_of_an_anonymous_page_needs_its_swap_entry(arch_name):
+    kernel = Kernel(boot(arch_name))
+    mm = kernel.new_mm()
+    addr = do_mmap(mm, 0, PAGE_SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    user_write(mm, kernel.machine.cpus[0], addr, 7)
+    page = pte_pfn(_pte(kernel, mm, addr))
+    mem = kernel.machine.mem
+    with kernel.machine.on_cpu(kernel.machine.cpus[0]):
+        mem.get_page(page)  # isolated from the LRU, as shrink_folio_list has it
+        with pytest.raises(SwapCacheMissing, match="add_to_swap"):
+            try_to_unmap(kernel, page, TTU_BATCH_FLUSH)
+        assert pte_present(_pte(kernel, mm, addr))  # refused before touching anything
+        entry = add_to_swap(kernel, page)
+        assert try_to_unmap(kernel, page, TTU_BATCH_FLUSH)
+        try_to_unmap_flush(kernel)
+        kernel.swap.write(entry, kernel.machine.mem.data[page])  # pageout
+        delete_from_swap_cache(kernel, page)
+        mem.put_page(page)
+    assert is_swap_pte(_pte(kernel, mm, addr))
+    assert user_read(mm, kernel.machine.cpus[1], addr) == 7
+
+
+def test_mremap_moves_and_the_old_address_faults(arch_name):
+    kernel = Kernel(boot(arch_name))
+    mm = kernel.new_mm()
+    cpus = kernel.machine.cpus
+    addr = do_mmap(mm, 0, 2 * PAGE_SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    user_write(mm, cpus[1], addr, 5)  # cpu1 caches the translation
+    with kernel.machine.on_cpu(cpus[0]):
+        new = do_mremap(mm, addr, 2 * PAGE_SIZE, 4 * PAGE_SIZE)
+    assert new != addr and user_read(mm, cpus[1], new) == 5
+    with pytest.raises(SegmentationFault):  # a stale TLB entry of cpu1 would read 5
+        user_read(mm, cpus[1], addr)
