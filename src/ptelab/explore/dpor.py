@@ -14,8 +14,8 @@ DPOR with sleep sets (Flanagan & Godefroid, POPL 2005; Godefroid's sleep sets):
 - an actor whose next step was explored from a state sleeps in the states after it
   until a dependent step wakes it: its interleavings were covered.
 
-`naive=True` explores every enabled actor at every state instead: the baseline the
-reduction factor is measured against.
+`naive=True` explores every enabled actor at every state instead, with no spin-loop
+reduction either (explore/loops.py): the baseline the reductions are measured against.
 
 Bounds: steps per execution, preemptions (a switch away from an actor that could go
 on), executions and seconds.  A bound that cut the search is reported, never hidden.
@@ -260,7 +260,7 @@ class Exhaustive:
         while True:
             self._begin(len(self.scenario.actor_names()))
             ex = Execution(self.scenario, self.arch, self, max_steps=bounds.max_steps, debug=self.debug,
-                           initial=self.initial, deadline=deadline)
+                           initial=self.initial, deadline=deadline, spin=not self.naive)
             result = ex.run()
             self._steps = ex.steps
             if not self.naive:

@@ -31,6 +31,7 @@ from ..machine.violation import InvariantViolation
 from ..mm.fault import SegmentationFault
 from .checkpoint import Checkpoint
 from .invariants import BUG, DEADLOCK, Invariants, Violation
+from .loops import Cut, Loop
 from .points import attach, instrument
 
 
@@ -69,9 +70,10 @@ class World:
 
 
 class Actor:
-    __slots__ = ("index", "name", "cpu", "glet", "pending", "finished", "outcome", "wrote", "line", "is_hw")
+    __slots__ = ("index", "name", "cpu", "glet", "pending", "finished", "outcome", "wrote", "line", "is_hw",
+                 "execution", "work", "work_step", "waiting")
 
-    def __init__(self, index: int, spec: ActorSpec, cpu):
+    def __init__(self, index: int, spec: ActorSpec, cpu, execution=None):
         self.index = index
         self.name = spec.name
         self.cpu = cpu
@@ -82,6 +84,13 @@ class Actor:
         self.wrote: set[int] = set()  # PTEs this actor's operation wrote (in flight until it ends)
         self.line = 0  # the litmus line being executed, for the step table
         self.is_hw = spec.name.startswith("hw:")
+        self.execution = execution
+        self.work, self.work_step = 0, -1  # iterations of loops since its last scheduling point
+        self.waiting = None  # a loops.Waiting after a waiting iteration of a spin loop
+
+    def loop(self, where: str) -> Loop:
+        """A loop of its code starts (at `where`, file:line): explore/loops.py."""
+        return Loop(self.execution, self, where)
 
     def next_footprint(self) -> dict:
         """What the announced next step touches, before it runs: location -> written?"""
@@ -146,8 +155,11 @@ class Execution:
     """The controller the scheduling points talk to, for one run of one scenario."""
 
     def __init__(self, scenario, arch: str, chooser, max_steps: int = 2000, table: bool = False,
-                 debug: bool = True, initial: InitialState | None = None, deadline: float | None = None):
+                 debug: bool = True, initial: InitialState | None = None, deadline: float | None = None,
+                 spin: bool = True):
         self.scenario = scenario
+        self.spin = spin  # the spin-loop reduction (explore/loops.py)
+        self.cut: Cut | None = None  # a bound that stopped an actor inside its code
         self.deadline = deadline  # time.perf_counter() past which the execution is cut ("seconds")
         self.initial = initial
         self.workers = initial.workers if initial is not None else []  # idle ones
@@ -215,12 +227,14 @@ class Execution:
         self._record(invariant, detail, va, pfn, cpu)
         raise _Stop()
 
-    def _record(self, invariant, detail, va=None, pfn=None, cpu=None):
+    def _record(self, invariant, detail, va=None, pfn=None, cpu=None, blame=True):
+        """A broken invariant, at the step that broke it (the last one taken: its row in the
+        step table); `blame=False` when no rule of the rulebook prevents it."""
         if cpu is None and self.current is not None:
             cpu = self.current.cpu.id
         rule = self.breaches[0][0] if self.breaches else None
-        self.violations.append(Violation(invariant, detail, va, pfn, cpu, len(self.steps), rule,
-                                         self.current.name if self.current else None))
+        self.violations.append(Violation(invariant, detail, va, pfn, cpu, max(0, len(self.steps) - 1), rule,
+                                         self.current.name if self.current else None, blame))
 
     # ---- running -------------------------------------------------------------------------
     def run(self) -> Result:
@@ -234,7 +248,7 @@ class Execution:
         self.pte_seq = machine.mem.pte_seq
         self.invariants = Invariants(world)
         self._main = greenlet.getcurrent()
-        actors = [Actor(i, spec, machine.cpus[spec.cpu]) for i, spec in enumerate(world.actors)]
+        actors = [Actor(i, spec, machine.cpus[spec.cpu], self) for i, spec in enumerate(world.actors)]
         self.actors = actors
         self.active = True
         result_cut = None
@@ -247,13 +261,16 @@ class Execution:
             self._replay(actors)
             while True:
                 # enabled: not finished, and its announced step can happen now
-                enabled = [a.index for a in actors if not a.finished
+                if self.cut is not None:
+                    result_cut = self.cut.bound
+                    break
+                enabled = [a.index for a in actors if not a.finished and self._may_go_on(a)
                            and (a.pending[3] is None or a.pending[3]())]
                 if not enabled:
                     blocked = [a for a in actors if not a.finished]
-                    if blocked:
-                        self._record(DEADLOCK, "no CPU can go on: " + ", ".join(
-                            f"{a.name} waits at {a.pending[2]}" for a in blocked))
+                    if blocked:  # a spin loop's livelock is no rule's business
+                        self._record(DEADLOCK, "no CPU can go on: " + ", ".join(map(_blocked, blocked)),
+                                     blame=not any(a.waiting for a in blocked))
                     break
                 if len(self.steps) >= self.max_steps:
                     result_cut = "steps"
@@ -283,12 +300,14 @@ class Execution:
                     if not actor.finished:
                         glet.throw(_Unwind)
                     self.workers.append(glet)
+        if self.cut is not None and result_cut is None and not self.violations:
+            result_cut = self.cut.bound  # the last actor stopped inside its code
         final = None
         if not self.violations and result_cut is None and not redundant:
             final = self.scenario.observe(world)
         return Result(self.schedule, self.steps, self.violations, self.breaches, final,
                       {a.name: a.outcome for a in actors if a.outcome}, redundant, result_cut,
-                      world=world)
+                      self.cut.note if self.cut is not None and result_cut == self.cut.bound else "", world)
 
     def _worker(self) -> greenlet:
         """An idle worker of the search, or a new one."""
@@ -335,6 +354,8 @@ class Execution:
                 actor.outcome = None
                 actor.line = 0
                 self.scenario.run_actor(self.world, actor)
+            except Cut as cut:
+                self.cut = cut
             except _Stop:
                 pass
             except SegmentationFault:
@@ -358,6 +379,16 @@ class Execution:
         actor.glet.switch()
         self.current = None
 
+    def _may_go_on(self, actor: Actor) -> bool:
+        """Not blocked after a waiting iteration of a spin loop, or woken since."""
+        waiting = actor.waiting
+        if waiting is None:
+            return True
+        if waiting.woken(self.steps, actor.index):
+            actor.waiting = None
+            return True
+        return False
+
     def _take_step(self, actor: Actor) -> dict:
         footprint = actor.next_footprint()
         step = Step(actor.index, footprint, actor.pending[2], actor.line)
@@ -372,6 +403,13 @@ class Execution:
             step.after = self.invariants.snapshot()
         self.chooser.executed(self, len(self.steps) - 1, actor.index, footprint)
         return footprint
+
+
+def _blocked(actor: Actor) -> str:
+    if actor.waiting is not None:
+        return (f"{actor.name} spins forever in the loop at {actor.waiting.where} (livelock: what it "
+                "reads does not change and no CPU left can change it)")
+    return f"{actor.name} waits at {actor.pending[2]}"
 
 
 class _Breaches(list):

@@ -55,10 +55,11 @@ class Violation:
     step: int
     rule: str | None  # the first rule debug mode saw broken in this execution, if any
     actor: str | None = None
+    blame: bool = True  # False: no rule of the rulebook prevents it (a spin loop's livelock)
 
     @property
     def prevented_by(self) -> str | None:
-        return self.rule or PREVENTED_BY.get(self.invariant)
+        return self.rule or (PREVENTED_BY.get(self.invariant) if self.blame else None)
 
     def describe(self) -> str:
         where = [f"step {self.step}"]

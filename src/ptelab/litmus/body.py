@@ -8,7 +8,9 @@ must be declared first, functions must exist and get the right number of
 arguments, pages and mms must be declared.  In a call `f(vma, addr, ...)`, `vma`
 is the vma of the block's mm that contains `addr`, as kernel code has it at hand.
 
-Compiled statements set `env.actor.line` first, so every step knows its line.
+Compiled statements set `env.actor.line` first, so every step knows its line.  Each
+loop tells the explorer where each iteration starts (explore/loops.py: the
+local-work bound and the spin-loop reduction).
 """
 
 from __future__ import annotations
@@ -101,9 +103,11 @@ class Compiler:
         elif kind == "while_statement":
             cond = self.expr(node.child_by_field_name("condition"))
             body = self.statement(node.child_by_field_name("body"))
+            where = f"{self.litmus.path}:{line}"
 
             def inner(env):
-                while cond(env):
+                iterate = env.actor.loop(where).iterate  # the local-work bound, spin loops
+                while iterate(env.vars) and cond(env):
                     body(env)
         else:
             raise self.error(node, f"'{kind.replace('_', ' ')}' is not part of the litmus C subset "
@@ -179,11 +183,14 @@ class Compiler:
         update_node = node.child_by_field_name("update")
         update = self.expr(update_node) if update_node is not None else (lambda env: None)
         body = self.statement(node.child_by_field_name("body"))
+        line = self.litmus.text.count("\n", 0, self.offset + node.start_byte) + 1
+        where = f"{self.litmus.path}:{line}"
 
         def run(env):
             if init is not None:
                 init(env)
-            while cond(env):
+            iterate = env.actor.loop(where).iterate  # the local-work bound, spin loops
+            while iterate(env.vars) and cond(env):
                 body(env)
                 update(env)
         return run

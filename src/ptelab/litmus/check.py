@@ -199,7 +199,8 @@ def _cut_by(result: ArchResult) -> str:
 
 def _state_key(ex_result, seen) -> tuple:
     if ex_result.final is None:
-        return tuple(f"[{name}]" for name in sorted(seen)) or ("[stopped]",)
+        cut = (f"[cut by {ex_result.cut}]",) if ex_result.cut else ()
+        return tuple(f"[{name}]" for name in sorted(seen)) + cut or ("[stopped]",)
     items = [f"{k}={v}" for k, v in ex_result.final.items()]
     items += [f"{actor}:{outcome}" for actor, outcome in sorted(ex_result.outcomes.items())]
     items += [f"[{name}]" for name in sorted(seen)]
