@@ -173,7 +173,8 @@ def cmd_litmus(args) -> int:
                 try:
                     r = test.check(arch, mode, bounds, seed=args.seed, runs=args.runs, debug=debug)
                 except (ScenarioError, LitmusError) as err:
-                    raise UsageError(f"{err} (on {arch})") from None
+                    first, _, rest = str(err).partition("\n")  # the arch on the message's line
+                    raise UsageError(f"{first} (on {arch})" + (f"\n{rest}" if rest else "")) from None
                 results.append((test, r))
                 progress.advance(task)
     if args.json:

@@ -5,17 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from .check import LitmusTest
-from .errors import LitmusError
+from .errors import LitmusError, decode
 from .syntax import parse
 
 
 def load(path: str | Path) -> LitmusTest:
     path = Path(path)
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise LitmusError(str(path), "", 0, 0, f"cannot read: {e}") from None
-    return LitmusTest(parse(str(path), text))
+        data = path.read_bytes()
+    except OSError as e:
+        raise LitmusError(str(path), "", 0, 0, f"cannot read: {e.strerror or e}") from None
+    return LitmusTest(parse(str(path), decode(str(path), data)))
 
 
 def find(paths) -> list[Path]:

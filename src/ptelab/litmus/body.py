@@ -18,10 +18,18 @@ from __future__ import annotations
 import tree_sitter_c
 from tree_sitter import Language, Parser
 
+from ..explore.invariants import BUG
+from ..machine.memory import BadPageState
+from ..machine.spinlock import LockError
+from ..machine.violation import InvariantViolation
 from .errors import LitmusError
-from .names import CONSTANTS, FUNCTIONS, STRUCTS, TYPES
+from .names import CONSTANTS, FUNCTIONS, STRUCTS, TYPES, BadArgument, describe
 
 _PARSER = Parser(Language(tree_sitter_c.language()))
+# How deep a body or condition may nest (statements in statements, expressions in
+# expressions): compiling and running recurse once or twice per level, and the bodies run
+# in the explorer's greenlets under the model's own calls.  The bundled suite nests < 20.
+MAX_NESTING = 100
 _BODY_PREFIX = "void block(void)"
 _EXPR_PREFIX = "int condition(void) { return "
 
@@ -48,26 +56,45 @@ class Compiler:
     """Compiles one block (or one condition) of a litmus file."""
 
     def __init__(self, litmus, source_offset: int, prefix: str, globals_: dict, functions=FUNCTIONS,
-                 fields: dict | None = None):
+                 fields: dict | None = None, refused: str = ""):
         self.litmus = litmus
         self.offset = source_offset - len(prefix)
         self.prefix = prefix
         self.globals = globals_  # name -> callable(env) for pages and mms
         self.functions = functions
         self.fields = fields or {}  # P0 -> its locals (conditions only)
-        self.locals: dict[str, str] = {}  # name -> declared type
+        self.refused = refused  # why a function of FUNCTIONS that is not in `functions` is not
+        self.locals: dict[str, str] = {}  # name -> declared type, every local of the block
+        self.scopes: list[set] = [set()]  # the locals visible where the compiler is, by block
+        self.depth = 0  # how deep the statement or expression being compiled is nested
 
     # ---- errors --------------------------------------------------------------------------
     def error(self, node, message, choices=(), near="") -> LitmusError:
-        return self.litmus.error(self.offset + node.start_byte, message, choices, near)
+        return self.error_at(node.start_byte, message, choices, near)
+
+    def error_at(self, byte: int, message, choices=(), near="") -> LitmusError:
+        """An error at a byte offset of the parsed source (tree-sitter counts bytes of
+        UTF-8; the file's positions count characters)."""
+        chars = len(self.source[:byte].decode("utf-8", "ignore"))
+        return self.litmus.error(self.offset + chars, message, choices, near)
 
     def parse(self, source: str):
-        tree = _PARSER.parse(source.encode())
+        self.source = source.encode()
+        tree = _PARSER.parse(self.source)
+        self.first_line = self.litmus.text.count("\n", 0, self.offset + len(self.prefix)) + 1 - \
+            self.prefix.count("\n")
         bad = _first_error(tree.root_node)
         if bad is not None:
             what = f"'{bad.type}' is missing" if bad.is_missing else f"syntax error at '{_text(bad)[:20]}'"
             raise self.error(bad, what)
         return tree.root_node
+
+    def _nest(self, node) -> None:
+        """One level deeper (a statement or an expression inside another)."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise self.error(node, f"nested more than {MAX_NESTING} levels deep; split the expression "
+                             "or statement into smaller ones")
 
     # ---- blocks ----------------------------------------------------------------------------
     def block(self, body: str):
@@ -76,8 +103,10 @@ class Compiler:
         return self.compound(function.child_by_field_name("body"))
 
     def compound(self, node):
+        self.scopes.append(set())
         stmts = [self.statement(child) for child in node.named_children if child.type != "comment"]
         stmts = [s for s in stmts if s is not None]
+        self.scopes.pop()
 
         def run(env):
             for stmt in stmts:
@@ -85,8 +114,14 @@ class Compiler:
         return run
 
     def statement(self, node):
+        self._nest(node)
+        run = self._statement(node)
+        self.depth -= 1
+        return run
+
+    def _statement(self, node):
         kind = node.type
-        line = self.litmus.text.count("\n", 0, self.offset + node.start_byte) + 1
+        line = self.first_line + node.start_point[0]
         if kind == "compound_statement":
             return self.compound(node)
         if kind == "declaration":
@@ -121,8 +156,7 @@ class Compiler:
     def declaration(self, node):
         type_node = node.child_by_field_name("type")
         if type_node.type == "macro_type_specifier":  # f(x) g(y); : a call missing its ';'
-            raise self.litmus.error(self.offset + type_node.end_byte,
-                                    f"expected ';' after '{_text(type_node)}'")
+            raise self.error_at(type_node.end_byte, f"expected ';' after '{_text(type_node)}'")
         if type_node.type == "struct_specifier":
             tag = _text(type_node.child_by_field_name("name"))
             if tag not in STRUCTS:
@@ -147,6 +181,7 @@ class Compiler:
             name = _text(decl)
             self._check_free(decl, name)
             self.locals[name] = typename
+            self.scopes[-1].add(name)
             inits.append((name, value))
 
         def run(env):
@@ -174,6 +209,15 @@ class Compiler:
         return run
 
     def for_statement(self, node):
+        self.scopes.append(set())  # a declaration in the initializer is the loop's
+        run = self._for_statement(node)
+        self.scopes.pop()
+        return run
+
+    def _visible(self, name: str) -> bool:
+        return any(name in scope for scope in self.scopes)
+
+    def _for_statement(self, node):
         init_node = node.child_by_field_name("initializer")
         init = None
         if init_node is not None:
@@ -201,7 +245,10 @@ class Compiler:
         if method is None:
             raise self.error(node, f"'{_text(node)[:30]}' ({node.type.replace('_', ' ')}) is not part of "
                              "the litmus C subset")
-        return method(node)
+        self._nest(node)
+        run = method(node)
+        self.depth -= 1
+        return run
 
     def e_parenthesized_expression(self, node):
         return self.expr(node.named_children[0])
@@ -225,7 +272,7 @@ class Compiler:
 
     def e_identifier(self, node):
         name = _text(node)
-        if name in self.locals:
+        if self._visible(name):
             return lambda env: env.vars[name]
         if name in self.globals:
             return self.globals[name]
@@ -235,7 +282,8 @@ class Compiler:
         if name == "vma":
             raise self.error(node, "'vma' stands for the vma of the address after it in a call "
                              "(f(vma, addr, ...)); elsewhere use find_vma(mm, addr)")
-        raise self.error(node, f"undefined name '{name}'",
+        hint = " (declared in a block that ended before)" if name in self.locals else ""
+        raise self.error(node, f"undefined name '{name}'{hint}",
                          [*self.locals, *self.globals, *CONSTANTS], name)
 
     def e_field_expression(self, node):
@@ -257,9 +305,10 @@ class Compiler:
     def e_unary_expression(self, node):
         op = node.children[0].type
         arg = self.expr(node.child_by_field_name("argument"))
-        ops = {"!": lambda env: int(not arg(env)), "~": lambda env: ~arg(env),
-               "-": lambda env: -arg(env), "+": arg}
-        return ops[op]
+        if op == "!":
+            return lambda env: int(not arg(env))
+        fn = self._arith(node.children[0], op, _UNARY[op])
+        return lambda env: fn(arg(env))
 
     def e_binary_expression(self, node):
         op = node.children[1].type
@@ -272,7 +321,32 @@ class Compiler:
         fn = _BINARY.get(op)
         if fn is None:
             raise self.error(node, f"operator '{op}' is not supported")
+        fn = self._arith(node.children[1], op, fn)
         return lambda env: fn(left(env), right(env))
+
+    def _arith(self, node, op: str, fn):
+        """fn on C's values: numbers of 64 bits.  An operand that is not a number, a
+        division by zero, a shift by a negative count or by 64 or more, or a result that
+        does not fit in 64 bits is an error at the operator (C leaves them undefined)."""
+        byte, checks_range = node.start_byte, op in _GROWS
+
+        def fail(message):
+            return self.error_at(byte, message)
+
+        def apply(*values):
+            for v in values:
+                if not isinstance(v, int) and op not in ("==", "!="):
+                    raise fail(f"'{op}' works on numbers; this operand is {describe(v)}")
+            if op in ("<<", ">>", "<<=", ">>=") and not 0 <= values[1] < 64:
+                raise fail(f"shift by {describe(values[1])}: C shifts a 64-bit value by 0 to 63")
+            try:
+                result = fn(*values)
+            except ZeroDivisionError:
+                raise fail(f"division by zero ('{op}')") from None
+            if checks_range and not -2**63 <= result < 2**64:
+                raise fail(f"the result of '{op}' does not fit in 64 bits")
+            return result
+        return apply
 
     def e_conditional_expression(self, node):
         cond = self.expr(node.child_by_field_name("condition"))
@@ -281,7 +355,7 @@ class Compiler:
         return lambda env: then(env) if cond(env) else alt(env)
 
     def _target(self, node) -> str:
-        if node.type != "identifier" or _text(node) not in self.locals:
+        if node.type != "identifier" or not self._visible(_text(node)):
             raise self.error(node, f"'{_text(node)}' is not a local of this block; declare it first",
                              self.locals, _text(node))
         return _text(node)
@@ -298,6 +372,7 @@ class Compiler:
         fn = _BINARY.get(op[:-1])
         if fn is None:
             raise self.error(node, f"operator '{op}' is not supported")
+        fn = self._arith(node.children[1], op, fn)
 
         def update(env):
             env.vars[name] = result = fn(env.vars[name], value(env))
@@ -306,17 +381,20 @@ class Compiler:
 
     def e_update_expression(self, node):
         name = self._target(node.child_by_field_name("argument"))
-        delta = 1 if "++" in _text(node) else -1
+        op = "++" if "++" in _text(node) else "--"
+        fn = self._arith(node, op, _BINARY["+" if op == "++" else "-"])
 
         def update(env):
-            env.vars[name] += delta
-            return env.vars[name]
+            env.vars[name] = result = fn(env.vars[name], 1)
+            return result
         return update
 
     def e_call_expression(self, node):
         fn_node = node.child_by_field_name("function")
         name = _text(fn_node)
         function = self.functions.get(name)
+        if function is None and name in FUNCTIONS:
+            raise self.error(fn_node, f"{name}() cannot be called here: {self.refused}")
         if function is None:
             raise self.error(fn_node, f"unknown function '{name}'", self.functions, name)
         arg_nodes = node.child_by_field_name("arguments").named_children
@@ -334,7 +412,7 @@ class Compiler:
                 args.append(self._vma_of(self.expr(arg_nodes[i + 1])))
             else:
                 args.append(self.expr(arg))
-        call = function.call
+        call = self._checked(node, name, function)
         if len(args) == 1:
             a0 = args[0]
             return lambda env: call(env, a0(env))
@@ -343,9 +421,33 @@ class Compiler:
             return lambda env: call(env, a0(env), a1(env))
         return lambda env: call(env, *[a(env) for a in args])
 
+    def _checked(self, node, name: str, function):
+        """function.call, refusing arguments of the wrong kind (an int for an mm, a
+        number that is no page) before it runs, with the call's position; the kernel's own
+        complaints while it runs (a spinlock released twice, a page freed while mapped)
+        are BUG outcomes that name the call."""
+        byte, line, call = node.start_byte, self.first_line + node.start_point[0], function.call
+        path = self.litmus.path
+
+        def checked(env, *values):
+            problem = function.wrong(name, env, values)
+            if problem is not None:
+                raise self.error_at(byte, problem)
+            try:
+                return call(env, *values)
+            except BadArgument as e:
+                raise self.error_at(byte, f"{name}: {e}") from None
+            except (LockError, BadPageState) as e:
+                col = self.error_at(byte, "").col
+                raise InvariantViolation(BUG, f"{name}() at {path}:{line}:{col}: {_kernel_bug(e)}") from None
+        return checked
+
     @staticmethod
     def _vma_of(addr):
-        return lambda env: env.mm.find_vma(addr(env))
+        def vma(env):
+            a = addr(env)
+            return env.mm.find_vma(a) if isinstance(a, int) else None
+        return vma
 
     # ---- conditions ----------------------------------------------------------------------
     def condition(self, text: str):
@@ -364,17 +466,32 @@ _BINARY = {
 }
 
 
+# the operators whose result may not fit in 64 bits
+_GROWS = ("+", "-", "*", "<<", "+=", "-=", "*=", "<<=", "++", "--")
+_UNARY = {"~": lambda a: ~a, "-": lambda a: -a, "+": lambda a: a}
+
+
+def _kernel_bug(e: Exception) -> str:
+    """What the kernel prints for the model's complaint (kernel/locking/spinlock_debug.c
+    spin_bug(): "BUG: spinlock already unlocked on CPU#0"; mm/page_alloc.c bad_page():
+    "BUG: Bad page state")."""
+    if isinstance(e, LockError):
+        return f"BUG: spinlock {e}"
+    return f"BUG: Bad page state: {e}"
+
+
 def _text(node) -> str:
     return node.text.decode() if node is not None else ""
 
 
 def _first_error(node):
-    if node.type == "ERROR" or node.is_missing:
-        return node
-    if not node.has_error:
+    """The first node (in the text's order) that is an error or missing, without recursion:
+    the tree may be as deep as the text is long."""
+    if not (node.has_error or node.is_missing):
         return None
-    for child in node.children:
-        bad = _first_error(child)
-        if bad is not None:
-            return bad
+    while not (node.type == "ERROR" or node.is_missing):
+        child = next((c for c in node.children if c.has_error or c.is_missing), None)
+        if child is None:
+            return node
+        node = child
     return node

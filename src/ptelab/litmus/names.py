@@ -8,13 +8,17 @@ its mm, its CPU, the world it runs in.
 
 from __future__ import annotations
 
+import errno
 import inspect
 from dataclasses import dataclass
+from functools import cached_property
 
 from .. import pte as _pte
 from ..accessors import SURFACE
 from ..arch.generic import GenericArch
-from ..machine.memory import PG_dirty
+from ..machine.memory import PG_anon, PG_dirty, PG_swapbacked, PTE_INDEX_MASK, PTE_TABLE_SHIFT
+from ..machine.spinlock import LockError, SpinLock
+from ..mm.mm_types import MM, VMA, AddressSpace
 from ..mm import madvise, memory, mmap, mprotect, pgtable, rmap, task_mmu, vmscan
 from ..mm.fault import user_read, user_write
 from ..mm.fork import dup_mm
@@ -26,6 +30,10 @@ from ..mmu_gather import (
     tlb_remove_page,
     tlb_remove_tlb_entry,
 )
+
+
+class BadArgument(Exception):
+    """A body gave a function what it cannot take; the message says what, in kernel terms."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,108 @@ class Function:
 
     def signature(self, name: str) -> str:
         return f"{name}({', '.join(self.params)})"
+
+    @cached_property
+    def kinds(self) -> tuple:
+        """Per parameter: (test(env, value), what it must be, where to get one)."""
+        return tuple(KINDS.get(p.strip("[]"), NUMBER) for p in self.params)
+
+    def with_kind(self, param: str, kind: tuple) -> Function:
+        """The same function, whose argument `param` must be of another kind."""
+        fn = Function(self.call, self.params, self.doc)
+        fn.__dict__["kinds"] = tuple(kind if p == param else k for p, k in zip(self.params, self.kinds))
+        return fn
+
+    def wrong(self, name: str, env, values) -> str | None:
+        """What is wrong with the arguments of a call, or None: each is the kind of thing
+        its parameter names (an mm, a vma, a page...) or a number."""
+        for i, (value, (test, what, hint)) in enumerate(zip(values, self.kinds)):
+            if not test(env, value):
+                param = self.params[i].strip("[]")
+                if value is None and param == "vma":
+                    hint = "no vma contains the address after it (is it mapped?)"
+                return f"{name}: argument {i + 1} ({param}) is {describe(value)}, not {what}; {hint}"
+        return None
+
+
+def describe(value) -> str:
+    """A value as a kernel developer names it."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int):
+        return str(value) if -65536 < value < 65536 else hex(value)
+    for cls, what in _OBJECTS.items():
+        if isinstance(value, cls):
+            return what
+    return "not a value of C"
+
+
+def _number(env, value) -> bool:
+    return isinstance(value, int) and -2**63 <= value < 2**64
+
+
+def _address(env, value) -> bool:
+    return isinstance(value, int) and 0 <= value < 2**64
+
+
+def _frame(env, value) -> bool:
+    return isinstance(value, int) and 0 <= value < len(env.machine.mem.refcount)
+
+
+def _ptep(env, value) -> bool:
+    if not isinstance(value, int) or value < 0:
+        return False
+    table = env.machine.mem.ptes.get(value >> PTE_TABLE_SHIFT)
+    return table is not None and (value & PTE_INDEX_MASK) < len(table)
+
+
+def _entry(env, pte) -> bool:
+    """An entry the kernel writes: none, one of a frame of the machine (present or
+    PROT_NONE), a migration entry of such a frame, or a swap entry of a slot in use."""
+    if not isinstance(pte, int) or not 0 <= pte < 2**64:
+        return False
+    if _pte.pte_none(pte):
+        return True
+    frames = len(env.machine.mem.refcount)
+    if _pte.pte_present(pte):
+        return _pte.pte_pfn(pte) < frames
+    entry = _pte.pte_to_swp_entry(pte)
+    if _pte.is_migration_entry(entry):
+        return _pte.swp_offset(entry) < frames
+    swap = env.world.state["kernel"].swap
+    return _pte.swp_type(entry) == swap.type and _pte.swp_offset(entry) in swap.count
+
+
+def _pgprot(env, prot) -> bool:
+    return _number(env, prot) and bool(prot & (_pte._PAGE_PRESENT | _pte._PAGE_PROTNONE))
+
+
+def _instance(cls):
+    return lambda env, value: isinstance(value, cls)
+
+
+NUMBER = (_number, "a number", "C's values here are 64-bit integers")
+KINDS = {
+    "mm": (_instance(MM), "an mm", "name one: mm, or a fork's name"),
+    "vma": (_instance(VMA), "a vma", "write vma before the address (f(vma, A, ...)), or find_vma(mm, A)"),
+    "ptl": (_instance(SpinLock), "a PTE lock", "pte_lockptr(A) gives one"),
+    "mapping": (_instance(AddressSpace), "a file (struct address_space *)", "mapping_of(A) gives a file page's"),
+    "page": (_frame, "a page (a frame number)", "page_of(A) gives one"),
+    "ptep": (_ptep, "a PTE pointer", "pte_offset(A) gives one"),
+    "addr": (_address, "an address", "a page's name is its address"),
+    "tlb": (lambda env, tlb: isinstance(tlb, MmuGather) and tlb.mm is not None, "a gathering struct mmu_gather",
+            "declare one (struct mmu_gather tlb;), start it with tlb_gather_mmu(&tlb, mm), pass &tlb"),
+    "newprot": (_pgprot, "a page protection (pgprot_t)", "PAGE_NONE, PAGE_READONLY, PAGE_SHARED... as "
+                "vm_get_page_prot() gives"),
+    "nr": (lambda env, nr: isinstance(nr, int) and 1 <= nr <= _pte.PTRS_PER_PTE, "a number of entries",
+           f"from 1 to {_pte.PTRS_PER_PTE}, the entries of one table"),
+}
+ENTRY = (_entry, "an entry the kernel makes", "none, a present or PROT_NONE entry of a frame of the "
+         "machine, or a swap entry in use")
+_OBJECTS = {MM: "an mm", VMA: "a vma", SpinLock: "a PTE lock", AddressSpace: "a file (struct address_space *)",
+            MmuGather: "a struct mmu_gather"}
 
 
 def _accessor(name: str) -> Function:
@@ -80,14 +190,14 @@ CONSTANTS.update(
 )
 
 
-class NoPageTable(Exception):
+class NoPageTable(BadArgument):
     """A body named a PTE of an address no page table maps (any more)."""
 
 
 def _table_of(mm, addr):
     ptep = mm.pte_offset(addr)
     if ptep is None:
-        raise NoPageTable(f"no PTE table maps {addr:#x} in {mm}")
+        raise NoPageTable(f"no PTE table maps {addr:#x} (pte_offset_map() would return NULL)")
     return ptep
 
 
@@ -113,6 +223,10 @@ def _spin_lock(env, ptl):
 
 @_fn("ptl", "release a PTE lock")
 def _spin_unlock(env, ptl):
+    # kernel/locking/spinlock_debug.c debug_spin_unlock(): "already unlocked", "wrong CPU"
+    if ptl.owner != env.cpu.id:
+        why = "already unlocked" if ptl.owner is None else f"wrong CPU (held by CPU#{ptl.owner})"
+        raise LockError(f"{why} on CPU#{env.cpu.id}: {ptl.name}")
     pgtable.spin_unlock(env.mm, ptl)
 
 
@@ -134,7 +248,10 @@ def _write(env, addr, value=1):
 
 @_fn("addr", "the frame page addr mapped in the initial state (struct page *)")
 def _page_of(env, addr):
-    return env.world.state["frames"][addr]
+    frames = env.world.state["frames"]
+    if addr not in frames:
+        raise BadArgument(f"{describe(addr)} is not a page of the test; page_of takes a page's name")
+    return frames[addr]
 
 
 @_fn("addr", "the file (struct address_space *) mapped at addr")
@@ -195,6 +312,12 @@ def _clear_page_dirty_for_io(env, page):
 
 @_fn("page flags", "mm/rmap.c: unmap page everywhere (TTU_BATCH_FLUSH defers the flush)")
 def _try_to_unmap(env, page, flags):
+    flags_ = env.machine.mem.flags[page]
+    if flags_ & PG_anon and flags_ & PG_swapbacked:
+        # mm/vmscan.c shrink_folio_list: an anonymous folio is unmapped once add_to_swap put
+        # it in the swap cache; 6.12 mm/rmap.c:1855-1859 try_to_unmap_one warns and stops otherwise
+        raise BadArgument(f"page {page} is anonymous and not in the swap cache: reclaim unmaps it only "
+                          "after add_to_swap(); call shrink_page(page)")
     return int(rmap.try_to_unmap(env.world.state["kernel"], page, flags))
 
 
@@ -223,19 +346,29 @@ def _handle_mm_fault(env, vma, addr, flags):
     memory.handle_mm_fault(vma, addr, bool(flags & 1))
 
 
-@_fn("mm start len prot", "mm/mprotect.c: mprotect(2)")
+def _syscall(fn, *args) -> int:
+    """A system call's return: 0, or -errno when it refuses (the model raises MmapError
+    with the errno's name first: "EINVAL: ...")."""
+    try:
+        fn(*args)
+    except mmap.MmapError as e:
+        return -getattr(errno, str(e).split(":")[0], errno.EINVAL)
+    return 0
+
+
+@_fn("mm start len prot", "mm/mprotect.c: mprotect(2); 0 or -errno")
 def _mprotect(env, mm, start, length, prot):
-    mprotect.do_mprotect(mm, start, length, prot)
+    return _syscall(mprotect.do_mprotect, mm, start, length, prot)
 
 
-@_fn("mm start len", "mm/mmap.c: munmap(2)")
+@_fn("mm start len", "mm/mmap.c: munmap(2); 0 or -errno")
 def _munmap(env, mm, start, length):
-    mmap.do_munmap(mm, start, length)
+    return _syscall(mmap.do_munmap, mm, start, length)
 
 
-@_fn("mm start len advice", "mm/madvise.c: madvise(2), MADV_DONTNEED or MADV_FREE")
+@_fn("mm start len advice", "mm/madvise.c: madvise(2), MADV_DONTNEED or MADV_FREE; 0 or -errno")
 def _madvise(env, mm, start, length, advice):
-    madvise.do_madvise(mm, start, length, advice)
+    return _syscall(madvise.do_madvise, mm, start, length, advice)
 
 
 @_fn("mm", "fs/proc/task_mmu.c: echo 1 > clear_refs (age every PTE)")
@@ -249,6 +382,8 @@ def _dup_mm(env, mm):
 
 
 FUNCTIONS: dict[str, Function] = {name: _accessor(name) for name in ACCESSORS}
+for _name in ("set_pte_at", "set_ptes", "ptep_modify_prot_commit"):  # they write their `pte`
+    FUNCTIONS[_name] = FUNCTIONS[_name].with_kind("pte", ENTRY)
 FUNCTIONS.update({name: _pure(getattr(_pte, name)) for name in PTE_HELPERS})
 FUNCTIONS.update({
     "pte_offset": _pte_offset, "pte_offset_map": _pte_offset_map, "pte_lockptr": _pte_lockptr,
@@ -256,7 +391,8 @@ FUNCTIONS.update({
     "read": _read, "write": _write, "page_of": _page_of, "mapping_of": _mapping_of,
     "PageDirty": _page_dirty, "set_page_dirty": _set_page_dirty, "get_page": _get_page,
     "put_page": _put_page, "page_remove_rmap": _page_remove_rmap,
-    "tlb_gather_mmu": _tlb_gather_mmu,
+    "tlb_gather_mmu": _tlb_gather_mmu.with_kind("tlb", (_instance(MmuGather), "a struct mmu_gather",
+                                                        "declare one (struct mmu_gather tlb;) and pass &tlb")),
     "tlb_remove_tlb_entry": _gather(tlb_remove_tlb_entry, "tlb ptep addr"),
     "tlb_remove_page": _gather(tlb_remove_page, "tlb page"),
     "tlb_flush_mmu": _gather(tlb_flush_mmu, "tlb"),
@@ -273,3 +409,6 @@ FUNCTIONS.update({
 TYPES = {"pte_t": 0, "int": 0, "long": 0, "unsigned": 0, "bool": 0, "spinlock_t": None,
          "pgprot_t": 0, "swp_entry_t": 0, "size_t": 0}
 STRUCTS = {"mmu_gather": MmuGather}
+
+# What a final condition may call: it reads the final state, and changes nothing.
+READERS = ("page_of", "PageDirty", "mapping_of", *PTE_HELPERS)

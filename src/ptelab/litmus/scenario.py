@@ -34,9 +34,9 @@ from ..pte import (
     pte_str,
 )
 from .body import _EXPR_PREFIX, _BODY_PREFIX, Compiler, Env
-from .names import FUNCTIONS, Function
+from .names import FUNCTIONS, PTE_HELPERS, READERS, Function
 
-FILE_PAGES = 16
+FILE_PAGES = 16  # a file's size in pages, or as many as its declared pages' indexes need
 
 
 class LitmusScenario:
@@ -56,14 +56,22 @@ class LitmusScenario:
             self.blocks.append(compiler.block(block.body))
             self.locals[block.name] = dict(compiler.locals)
         self.hardware = [f"hw:cpu{h.cpu}:{h.kind}:{h.page}" for h in litmus.hardware]
+        sizes = {}  # file -> (pages declared in it, 1 + the highest index declared)
+        for page in litmus.pages:
+            if page.file is not None:
+                count, top = sizes.get(page.file, (0, 0))
+                sizes[page.file] = (count + 1, max(top, (page.index or 0) + 1))
+        self.file_pages = {name: max(FILE_PAGES, *size) for name, size in sizes.items()}
         self.conditions = [self._condition(c) if c.expr else None for c in litmus.clauses]
 
     def _condition(self, clause):
-        functions = dict(FUNCTIONS)
+        functions = {name: FUNCTIONS[name] for name in READERS}
         functions.update(FINAL_FUNCTIONS)
         fields = {name: list(locals_) for name, locals_ in self.locals.items()}
+        refused = ("a condition only reads the final state: it may call " +
+                   ", ".join(n for n in functions if n not in PTE_HELPERS) + " and the pte_* helpers")
         return Compiler(self.litmus, clause.expr_offset, _EXPR_PREFIX, self.globals, functions,
-                        fields).condition(clause.expr)
+                        fields, refused).condition(clause.expr)
 
     def actor_names(self) -> list[str]:
         return [b.name for b in self.litmus.blocks] + self.hardware
@@ -121,7 +129,7 @@ class LitmusScenario:
         if page.file is None:
             va = do_mmap(mm, 0, PAGE_SIZE, prot, MAP_PRIVATE | MAP_ANONYMOUS)
         else:
-            mapping = kernel.files.get(page.file) or kernel.new_file(page.file, FILE_PAGES)
+            mapping = kernel.files.get(page.file) or kernel.new_file(page.file, self.file_pages[page.file])
             index = page.index if page.index is not None else len(mapping.pages)
             mapping.store[index] = page.value
             va = do_mmap(mm, 0, PAGE_SIZE, prot, MAP_SHARED if page.shared else MAP_PRIVATE, mapping, index)

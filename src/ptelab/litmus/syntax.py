@@ -12,12 +12,23 @@ from dataclasses import dataclass, field
 
 from .errors import LitmusError, position
 
-_TOKEN = re.compile(r'"[^"]*"|[A-Za-z_][A-Za-z0-9_]*(?:[-.][A-Za-z0-9_]+)*|\d+|\S')
+_TOKEN = re.compile(r'"[^"]*"|[A-Za-z_][A-Za-z0-9_]*(?:[-.][A-Za-z0-9_]+)*|[0-9]+|\S')
 _SKIP = re.compile(r"(?:\s+|/\*.*?\*/|//[^\n]*)*", re.S)
 
 PAGE_WORDS = ("anon", "file", "private", "shared", "rw", "ro", "young", "old", "dirty", "clean",
               "hashed", "none", "swapped", "cached", "value", "index", "vma")
 CLAUSES = ("forbid", "exists", "expect")
+MAX_NUMBER = 2**64 - 1  # a number in the header is an unsigned long
+MAX_CPUS = 64  # cpu0 ... cpu63
+
+# Page attributes that say the same thing (one of each group at most), and what each sets.
+_GROUPS = {"anon": "kind", "file": "kind", "private": "sharing", "shared": "sharing",
+           "rw": "write bit", "ro": "write bit", "young": "Accessed bit", "old": "Accessed bit",
+           "dirty": "Dirty bit", "clean": "Dirty bit", "none": "entry", "swapped": "entry",
+           "value": "content", "index": "index", "vma": "vma protection", "hashed": "hashed",
+           "cached": "cached"}
+# Attributes that describe a present entry's bits: a none or swapped entry has none of them.
+_PRESENT_ONLY = ("young", "old", "dirty", "clean", "hashed")
 
 
 @dataclass
@@ -131,17 +142,17 @@ class _Reader:
             raise self.error(offset, f"expected {what}, found {_show(token)}")
         return token, offset
 
-    def number(self, what: str) -> int:
+    def number(self, what: str, limit: int = MAX_NUMBER) -> int:
         token, offset = self.next()
-        if not token.isdigit():
+        if not (token.isascii() and token.isdigit()):
             raise self.error(offset, f"expected {what} (a number), found {_show(token)}")
-        return int(token)
+        return _bounded(self, token, offset, what, limit)
 
     def cpu(self, token: str, offset: int) -> int:
-        m = re.fullmatch(r"cpu(\d+)", token)
+        m = re.fullmatch(r"cpu([0-9]+)", token)
         if not m:
             raise self.error(offset, f"expected a CPU (cpu0, cpu1, ...), found {_show(token)}")
-        return int(m.group(1))
+        return _bounded(self, m.group(1), offset, "a CPU number", MAX_CPUS - 1)
 
     def braces(self) -> tuple[str, int]:
         """The text from the '{' at the cursor to its matching '}'."""
@@ -173,7 +184,17 @@ class _Reader:
 
 
 def _show(token: str) -> str:
+    if len(token) > 40:
+        token = token[:37] + "..."
     return f"'{token}'" if token else "the end of the file"
+
+
+def _bounded(r: _Reader, digits: str, offset: int, what: str, limit: int) -> int:
+    """The decimal number `digits`, refused past `limit` (and never converted when it has
+    more digits than the limit: Python refuses to convert 4,300 digits)."""
+    if len(digits.lstrip("0")) > len(str(limit)) or int(digits) > limit:
+        raise r.error(offset, f"{what} goes from 0 to {limit}")
+    return int(digits)
 
 
 def parse(path: str, text: str) -> LitmusFile:
@@ -234,12 +255,20 @@ def _state(r: _Reader):
 def _page(r: _Reader, name: str, offset: int) -> Page:
     page = Page(name, offset)
     kind = None
+    said: dict[str, tuple[str, int]] = {}  # group -> (attribute, offset)
     while True:
         token, toff = r.next()
         if token == ";":
             break
         if token == ",":
             continue
+        group = _GROUPS.get(token)
+        if group in said:
+            first = said[group][0]
+            again = "twice" if first == token else f"'{first}', then '{token}'"
+            raise r.error(toff, f"page {name} says {again}: give its {group} once")
+        if group is not None:
+            said[group] = (token, toff)
         if token == "anon":
             kind = "anon"
         elif token == "file":
@@ -275,6 +304,7 @@ def _page(r: _Reader, name: str, offset: int) -> Page:
                           PAGE_WORDS, token)
     if kind is None:
         raise r.error(offset, f"page {name} says neither 'anon' nor 'file \"name\"'")
+    _consistent(r, page, kind, said)
     if kind == "anon" and page.shared:
         raise r.error(offset, f"page {name}: shared anonymous memory is not modelled; use a shared file")
     if page.cached and (kind != "file" or page.state != "none"):
@@ -283,6 +313,25 @@ def _page(r: _Reader, name: str, offset: int) -> Page:
     if page.state == "swapped" and kind != "anon":
         raise r.error(offset, f"page {name}: only anonymous pages are swapped")
     return page
+
+
+def _consistent(r: _Reader, page: Page, kind: str, said: dict) -> None:
+    """Refuse attributes that no state the kernel reaches has together; a read-only vma
+    makes the entry read-only unless it says otherwise."""
+    name = page.name
+    if page.vma_write is False and "write bit" not in said:
+        page.write = False
+    if page.state != "present":
+        for word in _PRESENT_ONLY:
+            if word in (t for t, _ in said.values()):
+                raise r.error(said[_GROUPS[word]][1], f"page {name} is {page.state}: its entry is not "
+                              f"present, so it has no '{word}' (a present entry's bit)")
+    if page.vma_write is False and page.write and "write bit" in said:
+        raise r.error(said["write bit"][1], f"page {name}: a writable entry in a read-only vma "
+                      "(the kernel never makes one: the vma's protection bounds the entry's)")
+    if page.index is not None and kind != "file":
+        raise r.error(said["index"][1], f"page {name}: 'index' is the page's index in its file; "
+                      "an anonymous page has none")
 
 
 def _blocks(r: _Reader) -> list[Block]:
