@@ -15,6 +15,9 @@ local-work bound and the spin-loop reduction).
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
+
 import tree_sitter_c
 from tree_sitter import Language, Parser
 
@@ -98,9 +101,10 @@ class Compiler:
 
     # ---- blocks ----------------------------------------------------------------------------
     def block(self, body: str):
-        root = self.parse(self.prefix + body)
-        function = root.named_children[0]
-        return self.compound(function.child_by_field_name("body"))
+        with _no_gc():
+            root = self.parse(self.prefix + body)
+            function = root.named_children[0]
+            return self.compound(function.child_by_field_name("body"))
 
     def compound(self, node):
         self.scopes.append(set())
@@ -451,9 +455,10 @@ class Compiler:
 
     # ---- conditions ----------------------------------------------------------------------
     def condition(self, text: str):
-        root = self.parse(self.prefix + text + "; }")
-        ret = root.named_children[0].child_by_field_name("body").named_children[0]
-        return self.expr(ret.named_children[0])
+        with _no_gc():
+            root = self.parse(self.prefix + text + "; }")
+            ret = root.named_children[0].child_by_field_name("body").named_children[0]
+            return self.expr(ret.named_children[0])
 
 
 _BINARY = {
@@ -478,6 +483,20 @@ def _kernel_bug(e: Exception) -> str:
     if isinstance(e, LockError):
         return f"BUG: spinlock {e}"
     return f"BUG: Bad page state: {e}"
+
+
+@contextmanager
+def _no_gc():
+    """Compiling makes closures and nodes by the hundred thousand and no garbage cycles:
+    the cyclic collector's full passes over them made a long block cost more per statement
+    than a short one (bench/bench_compile.py)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _text(node) -> str:

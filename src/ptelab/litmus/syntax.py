@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from .errors import LitmusError, position
 
 _TOKEN = re.compile(r'"[^"]*"|[A-Za-z_][A-Za-z0-9_]*(?:[-.][A-Za-z0-9_]+)*|[0-9]+|\S')
+_BRACE_OR_SKIP = re.compile(r"""/\*|//|["'{}]""")  # what braces() looks at; the rest it skips
 _SKIP = re.compile(r"(?:\s+|/\*.*?\*/|//[^\n]*)*", re.S)
 
 PAGE_WORDS = ("anon", "file", "private", "shared", "rw", "ro", "young", "old", "dirty", "clean",
@@ -158,29 +159,21 @@ class _Reader:
         """The text from the '{' at the cursor to its matching '}'."""
         start = self.expect("{")
         depth, i, text = 0, start, self.text
-        while i < len(text):
-            c = text[i]
-            if text.startswith("/*", i):
-                end = text.find("*/", i + 2)
-                i = len(text) if end < 0 else end + 2
+        while True:
+            m = _BRACE_OR_SKIP.search(text, i)
+            if m is None:
+                raise self.error(start, "this '{' is never closed")
+            c, i = m.group(), m.start()
+            if c in ("/*", "//", '"', "'"):
+                close = {"/*": "*/", "//": "\n"}.get(c, c)
+                end = text.find(close, i + len(c))
+                i = len(text) if end < 0 else end + (len(close) if c != "//" else 0)
                 continue
-            if text.startswith("//", i):
-                end = text.find("\n", i)
-                i = len(text) if end < 0 else end
-                continue
-            if c in "\"'":
-                end = text.find(c, i + 1)
-                i = len(text) if end < 0 else end + 1
-                continue
-            if c == "{":
-                depth += 1
-            elif c == "}":
-                depth -= 1
-                if depth == 0:
-                    self.pos = i + 1
-                    return text[start:i + 1], start
+            depth += 1 if c == "{" else -1
             i += 1
-        raise self.error(start, "this '{' is never closed")
+            if depth == 0:
+                self.pos = i
+                return text[start:i], start
 
 
 def _show(token: str) -> str:
