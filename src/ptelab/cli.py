@@ -280,6 +280,31 @@ def cmd_docs(args) -> int:
     return EXIT_OK
 
 
+def cmd_survey(args) -> int:
+    from .survey import SurveyError, litmus_skeleton, survey
+    from .survey.report import as_json, print_terminal
+
+    try:
+        if args.litmus:
+            print(litmus_skeleton(args.path, args.litmus, args.arch, use_cache=not args.no_cache), end="")
+            return EXIT_OK
+        console = Console(stderr=True)
+        progress = _progress(console, 1, enabled=not args.json and console.is_terminal)
+        with progress:
+            task = progress.add_task("reading the tree", total=None)
+            result = survey(args.path, args.arch, use_cache=not args.no_cache,
+                            progress=lambda done, total: progress.update(task, completed=done, total=total))
+    except SurveyError as err:
+        raise UsageError(str(err)) from None
+    if args.json:
+        import json
+        print(json.dumps(as_json(result), indent=2))
+    else:
+        console = Console()
+        print_terminal(result, console if console.is_terminal else Console(width=200))
+    return EXIT_OK
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message):
         raise UsageError(message)
@@ -323,6 +348,13 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("--dir", default="docs", help="the docs directory (default: docs)")
     docs.add_argument("--check", action="store_true", help="only check that the files are up to date")
     docs.set_defaults(func=cmd_docs)
+    sur = sub.add_parser("survey", help="the call sites of the PTE accessors in a kernel tree, and the rules they may break")
+    sur.add_argument("path", metavar="PATH", help="the top of a kernel source tree")
+    sur.add_argument("--arch", default=None, help="resolve definitions for this arch/ directory (powerpc, x86, ...)")
+    sur.add_argument("--json", action="store_true", help="print the survey as JSON")
+    sur.add_argument("--litmus", metavar="FUNC", help="print a litmus skeleton of FUNC's PTE sequence instead")
+    sur.add_argument("--no-cache", action="store_true", help="read every file again and do not write the cache")
+    sur.set_defaults(func=cmd_survey)
     return parser
 
 
