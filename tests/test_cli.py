@@ -25,7 +25,6 @@ def test_madv_free_breaks_a_rule_in_debug_mode_and_runs_without(capsys):
     (["run", "munmap", "--pages", "0"], "must be at least 1"),
     (["run", "munmap", "--pages", "many"], "not a whole number"),
     (["frobnicate"], "invalid choice"),
-    ([], "required"),
 ])
 def test_bad_input_exits_2_with_a_message(argv, needle, capsys):
     assert main(argv) == 2
@@ -37,3 +36,33 @@ def test_list(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in WORKLOADS)
+
+
+def test_version_and_bare_command(capsys):
+    import ptelab
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"ptelab {ptelab.__version__}"
+    assert main([]) == 2
+    out = capsys.readouterr().out
+    assert "usage: ptelab" in out and "litmus" in out
+
+
+def test_an_architecture_named_twice_runs_once_and_one_cpu_is_singular(capsys):
+    assert main(["run", "munmap", "--arch", "x86,x86", "--pages", "4", "--cpus", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "4 pages, 1 CPU," in out
+    header = next(line for line in out.splitlines() if "event" in line)
+    assert header.count("x86") == 1
+
+
+def test_rules_piped_are_not_folded():
+    import subprocess
+    import sys
+
+    from ptelab.rules import RULES
+
+    out = subprocess.run([sys.executable, "-m", "ptelab.cli", "rules"], capture_output=True, text=True).stdout
+    assert all(any(line.split("│")[1].strip() == rule.id for line in out.splitlines() if line.count("│") > 2)
+               for rule in RULES)

@@ -8,8 +8,20 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def test_generated_docs_are_up_to_date():
-    stale = stale_docs(DOCS)
-    assert not stale, f"run `ptelab docs`: {', '.join(map(str, stale))}"
+    checked, stale = stale_docs(DOCS)
+    assert checked and not stale, f"run `ptelab docs`: {', '.join(map(str, stale))}"
+
+
+def test_docs_check_says_what_it_checked_and_names_a_missing_file_as_missing(tmp_path, capsys):
+    assert main(["docs", "--dir", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert main(["docs", "--dir", str(tmp_path), "--check"]) == 0
+    assert "all up to date" in capsys.readouterr().out
+    victim = next(p for p in sorted(tmp_path.rglob("*.md")))
+    victim.unlink()
+    assert main(["docs", "--dir", str(tmp_path), "--check"]) == 1
+    out, err = capsys.readouterr()
+    assert f"{victim} is missing" in err and "1 to regenerate" in out
 
 
 def test_rules_cli(capsys):

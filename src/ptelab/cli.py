@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from . import __version__
 from .arch import ARCHES, boot
 from .debug import RuleViolation
 from .machine.violation import InvariantViolation
@@ -41,7 +42,12 @@ def parse_arches(spec: str) -> list[str]:
     """'x86', 'x86,ppc64' or 'all'."""
     if spec == "all":
         return list(ARCHES)
-    return [choose("architecture", name.strip(), ARCHES) for name in spec.split(",")]
+    names = [choose("architecture", name.strip(), ARCHES) for name in spec.split(",")]
+    return list(dict.fromkeys(names))  # each once, in the order given
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def positive(text: str) -> int:
@@ -86,7 +92,7 @@ def cmd_run(args) -> int:
     console = Console()
     if columns:
         mode = "debug mode" if not args.no_debug else "no debug mode"
-        title = f"{workload}: {WORKLOADS[workload][1]} ({args.pages} pages, {args.cpus} CPUs, {mode})"
+        title = f"{workload}: {WORKLOADS[workload][1]} ({plural(args.pages, 'page')}, {plural(args.cpus, 'CPU')}, {mode})"
         console.print(counters_table(title, columns, elapsed))
     for report in broken:
         console.print(f"[bold red]broken[/] {escape(report)}", highlight=False)
@@ -125,6 +131,8 @@ def cmd_rules(args) -> int:
 
         console.print(Markdown(rule_text(rule)))
         return EXIT_OK
+    if not console.is_terminal:  # a file or a pipe: no terminal width to fold names into
+        console = Console(width=200)
     table = Table(title="the rulebook (ptelab rules ID for one rule)")
     table.add_column("rule", no_wrap=True)
     table.add_column("statement")
@@ -245,7 +253,7 @@ def _progress(console, total, enabled):
 def _matrix(results, arches) -> Table:
     from .litmus.report import matrix_cell
 
-    table = Table(title="litmus: tests x architectures (ok = a complete search, every expectation held)")
+    table = Table(title="litmus verdicts", caption="ok: a complete search, every expectation held")
     table.add_column("test")
     for arch in arches:
         table.add_column(arch, justify="center")
@@ -271,9 +279,12 @@ def cmd_docs(args) -> int:
 
     docs = Path(args.dir)
     if args.check:
-        stale = stale_docs(docs)
+        checked, stale = stale_docs(docs)
         for path in stale:
-            print(f"ptelab: {path} is out of date: run `ptelab docs`", file=sys.stderr)
+            why = "is missing" if not path.exists() else "is out of date"
+            print(f"ptelab: {path} {why}: run `ptelab docs`", file=sys.stderr)
+        print(f"checked {plural(len(checked), 'generated file')} under {docs}: "
+              + (f"{len(stale)} to regenerate" if stale else "all up to date"))
         return EXIT_FAIL if stale else EXIT_OK
     for path in write_docs(docs):
         print(path)
@@ -312,7 +323,8 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="ptelab", description="An executable model of Linux page-table accessors.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    parser.add_argument("--version", action="version", version=f"ptelab {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=Parser)
     run = sub.add_parser("run", help="run a named workload sequentially and print the event counters")
     run.add_argument("workload", help=f"one of: {', '.join(WORKLOADS)}")
     run.add_argument("--arch", default="x86", help=f"one of {', '.join(ARCHES)}, a comma list, or all")
@@ -360,7 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:  # bare `ptelab`: what it can do
+            parser.print_help()
+            return EXIT_USAGE
         return args.func(args)
     except UsageError as err:
         print(f"ptelab: error: {err}", file=sys.stderr)

@@ -99,7 +99,8 @@ def write_docs(docs: Path) -> list[Path]:
     return written
 
 
-def stale_docs(docs: Path) -> list[Path]:
-    """Generated files whose checked-in text differs from what the model says now."""
-    return [path for path, text in generated(docs).items()
-            if not path.exists() or path.read_text() != text]
+def stale_docs(docs: Path) -> tuple[list[Path], list[Path]]:
+    """The generated files checked, and those missing or whose checked-in text differs from
+    what the model says now."""
+    files = generated(docs)
+    return list(files), [path for path, text in files.items() if not path.exists() or path.read_text() != text]
