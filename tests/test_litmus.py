@@ -163,7 +163,7 @@ def test_the_command_prints_herd_style_blocks_and_a_matrix(capsys):
     assert "Test seed-mprotect Forbidden (ppc64-2.6.27)" in out
     assert "Observation seed-mprotect Sometimes" in out and "Observation seed-mprotect Never" in out
     assert "Witnesses" in out and "Positive: " in out
-    assert "tests x architectures" in out
+    assert "litmus verdicts" in out
 
 
 def test_the_command_exits_1_when_an_expectation_fails(tmp_path, capsys):
