@@ -48,8 +48,9 @@ RULES: tuple[Rule, ...] = (
         "ptep_set_access_flags only adds Accessed, Dirty, write or exec to a valid entry of the same frame.",
         "x86 does not flush in ptep_set_access_flags (a stricter stale TLB entry only costs a spurious "
         "fault), so a removed permission would stay usable in TLBs; powerpc64 ORs the new bits into the "
-        "PTE, so a removal is silently ignored.",
-        ("x86", "ppc64", "ppc64-2.6.27"),
+        "PTE, so a removal is silently ignored.  Xen PV uses x86's (a set_pte hypercall only when dirty, "
+        "arch/x86/mm/pgtable.c:502-512, no flush).",
+        ("x86", "ppc64", "ppc64-2.6.27", "xen"),
         ("handle_pte_fault", "wp_page_reuse", "do_wp_page"),
         DEBUG,
         "before ptep_set_access_flags: same frame, and no protection or state bit of the current entry "
@@ -60,14 +61,18 @@ RULES: tuple[Rule, ...] = (
         "prot-pairing",
         "ptep_modify_prot_start and ptep_modify_prot_commit are strictly paired on one entry, nothing else "
         "touches that entry in between, and the pair completes under one hold of the PTE lock.",
-        "Xen implements the pair as one mmu_update hypercall that ignores concurrent A/D updates; "
+        "Xen's start only reads the entry, which stays valid, and its commit is one MMU_PT_UPDATE_PRESERVE_AD "
+        "request that keeps the A/D bits the hardware set meanwhile (arch/x86/xen/mmu_pv.c:351-373, 6.12): "
+        "anything else written in between is overwritten, and writing the new entry any other way wipes "
+        "a Dirty set after start (litmus/xen-commit-without-preserve-ad.litmus); "
         "powerpc64 queues the hash invalidation in start and must see the commit before the lock goes.",
         ("xen", "ppc64", "ppc64-2.6.27", "x86"),
         ("change_pte_range",),
         DEBUG,
         "start while a start is pending, commit without its start, another accessor on the entry in "
         "between, or unlock/leave lazy mode with a start pending",
-        ("litmus/rule-prot-pairing.litmus", "tests/test_debug.py::test_prot_pairing",),
+        ("litmus/rule-prot-pairing.litmus", "litmus/xen-commit-without-preserve-ad.litmus",
+         "tests/test_debug.py::test_prot_pairing",),
     ),
     Rule(
         "lock-held",
@@ -83,14 +88,18 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "lazy-no-readback",
         "Inside a lazy-MMU section, no accessor reads an entry this CPU wrote in the same section.",
-        "Xen batches writes into a multicall issued at arch_leave_lazy_mmu_mode: until then the page "
-        "table still holds the old value, and code that reads back its own write sees it.",
+        "Xen batches writes into a multicall issued at arch_leave_lazy_mmu_mode (arch/x86/xen/mmu_pv.c:"
+        "312-328, 2172-2178, 6.12): until then the page table still holds the old value, and code that "
+        "reads back its own write sees it (a flush decided by the read-back is skipped: "
+        "litmus/xen-lazy-readback.litmus).",
         ("xen",),
         ("change_pte_range", "copy_pte_range", "zap_pte_range", "remap_pte_range", "move_ptes"),
         DEBUG,
         "ptep_get or a read-modify-write of an entry written (set_pte_at, set_ptes, pte_clear, commit) "
         "earlier in the same lazy section",
-        ("litmus/rule-lazy-no-readback.litmus", "tests/test_debug.py::test_lazy_no_readback",),
+        ("litmus/rule-lazy-no-readback.litmus", "litmus/xen-lazy-readback.litmus",
+         "tests/test_xen.py::test_lazy_mode_queues_until_leave_and_a_read_back_sees_the_old_entry",
+         "tests/test_debug.py::test_lazy_no_readback",),
     ),
     Rule(
         "flush-before-reuse",
@@ -146,7 +155,7 @@ RULES: tuple[Rule, ...] = (
         "(ptep_get_and_clear and friends), never with pte_clear.",
         "x86's walker sets Dirty with a locked update at any time: a read followed by a plain clear loses "
         "a Dirty set in between, and the data written through it (lost dirty).",
-        ("x86", "arm64", "ppc64", "ppc64-2.6.27"),
+        ("x86", "xen", "arm64", "ppc64", "ppc64-2.6.27"),
         ("zap_pte_range", "try_to_unmap_one", "ptep_clear_flush"),
         DEBUG,
         "before pte_clear/pte_clear_not_present_full: the entry must not be present",

@@ -126,7 +126,11 @@ class Scenario:
 
     def abstract(self) -> State:
         arch = self.machine.arch
-        pte_text = self._describe(arch._arch.ptep_get(self.ptep))
+        pte = arch._arch.ptep_get(self.ptep)
+        pte_text = self._describe(pte)
+        written = arch.entry_as_written(self.mm, self.addr)
+        if written != pte:  # a write the backend still holds (Xen's multicall buffer)
+            pte_text += f" (written {self._describe(written)}, queued)"
         entry = self.cpu1.tlb.entries.get(tlb_key(self.mm.context, self.addr))
         tlb = "-" if entry is None else ("rw" if entry[2] else "r")
         hash_text, pending = "-", False

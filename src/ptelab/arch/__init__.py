@@ -6,9 +6,10 @@ from ..machine import Machine
 from .generic import GenericArch
 from .ppc64_hash import Ppc64Hash, Ppc64Hash_2_6_27
 from .x86 import X86
+from .xen import Xen
 
 ARCHES: dict[str, type[GenericArch]] = {
-    cls.name: cls for cls in (X86, Ppc64Hash, Ppc64Hash_2_6_27)
+    cls.name: cls for cls in (X86, Ppc64Hash, Ppc64Hash_2_6_27, Xen)
 }
 
 

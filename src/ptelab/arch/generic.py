@@ -85,6 +85,10 @@ class GenericArch:
         `also`); `busy_wait`: the access waits while the PTE at loc has BUSY set.  Nothing
         when run sequentially."""
 
+    def _defer(self, ptep: int) -> None:
+        """A write of the entry is owed but deferred (queued in a hypervisor batch): the
+        running operation counts as having written it.  Nothing when run sequentially."""
+
     def tlb_miss(self, cpu, mm, va: int, write: bool):
         raise NotImplementedError(f"{self.name}: no MMU miss path")
 
@@ -253,6 +257,12 @@ class GenericArch:
         """Every translation held outside the per-CPU TLBs, whatever its address:
         (where, context, va, pfn, allocation generation, writable, seq)."""
         return ()
+
+    def entry_as_written(self, mm, va: int) -> int:
+        """The entry mapping va as software last wrote it: what the page table holds, unless
+        the backend holds a write it has not made yet (Xen's queued mmu_update).  The
+        stale-translation invariant judges the cached translations against it."""
+        return mm.entry(va)
 
     def dirty_recorded(self, pfn: int) -> bool:
         """Does the hardware record, outside the PTEs, that frame `pfn` was written (an s390

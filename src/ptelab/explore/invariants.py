@@ -133,14 +133,14 @@ class Invariants:
             for cpu in machine.cpus:
                 entry = cpu.tlb.entries.get(key)
                 if entry is not None:
-                    pte = mm.entry(va) if pte is None else pte
+                    pte = self.arch.entry_as_written(mm, va) if pte is None else pte
                     problem = grants_more(machine, pte, *entry[:3])
                     if problem:
                         where = f"{name}: cpu{cpu.id} TLB"
                         return execution._record(STALE_TRANSLATION, stale(where, mm.context, va, problem),
                                                  va, entry[0], cpu.id)
             for where, pfn, gen, writable, cpu_id, _ in self.arch.cached_translations(mm, va):
-                pte = mm.entry(va) if pte is None else pte
+                pte = self.arch.entry_as_written(mm, va) if pte is None else pte
                 problem = grants_more(machine, pte, pfn, gen, writable)
                 if problem:
                     return execution._record(STALE_TRANSLATION, stale(f"{name}: {where}", mm.context, va, problem),

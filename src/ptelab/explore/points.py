@@ -55,6 +55,9 @@ def explorable_class(cls: type) -> type:
 
         ptep_get = _get
 
+        def _defer(self, ptep):
+            self.ctl.pte_written(ptep)
+
         def _set(self, ptep, pte):
             self.ctl.point(("pte", ptep), True, "store PTE")
             self.ctl.pte_written(ptep)

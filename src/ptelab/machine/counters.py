@@ -20,6 +20,11 @@ HASH_EVICT = "hash_evict"
 HASH_INVALIDATE = "hash_invalidate"
 TLBIE = "tlbie"
 HASH_BATCH_FLUSH = "hash_batch_flush"
+XEN_HYPERCALL = "xen_hypercall"
+XEN_MC_ENTRY = "xen_multicall_entry"
+XEN_MMU_UPDATE = "xen_mmu_update"
+XEN_TRAPPED_WRITE = "xen_trapped_write"
+XEN_TLB_FLUSH = "xen_tlb_flush"
 
 DESCRIPTIONS = {
     TLB_FLUSH_PAGE: "local single-page TLB invalidations (invlpg)",
@@ -36,6 +41,11 @@ DESCRIPTIONS = {
     HASH_INVALIDATE: "hash-table entries invalidated",
     TLBIE: "broadcast tlbie instructions",
     HASH_BATCH_FLUSH: "per-CPU hash invalidation batches flushed",
+    XEN_HYPERCALL: "hypercalls (mmu_update, mmuext_op, multicall)",
+    XEN_MC_ENTRY: "multicall entries issued",
+    XEN_MMU_UPDATE: "PTE updates validated and made by the hypervisor",
+    XEN_TRAPPED_WRITE: "direct PTE writes trapped and emulated by Xen",
+    XEN_TLB_FLUSH: "TLB flush operations done by the hypervisor (MMUEXT_*)",
 }
 
 
