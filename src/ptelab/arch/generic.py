@@ -7,6 +7,9 @@ __HAVE_ARCH_PTEP_GET_AND_CLEAR and friends.  The primitives are
     _get(ptep)                      a plain load of the entry
     _set(ptep, pte)                 a plain store (set_pte)
     _update(mm, addr, ptep, clr, set)  an atomic read-modify-write, returning the old value
+
+(both take an optional `what`, the step's name in the explorer's tables: a backend
+whose stores are made by someone else, Xen's hypervisor, says so)
     flush_tlb_mm_range(mm, start, end) the architecture's TLB shootdown
     tlb_miss(cpu, mm, va, write)    the MMU's miss path (hardware walker, hash lookup...)
 
@@ -69,10 +72,10 @@ class GenericArch:
     def _get(self, ptep: int) -> int:
         return self.tables[ptep >> PTE_TABLE_SHIFT][ptep & PTE_INDEX_MASK]
 
-    def _set(self, ptep: int, pte: int) -> None:
+    def _set(self, ptep: int, pte: int, what: str = "") -> None:
         self.tables[ptep >> PTE_TABLE_SHIFT][ptep & PTE_INDEX_MASK] = pte
 
-    def _update(self, mm, addr: int, ptep: int, clr: int, set_: int) -> int:
+    def _update(self, mm, addr: int, ptep: int, clr: int, set_: int, what: str = "") -> int:
         table = self.tables[ptep >> PTE_TABLE_SHIFT]
         i = ptep & PTE_INDEX_MASK
         old = table[i]

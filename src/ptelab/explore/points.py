@@ -58,14 +58,14 @@ def explorable_class(cls: type) -> type:
         def _defer(self, ptep):
             self.ctl.pte_written(ptep)
 
-        def _set(self, ptep, pte):
-            self.ctl.point(("pte", ptep), True, "store PTE")
+        def _set(self, ptep, pte, what=""):
+            self.ctl.point(("pte", ptep), True, what or "store PTE")
             self.ctl.pte_written(ptep)
             cls._set(self, ptep, pte)
 
-        def _update(self, mm, addr, ptep, clr, set_):
+        def _update(self, mm, addr, ptep, clr, set_, what=""):
             enabled = self._busy_clear(ptep) if self.BUSY else None  # pte_update's ldarx loop
-            self.ctl.point(("pte", ptep), True, "atomic RMW of PTE", enabled)
+            self.ctl.point(("pte", ptep), True, what or "atomic RMW of PTE", enabled)
             self.ctl.pte_written(ptep)
             return cls._update(self, mm, addr, ptep, clr, set_)
 

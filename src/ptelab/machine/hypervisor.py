@@ -146,16 +146,16 @@ class Hypervisor:
         self.validate(val)
         self.counters[XEN_MMU_UPDATE] += 1
         if cmd == MMU_PT_UPDATE_PRESERVE_AD:
-            ptes._update(None, 0, ptep, ~_AD, val)
+            ptes._update(None, 0, ptep, ~_AD, val, "Xen: mmu_update PRESERVE_AD")
         else:
-            ptes._set(ptep, val)
+            ptes._set(ptep, val, "Xen: mmu_update NORMAL_PT_UPDATE")
 
     def emulate_write(self, ptes, ptep: int, clr: int, set_: int) -> int:
         """A guest's locked read-modify-write (or store) of a pinned table: it faults, Xen
         decodes and validates it and makes it atomically (ptwr emulation); the old value."""
         self.validate(set_)
         self.counters[XEN_TRAPPED_WRITE] += 1
-        return ptes._update(None, 0, ptep, clr, set_)
+        return ptes._update(None, 0, ptep, clr, set_, "trapped write, emulated by Xen")
 
     def mmuext_op(self, ptes, cmd: int, context: int, va: int, vcpus: tuple) -> None:
         """A TLB flush, done by Xen on each vCPU named (the issuer's own for *_LOCAL)."""
