@@ -263,4 +263,4 @@ class Xen(X86):
             return ()
         pfn = current >> PFN_SHIFT
         return ((f"the page table (cpu{cpu_id}'s mmu_update still queued)", pfn, self.mem.gen[pfn],
-                 bool(current & _PAGE_RW), None),)
+                 bool(current & _PAGE_RW), None, self.mem.pte_seq.get(mm.pte_offset(va), 0)),)
