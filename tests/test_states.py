@@ -61,16 +61,16 @@ def legal_reach(sm):
 def test_2_6_27_reaches_a_duplicate_hash_entry_without_breaking_a_rule():
     """The seed's bug is in the backend, not in core code's use of the accessors."""
     reach = legal_reach(machine("ppc64-2.6.27"))
-    duplicates = sorted((path for s, path in reach.items() if "DUPLICATE" in s.hash), key=len)
+    duplicates = sorted((path for s, path in reach.items() if "DUPLICATE" in s.cache), key=len)
     assert duplicates
     assert duplicates[0][-3:] == ("ptep_modify_prot_start", "ptep_modify_prot_commit(rw)", "cpu1 store")
 
 
 @pytest.mark.parametrize("arch", ["ppc64", "x86"])
 def test_fixed_backends_need_a_broken_rule_for_a_duplicate(arch):
-    assert not [s for s in legal_reach(machine(arch)) if "DUPLICATE" in s.hash]
+    assert not [s for s in legal_reach(machine(arch)) if "DUPLICATE" in s.cache]
     if arch == "ppc64":
-        assert any("DUPLICATE" in s.hash for s in machine(arch).states)
+        assert any("DUPLICATE" in s.cache for s in machine(arch).states)
 
 
 def test_debug_mode_marks_other_architectures_rules_on_x86():

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .arch import boot
-from .machine.hash_table import PP_RW, hpt_vpn
 from .machine.tlb import tlb_key
 from .mm.kernel import Kernel
 from .mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, do_mmap
@@ -52,7 +51,7 @@ from .pte import (
 class State:
     pte: str
     tlb: str
-    hash: str
+    cache: str  # the architecture's own structures beyond the TLB (arch.abstract_caches)
     pending: bool
     lazy: bool
     txn: str  # an open modify_prot transaction: what its start returned, or ""
@@ -62,8 +61,8 @@ class State:
 
     def label(self) -> str:
         parts = [f"pte {self.pte}", f"cpu1 TLB {self.tlb}"]
-        if self.hash != "-":
-            parts.append(f"hash {self.hash}")
+        if self.cache != "-":
+            parts.append(self.cache)
         if self.pending:
             parts.append("invalidation queued")
         if self.lazy:
@@ -133,15 +132,9 @@ class Scenario:
             pte_text += f" (written {self._describe(written)}, queued)"
         entry = self.cpu1.tlb.entries.get(tlb_key(self.mm.context, self.addr))
         tlb = "-" if entry is None else ("rw" if entry[2] else "r")
-        hash_text, pending = "-", False
-        hpt = self.machine.hash_table
-        if hpt is not None:
-            slots = hpt.valid_slots(hpt_vpn(self.mm.context, self.addr))
-            kinds = ["rw" if hpt.entry(s)[1] & 0x3 == PP_RW else "ro" for s in slots]
-            hash_text = "none" if not slots else ("+".join(sorted(set(kinds))) + (" DUPLICATE" if len(slots) > 1 else ""))
-            pending = arch.pending_invalidation(self.mm, self.addr)
         debug = self.debug._cpu()
-        return State(pte_text, tlb, hash_text, pending, self.cpu0.lazy_mmu,
+        return State(pte_text, tlb, arch.abstract_caches(self.mm, self.addr),
+                     arch.pending_invalidation(self.mm, self.addr), self.cpu0.lazy_mmu,
                      self._describe(self.prot_old) if debug.prot_pending is not None else "",
                      self._unflushed_kind(),
                      bool(debug.lazy_written) and self.ptep in debug.lazy_written,
@@ -184,10 +177,9 @@ def _relock(s):
     spin_lock(s.mm, ptl)
 
 
-def _evict_hash(s):
-    hpt = s.machine.hash_table
-    for slot in hpt.valid_slots(hpt_vpn(s.mm.context, s.addr)):
-        hpt.v[slot] = 0
+def _illegal(text: str) -> bool:
+    """An architecturally illegal cache state (a duplicate hash entry, a TLB conflict), drawn red."""
+    return "DUPLICATE" in text or "CONFLICT" in text
 
 
 OPS = (
@@ -216,7 +208,8 @@ OPS = (
     Op("cpu1 store", lambda s: s.machine.translate(s.cpu1, s.mm, s.addr, True)),
     Op("cpu1 TLB drops the entry", lambda s: s.cpu1.tlb.flush_page(s.mm.context, s.addr),
        lambda st: st.tlb != "-"),
-    Op("hash entry evicted", _evict_hash, lambda st: st.hash not in ("-", "none")),
+    Op("cache entry evicted", lambda s: s.machine.arch.evict_cached(s.mm, s.addr),
+       lambda st: st.cache != "-"),
 )
 OPS_BY_NAME = {op.name: op for op in OPS}
 
@@ -330,7 +323,7 @@ def to_dot(sm: StateMachine) -> str:
     lines = [f'digraph "{sm.arch}" {{', "  rankdir=LR;", '  node [shape=box, fontsize=9, fontname="Helvetica"];',
              '  edge [fontsize=8, fontname="Helvetica"];']
     for state in sm.states:
-        style = ', color=red, penwidth=2' if "DUPLICATE" in state.hash else ""
+        style = ', color=red, penwidth=2' if _illegal(state.cache) else ""
         text = state.label().replace(", ", "\\n")
         lines.append(f'  {ids[state]} [label="{ids[state]}\\n{text}"{style}];')
     edges: dict[tuple[str, str, tuple[str, ...]], list[str]] = {}
@@ -352,7 +345,7 @@ def to_summary_dot(sm: StateMachine) -> str:
     duplicate hash entry with the rules they break: small enough to read.  Every
     other rule-breaking transition is in the full tables."""
     def key(state: State) -> str:
-        return state.pte + ("" if state.hash == "-" else f"\\nhash {state.hash}")
+        return state.pte + ("" if state.cache == "-" else f"\\n{state.cache}")
 
     nodes = sorted({key(s) for s in sm.states})
     names = {node: f"N{i}" for i, node in enumerate(nodes)}
@@ -365,10 +358,10 @@ def to_summary_dot(sm: StateMachine) -> str:
             broken.setdefault((src, dst, t.op), set()).update(t.rules)
     edges: dict[tuple[str, str, tuple[str, ...]], list[str]] = {}
     for (src, dst, op), rules in sorted(broken.items()):
-        if not rules or "DUPLICATE" in dst:  # the legal machine, and the way into illegal states
+        if not rules or _illegal(dst):  # the legal machine, and the way into illegal states
             edges.setdefault((src, dst, tuple(sorted(rules))), []).append(op)
     for node in sorted({n for src, dst, _ in edges for n in (src, dst)}):
-        style = ", color=red, penwidth=2" if "DUPLICATE" in node else ""
+        style = ", color=red, penwidth=2" if _illegal(node) else ""
         lines.append(f'  {names[node]} [label="{node}"{style}];')
     for (src, dst, rules), ops in sorted(edges.items()):
         label = "\\n".join(ops) + (f"\\n[{', '.join(rules)}]" if rules else "")

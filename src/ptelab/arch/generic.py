@@ -267,6 +267,22 @@ class GenericArch:
         stale-translation invariant judges the cached translations against it."""
         return mm.entry(va)
 
+    def abstract_caches(self, mm, addr: int) -> str:
+        """For the derived state machine (states.py): what this architecture's own structures
+        beyond the TLBs hold for (mm, addr), in a few words ("hash ro", "queued update"), or
+        "-" when it has none.  Say DUPLICATE or CONFLICT in it for an architecturally illegal
+        state, which the diagrams draw in red."""
+        return "-"
+
+    def evict_cached(self, mm, addr: int) -> bool:
+        """The hardware drops what its own structures (beyond the TLBs) cache for (mm, addr),
+        as a hash table evicts an entry: True if there was something to drop."""
+        return False
+
+    def pending_invalidation(self, mm, addr: int) -> bool:
+        """Is an invalidation of (mm, addr) queued on this CPU and not yet issued?"""
+        return False
+
     def dirty_recorded(self, pfn: int) -> bool:
         """Does the hardware record, outside the PTEs, that frame `pfn` was written (an s390
         storage key's change bit, a hash entry's C bit)?  The lost-dirty invariant counts it."""

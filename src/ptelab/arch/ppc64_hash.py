@@ -302,6 +302,20 @@ class Ppc64Hash(GenericArch):
                 yield (f"HPTE slot {slot}", context, va, pfn, self.hpte_gen[slot], rflags & HPTE_R_PP == PP_RW,
                        self.hpte_seq[slot])
 
+    def abstract_caches(self, mm, addr: int) -> str:
+        slots = self.hpt.valid_slots(hpt_vpn(mm.context, addr))
+        if not slots:
+            return "hash none"
+        kinds = sorted({"rw" if self.hpt.entry(s)[1] & HPTE_R_PP == PP_RW else "ro" for s in slots})
+        return "hash " + "+".join(kinds) + (" DUPLICATE" if len(slots) > 1 else "")
+
+    def evict_cached(self, mm, addr: int) -> bool:
+        """The hash table evicts an entry (a full group: hash_native_64.c native_hpte_remove)."""
+        slots = self.hpt.valid_slots(hpt_vpn(mm.context, addr))
+        for slot in slots:
+            self.hpt.v[slot] = 0
+        return bool(slots)
+
     def pending_invalidation(self, mm, addr: int) -> bool:
         """Is an invalidation of (mm, addr) queued on this CPU's batch?"""
         batch = self.machine.this_cpu.arch_state
