@@ -23,7 +23,7 @@ def measure(arch: str, pages: int, debug: bool) -> dict:
     from ptelab.arch import boot
     from ptelab.mm.fault import user_write
     from ptelab.mm.kernel import Kernel
-    from ptelab.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, do_mmap
+    from ptelab.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, vm_mmap
     from ptelab.mm.mprotect import do_mprotect
 
     base_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -31,7 +31,7 @@ def measure(arch: str, pages: int, debug: bool) -> dict:
     kernel = Kernel(machine)
     mm = kernel.new_mm()
     size = pages * 4096
-    addr = do_mmap(mm, 0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    addr = vm_mmap(mm, 0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
     cpu = machine.cpus[0]
     start = time.perf_counter()
     for va in range(addr, addr + size, 4096):

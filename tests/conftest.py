@@ -2,7 +2,7 @@ import pytest
 
 from ptelab.arch import ARCHES, boot
 from ptelab.mm.kernel import Kernel
-from ptelab.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, do_mmap
+from ptelab.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, vm_mmap
 
 ALL_ARCHES = list(ARCHES)
 
@@ -19,5 +19,5 @@ def kernel(arch_name):
 
 def anon_region(kernel, pages=4):
     mm = kernel.new_mm()
-    addr = do_mmap(mm, 0, pages * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    addr = vm_mmap(mm, 0, pages * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
     return mm, addr

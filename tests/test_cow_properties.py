@@ -9,7 +9,7 @@ from ptelab.machine.coherence import stale_translations
 from ptelab.mm.fault import SegmentationFault, user_read, user_write
 from ptelab.mm.fork import dup_mm
 from ptelab.mm.kernel import Kernel
-from ptelab.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, do_mmap
+from ptelab.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, vm_mmap
 from ptelab.mm.mprotect import do_mprotect
 from ptelab.mm.vmscan import reclaim_range
 
@@ -25,7 +25,7 @@ def test_fork_cow_keeps_each_side_its_own_values(arch, steps):
     kernel = Kernel(boot(arch, cpus=3))
     cpus = kernel.machine.cpus
     mm = kernel.new_mm()
-    addr = do_mmap(mm, 0, PAGES * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    addr = vm_mmap(mm, 0, PAGES * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
     procs = [[mm, [0] * PAGES, True]]
     value = 0
     for op, who, page, cpu in steps:

@@ -8,7 +8,7 @@ from ptelab.debug import RuleViolation
 from ptelab.mm.fault import user_read, user_write
 from ptelab.mm.kernel import Kernel
 from ptelab.mm.madvise import MADV_FREE, do_madvise
-from ptelab.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, do_mmap
+from ptelab.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, vm_mmap
 from ptelab.mm.pgtable import pte_alloc, pte_lockptr, spin_lock, spin_unlock
 from ptelab.pte import PAGE_READONLY, PAGE_SHARED, mk_pte, pte_mkdirty, pte_modify, pte_wrprotect, swp_entry, swp_entry_to_pte
 from ptelab.rules import DEBUG, RULES
@@ -22,7 +22,7 @@ class Page:
         self.machine = self.kernel.machine
         self.arch = self.machine.arch
         self.mm = self.kernel.new_mm()
-        self.addr = do_mmap(self.mm, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+        self.addr = vm_mmap(self.mm, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
         self.vma = self.mm.find_vma(self.addr)
         self.cpu0, self.cpu1 = self.machine.cpus
         user_write(self.mm, self.cpu1, self.addr, 7)
@@ -203,7 +203,7 @@ def test_madvise_free_breaks_flush_before_reuse_everywhere(page):
 def test_debug_mode_can_be_off(arch_name):
     kernel = Kernel(boot(arch_name, debug=False))
     mm = kernel.new_mm()
-    addr = do_mmap(mm, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    addr = vm_mmap(mm, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
     user_write(mm, kernel.machine.cpus[0], addr, 1)
     do_madvise(mm, addr, 4096, MADV_FREE)
     assert user_read(mm, kernel.machine.cpus[1], addr) == 1
@@ -216,7 +216,7 @@ def test_set_ptes_putting_back_what_was_cleared_is_judged_per_entry(arch_name):
     kernel = Kernel(boot(arch_name, debug=True))
     machine = kernel.machine
     mm = kernel.new_mm()
-    addr = do_mmap(mm, 0, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    addr = vm_mmap(mm, 0, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
     machine.this_cpu = machine.cpus[0]
     ptep = pte_alloc(mm, addr)
     arch = machine.arch

@@ -8,7 +8,7 @@ from ptelab.machine.tlb import TLB, tlb_key
 from ptelab.machine.violation import USE_AFTER_FREE, InvariantViolation
 from ptelab.mm.fault import user_read, user_write
 from ptelab.mm.kernel import Kernel
-from ptelab.mm.mmap import do_munmap
+from ptelab.mm.mmap import vm_munmap
 from ptelab.mm.pgtable import pte_offset_map_lock, spin_unlock
 from ptelab.mm.rmap import page_remove_rmap
 from ptelab.pte import pte_pfn
@@ -71,7 +71,7 @@ def test_munmap_frees_frames_only_after_the_flush(kernel):
         real_flush(tlb)
 
     arch.tlb_flush = tlb_flush
-    do_munmap(mm, addr, 8 * 4096)
+    vm_munmap(mm, addr, 8 * 4096)
     assert seen == [True]
     assert all(machine.mem.is_free(f) for f in frames)
     assert not stale_translations(machine)
@@ -102,6 +102,6 @@ def test_page_table_pages_are_frames_and_are_freed(arch_name):
     mm, addr = anon_region(kernel, 4)
     user_write(mm, kernel.machine.cpus[0], addr, 1)
     assert len(kernel.machine.mem.ptes) == 1
-    do_munmap(mm, addr, 4 * 4096)
+    vm_munmap(mm, addr, 4 * 4096)
     assert not kernel.machine.mem.ptes and not mm.pmd
     assert kernel.machine.mem.frames_in_use() == 1  # the zero page

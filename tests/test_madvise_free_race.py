@@ -16,7 +16,7 @@ from ptelab.machine.violation import DUPLICATE_HASH_ENTRY, InvariantViolation
 from ptelab.mm.fault import user_read, user_write
 from ptelab.mm.kernel import Kernel
 from ptelab.mm.madvise import MADV_FREE, do_madvise
-from ptelab.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, do_mmap
+from ptelab.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, vm_mmap
 
 
 def madv_free_with_racing_store(arch_name):
@@ -24,7 +24,7 @@ def madv_free_with_racing_store(arch_name):
     machine = kernel.machine
     cpu0, cpu1 = machine.cpus
     mm = kernel.new_mm()
-    addr = do_mmap(mm, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    addr = vm_mmap(mm, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
     user_write(mm, cpu0, addr, 1)
     do_madvise(mm, addr, 4096, MADV_FREE)  # clean and old, still writable
     assert user_read(mm, cpu1, addr) == 1  # young again, hashed read-only
@@ -57,7 +57,7 @@ def test_madvise_free_goes_through_the_generic_clear_young_dirty_ptes():
 
     kernel = Kernel(boot("x86"))
     mm = kernel.new_mm()
-    addr = do_mmap(mm, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    addr = vm_mmap(mm, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
     user_write(mm, kernel.machine.cpus[0], addr, 1)
     with pytest.raises(RuleViolation) as caught:
         do_madvise(mm, addr, 4096, MADV_FREE)

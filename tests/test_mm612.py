@@ -6,7 +6,7 @@ from ptelab.arch import boot
 from ptelab.mm.fault import SegmentationFault, user_read, user_write
 from ptelab.mm.kernel import Kernel
 from ptelab.mm.memory import unmap_mapping_range
-from ptelab.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, do_mmap
+from ptelab.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, vm_mmap
 from ptelab.mm.mremap import do_mremap
 from ptelab.mm.rmap import TTU_BATCH_FLUSH, SwapCacheMissing, try_to_unmap, try_to_unmap_flush
 from ptelab.mm.swapfile import add_to_swap, delete_from_swap_cache
@@ -20,7 +20,7 @@ def _file(arch_name, pages=4):
     kernel = Kernel(boot(arch_name))
     mm = kernel.new_mm()
     mapping = kernel.new_file("f", pages)
-    addr = do_mmap(mm, 0, pages * PAGE_SIZE, RW, MAP_SHARED, mapping)
+    addr = vm_mmap(mm, 0, pages * PAGE_SIZE, RW, MAP_SHARED, mapping)
     cpu = kernel.machine.cpus[0]
     for i in range(pages):
         user_write(mm, cpu, addr + i * PAGE_SIZE, 10 + i)
@@ -56,7 +56,7 @@ def test_truncate_setsize_takes_bytes_and_keeps_a_straddling_page(arch_name):
 def test_try_to_unmap_of_an_anonymous_page_needs_its_swap_entry(arch_name):
     kernel = Kernel(boot(arch_name))
     mm = kernel.new_mm()
-    addr = do_mmap(mm, 0, PAGE_SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    addr = vm_mmap(mm, 0, PAGE_SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS)
     user_write(mm, kernel.machine.cpus[0], addr, 7)
     page = pte_pfn(_pte(kernel, mm, addr))
     mem = kernel.machine.mem
@@ -79,10 +79,51 @@ def test_mremap_moves_and_the_old_address_faults(arch_name):
     kernel = Kernel(boot(arch_name))
     mm = kernel.new_mm()
     cpus = kernel.machine.cpus
-    addr = do_mmap(mm, 0, 2 * PAGE_SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    addr = vm_mmap(mm, 0, 2 * PAGE_SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS)
     user_write(mm, cpus[1], addr, 5)  # cpu1 caches the translation
     with kernel.machine.on_cpu(cpus[0]):
         new = do_mremap(mm, addr, 2 * PAGE_SIZE, 4 * PAGE_SIZE)
     assert new != addr and user_read(mm, cpus[1], new) == 5
     with pytest.raises(SegmentationFault):  # a stale TLB entry of cpu1 would read 5
         user_read(mm, cpus[1], addr)
+
+
+def test_rwsem_readers_share_and_a_writer_is_alone():
+    from ptelab.machine.rwsem import RwSemaphore
+    from ptelab.machine.spinlock import LockError
+
+    sem = RwSemaphore("s")
+    sem.down_read(0)
+    sem.down_read(1)
+    assert not sem.write_free() and sem.read_free()
+    with pytest.raises(LockError, match="deadlock"):
+        sem.down_write(2)
+    sem.up_read(0)
+    sem.up_read(1)
+    sem.down_write(2)
+    assert not sem.down_read_trylock(0)
+    with pytest.raises(LockError):
+        sem.up_write(1)
+    sem.up_write(2)
+    assert sem.down_read_trylock(0)
+
+
+def test_a_fault_takes_the_vma_lock_unless_a_writer_has_write_locked_the_vma(arch_name):
+    from ptelab.mm.mmap_lock import (lock_vma_under_rcu, mmap_write_lock, mmap_write_unlock,
+                                     vma_end_read, vma_start_write)
+    kernel = Kernel(boot(arch_name))
+    mm = kernel.new_mm()
+    addr = vm_mmap(mm, 0, 2 * PAGE_SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    vma = mm.find_vma(addr)
+    assert lock_vma_under_rcu(mm, addr) is vma  # no writer: the per-vma lock, for read
+    vma_end_read(vma)
+    mmap_write_lock(mm)
+    assert lock_vma_under_rcu(mm, addr) is vma  # mmap_lock alone does not stop it
+    vma_end_read(vma)
+    vma_start_write(vma)
+    assert lock_vma_under_rcu(mm, addr) is None  # write-locked: the fault takes mmap_lock
+    mmap_write_unlock(mm)  # vma_end_write_all
+    assert lock_vma_under_rcu(mm, addr) is vma
+    vma_end_read(vma)
+    user_write(mm, kernel.machine.cpus[0], addr, 3)
+    assert not mm.mmap_lock.readers and mm.mmap_lock.writer is None and not vma.vm_lock.readers

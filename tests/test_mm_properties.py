@@ -19,7 +19,7 @@ from ptelab.mm.fork import dup_mm
 from ptelab.mm.kernel import Kernel
 from ptelab.mm.madvise import MADV_DONTNEED, MADV_FREE, do_madvise
 from ptelab.mm.memory import BusError
-from ptelab.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, do_mmap, do_munmap, exit_mmap
+from ptelab.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, vm_mmap, vm_munmap, exit_mmap
 from ptelab.mm.mprotect import do_mprotect
 from ptelab.mm.mremap import do_mremap
 from ptelab.mm.page_writeback import writeback_mapping
@@ -88,7 +88,7 @@ class MemorySemantics(RuleBasedStateMachine):
     @rule(i=pick, npages=st.integers(1, 6))
     def mmap_anon(self, i, npages):
         p = self.proc(i)
-        start = do_mmap(p.mm, 0, npages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+        start = vm_mmap(p.mm, 0, npages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
         p.regions.append(Region(start, npages, values=[0] * npages))
 
     @rule(i=pick, f=pick, npages=st.integers(1, 6))
@@ -100,7 +100,7 @@ class MemorySemantics(RuleBasedStateMachine):
         index = f % len(self.files)
         mapping, _ = self.files[index]
         size = max(mapping.size, 1)
-        start = do_mmap(p.mm, 0, size * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, mapping)
+        start = vm_mmap(p.mm, 0, size * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, mapping)
         p.regions.append(Region(start, size, file=index))
 
     @precondition(lambda self: self.has_regions())
@@ -207,7 +207,7 @@ class MemorySemantics(RuleBasedStateMachine):
         if not p.regions:
             return
         r = self.region(p, j)
-        do_munmap(p.mm, r.start, r.npages * PAGE)
+        vm_munmap(p.mm, r.start, r.npages * PAGE)
         p.regions.remove(r)
 
     @precondition(lambda self: self.has_regions())

@@ -9,7 +9,7 @@ from ptelab.mm.fault import user_read
 from ptelab.mm.fork import dup_mm
 from ptelab.mm.kernel import Kernel
 from ptelab.mm.memory import insert_pfn, remap_pfn_range
-from ptelab.mm.mmap import MAP_SHARED, PROT_READ, do_mmap, do_munmap, exit_mmap
+from ptelab.mm.mmap import MAP_SHARED, PROT_READ, vm_mmap, vm_munmap, exit_mmap
 from ptelab.pte import PAGE_READONLY, pte_pfn, pte_special
 
 
@@ -28,7 +28,7 @@ def setup(arch_name):
     kernel = Kernel(boot(arch_name))
     mm = kernel.new_mm()
     mapping = kernel.new_file("dev", 8)
-    addr = do_mmap(mm, 0, 8 * 4096, PROT_READ, MAP_SHARED, mapping)
+    addr = vm_mmap(mm, 0, 8 * 4096, PROT_READ, MAP_SHARED, mapping)
     return kernel, mm, mm.find_vma(addr), addr
 
 
@@ -44,7 +44,7 @@ def test_remap_pfn_range_maps_consecutive_special_frames(setup):
     child = dup_mm(mm)  # VM_PFNMAP: fork copies the entries
     assert user_read(child, kernel.machine.cpus[0], addr + 4096) == 101
     exit_mmap(child)
-    do_munmap(mm, addr, 8 * 4096)  # special: nothing is freed
+    vm_munmap(mm, addr, 8 * 4096)  # special: nothing is freed
     assert all(not kernel.machine.mem.is_free(f) for f in frames)
     assert kernel.machine.access(kernel.machine.cpus[1], addr, False) == FAULT
 

@@ -16,7 +16,7 @@ from ptelab.machine.hash_table import hpt_vpn
 from ptelab.machine.violation import DUPLICATE_HASH_ENTRY, InvariantViolation
 from ptelab.mm.fault import user_read, user_write
 from ptelab.mm.kernel import Kernel
-from ptelab.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, do_mmap
+from ptelab.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, vm_mmap
 from ptelab.mm.mprotect import do_mprotect
 from ptelab.mm.pgtable import pte_offset_map_lock, spin_unlock
 from ptelab.pte import PAGE_SHARED, pte_modify
@@ -27,7 +27,7 @@ def setup(arch_name):
     writable again."""
     kernel = Kernel(boot(arch_name, cpus=2))
     mm = kernel.new_mm()
-    addr = do_mmap(mm, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    addr = vm_mmap(mm, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
     cpu0, cpu1 = kernel.machine.cpus
     user_write(mm, cpu0, addr, 1)
     do_mprotect(mm, addr, 4096, PROT_READ)

@@ -28,7 +28,7 @@ from functools import lru_cache
 from .arch import boot
 from .machine.tlb import tlb_key
 from .mm.kernel import Kernel
-from .mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, do_mmap
+from .mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, vm_mmap
 from .mm.pgtable import pte_alloc, pte_lockptr, spin_lock, spin_unlock
 from .pte import (
     PAGE_READONLY,
@@ -89,7 +89,7 @@ class Scenario:
         self.machine.violation = lambda invariant, detail, **where: self.marks.append(invariant)
         self.kernel = Kernel(self.machine)
         self.mm = self.kernel.new_mm()
-        self.addr = do_mmap(self.mm, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+        self.addr = vm_mmap(self.mm, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
         self.vma = self.mm.find_vma(self.addr)
         self.ptep = pte_alloc(self.mm, self.addr)
         self.frame = self.machine.mem.alloc_page()

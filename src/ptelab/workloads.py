@@ -12,7 +12,7 @@ from .mm.fault import user_read, user_write
 from .mm.fork import dup_mm
 from .mm.kernel import Kernel
 from .mm.madvise import MADV_FREE, do_madvise
-from .mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, do_mmap, do_munmap, exit_mmap
+from .mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, vm_mmap, vm_munmap, exit_mmap
 from .mm.mprotect import do_mprotect
 from .mm.mremap import do_mremap
 from .mm.page_writeback import writeback_mapping
@@ -41,7 +41,7 @@ def _fill(mm, cpus, addr: int, pages: int, value) -> None:
 
 def _anon(kernel, pages: int):
     mm = kernel.new_mm()
-    return mm, do_mmap(mm, 0, pages * PAGE_SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    return mm, vm_mmap(mm, 0, pages * PAGE_SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS)
 
 
 def fork_cow(kernel, pages: int) -> None:
@@ -69,7 +69,7 @@ def mprotect_sweep(kernel, pages: int) -> None:
 def munmap(kernel, pages: int) -> None:
     mm, addr = _anon(kernel, pages)
     _fill(mm, kernel.machine.cpus, addr, pages, lambda i: i)
-    do_munmap(mm, addr, pages * PAGE_SIZE)
+    vm_munmap(mm, addr, pages * PAGE_SIZE)
     if kernel.machine.mem.frames_in_use() != 1:  # the zero page
         raise WorkloadError("munmap left frames allocated")
 
@@ -95,7 +95,7 @@ def file_writeback(kernel, pages: int) -> None:
     cpus = kernel.machine.cpus
     mm = kernel.new_mm()
     mapping = kernel.new_file("data", pages)
-    addr = do_mmap(mm, 0, pages * PAGE_SIZE, RW, MAP_SHARED, mapping)
+    addr = vm_mmap(mm, 0, pages * PAGE_SIZE, RW, MAP_SHARED, mapping)
     _fill(mm, cpus, addr, pages, lambda i: i + 1)
     writeback_mapping(kernel.machine.mem, mapping)
     _fill(mm, cpus, addr, pages, lambda i: i + 2)

@@ -10,7 +10,8 @@ every access to shared state a point at which the explorer's controller (the one
 - the places a backend marks with `self._sched(...)`: a page walk, a hash-table
   search, insert or invalidation, each CPU's part of a TLB shootdown;
 - PTE lock acquire and release (an acquire waits while another CPU holds the lock),
-  and an atomic update of a PTE whose software lock bit is set (ppc64 _PAGE_BUSY);
+  mmap_lock and per-vma lock (rwsem) acquires and releases (an acquire waits until it
+  can succeed), and an atomic update of a PTE whose software lock bit is set (ppc64 _PAGE_BUSY);
 - a user access: the TLB lookup, with the load or store it makes.
 
 Frame allocation and freeing, the struct page fields (refcount, mapcount, flags,
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 from ..machine import Machine
 from ..machine.memory import PTE_INDEX_MASK, PTE_TABLE_SHIFT, PhysicalMemory
+from ..machine.rwsem import RwSemaphore
 from ..machine.spinlock import SpinLock
 
 _CLASSES: dict[type, type] = {}
@@ -147,7 +149,42 @@ class ExplorableSpinLock(SpinLock, Controlled):
         return self.owner is None
 
 
+class ExplorableRwSemaphore(RwSemaphore, Controlled):
+    """mmap_lock or a per-vma lock.  An acquire is a point that waits (is not enabled)
+    until it can succeed: a read while no writer holds it, a write while nobody does.
+    Read acquires are reads of the semaphore (two readers commute), write acquires
+    writes; releases, as the spinlock's, never race with an acquire they enable.  A
+    read trylock does not wait, and its result depends on the writer's release too: it
+    reads it (a reader's release changes nothing a read trylock sees)."""
+
+    __slots__ = ()
+
+    def down_read(self, owner: int) -> None:
+        self.ctl.point(("rwsem", self.name), False, f"down_read({self.name})", self.read_free)
+        RwSemaphore.down_read(self, owner)
+
+    def down_read_trylock(self, owner: int) -> bool:
+        self.ctl.point(("rwsem", self.name), False, f"down_read_trylock({self.name})")
+        self.ctl.touch(("unlock", self.name), False)
+        return RwSemaphore.down_read_trylock(self, owner)
+
+    def up_read(self, owner: int) -> None:
+        self.ctl.point(("up_read", self.name, owner), True, f"up_read({self.name})")
+        RwSemaphore.up_read(self, owner)
+
+    def down_write(self, owner: int) -> None:
+        self.ctl.point(("rwsem", self.name), True, f"down_write({self.name})", self.write_free)
+        RwSemaphore.down_write(self, owner)
+
+    def up_write(self, owner: int) -> None:
+        self.ctl.point(("unlock", self.name), True, f"up_write({self.name})")
+        RwSemaphore.up_write(self, owner)
+
+
 class ExplorableMachine(Machine, Controlled):
+    def shared(self, loc, write):
+        self.ctl.touch(loc, write)
+
     def translate(self, cpu, pgd, va, write):
         """A user access: the TLB lookup is a point; the frame it reached is in the step."""
         ctl = self.ctl
@@ -186,6 +223,7 @@ def instrument(machine) -> None:
     mem = machine.mem
     mem.__class__ = ExplorableMemory
     mem.lock_class = ExplorableSpinLock
+    machine.rwsem_class = ExplorableRwSemaphore
     for lock in mem.ptl.values():
         lock.__class__ = ExplorableSpinLock
     for name in PAGE_FIELDS:

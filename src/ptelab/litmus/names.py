@@ -363,7 +363,7 @@ def _mprotect(env, mm, start, length, prot):
 
 @_fn("mm start len", "mm/mmap.c: munmap(2); 0 or -errno")
 def _munmap(env, mm, start, length):
-    return _syscall(mmap.do_munmap, mm, start, length)
+    return _syscall(mmap.vm_munmap, mm, start, length)
 
 
 @_fn("mm start len advice", "mm/madvise.c: madvise(2), MADV_DONTNEED or MADV_FREE; 0 or -errno")

@@ -21,7 +21,7 @@ from ..mm.kernel import Kernel
 from ..mm.filemap import filemap_fault
 from ..mm.mm_types import linear_page_index, vma_set_page_prot
 from ..mm.pgtable import pte_alloc
-from ..mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, do_mmap
+from ..mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, vm_mmap
 from ..mm.vmscan import shrink_page
 from ..pte import (
     PAGE_SIZE,
@@ -127,12 +127,12 @@ class LitmusScenario:
     def _page(self, kernel, mm, page, state):
         prot = PROT_READ | PROT_WRITE
         if page.file is None:
-            va = do_mmap(mm, 0, PAGE_SIZE, prot, MAP_PRIVATE | MAP_ANONYMOUS)
+            va = vm_mmap(mm, 0, PAGE_SIZE, prot, MAP_PRIVATE | MAP_ANONYMOUS)
         else:
             mapping = kernel.files.get(page.file) or kernel.new_file(page.file, self.file_pages[page.file])
             index = page.index if page.index is not None else len(mapping.pages)
             mapping.store[index] = page.value
-            va = do_mmap(mm, 0, PAGE_SIZE, prot, MAP_SHARED if page.shared else MAP_PRIVATE, mapping, index)
+            va = vm_mmap(mm, 0, PAGE_SIZE, prot, MAP_SHARED if page.shared else MAP_PRIVATE, mapping, index)
         state["va"][page.name] = va
         vma = mm.find_vma(va)
         machine = mm.machine

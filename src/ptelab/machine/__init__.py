@@ -13,6 +13,7 @@ from weakref import WeakValueDictionary
 from .counters import Counters
 from .cpu import CPU
 from .memory import PG_reserved, PhysicalMemory
+from .rwsem import RwSemaphore
 from .tlb import tlb_key
 from .violation import USE_AFTER_FREE, InvariantViolation
 
@@ -33,6 +34,12 @@ class Machine:
         self._next_context = 1
         self.address_spaces = WeakValueDictionary()  # context -> PageDirectory
         self.zero_pfn = self.mem.alloc_page(PG_reserved)
+        self.rwsem_class = RwSemaphore  # the explorer's are scheduling points
+
+    def shared(self, loc, write: bool) -> None:
+        """Kernel code read or wrote shared state that is not a scheduling point (a vma
+        list walked locklessly, a lock sequence number): the explorer records it in the
+        step's footprint; a sequential machine does nothing."""
 
     def new_context(self) -> int:
         context = self._next_context

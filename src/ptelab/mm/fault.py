@@ -8,7 +8,8 @@ that every architecture shares: find the vma, check the access against it
 from __future__ import annotations
 
 from ..pte import VM_EXEC, VM_READ, VM_WRITE
-from .memory import handle_mm_fault
+from .memory import BusError, handle_mm_fault
+from .mmap_lock import lock_mm_and_find_vma, lock_vma_under_rcu, mmap_read_unlock, vma_end_read
 
 MAX_FAULT_RETRIES = 8
 
@@ -23,6 +24,35 @@ def access_error(vma, write: bool) -> bool:
     return not vma.flags & (VM_READ | VM_WRITE | VM_EXEC)
 
 
+def do_user_addr_fault(mm, va: int, write: bool) -> None:
+    """6.12 arch/x86/mm/fault.c:1324-1415 (powerpc: arch/powerpc/mm/fault.c:489-567, the
+    same steps): the vma's own lock first, mmap_lock for read when that fails."""
+    vma = lock_vma_under_rcu(mm, va)
+    if vma is not None:
+        if access_error(vma, write):
+            vma_end_read(vma)  # bad_area_access_error
+            raise SegmentationFault(f"{'store' if write else 'load'} at {va:#x}")
+        _handle(vma, va, write, lambda: vma_end_read(vma))
+        return
+    vma = lock_mm_and_find_vma(mm, va)
+    if vma is None:
+        raise SegmentationFault(f"{'store' if write else 'load'} at {va:#x}")  # bad_area_nosemaphore
+    if access_error(vma, write):
+        mmap_read_unlock(mm)
+        raise SegmentationFault(f"{'store' if write else 'load'} at {va:#x}")
+    _handle(vma, va, write, lambda: mmap_read_unlock(mm))
+
+
+def _handle(vma, va: int, write: bool, unlock) -> None:
+    """handle_mm_fault, then the unlock; SIGBUS (VM_FAULT_SIGBUS) unlocks too."""
+    try:
+        handle_mm_fault(vma, va, write)
+    except BusError:
+        unlock()
+        raise
+    unlock()
+
+
 def user_access(mm, cpu, va: int, write: bool, value: int = 0) -> int:
     """A load (returns the value read) or a store of `value` by `cpu` running `mm`."""
     machine = mm.machine
@@ -34,10 +64,7 @@ def user_access(mm, cpu, va: int, write: bool, value: int = 0) -> int:
             pfn = machine.translate(cpu, mm, va, write)
             if pfn >= 0:
                 break
-            vma = mm.find_vma(va)
-            if vma is None or access_error(vma, write):
-                raise SegmentationFault(f"{'store' if write else 'load'} at {va:#x}")
-            handle_mm_fault(vma, va, write)
+            do_user_addr_fault(mm, va, write)
         else:
             raise RuntimeError(f"no progress on a fault at {va:#x}: the handler left the entry unusable")
     finally:

@@ -15,7 +15,7 @@ from ..pte import (
     pte_young,
 )
 from .memory import vm_normal_page, zap_page_range
-from .mmap import MmapError, page_align
+from .mmap import MmapError, page_align, with_mmap_lock
 from .pgtable import pmd_chunks, pte_offset_map_lock, spin_unlock
 from .rmap import flush_tlb_batched_pending
 
@@ -24,6 +24,14 @@ MADV_FREE = 8
 
 
 def do_madvise(mm, start: int, length: int, advice: int) -> None:
+    """madvise(2), 6.12 mm/madvise.c:1430-1491: MADV_DONTNEED and MADV_FREE under mmap_lock
+    for read (madvise_need_mmap_write, :50-66)."""
+    if advice not in (MADV_DONTNEED, MADV_FREE):
+        raise MmapError(f"EINVAL: advice {advice} is not MADV_DONTNEED or MADV_FREE")
+    with_mmap_lock(mm, False, _madvise_locked, mm, start, length, advice)
+
+
+def _madvise_locked(mm, start: int, length: int, advice: int) -> None:
     end = start + page_align(length)
     vmas = mm.vmas_in(start, end)
     if advice == MADV_DONTNEED:
@@ -33,8 +41,6 @@ def do_madvise(mm, start: int, length: int, advice: int) -> None:
         for vma in vmas:
             if vma.file is None:
                 madvise_free_single_vma(vma, max(start, vma.start), min(end, vma.end))
-    else:
-        raise MmapError(f"EINVAL: advice {advice} is not MADV_DONTNEED or MADV_FREE")
 
 
 def madvise_free_single_vma(vma, start: int, end: int) -> None:

@@ -36,10 +36,14 @@ class AddressSpace:
 
 
 class VMA:
-    __slots__ = ("mm", "start", "end", "flags", "page_prot", "pgoff", "file", "anon_vma")
+    __slots__ = ("mm", "start", "end", "flags", "page_prot", "pgoff", "file", "anon_vma",
+                 "vm_lock", "vm_lock_seq", "detached")
 
     def __init__(self, mm, start: int, end: int, flags: int, pgoff: int, file=None):
         self.mm = mm
+        self.vm_lock = mm.machine.rwsem_class(f"vm_lock({start:#x})")  # the per-vma lock
+        self.vm_lock_seq = -1  # == mm.mm_lock_seq while an mmap_lock writer has it locked
+        self.detached = False  # removed from the mm (a fault that found it walks again)
         self.start = start
         self.end = end
         self.flags = flags
@@ -84,6 +88,8 @@ class MM(PageDirectory):
         self.tlb_flush_pending = 0
         self.tlb_flush_batched = False
         self.mmap_base = 0x10000000
+        self.mmap_lock = kernel.machine.rwsem_class(f"mmap_lock(mm {self.context})")
+        self.mm_lock_seq = 0  # mm_lock_seq: odd while mmap_lock is held for write
 
     def find_vma(self, addr: int) -> VMA | None:
         """The vma containing addr, or None."""
@@ -96,9 +102,16 @@ class MM(PageDirectory):
         return [v for v in self.vmas if v.start < end and v.end > start]
 
     def insert_vma(self, vma: VMA) -> None:
+        self.machine.shared(("vmas", self.context), True)  # faults walk the list locklessly
         i = bisect_right(self.vmas, vma.start, key=lambda v: v.start)
         self.vmas.insert(i, vma)
         link_vma(vma)
+
+    def remove_vma(self, vma: VMA) -> None:
+        """The vma leaves the mm (vma_mark_detached): a fault that found it walks again."""
+        self.machine.shared(("vmas", self.context), True)
+        self.vmas.remove(vma)
+        vma.detached = True
 
     def __repr__(self) -> str:
         return f"<mm context {self.context}>"

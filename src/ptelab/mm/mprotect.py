@@ -15,7 +15,8 @@ from ..pte import (
     pte_modify,
 )
 from .mm_types import vma_set_page_prot, vma_wants_writenotify
-from .mmap import MmapError, calc_vm_prot_bits, page_align, split_range
+from .mmap import MmapError, calc_vm_prot_bits, page_align, split_range, with_mmap_lock
+from .mmap_lock import vma_start_write
 from .pgtable import pmd_chunks, pte_offset_map_lock, spin_unlock
 from .rmap import flush_tlb_batched_pending
 
@@ -58,7 +59,13 @@ def change_protection(vma, start: int, end: int, newprot: int, dirty_accountable
 
 
 def do_mprotect(mm, start: int, length: int, prot: int) -> int:
-    """mprotect(2): new protection for every vma in the range; the entries changed."""
+    """mprotect(2), 6.12 mm/mprotect.c:709-854 (do_mprotect_pkey): under mmap_lock for
+    write, each vma of the range write-locked (mprotect_fixup, :603-704, :676) before its
+    flags change; the entries changed."""
+    return with_mmap_lock(mm, True, _mprotect_locked, mm, start, length, prot)
+
+
+def _mprotect_locked(mm, start: int, length: int, prot: int) -> int:
     if start & (PAGE_SIZE - 1):
         raise MmapError("EINVAL: start must be page-aligned")
     end = start + page_align(length)
@@ -67,6 +74,7 @@ def do_mprotect(mm, start: int, length: int, prot: int) -> int:
         raise MmapError("ENOMEM: the range is not fully mapped")
     pages = 0
     for vma in split_range(mm, start, end):
+        vma_start_write(vma)
         newflags = (vma.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | calc_vm_prot_bits(prot)
         vma.flags = newflags
         vma_set_page_prot(vma)

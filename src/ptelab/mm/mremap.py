@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from ..pte import PAGE_SHIFT, PAGE_SIZE, pte_none, pte_present
 from .mm_types import VMA
-from .mmap import MmapError, do_munmap, get_unmapped_area, page_align, split_range
+from .mmap import MmapError, do_munmap, get_unmapped_area, page_align, split_range, with_mmap_lock
+from .mmap_lock import vma_start_write
 from .pgtable import pmd_chunks, pte_alloc, pte_lockptr, pte_offset_map_lock, spin_lock, spin_unlock
 from .rmap import flush_tlb_batched_pending
 
@@ -14,7 +15,7 @@ MREMAP_FIXED = 2
 
 
 def move_ptes(vma, old_addr: int, old_end: int, new_vma, new_addr: int) -> None:
-    """6.12 mm/mremap.c:136-219: under both PTE locks, in lazy-MMU mode, each entry is
+    """6.12 mm/mremap.c:136-236: under both PTE locks, in lazy-MMU mode, each entry is
     cleared (ptep_get_and_clear) and set at the new address; when a present entry moved,
     one flush_tlb_range of the old range before the PTE locks are dropped."""
     mm = vma.mm
@@ -58,6 +59,12 @@ def move_page_tables(vma, old_addr: int, new_vma, new_addr: int, length: int) ->
 
 def do_mremap(mm, old_addr: int, old_len: int, new_len: int, flags: int = MREMAP_MAYMOVE,
               new_addr: int | None = None) -> int:
+    """mremap(2), 6.12 mm/mremap.c SYSCALL_DEFINE5(mremap) (:1047-1212): under mmap_lock
+    for write (:1101)."""
+    return with_mmap_lock(mm, True, _mremap_locked, mm, old_addr, old_len, new_len, flags, new_addr)
+
+
+def _mremap_locked(mm, old_addr: int, old_len: int, new_len: int, flags: int, new_addr) -> int:
     if old_addr & (PAGE_SIZE - 1) or old_len <= 0 or new_len <= 0:
         raise MmapError("EINVAL: addresses page-aligned, lengths positive")
     old_len, new_len = page_align(old_len), page_align(new_len)
@@ -82,10 +89,14 @@ def do_mremap(mm, old_addr: int, old_len: int, new_len: int, flags: int = MREMAP
 
 
 def move_vma(mm, old_addr: int, old_len: int, new_len: int, new_addr: int) -> int:
+    """6.12 mm/mremap.c:687-878: the old vma write-locked (:759), a new vma (copy_vma,
+    write-locked as mmap's are), the page tables moved, the old range unmapped."""
     (vma,) = split_range(mm, old_addr, old_addr + old_len)
+    vma_start_write(vma)
     new_vma = VMA(mm, new_addr, new_addr + new_len, vma.flags, vma.pgoff, vma.file)
     new_vma.anon_vma = vma.anon_vma
     new_vma.page_prot = vma.page_prot
+    vma_start_write(new_vma)
     mm.insert_vma(new_vma)
     move_page_tables(vma, old_addr, new_vma, new_addr, min(old_len, new_len))
     do_munmap(mm, old_addr, old_len)

@@ -5,16 +5,20 @@ from __future__ import annotations
 from ..machine.memory import PG_referenced
 from ..pte import PAGE_SHIFT, pte_present
 from .memory import vm_normal_page
+from .mmap_lock import mmap_write_lock, mmap_write_unlock
 from .pgtable import pmd_chunks, pte_offset_map_lock, spin_unlock
 
 
 def clear_refs(mm) -> int:
-    """CLEAR_REFS_ALL; returns how many entries were young."""
+    """CLEAR_REFS_ALL, 6.12 fs/proc/task_mmu.c:1555-1628 (clear_refs_write), under
+    mmap_lock for write (:1588); returns how many entries were young."""
+    mmap_write_lock(mm)
     young = 0
     for vma in mm.vmas:
         for addr, end in pmd_chunks(vma.start, vma.end):
             young += clear_refs_pte_range(vma, addr, end)
     mm.machine.arch.flush_tlb_mm(mm)
+    mmap_write_unlock(mm)
     return young
 
 
