@@ -116,6 +116,14 @@ def test_a_file_grows_to_hold_every_page_declared_in_it(capsys, tmp_path):
     assert litmus(capsys, path)[0] == 0
 
 
+def test_a_loop_that_touches_nothing_ends_and_names_its_line(capsys):
+    path = FUZZ / "r6-hang-loop-without-access.litmus"
+    rc, out, err = litmus(capsys, path)
+    assert rc == 3  # inconclusive: the local-work bound cut it
+    assert f"P0's loop at {path}:6 ran" in out
+    assert_clean(out + err)
+
+
 # ---- the initial state ------------------------------------------------------------------
 INITIAL = "PTE init\n{{\n  A: {attrs};\n}}\nP0 @ cpu0 {{\n  int v = read(A);\n}}\n"
 
@@ -187,7 +195,7 @@ BLOCK = "PTE run\n{{\n  A: anon rw, young, dirty;\n}}\nP0 @ cpu0 {{\n  int r = 0
     ("set_pte_at(mm, mm, pte_offset(A), 0);", 3, "argument 2 (addr) is an mm, not an address"),
     ("struct mmu_gather tlb; tlb_finish_mmu(&tlb);", 26, "not a gathering struct mmu_gather; declare one"),
     ("change_protection(vma, A, A + 4096, 0, 1);", 3, "argument 4 (newprot) is 0, not a page protection"),
-    ("try_to_unmap(page_of(A), 0);", 3, "is anonymous and not in the swap cache"),
+    ("try_to_unmap(page_of(A), 0);", 3, "try_to_unmap: try_to_unmap of anonymous page 2, which is not in the swap"),
     ("pte_offset(0x4000);", 3, "pte_offset: no PTE table maps 0x4000"),
     ("write(A, mm);", 3, "write: argument 2 (value) is an mm, not a number"),
     ("pte_mkdirty(find_vma(mm, A));", 3, "argument 1 (pte) is a vma, not a number"),

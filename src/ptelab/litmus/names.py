@@ -16,7 +16,7 @@ from functools import cached_property
 from .. import pte as _pte
 from ..accessors import SURFACE
 from ..arch.generic import GenericArch
-from ..machine.memory import PG_anon, PG_dirty, PG_swapbacked, PTE_INDEX_MASK, PTE_TABLE_SHIFT
+from ..machine.memory import PG_dirty, PTE_INDEX_MASK, PTE_TABLE_SHIFT
 from ..machine.spinlock import LockError, SpinLock
 from ..mm.mm_types import MM, VMA, AddressSpace
 from ..mm import madvise, memory, mmap, mprotect, pgtable, rmap, task_mmu, vmscan
@@ -312,13 +312,10 @@ def _clear_page_dirty_for_io(env, page):
 
 @_fn("page flags", "mm/rmap.c: unmap page everywhere (TTU_BATCH_FLUSH defers the flush)")
 def _try_to_unmap(env, page, flags):
-    flags_ = env.machine.mem.flags[page]
-    if flags_ & PG_anon and flags_ & PG_swapbacked:
-        # mm/vmscan.c shrink_folio_list: an anonymous folio is unmapped once add_to_swap put
-        # it in the swap cache; 6.12 mm/rmap.c:1855-1859 try_to_unmap_one warns and stops otherwise
-        raise BadArgument(f"page {page} is anonymous and not in the swap cache: reclaim unmaps it only "
-                          "after add_to_swap(); call shrink_page(page)")
-    return int(rmap.try_to_unmap(env.world.state["kernel"], page, flags))
+    try:
+        return int(rmap.try_to_unmap(env.world.state["kernel"], page, flags))
+    except rmap.SwapCacheMissing as e:  # the caller's bug: shrink_page calls add_to_swap first
+        raise BadArgument(str(e)) from None
 
 
 @_fn("", "mm/rmap.c: the deferred flush of try_to_unmap(TTU_BATCH_FLUSH)")
