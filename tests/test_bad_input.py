@@ -269,3 +269,68 @@ def test_mutants_of_the_suite_are_refused_or_run_never_crash(tmp_path):
         kinds[kind] += 1
         assert kind != "defect", f"a mutant of {source}:\n{text}\ngave:\n{out[:500]}"
     assert kinds["refused"] > 50 and kinds["ran"] > 50  # the mutants are varied
+
+
+# ---- the command line ----------------------------------------------------------------------
+SEED = Path(__file__).resolve().parent.parent / "litmus" / "seed-mprotect.litmus"
+
+
+@pytest.mark.parametrize("options,message", [
+    (["--replay", ""], "an empty schedule: a schedule is steps NAME or NAME*COUNT (COUNT at least 1)"),
+    (["--replay", "P0*0"], "bad schedule step 'P0*0': a schedule is steps NAME or NAME*COUNT"),
+    (["--replay", "P0*99999 P1*99999 " * 6], "a schedule of more than 1,000,000 steps"),
+    (["--replay", "P7"], "NAME one of P0, P1"),
+    (["--seconds", "-1"], "argument --seconds: '-1' is not a number of seconds greater than 0"),
+    (["--seconds", "nan"], "'nan' is not a number of seconds greater than 0 (such as 2 or 0.5)"),
+    (["--seconds", "inf"], "'inf' is not a number of seconds"),
+    (["--seconds", "0"], "'0' is not a number of seconds"),
+    (["--preemptions", "-1"], "argument --preemptions: -1 must be at least 0"),
+    (["--preemptions", "x"], "'x' is not a whole number (0, 1, ...)"),
+    (["--mode", "dfs"], "unknown mode 'dfs'; accepted: exhaustive, random"),
+    (["--jsn"], "unknown option '--jsn' for ptelab litmus (did you mean '--json'?); accepted: --arch,"),
+    (["--arhc=x86"], "unknown option '--arhc' for ptelab litmus (did you mean '--arch'?)"),
+])
+def test_a_bad_option_is_refused_with_the_accepted_form(capsys, options, message):
+    rc, out, err = litmus(capsys, SEED, *options)
+    assert rc == 2 and message in err, err
+    assert len(err.splitlines()) == 1 and not out
+
+
+def test_a_bad_command_or_argument_lists_what_is_accepted(capsys):
+    assert main(["--foo"]) == 2
+    assert "commands: run, list, rules, states, litmus, docs" in capsys.readouterr().err
+    assert main(["bogus"]) == 2
+    assert "invalid choice: 'bogus' (choose from 'run', 'list'" in capsys.readouterr().err
+    assert main(["rules", "a", "b"]) == 2
+    assert "unexpected argument 'b' for ptelab rules" in capsys.readouterr().err
+    assert main(["states", "--formt", "md"]) == 2
+    assert "did you mean '--format'?" in capsys.readouterr().err
+
+
+def test_no_preemption_is_a_bound_like_any_other(capsys):
+    assert litmus(capsys, SEED, "--preemptions", "0")[0] in (0, 3)
+
+
+def test_json_works_with_replay(capsys):
+    rc, out, _ = litmus(capsys, SEED, "--arch", "ppc64-2.6.27", "--json")
+    schedule = json.loads(out)[0]["counterexamples"]["duplicate-hash-entry"]["schedule"]
+    rc, out, _ = litmus(capsys, SEED, "--arch", "ppc64-2.6.27", "--replay", schedule, "--json")
+    record = json.loads(out)
+    assert rc == 1 and record["verdict"] == "FAIL" and record["schedule"] == schedule
+    assert any("duplicate-hash-entry" in v for v in record["violations"])
+    assert record["steps"][0].startswith("step") and len(record["steps"]) > 5
+
+
+def test_ctrl_c_ends_with_one_line_and_exit_130(capsys):
+    import os
+    import signal
+    import threading
+
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:  # a random search of a hundred million schedules: the interrupt comes long before its end
+        rc = main(["litmus", str(SEED), "--arch", "ppc64-2.6.27", "--mode", "random", "--runs", "100000000"])
+    finally:
+        timer.cancel()
+    out, err = capsys.readouterr()
+    assert rc == 130 and err == "ptelab: interrupted\n" and not out

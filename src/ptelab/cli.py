@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import math
+import os
 import sys
 import time
 
@@ -24,6 +26,8 @@ from .workloads import WORKLOADS, run_workload
 # 0 ok (complete, every expectation held), 1 a failure, 2 bad input, 3 inconclusive (nothing
 # failed, but a bound cut the search or it was a random sample), 4 an internal error of ptelab.
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INCONCLUSIVE, EXIT_INTERNAL = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports it
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a C program's status would be
 
 
 class UsageError(Exception):
@@ -50,13 +54,29 @@ def plural(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
-def positive(text: str) -> int:
+def whole(least: int):
+    """An argparse type: a whole number, `least` or more."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number ({least}, {least + 1}, ...)") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"{value} must be at least {least}")
+        return value
+    return parse
+
+
+positive, non_negative = whole(1), whole(0)
+
+
+def seconds(text: str) -> float:
     try:
-        value = int(text)
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds greater than 0 (such as 2 or 0.5)")
     return value
 
 
@@ -167,7 +187,8 @@ def cmd_litmus(args) -> int:
         if len(tests) != 1 or len(arches) != 1:
             raise UsageError("--replay runs one test on one architecture")
         try:
-            return _replay(tests[0], arches[0], parse_schedule(args.replay, tests[0].scenario.actor_names()), debug)
+            return _replay(tests[0], arches[0], parse_schedule(args.replay, tests[0].scenario.actor_names()), debug,
+                           args.json)
         except ScheduleError as err:
             raise UsageError(str(err)) from None
     console = Console(stderr=True)
@@ -203,7 +224,7 @@ def cmd_litmus(args) -> int:
     return EXIT_FAIL if FAIL in verdicts else EXIT_OK if verdicts == {OK} else EXIT_INCONCLUSIVE
 
 
-def _replay(test, arch, choices, debug) -> int:
+def _replay(test, arch, choices, debug, as_json=False) -> int:
     from .explore.execution import Execution, ScenarioError
     from .explore.schedule import Replay, format_schedule
     from .litmus.report import step_table
@@ -213,8 +234,21 @@ def _replay(test, arch, choices, debug) -> int:
         result = ex.run()
     except ScenarioError as err:
         raise UsageError(str(err)) from None
-    print(f"Test {test.name} on {arch}, schedule: "
-          f"{format_schedule(result.schedule, test.scenario.actor_names())}")
+    schedule = format_schedule(result.schedule, test.scenario.actor_names())
+    status = EXIT_FAIL if result.violations or (debug and result.breaches) else \
+        EXIT_INCONCLUSIVE if result.cut else EXIT_OK
+    if as_json:
+        import json
+
+        print(json.dumps({
+            "test": test.name, "file": test.litmus.path, "arch": arch, "schedule": schedule,
+            "verdict": {EXIT_OK: "ok", EXIT_FAIL: "FAIL", EXIT_INCONCLUSIVE: "INCONCLUSIVE"}[status],
+            "steps": step_table(test, ex), "violations": [v.describe() for v in result.violations],
+            "breaches": [{"rule": rule_id, "step": step, "actor": actor, "line": line}
+                         for rule_id, step, actor, line in result.breaches],
+            "final": result.final, "cut": result.cut, "note": result.note}, indent=2, default=str))
+        return status
+    print(f"Test {test.name} on {arch}, schedule: {schedule}")
     print("\n".join(step_table(test, ex)))
     for v in result.violations:
         print(v.describe())
@@ -222,12 +256,9 @@ def _replay(test, arch, choices, debug) -> int:
         print(f"rule {rule_id} broken at step {step} by {actor}, {test.litmus.path}:{line}")
     if result.final is not None:
         print("final: " + "; ".join(f"{k}={v}" for k, v in result.final.items()))
-    if result.violations or (debug and result.breaches):
-        return EXIT_FAIL
-    if result.cut:
+    if status == EXIT_INCONCLUSIVE:
         print(f"cut by {result.cut}" + (f": {result.note}" if result.note else ""))
-        return EXIT_INCONCLUSIVE
-    return EXIT_OK
+    return status
 
 
 def _progress(console, total, enabled):
@@ -317,8 +348,26 @@ def cmd_survey(args) -> int:
 
 
 class Parser(argparse.ArgumentParser):
+    commands: dict = {}  # command -> its parser (the top-level parser's)
+
     def error(self, message):
         raise UsageError(message)
+
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's, but what a command does not take is named with what it takes."""
+        namespace, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = self.commands.get(getattr(namespace, "command", None), self)
+            word = extras[0].split("=")[0]
+            if not word.startswith("-"):
+                raise UsageError(f"unexpected argument {word!r} for {command.prog}")
+            options = sorted({o for o in command._option_string_actions if o.startswith("--")})
+            close = difflib.get_close_matches(word, options, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            commands = f"; commands: {', '.join(self.commands)}" if command is self else ""
+            raise UsageError(f"unknown option {word!r} for {command.prog}{hint}; accepted: {', '.join(options)}"
+                             + commands)
+        return namespace
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -349,9 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     lit.add_argument("--json", action="store_true", help="print the results as JSON")
     lit.add_argument("--replay", metavar="SCHEDULE", help="run exactly this schedule (as printed) and show its steps")
     lit.add_argument("--max-steps", type=positive, default=2000, help="steps per execution (default 2000)")
-    lit.add_argument("--preemptions", type=int, default=None, help="bound on preemptions per execution")
+    lit.add_argument("--preemptions", type=non_negative, default=None, help="bound on preemptions per execution")
     lit.add_argument("--executions", type=positive, default=None, help="bound on executions per test")
-    lit.add_argument("--seconds", type=float, default=None, help="bound on seconds per test and architecture")
+    lit.add_argument("--seconds", type=seconds, default=None, help="bound on seconds per test and architecture")
     lit.add_argument("--seed", type=int, default=0, help="random mode: the seed (default 0)")
     lit.add_argument("--runs", type=positive, default=1000, help="random mode: schedules per test (default 1000)")
     lit.add_argument("-v", "--verbose", action="store_true", help="show the step table of expected outcomes too")
@@ -367,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     sur.add_argument("--litmus", metavar="FUNC", help="print a litmus skeleton of FUNC's PTE sequence instead")
     sur.add_argument("--no-cache", action="store_true", help="read every file again and do not write the cache")
     sur.set_defaults(func=cmd_survey)
+    parser.commands = sub.choices
     return parser
 
 
@@ -381,6 +431,12 @@ def main(argv=None) -> int:
     except UsageError as err:
         print(f"ptelab: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("ptelab: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (| head): nothing more to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception:  # noqa: BLE001 - a bug of ptelab's, not of the input: say so, never exit 1
         import traceback
 

@@ -12,7 +12,8 @@ import re
 
 from .execution import Execution
 
-_TOKEN = re.compile(r"^(?P<name>[^*\s]+)(?:\*(?P<count>\d+))?$")
+_TOKEN = re.compile(r"^(?P<name>[^*\s]+)(?:\*(?P<count>[0-9]{1,7}))?$")
+MAX_STEPS = 1_000_000  # a schedule longer than this is no schedule an execution runs
 
 
 class ScheduleError(ValueError):
@@ -32,13 +33,18 @@ def format_schedule(choices: list[int], names: list[str]) -> str:
 
 
 def parse_schedule(text: str, names: list[str]) -> list[int]:
+    form = f"a schedule is steps NAME or NAME*COUNT (COUNT at least 1) separated by spaces, NAME one of " \
+        f"{', '.join(names)}, as a counterexample prints it (P0*3 P1)"
     choices = []
     for token in text.replace(",", " ").split():
         m = _TOKEN.match(token)
-        if m is None or m["name"] not in names:
-            raise ScheduleError(f"bad schedule step {token!r}: expected NAME or NAME*COUNT with NAME one of "
-                                f"{', '.join(names)}")
+        if m is None or m["name"] not in names or m["count"] is not None and int(m["count"]) < 1:
+            raise ScheduleError(f"bad schedule step {token!r}: {form}")
         choices.extend([names.index(m["name"])] * int(m["count"] or 1))
+        if len(choices) > MAX_STEPS:
+            raise ScheduleError(f"a schedule of more than {MAX_STEPS:,} steps: no execution is that long")
+    if not choices:
+        raise ScheduleError(f"an empty schedule: {form}")
     return choices
 
 
