@@ -14,7 +14,12 @@ every backend, loosely after x86 (arch/x86/include/asm/pgtable_types.h):
     bit  6  SPECIAL    no struct page behind it (insert_pfn, remap_pfn_range)
     bit  7  PROTNONE   present to software, not to hardware (PROT_NONE, x86 _PAGE_PROTNONE)
     bit  8  SWP        non-present entry holding a swp_entry_t
-    bits 9-15          architecture bits (powerpc: BUSY, HASHPTE, slot); only the backend reads them
+    bits 9-14          architecture bits (powerpc: BUSY, HASHPTE, slot; arm64: PTE_CONT); only the
+                       backend reads them
+    bit 15  HW_DIRTY   the hardware recorded a store in the entry itself, apart from DIRTY: arm64's
+                       DBM clears PTE_RDONLY (AP[2]), kept here inverted, so that a cleared bit is
+                       what every other backend has (arch/arm64/include/asm/pgtable.h:123-125,
+                       pte_hw_dirty/pte_sw_dirty/pte_dirty); the helpers below treat it as arm64's do
     bits 16-           page frame number, or the swp_entry_t of a non-present entry
 
 pte_none() ignores the architecture bits, as ppc32 does with _PTE_NONE_MASK
@@ -41,6 +46,7 @@ _PAGE_SWP = 1 << 8
 
 ARCH_BITS_SHIFT = 9
 ARCH_MASK = 0x7F << ARCH_BITS_SHIFT
+_PAGE_HW_DIRTY = 1 << 15  # arm64: PTE_RDONLY clear (hardware-dirty); 0 on every other backend
 PFN_SHIFT = 16
 PFN_MASK = ~((1 << PFN_SHIFT) - 1)
 
@@ -117,6 +123,19 @@ def pte_write(pte: pte_t) -> bool:
 
 
 def pte_dirty(pte: pte_t) -> bool:
+    """Software or hardware dirty (arm64 pgtable.h:123-125: PTE_DIRTY || (PTE_WRITE && !PTE_RDONLY))."""
+    return bool(pte & _PAGE_DIRTY) or pte & _HW_WRITABLE == _HW_WRITABLE
+
+
+_HW_WRITABLE = _PAGE_RW | _PAGE_HW_DIRTY
+
+
+def pte_hw_dirty(pte: pte_t) -> bool:
+    """Dirty recorded by the hardware (arm64 pgtable.h:123); never on other backends."""
+    return pte & _HW_WRITABLE == _HW_WRITABLE
+
+
+def pte_sw_dirty(pte: pte_t) -> bool:
     return bool(pte & _PAGE_DIRTY)
 
 
@@ -151,7 +170,11 @@ def pte_mkwrite(pte: pte_t) -> pte_t:
 
 
 def pte_wrprotect(pte: pte_t) -> pte_t:
-    return pte & ~_PAGE_RW
+    """A hardware Dirty moves to the software bit, and the hardware may no longer write
+    (arm64 pgtable.h:236-248, setting PTE_RDONLY)."""
+    if pte_hw_dirty(pte):
+        pte |= _PAGE_DIRTY
+    return pte & ~(_PAGE_RW | _PAGE_HW_DIRTY)
 
 
 def pte_mkdirty(pte: pte_t) -> pte_t:
@@ -159,7 +182,8 @@ def pte_mkdirty(pte: pte_t) -> pte_t:
 
 
 def pte_mkclean(pte: pte_t) -> pte_t:
-    return pte & ~_PAGE_DIRTY
+    """Both kinds of Dirty go (arm64 pgtable.h:218-224 sets PTE_RDONLY too)."""
+    return pte & ~(_PAGE_DIRTY | _PAGE_HW_DIRTY)
 
 
 def pte_mkyoung(pte: pte_t) -> pte_t:
@@ -179,8 +203,12 @@ def pte_mkexec(pte: pte_t) -> pte_t:
 
 
 def pte_modify(pte: pte_t, newprot: pgprot_t) -> pte_t:
-    """Keep frame, Accessed, Dirty, special and arch bits; take the rest from newprot."""
-    return (pte & _PAGE_CHG_MASK) | newprot
+    """Keep frame, Accessed, Dirty, special and arch bits; take the rest from newprot.  A
+    hardware Dirty is kept as the software bit, since newprot sets PTE_RDONLY again (arm64
+    pgtable.h:1151-1173; the backend clears it again for a writable, dirty entry)."""
+    if pte_hw_dirty(pte):
+        pte |= _PAGE_DIRTY
+    return (pte & _PAGE_CHG_MASK & ~_PAGE_HW_DIRTY) | newprot
 
 
 def maybe_mkwrite(pte: pte_t, vm_flags: int) -> pte_t:

@@ -29,6 +29,7 @@ from ..pte import (
     VM_WRITE,
     _PAGE_ACCESSED,
     _PAGE_DIRTY,
+    _PAGE_HW_DIRTY,
     _PAGE_PRESENT,
     _PAGE_RW,
     pte_str,
@@ -157,7 +158,8 @@ class LitmusScenario:
             machine.arch.flush_tlb_page(vma, va)
             bits = (_PAGE_RW if page.write else 0) | (_PAGE_ACCESSED if page.young else 0) \
                 | (_PAGE_DIRTY if page.dirty else 0)
-            machine.arch.set_pte_at(mm, va, ptep, (old & ~(_PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY)) | bits)
+            kept = old & ~(_PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_HW_DIRTY)  # HW_DIRTY: arm64's
+            machine.arch.set_pte_at(mm, va, ptep, kept | bits)
             if page.state == "swapped":
                 if not shrink_page(kernel, pfn):
                     raise self.litmus.error(page.offset, f"page {page.name} could not be swapped out")
