@@ -284,7 +284,9 @@ class Execution:
                     break
                 actor = actors[choice]
                 footprint = self._take_step(actor)
-                if self.invariants.may_break(footprint, actor):
+                # a violation the hardware model saw stopped its actor mid-operation: what
+                # the checks would find after that is no state the code reaches
+                if not self.violations and self.invariants.may_break(footprint, actor):
                     self.active = False  # the checks' own reads are not part of the step
                     self.invariants.after_step(self)
                     self.active = True
