@@ -83,8 +83,8 @@ def seconds(text: str) -> float:
 def counters_table(title: str, columns: dict[str, Counters], elapsed: dict[str, float]) -> Table:
     table = Table(title=title)
     table.add_column("event")
-    for name in columns:
-        table.add_column(name, justify="right")
+    for name in columns:  # an architecture's name is never cut, however many are shown
+        table.add_column(name, justify="right", min_width=len(name), no_wrap=True)
     table.add_column("meaning", style="dim")
     events = [e for e in DESCRIPTIONS if any(c[e] for c in columns.values())]
     events += sorted({e for c in columns.values() for e in c} - set(events))

@@ -83,6 +83,17 @@ class GenericArch:
         self.counters[ATOMIC_RMW] += 1
         return old
 
+    def _cmpxchg(self, ptep: int, old: int, new: int) -> int:
+        """A compare-and-exchange of the entry: stores `new` if it holds `old`; returns what
+        it held (cmpxchg_relaxed; arm64's loops over live entries are built on it)."""
+        table = self.tables[ptep >> PTE_TABLE_SHIFT]
+        i = ptep & PTE_INDEX_MASK
+        found = table[i]
+        if found == old:
+            table[i] = new
+        self.counters[ATOMIC_RMW] += 1
+        return found
+
     def _sched(self, loc, write: bool, what: str, busy_wait: bool = False, also=None) -> None:
         """A scheduling point before an access to `loc` (and a write of each location in
         `also`); `busy_wait`: the access waits while the PTE at loc has BUSY set.  Nothing
@@ -224,6 +235,13 @@ class GenericArch:
     def flush_tlb_fix_spurious_fault(self, vma, addr: int, ptep: int) -> None:
         self.flush_tlb_page(vma, addr)
 
+    def flush_tlb_page_nosync(self, vma, addr: int) -> None:
+        """arm64's TLBI without its DSB (tlbflush.h:318-322); elsewhere a complete flush."""
+        self.flush_tlb_page(vma, addr)
+
+    def dsb_ish(self) -> None:
+        """arm64's DSB ISH, completing this CPU's TLBIs; nothing elsewhere."""
+
     def update_mmu_cache(self, vma, addr: int, ptep: int) -> None:
         pass
 
@@ -240,6 +258,10 @@ class GenericArch:
     # ---- reclaim's deferred shootdown (arch_tlbbatch_*) --------------------------------
     def arch_tlbbatch_add_mm(self, batch: set, mm) -> None:
         batch.update(mm.cpumask)
+
+    def arch_tlbbatch_add_pending(self, batch: set, mm, uaddr: int) -> None:
+        """mm/rmap.c set_tlb_ubc_flush_pending: the page at uaddr of mm joins the batch."""
+        self.arch_tlbbatch_add_mm(batch, mm)
 
     def arch_tlbbatch_flush(self, batch: set) -> None:
         raise NotImplementedError(f"{self.name}: no batched unmap flush")

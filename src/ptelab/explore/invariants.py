@@ -1,12 +1,13 @@
 """The safety invariants, checked after every step of every execution (DESIGN.md, explore).
 
-- use-after-free and duplicate-hash-entry are seen by the hardware model itself, at
-  the access or insertion that breaks them (Machine.translate, Ppc64Hash._insert);
+- use-after-free, duplicate-hash-entry and break-before-make are seen by the hardware
+  model itself, at the access, insertion or store that breaks them (Machine.translate,
+  Ppc64Hash._insert, Arm64._check_make);
 - stale-translation: a TLB entry or valid HPTE that grants more than the PTE it came
   from (not present, another frame, writable over a read-only entry, or a freed
   allocation) once no operation that changed that PTE is still running;
 - lost-dirty: a user store reached a frame and software can no longer see it: no PTE
-  mapping the frame is Dirty, the page is not PG_dirty, and no accessor has handed
+  mapping the frame is Dirty (software or hardware Dirty, pte_dirty), the page is not PG_dirty, and no accessor has handed
   the Dirty bit back (a returned old entry) since the store.  It is judged when no
   operation is changing a watched PTE, since an operation holds the old entry it
   read or cleared until it returns;
@@ -24,14 +25,20 @@ from ..machine.coherence import grants_more, stale
 from ..machine.hash_table import hpt_vpn
 from ..machine.memory import PG_dirty
 from ..machine.tlb import tlb_key
-from ..machine.violation import DUPLICATE_HASH_ENTRY, LOST_DIRTY, STALE_TRANSLATION, USE_AFTER_FREE
-from ..pte import PFN_SHIFT, _PAGE_DIRTY, _PAGE_PRESENT
+from ..machine.violation import (
+    BREAK_BEFORE_MAKE,
+    DUPLICATE_HASH_ENTRY,
+    LOST_DIRTY,
+    STALE_TRANSLATION,
+    USE_AFTER_FREE,
+)
+from ..pte import PFN_SHIFT, _PAGE_PRESENT, pte_dirty
 
 _OBSERVED = frozenset(("tlb", "hash", "frame"))  # besides entries: what a check reads
 
 DEADLOCK = "deadlock"
 BUG = "bug"
-INVARIANTS = (USE_AFTER_FREE, STALE_TRANSLATION, LOST_DIRTY, DUPLICATE_HASH_ENTRY, DEADLOCK, BUG)
+INVARIANTS = (USE_AFTER_FREE, STALE_TRANSLATION, LOST_DIRTY, DUPLICATE_HASH_ENTRY, BREAK_BEFORE_MAKE, DEADLOCK, BUG)
 
 # The rule whose breach leads to each invariant, when debug mode saw none broken first
 # (the backend itself broke it, as 2.6.27's ptep_modify_prot_start does).
@@ -40,6 +47,7 @@ PREVENTED_BY = {
     STALE_TRANSLATION: "no-stale-translation",
     LOST_DIRTY: "atomic-clear",
     DUPLICATE_HASH_ENTRY: "flush-before-reuse",
+    BREAK_BEFORE_MAKE: "break-before-make",
     DEADLOCK: "lock-held",
     BUG: None,
 }
@@ -95,7 +103,7 @@ class Invariants:
         self.stores[pfn] = (va, cpu)
 
     def returned(self, old: int) -> None:
-        if old & _PAGE_PRESENT and old & _PAGE_DIRTY:
+        if old & _PAGE_PRESENT and pte_dirty(old):
             self.stores.pop(old >> PFN_SHIFT, None)
 
     def freed(self, pfn: int) -> None:
@@ -157,7 +165,7 @@ class Invariants:
             recorded = False
             for mm, va, _ in self.watched:
                 pte = mm.entry(va)
-                if pte & _PAGE_PRESENT and pte >> PFN_SHIFT == pfn and pte & _PAGE_DIRTY:
+                if pte & _PAGE_PRESENT and pte >> PFN_SHIFT == pfn and pte_dirty(pte):
                     recorded = True
                     break
             if not recorded:

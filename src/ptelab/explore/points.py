@@ -71,6 +71,11 @@ def explorable_class(cls: type) -> type:
             self.ctl.pte_written(ptep)
             return cls._update(self, mm, addr, ptep, clr, set_)
 
+        def _cmpxchg(self, ptep, old, new):
+            self.ctl.point(("pte", ptep), True, "cmpxchg PTE")
+            self.ctl.pte_written(ptep)
+            return cls._cmpxchg(self, ptep, old, new)
+
         def ptep_get_and_clear(self, mm, addr, ptep):
             if "ptep_get_and_clear" in self.INLINED:
                 return self.ctl.returned(self._update(mm, addr, ptep, ~0, 0))

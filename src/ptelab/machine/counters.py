@@ -25,6 +25,13 @@ XEN_MC_ENTRY = "xen_multicall_entry"
 XEN_MMU_UPDATE = "xen_mmu_update"
 XEN_TRAPPED_WRITE = "xen_trapped_write"
 XEN_TLB_FLUSH = "xen_tlb_flush"
+TLBI_VALE1IS = "tlbi_vale1is"
+TLBI_VAE1IS = "tlbi_vae1is"
+TLBI_ASIDE1IS = "tlbi_aside1is"
+DSB_ISH = "dsb_ish"
+CMPXCHG_RETRY = "cmpxchg_retry"
+CONTPTE_FOLD = "contpte_fold"
+CONTPTE_UNFOLD = "contpte_unfold"
 
 DESCRIPTIONS = {
     TLB_FLUSH_PAGE: "local single-page TLB invalidations (invlpg)",
@@ -46,6 +53,13 @@ DESCRIPTIONS = {
     XEN_MMU_UPDATE: "PTE updates validated and made by the hypervisor",
     XEN_TRAPPED_WRITE: "direct PTE writes trapped and emulated by Xen",
     XEN_TLB_FLUSH: "TLB flush operations done by the hypervisor (MMUEXT_*)",
+    TLBI_VALE1IS: "arm64 broadcast TLBIs of one page, last level (TLBI VALE1IS)",
+    TLBI_VAE1IS: "arm64 broadcast TLBIs of one page, all levels (TLBI VAE1IS)",
+    TLBI_ASIDE1IS: "arm64 broadcast TLBIs of a whole ASID (TLBI ASIDE1IS)",
+    DSB_ISH: "arm64 DSB ISH barriers completing this CPU's TLBIs",
+    CMPXCHG_RETRY: "compare-and-exchange updates of a PTE that failed and looped",
+    CONTPTE_FOLD: "arm64 contiguous blocks made (contpte_set_ptes or a fold)",
+    CONTPTE_UNFOLD: "arm64 contiguous blocks unfolded (contpte_convert)",
 }
 
 

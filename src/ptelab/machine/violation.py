@@ -4,6 +4,7 @@ USE_AFTER_FREE = "use-after-free"
 STALE_TRANSLATION = "stale-translation"
 LOST_DIRTY = "lost-dirty"
 DUPLICATE_HASH_ENTRY = "duplicate-hash-entry"
+BREAK_BEFORE_MAKE = "break-before-make"  # arm64: a CPU can hold two conflicting translations
 
 
 class InvariantViolation(Exception):

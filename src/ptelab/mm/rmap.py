@@ -116,10 +116,10 @@ def clear_page_dirty_for_io(mem, page: int) -> bool:
 
 # ---- reclaim ---------------------------------------------------------------------------
 
-def set_tlb_ubc_flush_pending(kernel, mm, pteval: int) -> None:
+def set_tlb_ubc_flush_pending(kernel, mm, pteval: int, addr: int) -> None:
     if not pte_accessible(pteval):
         return
-    kernel.machine.arch.arch_tlbbatch_add_mm(kernel.tlb_ubc, mm)
+    kernel.machine.arch.arch_tlbbatch_add_pending(kernel.tlb_ubc, mm, addr)
     kernel.tlb_ubc_flush_required = True
     if pte_dirty(pteval):
         kernel.tlb_ubc_writable = True
@@ -180,7 +180,7 @@ def try_to_unmap_one(kernel, vma, addr: int, page: int, flags: int, swap_entry) 
         return True
     if flags & TTU_BATCH_FLUSH and arch.batched_unmap_tlb_flush:
         pteval = arch.ptep_get_and_clear(mm, addr, ptep)
-        set_tlb_ubc_flush_pending(kernel, mm, pteval)
+        set_tlb_ubc_flush_pending(kernel, mm, pteval, addr)
     else:
         pteval = arch.ptep_clear_flush(vma, addr, ptep)
     if pte_dirty(pteval):

@@ -1,0 +1,623 @@
+"""arm64 with FEAT_HAFDBS, as in Linux 6.12 (with and without the contpte code of 6.9+).
+
+Hardware (Arm ARM, DDI 0487, D8: the VMSA):
+- the walker sets the Access flag when it fills a TLB entry, and a store through a
+  writable-clean entry (DBM set, AP[2] PTE_RDONLY set) clears PTE_RDONLY with an atomic
+  update of the descriptor: that is how arm64 records Dirty, "hardware dirty" (D8.5,
+  hardware management of the Access flag and dirty state); a faulting entry is never
+  cached (D8.16), a read-only one may be;
+- TLB maintenance is broadcast: TLBI ... IS reaches every CPU's TLB without an IPI, and
+  is complete only when the *issuing* CPU's DSB ISH completes; a DSB on another CPU does
+  not wait for it (D8.16, B2.3.12 DSB).  The model performs each pending TLBI at its
+  issuer's DSB, the latest moment the architecture allows;
+- a valid entry must not become another valid entry with another output address or
+  contiguity while a translation of the old one may be cached, or a TLB may hold both:
+  break-before-make (D8.17; pgattr_change_is_safe, arch/arm64/mm/mmu.c:122-159).  The
+  model reports `break-before-make` at the software store (or walk) after which a CPU
+  can hold two conflicting translations of one address;
+- 16 entries with PTE_CONT mapping a naturally aligned 64 KiB block may be cached as one
+  TLB entry, made from any of them (D8.7.1, quoted at arch/arm64/mm/contpte.c:442-444).
+
+The model's PTE layout (ptelab/pte.py) stands for arm64's bits as follows:
+    PRESENT  = PTE_VALID            RW       = PTE_WRITE, which is PTE_DBM (pgtable-prot.h:16)
+    DIRTY    = PTE_DIRTY (software, pgtable-prot.h:18)
+    HW_DIRTY = PTE_RDONLY clear (AP[2], pgtable-hwdef.h:163), kept inverted so that the
+               state every other backend has (bit clear) is arm64's read-only state
+    ACCESSED = PTE_AF               EXEC = !PTE_UXN      PROTNONE = PTE_PRESENT_INVALID
+    arch bit 14 = PTE_CONT (pgtable-hwdef.h:169)
+The generic pte_* helpers treat HW_DIRTY as arm64's pte_wrprotect, pte_mkclean and
+pte_modify do; this backend completes the other half of arm64's pte_mkdirty and
+pte_mkwrite_novma (pgtable.h:210-234: a writable, software-dirty entry is stored with
+PTE_RDONLY clear) on every value core code hands it.
+
+Kernel (arch/arm64/include/asm/pgtable.h, tlbflush.h, mm/fault.c, mm/contpte.c, 6.12):
+- a live entry is changed with cmpxchg loops (__ptep_set_access_flags, ___ptep_set_wrprotect,
+  __ptep_test_and_clear_young) so that a hardware update in between is never lost; each
+  failed compare-and-exchange is counted;
+- ptep_get_and_clear is an xchg; flush_tlb_page/range/mm issue TLBI VALE1IS/VAE1IS/ASIDE1IS
+  then DSB ISH; ptep_clear_flush_young and the batched unmap issue TLBIs without the DSB
+  (the batch's DSB is arch_tlbbatch_flush; arch_flush_tlb_batched_pending is a whole
+  flush_tlb_mm, since it may run on another CPU than the one that issued them);
+- contpte (variant `arm64`): set_ptes of a whole aligned block of consecutive frames
+  writes it contiguous; ptep_get ORs Accessed and Dirty across the block; anything that
+  changes one entry of a block unfolds it first (contpte_convert: clear all 16, flush,
+  write all 16: break-before-make), except Accessed/Dirty updates, which stay in place.
+Not modelled: FEAT_TLBIRANGE range operations (TLBIs are issued page by page, up to
+MAX_DVM_OPS pages, then one by ASID), KPTI's second ASID (__tlbi_user), erratum
+2645198's workaround in ptep_modify_prot_start, and large folios: the model's frames are
+order-0 folios, so __contpte_try_fold never folds (contpte.c:118-119).
+"""
+
+from __future__ import annotations
+
+from ..machine.counters import (
+    ATOMIC_RMW,
+    CMPXCHG_RETRY,
+    CONTPTE_FOLD,
+    CONTPTE_UNFOLD,
+    DSB_ISH,
+    HW_WALK,
+    TLBI_ASIDE1IS,
+    TLBI_VAE1IS,
+    TLBI_VALE1IS,
+)
+from ..machine.memory import PTE_INDEX_MASK, PTE_TABLE_SHIFT
+from ..machine.tlb import VPN_BITS, tlb_key
+from ..machine.violation import BREAK_BEFORE_MAKE
+from ..pte import (
+    ARCH_BITS_SHIFT,
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PFN_MASK,
+    PFN_SHIFT,
+    PMD_SHIFT,
+    PTRS_PER_PTE,
+    _PAGE_ACCESSED,
+    _PAGE_DIRTY,
+    _PAGE_HW_DIRTY,
+    _PAGE_PRESENT,
+    _PAGE_RW,
+    _PAGE_SPECIAL,
+    _PAGE_USER,
+    pte_dirty,
+    pte_young,
+)
+from .generic import GenericArch
+
+PTE_CONT = 1 << (ARCH_BITS_SHIFT + 5)
+CONT_PTES = 16  # CONFIG_ARM64_CONT_PTE_SHIFT 4 with 4K pages (pgtable-hwdef.h:84-86)
+CONT_PTE_SIZE = CONT_PTES * PAGE_SIZE
+MAX_DVM_OPS = PTRS_PER_PTE  # tlbflush.h:373
+_ALL = 1 << 48  # flush_tlb_mm: the whole ASID
+
+# what a cmpxchg of __ptep_set_access_flags carries over (fault.c:222)
+_ACCESS_FLAGS = _PAGE_HW_DIRTY | _PAGE_ACCESSED | _PAGE_RW | _PAGE_DIRTY
+# bits the hardware or contpte's in-place updates may change in a live contiguous block
+_LIVE_IN_BLOCK = _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_HW_DIRTY
+
+
+def _mkdirty_hw(pte: int) -> int:
+    """arm64's pte_mkdirty/pte_mkwrite_novma: a writable, software-dirty entry has PTE_RDONLY
+    clear (pgtable.h:210-234); the generic helpers cannot know, so values are completed here."""
+    if pte & (_PAGE_RW | _PAGE_DIRTY | _PAGE_PRESENT) == _PAGE_RW | _PAGE_DIRTY | _PAGE_PRESENT:
+        return pte | _PAGE_HW_DIRTY
+    return pte
+
+
+def _valid_cont(pte: int) -> bool:
+    return pte & (_PAGE_PRESENT | PTE_CONT) == _PAGE_PRESENT | PTE_CONT
+
+
+class Arm64Cpu:
+    """Per CPU: the TLBIs it issued that no DSB of its own has completed yet, and which of
+    its TLB's entries were filled from a contiguous block (key -> the block's first va)."""
+
+    __slots__ = ("tlbi", "blocks")
+
+    def __init__(self):
+        self.tlbi: list[tuple[int, int, int]] = []  # (context, start, end)
+        self.blocks: dict[int, int] = {}
+
+
+class Arm64(GenericArch):
+    name = "arm64"
+    description = "arm64 (FEAT_HAFDBS): hardware AF/DBM, broadcast TLBI completed by DSB, contpte"
+    kernel = "6.12"
+    batched_unmap_tlb_flush = True  # arch/arm64/Kconfig:108
+    contpte = True  # CONFIG_ARM64_CONTPTE (Kconfig:2412)
+
+    def __init__(self, machine):
+        super().__init__(machine)
+        for cpu in machine.cpus:
+            cpu.arch_state = Arm64Cpu()
+        # first frame of a block made contiguous -> the ptep of its first entry: where the
+        # lost-dirty check finds a Dirty the hardware set on a sibling entry
+        self.cont_blocks: dict[int, int] = {}
+
+    # ---- primitives --------------------------------------------------------------------
+    def _set(self, ptep: int, pte: int) -> None:
+        table = self.tables[ptep >> PTE_TABLE_SHIFT]
+        i = ptep & PTE_INDEX_MASK
+        old = table[i]
+        table[i] = pte
+        if pte & _PAGE_PRESENT:
+            self._check_make(ptep, old, pte)
+
+    def _cmpxchg(self, ptep: int, old: int, new: int) -> int:
+        """cmpxchg_relaxed on the entry: stores `new` if it holds `old`; returns what it held."""
+        table = self.tables[ptep >> PTE_TABLE_SHIFT]
+        i = ptep & PTE_INDEX_MASK
+        found = table[i]
+        self.counters[ATOMIC_RMW] += 1
+        if found == old:
+            table[i] = new
+            if new & _PAGE_PRESENT:
+                self._check_make(ptep, old, new)
+        else:
+            self.counters[CMPXCHG_RETRY] += 1
+        return found
+
+    def _xchg_clear(self, mm, addr: int, ptep: int) -> int:
+        """__ptep_get_and_clear: xchg_relaxed(ptep, 0) (pgtable.h:1279-1287)."""
+        return self._update(mm, addr, ptep, ~0, 0)
+
+    # ---- the MMU -----------------------------------------------------------------------
+    def tlb_miss(self, cpu, mm, va: int, write: bool):
+        self.counters[HW_WALK] += 1
+        table_pfn = mm.pmd.get(va >> PMD_SHIFT)
+        if table_pfn is None:
+            return None
+        table = self.tables[table_pfn]
+        i = (va >> PAGE_SHIFT) & PTE_INDEX_MASK
+        # the descriptor read and its AF/dirty update are one atomic access (D8.5)
+        self._sched(("pte", (table_pfn << PTE_TABLE_SHIFT) | i), True, "page walk", also=(("tlb", cpu.id),))
+        pte = table[i]
+        if pte & (_PAGE_PRESENT | _PAGE_USER) != _PAGE_PRESENT | _PAGE_USER:
+            return None  # a translation fault: nothing is cached
+        new = pte | _PAGE_ACCESSED  # hardware Access flag (HA)
+        if write:
+            if not pte & (_PAGE_RW | _PAGE_HW_DIRTY):
+                return None  # a permission fault: neither DBM nor write permission
+            new |= _PAGE_HW_DIRTY  # DBM: the store clears PTE_RDONLY (HD)
+        if new != pte:
+            table[i] = new
+            self.counters[ATOMIC_RMW] += 1
+        return self._fill(cpu, mm, va, table, i, new)
+
+    def _fill(self, cpu, mm, va: int, table, i: int, pte: int):
+        """Cache the translation of `pte` (entry i of `table`, mapping va): one page, or the
+        entries of its contiguous block that are valid, contiguous and map the block's
+        frames, with this entry's permissions (any entry of a block may be the one the TLB
+        uses, D8.7.1)."""
+        context = mm.context
+        writable = bool(pte & _PAGE_HW_DIRTY)
+        gen = self.mem.gen
+        state = cpu.arch_state
+        entries = cpu.tlb.entries
+        pfn = pte >> PFN_SHIFT
+        if not (self.contpte and pte & PTE_CONT):
+            key = tlb_key(context, va)
+            self._check_fill(cpu, key, va, pfn, False)
+            state.blocks.pop(key, None)
+            entry = (pfn, gen[pfn], writable)
+            cpu.tlb.insert(key, entry)
+            return entry
+        first = i & ~(CONT_PTES - 1)
+        base_va = va - ((i - first) << PAGE_SHIFT)
+        base_pfn = pfn - (i - first)
+        mine = None
+        for j in range(CONT_PTES):
+            other = table[first + j]
+            if not _valid_cont(other) or other >> PFN_SHIFT != base_pfn + j:
+                continue
+            v = base_va + (j << PAGE_SHIFT)
+            key = tlb_key(context, v)
+            self._check_fill(cpu, key, v, base_pfn + j, True)
+            entry = (base_pfn + j, gen[base_pfn + j], writable)
+            cpu.tlb.insert(key, entry)
+            state.blocks[key] = base_va
+            if first + j == i:
+                mine = entry
+        return mine
+
+    def _check_fill(self, cpu, key: int, va: int, pfn: int, block: bool) -> None:
+        held = cpu.tlb.entries.get(key)
+        if held is not None and (held[0] != pfn or (key in cpu.arch_state.blocks) != block):
+            self.machine.violation(
+                BREAK_BEFORE_MAKE, f"cpu{cpu.id}'s walk makes a translation of {va:#x} to frame {pfn}"
+                f"{' (contiguous)' if block else ''} while it holds one to frame {held[0]}"
+                f"{' (contiguous)' if key in cpu.arch_state.blocks else ''}: a TLB conflict",
+                va=va, pfn=pfn, cpu=cpu.id)
+
+    def _check_make(self, ptep: int, old: int, new: int) -> None:
+        """Break-before-make (D8.17, mmu.c:122-159), once software has stored the valid entry
+        `new` over `old`: no CPU may hold a translation, of an address `new` maps, that
+        differs from it in frame or contiguity; nor of a live contiguous block whose
+        attributes change in place (mmu.c:139-141: only Accessed and Dirty may change)."""
+        cont = bool(self.contpte and new & PTE_CONT)
+        in_place = bool(self.contpte and (old | new) & PTE_CONT and old & _PAGE_PRESENT
+                        and (old ^ new) & ~_LIVE_IN_BLOCK)
+        cpus = [cpu for cpu in self.machine.cpus if cpu.tlb.entries]
+        if not cpus:
+            return
+        where = self._va_of(ptep)
+        if where is None:
+            return
+        context, va = where
+        pfn = new >> PFN_SHIFT
+        i = ptep & PTE_INDEX_MASK
+        if cont or in_place:
+            first = i & ~(CONT_PTES - 1)
+            span = [(va - ((i - first - j) << PAGE_SHIFT), pfn - (i - first - j)) for j in range(CONT_PTES)]
+        else:
+            span = [(va, pfn)]
+        for cpu in cpus:
+            entries, blocks = cpu.tlb.entries, cpu.arch_state.blocks
+            for v, want in span:
+                key = tlb_key(context, v)
+                held = entries.get(key)
+                if held is None:
+                    continue
+                if in_place:
+                    why = "a live contiguous block is changed in place"
+                elif held[0] != want:
+                    why = f"it holds a translation of {v:#x} to frame {held[0]}, the new entry maps {want}"
+                elif (key in blocks) != cont:
+                    why = f"it holds a {'contiguous' if key in blocks else 'page'} translation of {v:#x}, " \
+                          f"the new entry is {'contiguous' if cont else 'a page'}"
+                else:
+                    continue
+                self.machine.violation(
+                    BREAK_BEFORE_MAKE, f"a valid entry is written while cpu{cpu.id} may still use an old "
+                    f"translation: {why}; it can now hold both (a TLB conflict)", va=v, pfn=want, cpu=cpu.id)
+
+    def _va_of(self, ptep: int):
+        """(context, va) of the entry ptep: the address space whose directory holds its table."""
+        table_pfn = ptep >> PTE_TABLE_SHIFT
+        for context, pgd in list(self.machine.address_spaces.items()):
+            for index, pfn in pgd.pmd.items():
+                if pfn == table_pfn:
+                    return context, (index << PMD_SHIFT) | ((ptep & PTE_INDEX_MASK) << PAGE_SHIFT)
+        return None
+
+    # ---- TLB maintenance (arch/arm64/include/asm/tlbflush.h) -----------------------------
+    def _tlbi(self, kind: str, context: int, start: int, end: int) -> None:
+        """TLBI <kind> IS: broadcast, pending on this CPU until its DSB ISH."""
+        cpu = self.machine.this_cpu
+        self._sched(("tlbi", cpu.id), True, kind.replace("_", " "))
+        self.counters[kind] += 1
+        cpu.arch_state.tlbi.append((context, start, end))
+
+    def dsb_ish(self) -> None:
+        """dsb(ish): every TLBI this CPU issued is now done on every CPU (not other CPUs' TLBIs)."""
+        cpu = self.machine.this_cpu
+        cpus = self.machine.cpus
+        self._sched(("tlbi", cpu.id), True, "dsb(ish)", also=tuple(("tlb", c.id) for c in cpus))
+        self.counters[DSB_ISH] += 1
+        pending = cpu.arch_state.tlbi
+        for context, start, end in pending:
+            for target in cpus:
+                _invalidate(target, context, start, end)
+        pending.clear()
+
+    def flush_tlb_page_nosync(self, vma, addr: int) -> None:
+        """__flush_tlb_page_nosync (tlbflush.h:305-316): dsb(ishst); TLBI VALE1IS."""
+        page = addr & ~(PAGE_SIZE - 1)
+        self._tlbi(TLBI_VALE1IS, vma.mm.context, page, page + PAGE_SIZE)
+
+    def flush_tlb_page(self, vma, addr: int) -> None:
+        """tlbflush.h:324-329."""
+        self.flush_tlb_page_nosync(vma, addr)
+        self.dsb_ish()
+
+    def _flush_tlb_range_nosync(self, mm, start: int, end: int, last_level: bool) -> None:
+        """__flush_tlb_range_nosync (tlbflush.h:448-483), without FEAT_TLBIRANGE: one TLBI per
+        page, or the whole ASID from MAX_DVM_OPS pages."""
+        start &= ~(PAGE_SIZE - 1)
+        end = (end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+        if end - start >= MAX_DVM_OPS * PAGE_SIZE:
+            self.flush_tlb_mm(mm)  # with its own DSB, as in the kernel
+            return
+        kind = TLBI_VALE1IS if last_level else TLBI_VAE1IS
+        for va in range(start, end, PAGE_SIZE):
+            self._tlbi(kind, mm.context, va, va + PAGE_SIZE)
+
+    def flush_tlb_range(self, vma, start: int, end: int) -> None:
+        """tlbflush.h:485-505: not last-level only (VAE1IS), then the DSB."""
+        self._flush_tlb_range_nosync(vma.mm, start, end, False)
+        self.dsb_ish()
+
+    def flush_tlb_mm_range(self, mm, start: int, end: int) -> None:
+        self._flush_tlb_range_nosync(mm, start, end, True)
+        self.dsb_ish()
+
+    def flush_tlb_mm(self, mm) -> None:
+        """tlbflush.h:293-303: TLBI ASIDE1IS, DSB ISH."""
+        self._tlbi(TLBI_ASIDE1IS, mm.context, 0, _ALL)
+        self.dsb_ish()
+
+    def flush_tlb_fix_spurious_fault(self, vma, addr: int, ptep: int) -> None:
+        """pgtable.h:53-59: nothing; the TLBIs are broadcast."""
+
+    def tlb_flush(self, tlb) -> None:
+        """arch/arm64/include/asm/tlb.h:58-78: a full-mm teardown that freed no page tables
+        flushes nothing (its ASID is not reused before the allocator flushes every TLB)."""
+        last_level = not tlb.tables
+        if tlb.fullmm:
+            if not last_level:
+                self.flush_tlb_mm(tlb.mm)
+            return
+        if tlb.need_flush_all:
+            self.flush_tlb_mm(tlb.mm)
+            return
+        self._flush_tlb_range_nosync(tlb.mm, tlb.start, tlb.end, last_level)
+        self.dsb_ish()
+
+    def tlb_drop(self, cpu, mm, va: int) -> None:
+        """The TLB drops the entry covering va, all of a contiguous block's if it is one."""
+        self._sched(("tlb", cpu.id), True, "the TLB drops an entry")
+        _invalidate(cpu, mm.context, va & ~(PAGE_SIZE - 1), (va & ~(PAGE_SIZE - 1)) + PAGE_SIZE)
+
+    # ---- reclaim's deferred shootdown -----------------------------------------------------
+    def arch_tlbbatch_add_pending(self, batch: set, mm, uaddr: int) -> None:
+        """tlbflush.h:336-341: the TLBI now, its DSB in arch_tlbbatch_flush.  (arm64's struct
+        arch_tlbflush_unmap_batch is empty, tlbbatch.h; the CPU set is debug mode's.)"""
+        self.arch_tlbbatch_add_mm(batch, mm)
+        page = uaddr & ~(PAGE_SIZE - 1)
+        self._tlbi(TLBI_VALE1IS, mm.context, page, page + PAGE_SIZE)
+
+    def arch_tlbbatch_flush(self, batch: set) -> None:
+        """tlbflush.h:364-367: a DSB on the CPU that issued the batch's TLBIs."""
+        self.dsb_ish()
+        batch.clear()
+
+    # ---- the accessors: the __ versions of pgtable.h (no contpte) --------------------------
+    def _set_ptes(self, mm, addr: int, ptep: int, pte: int, nr: int) -> None:
+        """__set_ptes (pgtable.h:423-440)."""
+        for i in range(nr):
+            self._set(ptep + i, pte + (i << PFN_SHIFT))
+
+    def _ptep_set_wrprotect(self, mm, addr: int, ptep: int, pte: int) -> None:
+        """___ptep_set_wrprotect (pgtable.h:1333-1349): a cmpxchg loop from the value given."""
+        while True:
+            old = pte
+            wp = old
+            if wp & (_PAGE_RW | _PAGE_HW_DIRTY) == _PAGE_RW | _PAGE_HW_DIRTY:
+                wp |= _PAGE_DIRTY  # pte_wrprotect: hardware dirty moves to PTE_DIRTY
+            wp &= ~(_PAGE_RW | _PAGE_HW_DIRTY)
+            pte = self._cmpxchg(ptep, old, wp)
+            if pte == old:
+                return
+
+    def _ptep_test_and_clear_young(self, vma, addr: int, ptep: int) -> int:
+        """__ptep_test_and_clear_young (pgtable.h:1232-1247)."""
+        pte = self._get(ptep)
+        while True:
+            old = pte
+            pte = self._cmpxchg(ptep, old, old & ~_PAGE_ACCESSED)
+            if pte == old:
+                return 1 if pte & _PAGE_ACCESSED else 0
+
+    def _ptep_set_access_flags(self, vma, addr: int, ptep: int, entry: int, dirty: int) -> int:
+        """__ptep_set_access_flags (arch/arm64/mm/fault.c:211-244): OR in the access flags
+        and write permission, PTE_RDONLY to the most permissive of the two (here a plain OR,
+        since the model keeps it inverted), with a cmpxchg loop; flush if dirty."""
+        pte = self._get(ptep)
+        if pte == entry:
+            return 0
+        entry &= _ACCESS_FLAGS
+        while True:
+            old = pte
+            pte = self._cmpxchg(ptep, old, old | entry)
+            if pte == old:
+                break
+        if dirty:
+            self.flush_tlb_page(vma, addr)  # invalidate a stale read-only entry
+        return 1
+
+    # ---- the public accessors (pgtable.h:1631-1807 with CONFIG_ARM64_CONTPTE) ------------
+    def ptep_get(self, ptep: int) -> int:
+        pte = self._get(ptep)
+        if self.contpte and _valid_cont(pte):
+            return self._contpte_ptep_get(ptep, pte)
+        return pte
+
+    def set_ptes(self, mm, addr: int, ptep: int, pte: int, nr: int) -> None:
+        pte = _mkdirty_hw(pte) & ~PTE_CONT  # pte_mknoncont
+        if not self.contpte:
+            self._set_ptes(mm, addr, ptep, pte, nr)
+        elif nr == 1:
+            self._contpte_try_unfold(mm, addr, ptep, self._get(ptep))
+            self._set_ptes(mm, addr, ptep, pte, 1)
+            self._contpte_try_fold(mm, addr, ptep, pte)
+        else:
+            self._contpte_set_ptes(mm, addr, ptep, pte, nr)
+
+    def pte_clear(self, mm, addr: int, ptep: int) -> None:
+        if self.contpte:
+            self._contpte_try_unfold(mm, addr, ptep, self._get(ptep))
+        self._set(ptep, 0)
+
+    def ptep_get_and_clear(self, mm, addr: int, ptep: int) -> int:
+        if self.contpte:
+            self._contpte_try_unfold(mm, addr, ptep, self._get(ptep))
+        return self._xchg_clear(mm, addr, ptep)
+
+    def ptep_test_and_clear_young(self, vma, addr: int, ptep: int) -> int:
+        if self.contpte and _valid_cont(self._get(ptep)):
+            return self._contpte_ptep_test_and_clear_young(vma, addr, ptep)
+        return self._ptep_test_and_clear_young(vma, addr, ptep)
+
+    def ptep_clear_flush_young(self, vma, addr: int, ptep: int) -> int:
+        """__ptep_clear_flush_young (pgtable.h:1249-1268): the TLBI without its DSB."""
+        if self.contpte and _valid_cont(self._get(ptep)):
+            young = self._contpte_ptep_test_and_clear_young(vma, addr, ptep)
+            if young:  # contpte.c:327-345
+                start = addr & ~(CONT_PTE_SIZE - 1)
+                self._flush_tlb_range_nosync(vma.mm, start, start + CONT_PTE_SIZE, True)
+            return young
+        young = self._ptep_test_and_clear_young(vma, addr, ptep)
+        if young:
+            self.flush_tlb_page_nosync(vma, addr)
+        return young
+
+    def ptep_set_wrprotect(self, mm, addr: int, ptep: int) -> None:
+        """wrprotect_ptes(nr=1) (pgtable.h:1750-1773)."""
+        pte = self._get(ptep)
+        if self.contpte and pte & PTE_CONT:
+            self._contpte_unfold(mm, addr, ptep, pte)
+            pte &= ~PTE_CONT
+        self._ptep_set_wrprotect(mm, addr, ptep, pte)
+
+    def ptep_set_access_flags(self, vma, addr: int, ptep: int, entry: int, dirty: int) -> int:
+        entry = _mkdirty_hw(entry) & ~PTE_CONT
+        if self.contpte and _valid_cont(self._get(ptep)):
+            return self._contpte_ptep_set_access_flags(vma, addr, ptep, entry, dirty)
+        return self._ptep_set_access_flags(vma, addr, ptep, entry, dirty)
+
+    def ptep_modify_prot_start(self, vma, addr: int, ptep: int) -> int:
+        """arch/arm64/mm/mmu.c:1537-1549 (the erratum 2645198 workaround aside)."""
+        return self.ptep_get_and_clear(vma.mm, addr, ptep)
+
+    def ptep_modify_prot_commit(self, vma, addr: int, ptep: int, old_pte: int, pte: int) -> None:
+        """mmu.c:1551-1555."""
+        self.set_pte_at(vma.mm, addr, ptep, pte)
+
+    # ---- contpte (arch/arm64/mm/contpte.c) -------------------------------------------------
+    def _contpte_ptep_get(self, ptep: int, orig: int) -> int:
+        """contpte.c:155-180: Accessed and Dirty gathered over the block."""
+        first = ptep & ~(CONT_PTES - 1)
+        for p in range(first, first + CONT_PTES):
+            pte = self._get(p)
+            if pte_dirty(pte):
+                orig = _mkdirty_hw(orig | _PAGE_DIRTY)
+            if pte_young(pte):
+                orig |= _PAGE_ACCESSED
+        return orig
+
+    def _contpte_try_unfold(self, mm, addr: int, ptep: int, pte: int) -> None:
+        """contpte_try_unfold (pgtable.h:1597-1602)."""
+        if _valid_cont(pte):
+            self._contpte_unfold(mm, addr, ptep, pte)
+
+    def _contpte_unfold(self, mm, addr: int, ptep: int, pte: int) -> None:
+        """__contpte_try_unfold (contpte.c:140-153)."""
+        self.counters[CONTPTE_UNFOLD] += 1
+        self._contpte_convert(mm, addr, ptep, pte & ~PTE_CONT)
+
+    def _contpte_try_fold(self, mm, addr: int, ptep: int, pte: int) -> None:
+        """contpte_try_fold (pgtable.h:1575-1595) and __contpte_try_fold (contpte.c:76-137):
+        only a block covered by one folio folds, and the model's folios are order-0
+        (machine/memory.py), so the folio check (contpte.c:111-119) always fails."""
+        # folio_nr_pages(folio) == 1 < CONT_PTES: the block is never covered by one folio
+
+    def _contpte_convert(self, mm, addr: int, ptep: int, pte: int) -> None:
+        """contpte.c:49-74: clear all 16 entries gathering Accessed and Dirty, flush the
+        block (TLBI + DSB), then write all 16: break-before-make over the block."""
+        first = ptep & ~(CONT_PTES - 1)
+        start = addr & ~(CONT_PTE_SIZE - 1)
+        pfn = (pte >> PFN_SHIFT) & ~(CONT_PTES - 1)
+        pte = (pfn << PFN_SHIFT) | (pte & ~PFN_MASK)
+        for i in range(CONT_PTES):
+            old = self._xchg_clear(mm, start + (i << PAGE_SHIFT), first + i)
+            if pte_dirty(old):
+                pte = _mkdirty_hw(pte | _PAGE_DIRTY)
+            if pte_young(old):
+                pte |= _PAGE_ACCESSED
+        self._flush_tlb_range_nosync(mm, start, start + CONT_PTE_SIZE, True)
+        self.dsb_ish()
+        self._set_ptes(mm, start, first, pte, CONT_PTES)
+        if pte & PTE_CONT:
+            self.cont_blocks[pfn] = first
+
+    def _contpte_set_ptes(self, mm, addr: int, ptep: int, pte: int, nr: int) -> None:
+        """contpte.c:240-282: the entries are not present; each whole, aligned block of
+        consecutive frames is written contiguous."""
+        if not pte & _PAGE_PRESENT:
+            self._set_ptes(mm, addr, ptep, pte, nr)
+            return
+        end = addr + (nr << PAGE_SHIFT)
+        pfn = pte >> PFN_SHIFT
+        prot = pte & ~PFN_MASK
+        while addr != end:
+            nxt = min((addr + CONT_PTE_SIZE) & ~(CONT_PTE_SIZE - 1), end)
+            n = (nxt - addr) >> PAGE_SHIFT
+            entry = (pfn << PFN_SHIFT) | prot
+            if not (addr | nxt | (pfn << PAGE_SHIFT)) & (CONT_PTE_SIZE - 1):
+                entry |= PTE_CONT
+                self.counters[CONTPTE_FOLD] += 1
+                self.cont_blocks[pfn] = ptep
+            self._set_ptes(mm, addr, ptep, entry, n)
+            addr, ptep, pfn = nxt, ptep + n, pfn + n
+
+    def _contpte_ptep_test_and_clear_young(self, vma, addr: int, ptep: int) -> int:
+        """contpte.c:302-325: Accessed cleared over the whole block, without unfolding."""
+        first = ptep & ~(CONT_PTES - 1)
+        start = addr & ~(CONT_PTE_SIZE - 1)
+        young = 0
+        for i in range(CONT_PTES):
+            young |= self._ptep_test_and_clear_young(vma, start + (i << PAGE_SHIFT), first + i)
+        return young
+
+    def _contpte_ptep_set_access_flags(self, vma, addr: int, ptep: int, entry: int, dirty: int) -> int:
+        """contpte.c:395-489: in place over the block unless write permission changes."""
+        first = ptep & ~(CONT_PTES - 1)
+        want = entry & _ACCESS_FLAGS
+        if all(self._get(p) & _ACCESS_FLAGS == want for p in range(first, first + CONT_PTES)):
+            return 0
+        orig = self._get(ptep) & ~PTE_CONT
+        if orig & _PAGE_RW == entry & _PAGE_RW:
+            start = addr & ~(CONT_PTE_SIZE - 1)
+            for i in range(CONT_PTES):
+                self._ptep_set_access_flags(vma, start + (i << PAGE_SHIFT), first + i, entry, 0)
+            if dirty:
+                self._flush_tlb_range_nosync(vma.mm, start, start + CONT_PTE_SIZE, True)
+                self.dsb_ish()
+        else:
+            self._contpte_unfold(vma.mm, addr, ptep, orig)
+            self._ptep_set_access_flags(vma, addr, ptep, entry, dirty)
+        return 1
+
+    # ---- what the explorer's invariants ask of the hardware --------------------------------
+    def dirty_recorded(self, pfn: int) -> bool:
+        """A store through a contiguous TLB entry dirties the entry it was filled from, which
+        may be a sibling's: ptep_get ORs the block (contpte.c:155-180), and so does this."""
+        first = self.cont_blocks.get(pfn & ~(CONT_PTES - 1))
+        if first is None:
+            return False
+        table = self.tables.get(first >> PTE_TABLE_SHIFT)
+        if table is None:
+            return False
+        i = first & PTE_INDEX_MASK
+        base = pfn & ~(CONT_PTES - 1)
+        block = table[i:i + CONT_PTES]
+        if not all(_valid_cont(p) and p >> PFN_SHIFT == base + j for j, p in enumerate(block)):
+            return False
+        return any(pte_dirty(p) for p in block)
+
+
+def _invalidate(cpu, context: int, start: int, end: int) -> None:
+    """A TLBI performed on `cpu`: every entry of context in [start, end), and the whole of
+    any contiguous block entry covering one of them (one TLB entry, D8.7.1)."""
+    tlb, blocks = cpu.tlb, cpu.arch_state.blocks
+    if end - start >= _ALL:
+        tlb.flush_context(context)
+        for key in [k for k in blocks if k >> VPN_BITS == context]:
+            del blocks[key]
+        return
+    for va in range(start, end, PAGE_SIZE):
+        base = blocks.get(tlb_key(context, va))
+        if base is not None:
+            for v in range(base, base + CONT_PTE_SIZE, PAGE_SIZE):
+                key = tlb_key(context, v)
+                if blocks.get(key) == base:
+                    del blocks[key]
+                    tlb.entries.pop(key, None)
+    tlb.flush_range(context, start, end)
+
+
+class Arm64NoCont(Arm64):
+    name = "arm64-nocont"
+    description = "arm64 (FEAT_HAFDBS) without CONFIG_ARM64_CONTPTE: no contiguous entries"
+    differs = "CONFIG_ARM64_CONTPTE off: ptep_get, set_ptes... are the __ versions (pgtable.h:1809-1827)"
+    contpte = False
