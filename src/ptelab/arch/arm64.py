@@ -80,9 +80,10 @@ from ..pte import (
     _PAGE_SPECIAL,
     _PAGE_USER,
     pte_dirty,
+    pte_mkclean,
     pte_young,
 )
-from .generic import GenericArch
+from .generic import CYDP_CLEAR_DIRTY, CYDP_CLEAR_YOUNG, GenericArch
 
 PTE_CONT = 1 << (ARCH_BITS_SHIFT + 5)
 CONT_PTES = 16  # CONFIG_ARM64_CONT_PTE_SHIFT 4 with 4K pages (pgtable-hwdef.h:84-86)
@@ -182,26 +183,23 @@ class Arm64(GenericArch):
         if new != pte:
             table[i] = new
             self.counters[ATOMIC_RMW] += 1
-        return self._fill(cpu, mm, va, table, i, new)
+        return self._fill(cpu, mm, va, table_pfn, i, new)
 
-    def _fill(self, cpu, mm, va: int, table, i: int, pte: int):
-        """Cache the translation of `pte` (entry i of `table`, mapping va): one page, or the
-        entries of its contiguous block that are valid, contiguous and map the block's
-        frames, with this entry's permissions (any entry of a block may be the one the TLB
-        uses, D8.7.1)."""
-        context = mm.context
+    def _fill(self, cpu, mm, va: int, table_pfn: int, i: int, pte: int):
+        """Cache the translation of `pte` (entry i of table table_pfn, mapping va): one page,
+        or the entries of its contiguous block that are valid, contiguous and map the
+        block's frames, with this entry's permissions (any entry of a block may be the one
+        the TLB uses, D8.7.1)."""
         writable = bool(pte & _PAGE_HW_DIRTY)
-        gen = self.mem.gen
-        state = cpu.arch_state
-        entries = cpu.tlb.entries
+        blocks = cpu.arch_state.blocks
         pfn = pte >> PFN_SHIFT
+        ptep = (table_pfn << PTE_TABLE_SHIFT) | i
         if not (self.contpte and pte & PTE_CONT):
-            key = tlb_key(context, va)
+            key = tlb_key(mm.context, va)
             self._check_fill(cpu, key, va, pfn, False)
-            state.blocks.pop(key, None)
-            entry = (pfn, gen[pfn], writable)
-            cpu.tlb.insert(key, entry)
-            return entry
+            blocks.pop(key, None)
+            return self.fill_tlb(cpu, mm, va, ptep, pfn, writable)
+        table = self.tables[table_pfn]
         first = i & ~(CONT_PTES - 1)
         base_va = va - ((i - first) << PAGE_SHIFT)
         base_pfn = pfn - (i - first)
@@ -211,11 +209,10 @@ class Arm64(GenericArch):
             if not _valid_cont(other) or other >> PFN_SHIFT != base_pfn + j:
                 continue
             v = base_va + (j << PAGE_SHIFT)
-            key = tlb_key(context, v)
+            key = tlb_key(mm.context, v)
             self._check_fill(cpu, key, v, base_pfn + j, True)
-            entry = (base_pfn + j, gen[base_pfn + j], writable)
-            cpu.tlb.insert(key, entry)
-            state.blocks[key] = base_va
+            entry = self.fill_tlb(cpu, mm, v, ptep - i + first + j, base_pfn + j, writable)
+            blocks[key] = base_va
             if first + j == i:
                 mine = entry
         return mine
@@ -415,6 +412,24 @@ class Arm64(GenericArch):
             self.flush_tlb_page(vma, addr)  # invalidate a stale read-only entry
         return 1
 
+    def _clear_young_dirty_ptes(self, vma, addr: int, ptep: int, nr: int, flags: int) -> None:
+        """__clear_young_dirty_ptes (pgtable.h:1366-1405): both flags, a plain load and store
+        of the entry (__set_pte); one of them, a cmpxchg loop (__clear_young_dirty_pte)."""
+        for p in range(ptep, ptep + nr):
+            pte = self._get(p)
+            if flags == CYDP_CLEAR_YOUNG | CYDP_CLEAR_DIRTY:
+                self._set(p, pte_mkclean(pte & ~_PAGE_ACCESSED))
+                continue
+            while True:
+                old = pte
+                if flags & CYDP_CLEAR_YOUNG:
+                    pte &= ~_PAGE_ACCESSED
+                if flags & CYDP_CLEAR_DIRTY:
+                    pte = pte_mkclean(pte)
+                pte = self._cmpxchg(p, old, pte)
+                if pte == old:
+                    break
+
     # ---- the public accessors (pgtable.h:1631-1807 with CONFIG_ARM64_CONTPTE) ------------
     def ptep_get(self, ptep: int) -> int:
         pte = self._get(ptep)
@@ -474,6 +489,19 @@ class Arm64(GenericArch):
         if self.contpte and _valid_cont(self._get(ptep)):
             return self._contpte_ptep_set_access_flags(vma, addr, ptep, entry, dirty)
         return self._ptep_set_access_flags(vma, addr, ptep, entry, dirty)
+
+    def clear_young_dirty_ptes(self, vma, addr: int, ptep: int, nr: int, flags: int) -> None:
+        """pgtable.h:1797-1806; a range touching a block is widened to whole blocks and
+        cleared in place, without unfolding (contpte.c:366-393)."""
+        if self.contpte and (nr != 1 or self._get(ptep) & PTE_CONT):
+            end = addr + (nr << PAGE_SHIFT)
+            if self._get(ptep + nr - 1) & PTE_CONT:
+                end = (end + CONT_PTE_SIZE - 1) & ~(CONT_PTE_SIZE - 1)
+            if self._get(ptep) & PTE_CONT:
+                ptep -= ((addr & (CONT_PTE_SIZE - 1)) >> PAGE_SHIFT)
+                addr &= ~(CONT_PTE_SIZE - 1)
+            nr = (end - addr) >> PAGE_SHIFT
+        self._clear_young_dirty_ptes(vma, addr, ptep, nr, flags)
 
     def ptep_modify_prot_start(self, vma, addr: int, ptep: int) -> int:
         """arch/arm64/mm/mmu.c:1537-1549 (the erratum 2645198 workaround aside)."""

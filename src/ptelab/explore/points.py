@@ -73,8 +73,10 @@ def explorable_class(cls: type) -> type:
 
         def _cmpxchg(self, ptep, old, new):
             self.ctl.point(("pte", ptep), True, "cmpxchg PTE")
-            self.ctl.pte_written(ptep)
-            return cls._cmpxchg(self, ptep, old, new)
+            found = cls._cmpxchg(self, ptep, old, new)
+            if found == old:  # a failed compare-and-exchange writes nothing
+                self.ctl.pte_written(ptep)
+            return found
 
         def ptep_get_and_clear(self, mm, addr, ptep):
             if "ptep_get_and_clear" in self.INLINED:
