@@ -125,7 +125,7 @@ class LitmusTest:
             seen = {v.invariant for v in ex_result.violations}
             if debug:
                 seen |= {b[0] for b in ex_result.breaches}
-            for name in seen:
+            for name in sorted(seen, key=_outcome_order):  # the same order whatever PYTHONHASHSEED
                 result.outcomes[name] += 1
                 if name not in result.counterexamples:
                     result.counterexamples[name] = Counterexample(
@@ -187,6 +187,11 @@ class LitmusTest:
         ex = Execution(self.scenario, arch, Replay(list(counterexample.result.schedule)), table=True,
                        debug=debug)
         return ex.run(), ex
+
+
+def _outcome_order(name: str) -> tuple:
+    """Invariants first (what went wrong), in the order INVARIANTS lists them, then rules by id."""
+    return (0, INVARIANTS.index(name), "") if name in INVARIANTS else (1, 0, name)
 
 
 def _cut_by(result: ArchResult) -> str:
