@@ -213,7 +213,7 @@ def cmd_litmus(args) -> int:
         for test, r in results:
             out += herd_block(test, r)
             if r.counterexamples and (args.verbose or not r.ok):
-                out += counterexample_lines(test, r, debug)
+                out += counterexample_lines(test, r, debug, verbose=args.verbose)
             out.append("")
         print("\n".join(out))
         console = Console()
@@ -227,6 +227,7 @@ def cmd_litmus(args) -> int:
 def _replay(test, arch, choices, debug, as_json=False) -> int:
     from .explore.execution import Execution, ScenarioError
     from .explore.schedule import Replay, format_schedule
+    from .litmus.check import final_items
     from .litmus.report import step_table
 
     ex = Execution(test.scenario, arch, Replay(choices), table=True, debug=debug)
@@ -255,7 +256,7 @@ def _replay(test, arch, choices, debug, as_json=False) -> int:
     for rule_id, step, actor, line in result.breaches:
         print(f"rule {rule_id} broken at step {step} by {actor}, {test.litmus.path}:{line}")
     if result.final is not None:
-        print("final: " + "; ".join(f"{k}={v}" for k, v in result.final.items()))
+        print("final: " + "; ".join(final_items(result.final)))
     if status == EXIT_INCONCLUSIVE:
         print(f"cut by {result.cut}" + (f": {result.note}" if result.note else ""))
     return status
@@ -288,11 +289,13 @@ def _matrix(results, arches) -> Table:
     table.add_column("test")
     for arch in arches:
         table.add_column(arch, justify="center")
-    rows: dict[str, dict] = {}
+    rows: dict[tuple, dict] = {}  # (file, test name) -> arch -> result: same names stay apart
     for test, r in results:
-        rows.setdefault(r.test, {})[r.arch] = r
-    for name, by_arch in rows.items():
-        table.add_row(name, *(matrix_cell(by_arch[arch]) for arch in arches))
+        rows.setdefault((test.litmus.path, r.test), {})[r.arch] = r
+    names = [name for _, name in rows]
+    for (path, name), by_arch in rows.items():
+        label = f"{name} ({path})" if names.count(name) > 1 else name
+        table.add_row(label, *(matrix_cell(by_arch[arch]) for arch in arches))
     return table
 
 

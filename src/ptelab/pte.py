@@ -275,6 +275,12 @@ _FLAG_NAMES = (
 )
 
 
+_FLAG_MEANINGS = {"W": "writable", "U": "user", "A": "accessed (young)", "D": "dirty", "X": "executable",
+                  "S": "special", "N": "PROT_NONE"}
+# The key to pte_str's letters, for a person reading a step table.
+FLAG_KEY = ", ".join(f"{letter} {_FLAG_MEANINGS[letter]}" for _, letter in _FLAG_NAMES)
+
+
 def pte_str(pte: pte_t) -> str:
     """A one-line rendering for tables and messages, e.g. 'pfn 7 WUAD'."""
     arch = (pte & ARCH_MASK) >> ARCH_BITS_SHIFT

@@ -38,6 +38,7 @@ from ..pte import (
     pte_accessible,
     pte_mkclean,
     pte_mkold,
+    pte_str,
     pte_wrprotect,
 )
 
@@ -102,6 +103,17 @@ class GenericArch:
     def _defer(self, ptep: int) -> None:
         """A write of the entry is owed but deferred (queued in a hypervisor batch): the
         running operation counts as having written it.  Nothing when run sequentially."""
+
+    def _note(self, event: str) -> None:
+        """An event a person reading a step table wants to see (an HPTE inserted, an
+        invalidation queued): the explorer writes it in the step's row.  Nothing when run
+        sequentially."""
+
+    def describe_pte(self, pte: int, mm=None, va: int | None = None) -> str:
+        """The entry as a person reads it, architecture bits by name: by default the generic
+        rendering ('pfn 2 WUAD', unknown arch bits as 'arch=0x..'); a backend with bits of
+        its own overrides it (given (mm, va), it may say where the entry's cache entry is)."""
+        return pte_str(pte)
 
     def tlb_miss(self, cpu, mm, va: int, write: bool):
         raise NotImplementedError(f"{self.name}: no MMU miss path")

@@ -75,6 +75,7 @@ from ..pte import (
     _PAGE_RW,
     _PAGE_USER,
     pte_present,
+    pte_str,
 )
 from .generic import GenericArch
 
@@ -223,6 +224,7 @@ class Ppc64Hash(GenericArch):
         return HASH_OK
 
     def _insert(self, mm, va: int, vpn: int, pfn: int, rflags: int) -> int:
+        self._note(f"HPTE insert: va {va:#x} -> pfn {pfn} {'rw' if rflags & HPTE_R_PP == PP_RW else 'ro'}")
         existing = self.hpt.valid_slots(vpn)
         if existing:
             self.machine.violation(
@@ -248,8 +250,10 @@ class Ppc64Hash(GenericArch):
         vpn = hpt_vpn(mm.context, addr)
         secondary, gix = pte_hash_slot(pte)
         self._sched(("hash", vpn), True, "invalidate the HPTE")
-        if self.hpt.invalidate(self.hpt.group(vpn, secondary) + gix, vpn):
+        slot = self.hpt.group(vpn, secondary) + gix
+        if self.hpt.invalidate(slot, vpn):
             self.counters[HASH_INVALIDATE] += 1
+            self._note(f"HPTE slot {slot} invalidated")
         self.counters[TLBIE] += 1
         # tlbie is one broadcast instruction, and the tlbsync; ptesync that follow it in
         # __flush_hash_table_range/native_hpte_invalidate wait until every CPU has done it
@@ -267,6 +271,7 @@ class Ppc64Hash(GenericArch):
             self.flush_tlb_pending()
         batch.mm = mm
         batch.entries.append((addr, pte))
+        self._note(f"HPTE invalidation of va {addr:#x} queued (lazy MMU batch)")
         if len(batch.entries) >= PPC64_TLB_BATCH_NR:
             self.flush_tlb_pending()
 
@@ -282,6 +287,21 @@ class Ppc64Hash(GenericArch):
 
     def hashed(self, pte: int) -> bool:
         return bool(pte & _PAGE_HASHPTE)
+
+    def describe_pte(self, pte: int, mm=None, va: int | None = None) -> str:
+        """The hash bits by name (H_PAGE_BUSY, H_PAGE_HASHPTE, H_PAGE_F_SECOND/H_PAGE_F_GIX:
+        arch/powerpc/include/asm/book3s/64/hash-4k.h:42-49, 6.12), with the HPTE slot the
+        entry records when the page is known."""
+        text = pte_str(pte & ~_PAGE_HPTEFLAGS)
+        if pte & _PAGE_BUSY:
+            text += " BUSY"
+        if pte & _PAGE_HASHPTE:
+            secondary, gix = pte_hash_slot(pte)
+            where = f"{'secondary' if secondary else 'primary'} group, index {gix}"
+            if mm is not None and va is not None:
+                where = f"slot {self.hpt.group(hpt_vpn(mm.context, va), secondary) + gix}: {where}"
+            text += f" HASHPTE ({where})"
+        return text
 
     def cached_translations(self, mm, va: int):
         """Every valid HPTE for (mm, va): the MMU uses it without looking at the PTE."""

@@ -104,11 +104,12 @@ class Actor:
 class Step:
     """One step: the actor, what it touched (location -> written?), what it announced."""
 
-    __slots__ = ("actor", "footprint", "what", "line", "before", "after")
+    __slots__ = ("actor", "footprint", "what", "line", "before", "after", "events")
 
     def __init__(self, actor: int, footprint: dict, what: str, line: int):
         self.actor, self.footprint, self.what, self.line = actor, footprint, what, line
         self.before = self.after = None  # watched state around it, for the step table
+        self.events: list[str] = []  # what else it did that a reader wants to see (table mode)
 
 
 class InitialState:
@@ -219,6 +220,14 @@ class Execution:
     def frame_freed(self, pfn):
         if self.active:
             self.invariants.freed(pfn)
+            self.note(f"frame {pfn} freed")
+
+    def note(self, event: str) -> None:
+        """An event for the step table's row of the step in progress."""
+        step = self.step
+        if self.table and self.active and step is not None:
+            line = self.current.line if self.current is not None else 0
+            step.events.append(event if not line or line == step.line else f"{event} (line {line})")
 
     def violation(self, invariant, detail, va=None, pfn=None, cpu=None):
         """Machine.violation while exploring: record, then stop the execution."""
@@ -423,9 +432,11 @@ class _Breaches(list):
 
     def append(self, rule_id):
         ex = self.execution
+        step = max(0, len(ex.steps) - 1)  # the step whose code made the call: its row in the table
         if ex.active and ex.current is not None:
             actor = ex.current
-            ex.breaches.append((rule_id, len(ex.steps), actor.name, actor.line))
+            ex.breaches.append((rule_id, step, actor.name, actor.line))
         else:
-            ex.breaches.append((rule_id, len(ex.steps), None, 0))
+            ex.breaches.append((rule_id, step, None, 0))
+        ex.note(f"breaks rule {rule_id}")
         super().append(rule_id)

@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..machine.coherence import grants_more, stale
-from ..machine.hash_table import hpt_vpn
 from ..machine.memory import PG_dirty
 from ..machine.tlb import tlb_key
 from ..machine.violation import (
@@ -174,14 +173,15 @@ class Invariants:
                                          store_va, pfn, cpu)
 
     def snapshot(self) -> tuple:
-        """For the step table: each watched page's PTE, TLB entries and valid HPTEs."""
+        """For the step table: each watched page's PTE, TLB entries, and the translations the
+        hardware caches elsewhere (HPTEs...: the arch hook), as (where, pfn, writable)."""
         machine = self.machine
-        hpt = machine.hash_table
+        arch = machine.arch
         rows = []
         for mm, va, name in self.watched:
             pte = mm.entry(va)
             key = tlb_key(mm.context, va)
             tlbs = tuple((cpu.id, cpu.tlb.entries.get(key)) for cpu in machine.cpus)
-            hashed = tuple(hpt.valid_slots(hpt_vpn(mm.context, va))) if hpt is not None else ()
-            rows.append((name, pte, tlbs, hashed))
+            cached = tuple((where, pfn, writable) for where, pfn, _, writable, *_ in arch.cached_translations(mm, va))
+            rows.append((name, pte, tlbs, cached))
         return tuple(rows)

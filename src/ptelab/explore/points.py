@@ -46,6 +46,9 @@ def explorable_class(cls: type) -> type:
             enabled = self._busy_clear(loc[1]) if busy_wait else None
             self.ctl.point(loc, write, what, enabled, also)
 
+        def _note(self, event):
+            self.ctl.note(event)
+
         def _busy_clear(self, ptep):
             """The step may run only while the entry's software lock bit is clear."""
             table, i, busy = self.tables[ptep >> PTE_TABLE_SHIFT], ptep & PTE_INDEX_MASK, self.BUSY

@@ -106,7 +106,7 @@ class LitmusTest:
     def expected(self, arch: str) -> tuple[str, ...]:
         names = []
         for c in self.litmus.clauses:
-            if c.kind == "expect" and any(a in ("all", arch) for a, _ in c.archs):
+            if c.kind == "expect" and _names_arch(c, arch):
                 names += [n for n, _ in c.outcomes if n not in names]
         return tuple(names)
 
@@ -135,6 +135,11 @@ class LitmusTest:
             holds = [self._holds(i, c, seen, ex_result) for i, c in enumerate(clauses)]
             for i, held in enumerate(holds):
                 hits[i] += held
+                if held and clauses[i].expr is not None:  # the first execution it holds in, shown
+                    key = condition_key(clauses[i])
+                    if key not in result.counterexamples:
+                        result.counterexamples[key] = Counterexample(
+                            key, ex_result, format_schedule(ex_result.schedule, names))
             main = self.main
             if main is not None and holds[clauses.index(main)] or main is None and seen & set(INVARIANTS):
                 result.positive += 1
@@ -154,8 +159,6 @@ class LitmusTest:
         return result
 
     def _holds(self, i, clause, seen, ex_result) -> bool:
-        if clause.kind == "expect":
-            return False
         if clause.expr is not None:
             return ex_result.final is not None and self.scenario.evaluate(i, ex_result.world)
         names = {n for n, _ in clause.outcomes}
@@ -174,9 +177,18 @@ class LitmusTest:
         for name in result.expected:
             if name not in result.outcomes:
                 unmet.append(f"expected {name}, which no execution showed{_cut_by(result)}")
+        arch = result.arch
+        expected_conditions = {_spaced(c.expr) for c in self.litmus.clauses
+                               if c.kind == "expect" and c.expr is not None and _names_arch(c, arch)}
         for i, clause in enumerate(self.litmus.clauses):
             if clause.expr is None:
                 continue
+            if clause.kind == "expect":
+                if _names_arch(clause, arch) and not hits[i]:
+                    unmet.append(f"expected {clause.expr} on {arch}, which no execution showed{_cut_by(result)}")
+                continue
+            if clause.kind == "forbid" and _spaced(clause.expr) in expected_conditions:
+                continue  # expected on this architecture: allowed here, and required by its expect
             if clause.kind == "forbid" and hits[i]:
                 result.problems.append(f"forbid {clause.expr} holds in {hits[i]} execution(s)")
             if clause.kind == "exists" and not hits[i]:
@@ -187,6 +199,24 @@ class LitmusTest:
         ex = Execution(self.scenario, arch, Replay(list(counterexample.result.schedule)), table=True,
                        debug=debug)
         return ex.run(), ex
+
+
+def _names_arch(clause, arch: str) -> bool:
+    return any(a in ("all", arch) for a, _ in clause.archs)
+
+
+def _spaced(expr: str) -> str:
+    return " ".join(expr.split())
+
+
+def condition_key(clause) -> str:
+    """How a condition clause names its counterexample (or witness): 'forbid (P0.r == 0)'."""
+    return f"{clause.kind} {_spaced(clause.expr)}"
+
+
+def final_items(final: dict) -> list[str]:
+    """The final state as 'name=value' items; a page no entry maps reads 'A unmapped'."""
+    return [f"{k[1:]} unmapped" if k.startswith("*") and v is None else f"{k}={v}" for k, v in final.items()]
 
 
 def _outcome_order(name: str) -> tuple:
@@ -206,7 +236,7 @@ def _state_key(ex_result, seen) -> tuple:
     if ex_result.final is None:
         cut = (f"[cut by {ex_result.cut}]",) if ex_result.cut else ()
         return tuple(f"[{name}]" for name in sorted(seen)) + cut or ("[stopped]",)
-    items = [f"{k}={v}" for k, v in ex_result.final.items()]
+    items = final_items(ex_result.final)
     items += [f"{actor}:{outcome}" for actor, outcome in sorted(ex_result.outcomes.items())]
     items += [f"[{name}]" for name in sorted(seen)]
     return tuple(items)

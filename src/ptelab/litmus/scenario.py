@@ -209,7 +209,8 @@ class LitmusScenario:
             for name, typename in self.locals[block.name].items():
                 value = values.get(name)
                 if isinstance(value, int):
-                    final[f"{block.name}.{name}"] = pte_str(value) if typename == "pte_t" else value
+                    final[f"{block.name}.{name}"] = world.machine.arch.describe_pte(value) \
+                        if typename == "pte_t" else value
         mm = world.state["mms"]["mm"]
         for name, va in world.state["va"].items():
             final[f"*{name}"] = _value(mm, va)

@@ -365,8 +365,11 @@ def _clauses(r: _Reader) -> list[Clause]:
         clause = Clause(token, offset)
         if token == "expect":
             clause.archs = _names(r)
-            r.expect(":", " (expect ARCH[, ARCH]: OUTCOME[, OUTCOME])")
-            clause.outcomes = _names(r)
+            r.expect(":", " (expect ARCH[, ARCH]: OUTCOME[, OUTCOME] or (C))")
+            if r.peek()[0] == "(":  # a condition expected on those architectures
+                clause.expr, clause.expr_offset = _parens(r)
+            else:
+                clause.outcomes = _names(r)
         elif r.peek()[0] == "(":
             if token == "forbid" or token == "exists":
                 text, start = _parens(r)
