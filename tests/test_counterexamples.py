@@ -120,5 +120,5 @@ def test_tests_with_one_name_in_two_files_stay_apart(tmp_path, capsys):
     assert main(["litmus", str(tmp_path / "a"), str(tmp_path / "b"), "--arch", "x86"]) == 1
     out = capsys.readouterr().out
     assert f"File {tmp_path / 'a' / 't.litmus'}" in out and f"File {tmp_path / 'b' / 't.litmus'}" in out
-    rows = [line for line in out.splitlines() if "t.litmus)" in line]  # the matrix: two rows, not one
+    rows = [line for line in out.splitlines() if "t.litmus) │" in line]  # the matrix: two rows, not one
     assert len(rows) == 2 and "FAIL" in rows[0] and "ok" in rows[1] and "(" + str(tmp_path / "a") in rows[0]
