@@ -237,6 +237,8 @@ def _value(mm, va):
 
 def _clear_bits(mm, va, bits):
     ptep = mm.pte_offset(va)
+    if ptep is None:  # fork copied no entry of this vma (6.12 mm/memory.c:1330-1369 vma_needs_copy)
+        return
     mm.machine.mem.ptes[ptep >> PTE_TABLE_SHIFT][ptep & PTE_INDEX_MASK] &= ~bits
 
 
