@@ -122,3 +122,24 @@ def test_tests_with_one_name_in_two_files_stay_apart(tmp_path, capsys):
     assert f"File {tmp_path / 'a' / 't.litmus'}" in out and f"File {tmp_path / 'b' / 't.litmus'}" in out
     rows = [line for line in out.splitlines() if "t.litmus) │" in line]  # the matrix: two rows, not one
     assert len(rows) == 2 and "FAIL" in rows[0] and "ok" in rows[1] and "(" + str(tmp_path / "a") in rows[0]
+
+
+def test_every_outcome_has_an_entry_ptelab_rules_shows(capsys):
+    from ptelab.explore.invariants import INVARIANTS as OUTCOMES
+    from ptelab.rules import BY_ID, INVARIANT_BY_ID
+
+    root = Path(__file__).resolve().parent.parent
+    for outcome in OUTCOMES:
+        assert outcome in INVARIANT_BY_ID or outcome in BY_ID, outcome
+        assert main(["rules", outcome]) == 0
+        out = capsys.readouterr().out
+        assert outcome in out
+        entry = INVARIANT_BY_ID.get(outcome)
+        for rule_id in entry.rules if entry else ():
+            assert f"Prevented by rule {rule_id}" in out
+        for path in entry.shown_by if entry else ():  # the litmus test it names shows it somewhere
+            test = load(root / path)
+            assert any(outcome in test.expected(arch) for arch in ARCHES), (outcome, path)
+    assert "invariants" in (main(["rules"]), capsys.readouterr().out)[1]
+    assert main(["rules", "stale-translaton"]) == 2
+    assert "did you mean 'stale-translation'" in capsys.readouterr().err

@@ -19,7 +19,7 @@ from . import __version__
 from .arch import ARCHES, boot
 from .debug import RuleViolation
 from .machine.violation import InvariantViolation
-from .rules import BY_ID, RULES
+from .rules import BY_ID, INVARIANT_BY_ID, INVARIANTS, RULES
 from .machine.counters import DESCRIPTIONS, Counters
 from .workloads import WORKLOADS, run_workload
 
@@ -143,8 +143,11 @@ def cmd_rules(args) -> int:
     console = Console()
     if args.id is not None:
         rule = BY_ID.get(args.id)
+        if rule is None and args.id in INVARIANT_BY_ID:
+            print(invariant_text(INVARIANT_BY_ID[args.id]))
+            return EXIT_OK
         if rule is None:
-            choose("rule", args.id, BY_ID)
+            choose("rule or invariant", args.id, [*BY_ID, *INVARIANT_BY_ID])
         from rich.markdown import Markdown  # markdown-it is a third of start-up: only here
 
         from .report import rule_text
@@ -161,7 +164,24 @@ def cmd_rules(args) -> int:
     for rule in RULES:
         table.add_row(rule.id, rule.statement, ", ".join(rule.archs), rule.check)
     console.print(table)
+    table = Table(title="the invariants: outcomes the explorer reports (ptelab rules ID for one)")
+    table.add_column("outcome", no_wrap=True)
+    table.add_column("statement")
+    table.add_column("rules that prevent it")
+    for invariant in INVARIANTS:
+        table.add_row(invariant.id, invariant.statement, ", ".join(invariant.rules) or "-")
+    console.print(table)
     return EXIT_OK
+
+
+def invariant_text(invariant) -> str:
+    lines = [f"{invariant.id} (an invariant: an outcome the explorer reports)", "", invariant.statement, "",
+             f"Checked by: {invariant.how}"]
+    for rule_id in invariant.rules:
+        lines.append(f"Prevented by rule {rule_id}: {BY_ID[rule_id].statement}")
+    if invariant.shown_by:
+        lines.append(f"Shown by: {', '.join(invariant.shown_by)}")
+    return "\n".join(lines)
 
 
 def cmd_litmus(args) -> int:
@@ -387,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     lst = sub.add_parser("list", help="list architectures and workloads")
     lst.set_defaults(func=cmd_list)
     rules = sub.add_parser("rules", help="print the rulebook, or one rule")
-    rules.add_argument("id", nargs="?", help=f"one of: {', '.join(BY_ID)}")
+    rules.add_argument("id", nargs="?", help=f"one of: {', '.join([*BY_ID, *INVARIANT_BY_ID])}")
     rules.set_defaults(func=cmd_rules)
     states = sub.add_parser("states", help="derive and print the PTE state machine of an architecture")
     states.add_argument("--arch", default="x86", help=f"one of: {', '.join(ARCHES)}")

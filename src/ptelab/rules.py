@@ -200,3 +200,68 @@ RULES: tuple[Rule, ...] = (
 )
 
 BY_ID = {rule.id: rule for rule in RULES}
+
+
+@dataclass(frozen=True)
+class Invariant:
+    """An outcome the explorer reports (litmus `forbid`/`expect` names it): what it says, how
+    it is checked, and the rules of the rulebook whose breach leads to it."""
+
+    id: str
+    statement: str
+    how: str
+    rules: tuple[str, ...] = ()
+    shown_by: tuple[str, ...] = ()
+
+
+# The outcomes that are not rule ids themselves (break-before-make is both: see its rule).
+INVARIANTS: tuple[Invariant, ...] = (
+    Invariant(
+        "use-after-free",
+        "No access, through a TLB entry, a hash-table entry or a page walk, reaches a frame that was freed.",
+        "the hardware model, at the access: the translation's frame allocation is not the frame's current one",
+        ("flush-before-free",),
+        ("litmus/unmap-free-before-flush.litmus",),
+    ),
+    Invariant(
+        "stale-translation",
+        "Once no operation is changing a PTE, no CPU can use a translation of it that grants more than the "
+        "PTE does (another frame, a write over a read-only entry, any access over a non-present one).",
+        "the explorer, after every step, on every watched page: every TLB entry and cached translation "
+        "against its PTE",
+        ("no-stale-translation", "flush-before-unlock"),
+        ("litmus/rule-no-stale-translation.litmus",),
+    ),
+    Invariant(
+        "lost-dirty",
+        "A user store that reached a frame stays recorded where software sees it (a Dirty PTE, PG_dirty, "
+        "an old entry an accessor returned) until its data is written back.",
+        "the explorer, when no operation is changing a watched PTE",
+        ("atomic-clear",),
+        ("litmus/lost-dirty-nonatomic-clear.litmus",),
+    ),
+    Invariant(
+        "duplicate-hash-entry",
+        "A virtual page never has two valid entries in the hash table.",
+        "hash_page's insertion (the hardware model)",
+        ("no-duplicate-hash-entry", "flush-before-reuse"),
+        ("litmus/seed-mprotect.litmus",),
+    ),
+    Invariant(
+        "deadlock",
+        "Some CPU can always go on: no execution ends with every unfinished CPU waiting for a lock another "
+        "holds, or spinning in a loop whose reads no CPU left can change (a livelock, named by its line).",
+        "the explorer: no actor is enabled while some have not finished",
+        (),
+        ("litmus/spin-livelock.litmus",),
+    ),
+    Invariant(
+        "bug",
+        "The model's own consistency checks hold: no mapped page is freed, no lock is released that is not "
+        "held.  A bug outcome is an error of the scenario or of ptelab, not of a rule.",
+        "the machine model's assertions (BadPageState, LockError)",
+    ),
+)
+
+INVARIANT_BY_ID = {invariant.id: invariant for invariant in INVARIANTS}
+
