@@ -130,7 +130,7 @@ def test_inventory_records_loop_lazy_lock_and_the_flush_before_unlock():
     up = site(s, "upgrade_in_place", "set_pte_at")
     assert (up.lazy, up.flushes) == ("no", {"none before unlock"})
     ann = site(s, "annotated", "ptep_set_wrprotect")
-    assert ann.locks == ("&mm->page_table_lock (caller's, __must_hold)",) and ann.loop is False
+    assert ann.locks == ("&mm->page_table_lock (caller's: __must_hold/__releases)",) and ann.loop is False
     assert s.few_users()["ptep_modify_prot_start"] == ["change_pte_range"]
 
 

@@ -123,13 +123,22 @@ def survey(path: str | Path, arch: str | None = None, use_cache: bool = True, pr
     t0 = time.perf_counter()
     tree = parse.load(root, use_cache=use_cache, progress=progress)
     t1 = time.perf_counter()
-    helpers = parse.interesting(tree)
-    resolver = Resolver(tree, arch, helpers | frozenset(ACCESSORS))
+    resolver = Resolver(tree, arch, tree.names | frozenset(ACCESSORS))
     walker = Walker(resolver, arch)
-    for f in tree.functions():
-        if f.ir is None or (f.path.startswith("arch/") and arch is not None and configs.excluded(f.path, arch)):
-            continue
+    walked = [f for f in tree.functions() if f.ir is not None
+              and not (f.path.startswith("arch/") and arch is not None and configs.excluded(f.path, arch))]
+    for f in walked:
         walker.walk(f.name, f.path, f.line, f.ir, f.held)
+    # A function called only with a PTE lock held (or only inside a lazy-MMU section) by the
+    # functions of its file runs under it: walk it again in that state (twice, for a chain of two).
+    entries: dict[tuple[str, str, int], object] = {}
+    for _ in range(2):
+        for f in walked:
+            entry = walker.callers_state(f.path, f.name)
+            if entry is not None and entries.get((f.path, f.name, f.line)) != entry:
+                entries[(f.path, f.name, f.line)] = entry
+                walker.forget(f.name, f.path)
+                walker.walk(f.name, f.path, f.line, f.ir, f.held, entry)
     t2 = time.perf_counter()
     sites = sorted(walker.sites.values(), key=lambda s: (s.accessor, s.path, s.line))
     findings, other = [], []
@@ -182,7 +191,7 @@ def litmus_skeleton(path: str | Path, function: str, arch: str | None = None, us
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise SurveyError(f"no function {function!r} with PTE accessor calls in {root}{hint}")
     f = candidates[0]
-    walker = Walker(Resolver(tree, arch, parse.interesting(tree) | frozenset(ACCESSORS)), arch, trace=function)
+    walker = Walker(Resolver(tree, arch, tree.names | frozenset(ACCESSORS)), arch, trace=function)
     walker.walk(f.name, f.path, f.line, f.ir, f.held)
     return skeleton(f.name, f.path, f.line, arch, walker.trace)
 

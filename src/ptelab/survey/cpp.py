@@ -44,7 +44,7 @@ ATTRIBUTE_WORDS = (
     "__no_profile __counted_by_placeholder __assume_aligned_placeholder __cacheline_aligned "
     "__cacheline_aligned_in_smp ____cacheline_aligned ____cacheline_aligned_in_smp __page_aligned_data "
     "__page_aligned_bss __lsm_ro_after_init __initconst_or_module __always_unused__ __ro_after_init_scope "
-    "__refdata __refconst __init_task_data __tracepoint_string __printf_placeholder"
+    "__refdata __refconst __init_task_data __tracepoint_string STATIC"
 ).split()
 # Annotations with arguments; the lock ones are recorded (sparse's context annotations).
 ATTRIBUTE_CALLS = (
@@ -57,7 +57,7 @@ LOCK_ANNOTATIONS = ("__must_hold", "__acquires", "__releases", "__cond_acquires"
 
 _WORD_SET = frozenset(ATTRIBUTE_WORDS)
 _CALL_SET = frozenset(ATTRIBUTE_CALLS)
-_UNDERSCORED = re.compile(r'\b(?:__\w+|noinline|notrace|noinstr|asmlinkage)\b(\s*\()?')
+_UNDERSCORED = re.compile(r"\b(?:__\w+|noinline|notrace|noinstr|asmlinkage|STATIC)\b(\s*\()?")
 # An iterator macro used as a loop statement: name(args) followed by a statement.
 _FOR_EACH = re.compile(r'(?<![\w.>])(\w*for_?each\w*)\s*\(')
 # SYSCALL_DEFINEn(name, type, arg, ...) and a macro argument that is a type (min_t, container_of...).

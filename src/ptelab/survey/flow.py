@@ -175,18 +175,45 @@ class Walker:
         self.arch = arch
         self.trace_function = trace  # record the PTE sequence of this function, for a litmus skeleton
         self.trace: dict[Step, tuple] = {}
+        # (file, callee) -> [(caller, locks held, lazy)] for the calls not walked in place
+        self.calls: dict[tuple[str, str], list[tuple[str, frozenset, frozenset]]] = {}
         self.sites: dict[tuple, Site] = {}
         self.findings: dict[tuple, Finding] = {}
         self._fn_line = 0
 
     # ---- entry
 
-    def walk(self, name: str, path: str, line: int, ir: tuple, held: tuple[str, ...] = ()) -> None:
+    def walk(self, name: str, path: str, line: int, ir: tuple, held: tuple[str, ...] = (),
+             entry: State | None = None) -> None:
+        """Walk one function; `entry` is the state its callers call it in (callers_state), if known."""
         self._fn_line = line
         frame = _Frame(name, path, {}, (), (name,))
-        state = State(locks=frozenset(f"{h} (caller's, __must_hold)" for h in held))
+        state = entry or State()
+        state = state.copy(locks=state.locks | frozenset(f"{h} (caller's: __must_hold/__releases)" for h in held))
         out = self._block(ir, state, frame)
         self._close(join([out.end, *out.returns]), "lock not released here")
+
+    def callers_state(self, path: str, name: str) -> State | None:
+        """The state every call of `name` from its own file is made in: the PTE locks all of them
+        hold, and lazy-MMU mode if all of them are in a section; None when that says nothing."""
+        calls = self.calls.get((path, name))
+        if not calls:
+            return None
+        common = frozenset.intersection(*(locks for _, locks, _, _ in calls))
+        lazy = all(l == {True} for _, _, l, _ in calls)
+        if not common and not lazy:
+            return None
+        callers = sorted({c for c, _, _, _ in calls})
+        who = ", ".join(callers[:3]) + (", ..." if len(callers) > 3 else "")
+        first = min(line for _, _, _, line in calls)
+        return State(lazy=frozenset({True}) if lazy else frozenset({False}),
+                     lazy_step=Step(f"the lazy-MMU section of its caller {who}", path, first) if lazy else None,
+                     locks=frozenset(f"{l.split(' ')[0]} (held by {who})" for l in common))
+
+    def forget(self, function: str, path: str) -> None:
+        """Drop a function's sites before it is walked again."""
+        for key in [k for k in self.sites if k[0] == function and k[1] == path]:
+            del self.sites[key]
 
     # ---- helpers
 
@@ -292,10 +319,9 @@ class Walker:
 
     def _assign(self, target: str, rhs, state: State, frame: _Frame) -> State:
         name = self._canon(target, frame)
-        mentions = re.compile(r'(?<![\w.>])' + re.escape(name) + r'(?!\w)') if name.isidentifier() else None
-        if mentions is not None:
-            state = state.copy(pending=frozenset(p for p in state.pending if not mentions.search(p[0])),
-                               cleared=frozenset(c for c in state.cleared if not mentions.search(c)))
+        if name.isidentifier() and (state.pending or state.cleared):  # the pointers it moves are forgotten
+            state = state.copy(pending=frozenset(p for p in state.pending if name not in _IDENT.findall(p[0])),
+                               cleared=frozenset(c for c in state.cleared if name not in _IDENT.findall(c)))
         return state.with_value(name, self._provenance(rhs, state, frame))
 
     def _provenance(self, rhs, state: State, frame: _Frame):
@@ -344,6 +370,8 @@ class Walker:
                 v[0] in SURFACE for v in frame.via):
             self.trace.setdefault(step, (name, bool(state.locks), state.lazy == {True}))
         definition = self._follow(name, frame)
+        if not frame.via and name not in V.VOCABULARY:
+            self.calls.setdefault((frame.path, name), []).append((frame.function, state.locks, state.lazy, line))
         if definition is not None:
             frame.events[0] += 1
             before = frame.events[0]
@@ -412,8 +440,8 @@ class Walker:
 
     @staticmethod
     def _lock_name(name: str, args: tuple) -> str | None:
-        if name == "pte_offset_map_lock" and len(args) > 3:
-            return args[3].lstrip("&") + " (pte_offset_map_lock)"
+        if name in ("pte_offset_map_lock", "pte_alloc_map_lock", "__pte_offset_map_lock") and len(args) > 3:
+            return args[3].lstrip("&") + f" ({name})"
         if name == "pte_unmap_unlock" and len(args) > 1:
             return args[1].lstrip("&")
         if name in ("page_vma_mapped_walk", "page_vma_mapped_walk_done") and args:
@@ -439,8 +467,7 @@ class Walker:
                     self.findings.setdefault(key, Finding(
                         "flush-before-reuse", frame.function, _top_path(step, frame), self._fn_line, clear, step,
                         state.lazy_step,
-                        f"{clear.name} clears the entry at {ptr} inside the lazy-MMU section entered at "
-                        f"{state.lazy_step.where() if state.lazy_step else '?'}, and {step.name} stores "
+                        f"{clear.name} clears the entry at {ptr} inside {section(state.lazy_step)}, and {step.name} stores "
                         f"{'the old entry, changed' if prov and prov[0] == 'clearmk' else 'the old entry' if prov and prov[0] == 'clear' else 'an entry that may be valid'} "
                         f"at the same address before any flush"))
         if prov is not None and prov[0] == "readmk" and prov[1] == ptr and ptr not in state.cleared:
@@ -449,6 +476,14 @@ class Walker:
                 "set-nonvalid", frame.function, _top_path(step, frame), self._fn_line, step, step, None,
                 f"{step.name} stores a value made from the entry read at {ptr} back over it with no clear between: "
                 f"the entry it overwrites may be valid"))
+
+
+def section(step: Step | None) -> str:
+    if step is None:
+        return "a lazy-MMU section"
+    if step.name.startswith("the lazy-MMU section"):
+        return f"{step.name} (call at {step.where()})"
+    return f"the lazy-MMU section entered at {step.where()}"
 
 
 def _top_path(step: Step, frame: _Frame) -> str:

@@ -79,6 +79,10 @@ def _stmt(node, out: list) -> None:
                     (_stmt if part.type == "declaration" else _expr)(part, out)
                 else:
                     (_stmt if part.type == "declaration" else _expr)(part, head)
+        if t != "do_statement":  # the condition is evaluated before the first iteration too
+            cond = node.child_by_field_name("condition")
+            if cond is not None:
+                (_stmt if cond.type == "declaration" else _expr)(cond, out)
         body = _block(node.child_by_field_name("body"))
         header = " ".join(text(p) for p in parts)
         pte_loop = bool(_PTE_LOOP.search(header)) or (

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,7 @@ _CALLS = Query(_LANGUAGE, "(call_expression function: (identifier) @f)")
 # A function's head at column 0 (kernel style), inside text tree-sitter could not parse: a function lost.
 _HEAD = re.compile(r'^(?!typedef\b|struct\b[^(]*$|return\b|if\b|else\b)[A-Za-z_][\w \t\*]*\b\w+\s*\([^;]*$', re.M)
 _KEEP_DEFINE = re.compile(r'pte|tlb|lazy|HAVE_ARCH|pgtable|pmd|radix', re.I)
+_DIRECT = frozenset(VOCABULARY).union(*ARCH_PRIMITIVES.values())
 _VOCAB = re.compile(r'\b(' + "|".join(sorted(VOCABULARY, key=len, reverse=True)) + r')\s*\(')
 
 
@@ -124,10 +126,12 @@ def read_file(root: Path, rel: str, parser: Parser, stamp) -> tuple[SourceFile, 
             return
         line, end = node.start_point[0] + 1, node.end_point[0] + 1
         body = node.child_by_field_name("body")
-        calls = frozenset(n.text.decode("latin-1") for n in
+        calls = frozenset(sys.intern(n.text.decode("latin-1")) for n in
                           QueryCursor(_CALLS).captures(body).get("f", ())) if body is not None else frozenset()
-        held = tuple(arg for (l, kind, arg) in annotations if kind == "__must_hold" and line - 3 <= l <= line + 3)
-        functions.append(Function(name, rel, line, end, _static_inline(node), params, prepared.guards_at(line),
+        # sparse's annotations: __must_hold(l) and __releases(l) both say the caller holds l
+        held = tuple(arg for (l, kind, arg) in annotations
+                     if kind in ("__must_hold", "__releases") and line - 3 <= l <= line + 3)
+        functions.append(Function(sys.intern(name), rel, line, end, _static_inline(node), params, prepared.guards_at(line),
                                   calls, node.has_error, held))
 
     for node in tree.root_node.children:
@@ -149,7 +153,9 @@ def read_file(root: Path, rel: str, parser: Parser, stamp) -> tuple[SourceFile, 
 
 def build_ir(source: SourceFile, tree, names: frozenset[str]) -> None:
     """Keep the IR of the functions of `source` that call one of `names`."""
-    wanted = {(f.name, f.line) for f in source.functions if f.calls & names}
+    wanted = {(f.name, f.line) for f in source.functions if f.ir is None and f.calls & names}
+    if not wanted:
+        return
     for node in _definitions(tree.root_node):
         line = node.start_point[0] + 1
         name, _ = _function_name(node)
@@ -157,7 +163,6 @@ def build_ir(source: SourceFile, tree, names: frozenset[str]) -> None:
             for f in source.functions:
                 if f.name == name and f.line == line:
                     f.ir = function_ir(node.child_by_field_name("body"))
-    source.ir_for = names
 
 
 def _definitions(root):
@@ -173,6 +178,7 @@ class Tree:
     root: Path
     files: dict[str, SourceFile] = field(default_factory=dict)
     parsed: int = 0  # files parsed in this run (the others came from the cache)
+    names: frozenset[str] = frozenset()  # the vocabulary and the helpers that reach it (interesting)
 
     def functions(self):
         for source in self.files.values():
@@ -192,7 +198,7 @@ def _code_version() -> str:
 def cache_path(root: Path) -> Path:
     """$PTELAB_CACHE (default ~/.cache/ptelab)/survey/<tree>.<code digest>.pickle"""
     base = Path(os.environ.get("PTELAB_CACHE") or Path.home() / ".cache" / "ptelab")
-    key = re.sub(r'[^\w.-]', '_', str(root.resolve()).strip("/"))
+    key = re.sub(r'[^\w-]', '_', str(root.resolve()).strip("/"))
     return base / "survey" / f"{key}.{_code_version()}.pickle"
 
 
@@ -208,7 +214,6 @@ def load(root: Path, use_cache: bool = True, progress=None) -> Tree:
             cached = {}
     parser = Parser(_LANGUAGE)
     tree = Tree(root)
-    trees = {}
     rels = scope_files(root)
     for i, rel in enumerate(rels):
         st = os.stat(root / rel)
@@ -217,19 +222,21 @@ def load(root: Path, use_cache: bool = True, progress=None) -> Tree:
         if old is not None and old.stamp == stamp:
             tree.files[rel] = old
         else:
-            tree.files[rel], trees[rel] = read_file(root, rel, parser, stamp)
+            source, syntax = read_file(root, rel, parser, stamp)
+            tree.files[rel] = source
             tree.parsed += 1
+            build_ir(source, syntax, _DIRECT)  # the direct users now; the users of helpers below
         if progress:
             progress(i + 1, len(rels))
-    names = interesting(tree)
+    names = tree.names = interesting(tree)
     for rel, source in tree.files.items():
-        if source.ir_for != names and any(f.calls & names for f in source.functions):
-            t = trees.get(rel)
-            if t is None:
-                t = parser.parse(cpp.prepare((root / rel).read_bytes().decode("latin-1"),
-                                             configs.file_known(rel)).text.encode("latin-1"))
-                tree.parsed += 1
+        if source.ir_for == names:
+            continue
+        if any(f.ir is None and f.calls & names for f in source.functions):
+            t = parser.parse(cpp.prepare((root / rel).read_bytes().decode("latin-1"),
+                                         configs.file_known(rel)).text.encode("latin-1"))
             build_ir(source, t, names)
+        source.ir_for = names
     if use_cache and (tree.parsed or set(cached) != set(tree.files)):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -237,6 +244,9 @@ def load(root: Path, use_cache: bool = True, progress=None) -> Tree:
             with tmp.open("wb") as f:
                 pickle.dump(tree.files, f, protocol=pickle.HIGHEST_PROTOCOL)
             tmp.replace(path)
+            for old in path.parent.glob(path.name.split(".")[0] + ".*.pickle"):  # the key has no dot
+                if old != path:  # a cache written by another version of the survey's code
+                    old.unlink()
         except OSError:
             pass
     return tree

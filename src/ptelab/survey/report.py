@@ -10,6 +10,7 @@ from rich.table import Table
 
 from ..rules import BY_ID
 from . import Survey, rule_arches
+from .flow import section
 
 
 def _lock(site) -> str:
@@ -143,7 +144,7 @@ def markdown(survey: Survey, command: str) -> str:
         out += [f"### {f.rule}: `{f.function}` ({f.path}:{f.line})", "",
                 f"- first: {f.first.describe()}", f"- then: {f.second.describe()}"]
         if f.lazy:
-            out.append(f"- lazy-MMU section entered at {f.lazy.where()}")
+            out.append(f"- lazy-MMU section: {section(f.lazy)}")
         out += [f"- matters on: {', '.join(rule_arches(f.rule))} (ptelab backends: {', '.join(rule.archs)})", "",
                 f"{f.note}.  The rule: *{rule.statement}*  Why: {rule.reason}", ""]
     if survey.other_findings:

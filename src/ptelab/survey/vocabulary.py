@@ -38,7 +38,7 @@ FLUSHES = {"flush_tlb_page", "flush_tlb_range", "flush_tlb_mm", "flush_tlb_fix_s
 LEAVES = (CLEAR | SET | READ | LAZY_ENTER | LAZY_LEAVE | FLUSHES
           | {"pte_clear_not_present_full", "ptep_set_wrprotect", "ptep_set_access_flags",
              "ptep_test_and_clear_young", "update_mmu_cache", "update_mmu_cache_range", "spin_lock",
-             "spin_unlock", "pte_offset_map_lock", "pte_unmap_unlock", "page_vma_mapped_walk",
+             "spin_unlock", "pte_offset_map_lock", "pte_alloc_map_lock", "pte_unmap_unlock", "page_vma_mapped_walk",
              "page_vma_mapped_walk_done", "lockdep_assert_held"}) - {
     "ptep_clear", "get_and_clear_full_ptes", "clear_full_ptes", "ptep_modify_prot_start", "modify_prot_start_ptes",
     "ptep_clear_flush", "ptep_clear_flush_young"}
@@ -47,8 +47,8 @@ COMPOUND = {"ptep_clear_flush", "ptep_clear_flush_young", "ptep_modify_prot_star
             "ptep_clear", "clear_young_dirty_ptes", "get_and_clear_full_ptes", "clear_full_ptes",
             "wrprotect_ptes", "modify_prot_start_ptes", "modify_prot_commit_ptes", "clear_not_present_full_ptes"}
 
-LOCK = {"spin_lock", "spin_lock_nested", "spin_trylock", "pte_offset_map_lock", "page_vma_mapped_walk",
-        "lockdep_assert_held"}
+LOCK = {"spin_lock", "spin_lock_nested", "spin_trylock", "pte_offset_map_lock", "pte_alloc_map_lock",
+        "__pte_offset_map_lock", "page_vma_mapped_walk", "lockdep_assert_held"}
 UNLOCK = {"spin_unlock", "pte_unmap_unlock", "page_vma_mapped_walk_done"}
 
 # The value a call returns, for "is the entry stored valid?".
