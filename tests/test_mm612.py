@@ -127,3 +127,46 @@ def test_a_fault_takes_the_vma_lock_unless_a_writer_has_write_locked_the_vma(arc
     vma_end_read(vma)
     user_write(mm, kernel.machine.cpus[0], addr, 3)
     assert not mm.mmap_lock.readers and mm.mmap_lock.writer is None and not vma.vm_lock.readers
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_migration_moves_content_dirtiness_and_mappings(arch_name, shared):
+    from ptelab.machine.memory import PG_dirty
+    from ptelab.mm.migrate import migrate_page
+
+    kernel = Kernel(boot(arch_name))
+    mm = kernel.new_mm()
+    cpus = kernel.machine.cpus
+    if shared:
+        mapping = kernel.new_file("f", 1)
+        addr = vm_mmap(mm, 0, PAGE_SIZE, RW, MAP_SHARED, mapping)
+    else:
+        addr = vm_mmap(mm, 0, PAGE_SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    user_write(mm, cpus[1], addr, 9)
+    old = pte_pfn(_pte(kernel, mm, addr))
+    mem = kernel.machine.mem
+    with kernel.machine.on_cpu(cpus[0]):
+        new = migrate_page(kernel, old)
+    assert new is not None and new != old and mem.is_free(old)
+    assert pte_pfn(_pte(kernel, mm, addr)) == new and mem.mapcount[new] == 1
+    assert mem.flags[new] & PG_dirty  # the PTE's Dirty went to the page, then to the new one
+    assert user_read(mm, cpus[1], addr) == 9  # cpu1's old TLB entry was flushed
+    user_write(mm, cpus[1], addr, 10)
+    assert mem.data[new] == 10
+    if shared:
+        assert mapping.pages[0] == new
+
+
+def test_a_fault_on_a_migration_entry_nobody_removes_makes_no_progress(arch_name):
+    from ptelab.pte import make_readable_migration_entry, swp_entry_to_pte
+
+    kernel = Kernel(boot(arch_name, debug=False))
+    mm = kernel.new_mm()
+    addr = vm_mmap(mm, 0, PAGE_SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    user_write(mm, kernel.machine.cpus[0], addr, 1)
+    ptep = mm.pte_offset(addr)
+    kernel.machine.arch.ptep_get_and_clear(mm, addr, ptep)
+    kernel.machine.arch.flush_tlb_mm(mm)
+    kernel.machine.arch.set_pte_at(mm, addr, ptep, swp_entry_to_pte(make_readable_migration_entry(5)))
+    with pytest.raises(RuntimeError, match="migration_entry_wait"):
+        user_read(mm, kernel.machine.cpus[1], addr)

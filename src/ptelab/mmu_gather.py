@@ -34,6 +34,7 @@ def _reset_range(tlb: MmuGather) -> None:
 
 
 def tlb_gather_mmu(tlb: MmuGather, mm) -> None:
+    """6.12 mm/mmu_gather.c:411-414 (tlb_gather_mmu) with __tlb_gather_mmu (:377-409)."""
     tlb.mm = mm
     tlb.fullmm = False
     tlb.need_flush_all = False
@@ -47,26 +48,31 @@ def tlb_gather_mmu(tlb: MmuGather, mm) -> None:
 def inc_tlb_flush_pending(mm) -> None:
     """6.12 include/linux/mm_inline.h:447-486 (inc_tlb_flush_pending): a PTE change of mm
     whose flush is still to come (atomic_inc of mm->tlb_flush_pending)."""
+    mm.machine.shared(("tlb_flush_pending", mm.context), True)
     mm.tlb_flush_pending += 1
 
 
 def dec_tlb_flush_pending(mm) -> None:
     """6.12 include/linux/mm_inline.h:488-499 (dec_tlb_flush_pending): after the flush."""
+    mm.machine.shared(("tlb_flush_pending", mm.context), True)
     mm.tlb_flush_pending -= 1
 
 
 def mm_tlb_flush_nested(mm) -> bool:
     """6.12 include/linux/mm_inline.h:514-524 (mm_tlb_flush_nested): more than one flush
     of mm in flight (two gathers racing on one range)."""
+    mm.machine.shared(("tlb_flush_pending", mm.context), False)
     return mm.tlb_flush_pending > 1
 
 
 def tlb_gather_mmu_fullmm(tlb: MmuGather, mm) -> None:
+    """6.12 mm/mmu_gather.c:427-430 (tlb_gather_mmu_fullmm)."""
     tlb_gather_mmu(tlb, mm)
     tlb.fullmm = True
 
 
 def tlb_adjust_range(tlb: MmuGather, addr: int, size: int) -> None:
+    """6.12 include/asm-generic/tlb.h:377-383 (__tlb_adjust_range)."""
     if addr < tlb.start:
         tlb.start = addr
     if addr + size > tlb.end:
@@ -74,23 +80,27 @@ def tlb_adjust_range(tlb: MmuGather, addr: int, size: int) -> None:
 
 
 def tlb_remove_tlb_entry(tlb: MmuGather, ptep: int, addr: int) -> None:
+    """6.12 include/asm-generic/tlb.h:631-635 (tlb_remove_tlb_entry)."""
     tlb_adjust_range(tlb, addr, PAGE_SIZE)
     tlb.mm.machine.arch.tlb_remove_tlb_entry(tlb, ptep, addr)
 
 
 def tlb_remove_page(tlb: MmuGather, page: int) -> None:
+    """6.12 include/asm-generic/tlb.h:502-505 (tlb_remove_page)."""
     tlb.pages.append(page)
     if len(tlb.pages) >= MAX_GATHER_BATCH:
         tlb_flush_mmu(tlb)
 
 
 def tlb_remove_table(tlb: MmuGather, table_pfn: int, addr: int, size: int) -> None:
-    """pte_free_tlb: a page-table page is freed after the flush, like a page."""
+    """6.12 mm/mmu_gather.c:332-349 (tlb_remove_table).
+    pte_free_tlb: a page-table page is freed after the flush, like a page."""
     tlb_adjust_range(tlb, addr, size)
     tlb.tables.append(table_pfn)
 
 
 def tlb_flush_mmu_tlbonly(tlb: MmuGather) -> None:
+    """6.12 include/asm-generic/tlb.h:471-483 (tlb_flush_mmu_tlbonly)."""
     if tlb.fullmm or tlb.need_flush_all or tlb.end > tlb.start:
         tlb.mm.machine.arch.tlb_flush(tlb)
     _reset_range(tlb)
@@ -123,6 +133,7 @@ def tlb_flush_mmu(tlb: MmuGather) -> None:
 
 
 def tlb_finish_mmu(tlb: MmuGather) -> None:
+    """6.12 mm/mmu_gather.c:464-504 (tlb_finish_mmu)."""
     if mm_tlb_flush_nested(tlb.mm):
         tlb.need_flush_all = True
     tlb_flush_mmu(tlb)

@@ -267,6 +267,24 @@ def migration_entry_to_page(entry: swp_entry_t) -> int:
     return swp_offset(entry)
 
 
+# the 6.12 names (include/linux/swapops.h:263-291, 508-516); the model's entries carry no
+# Accessed/Dirty bits (as on an architecture without migration_entry_supports_ad)
+def make_readable_migration_entry(offset: int) -> swp_entry_t:
+    return make_migration_entry(offset, False)
+
+
+def make_writable_migration_entry(offset: int) -> swp_entry_t:
+    return make_migration_entry(offset, True)
+
+
+def is_writable_migration_entry(entry: swp_entry_t) -> bool:
+    return is_write_migration_entry(entry)
+
+
+def pfn_swap_entry_to_page(entry: swp_entry_t) -> int:
+    return swp_offset(entry)
+
+
 # ---- presentation ------------------------------------------------------------------
 
 _FLAG_NAMES = (

@@ -195,6 +195,13 @@ class ExplorableMachine(Machine, Controlled):
     def shared(self, loc, write):
         self.ctl.touch(loc, write)
 
+    def wait_event(self, loc, condition, what):
+        """A sleep: a point that reads loc, enabled once condition() holds (a deadlock
+        when nothing else can make it hold)."""
+        self.ctl.point(loc, False, what, condition)
+        if not self.ctl.active:
+            Machine.wait_event(self, loc, condition, what)
+
     def translate(self, cpu, pgd, va, write):
         """A user access: the TLB lookup is a point; the frame it reached is in the step."""
         ctl = self.ctl

@@ -26,7 +26,7 @@ from ..machine.memory import BadPageState
 from ..machine.spinlock import LockError
 from ..machine.violation import InvariantViolation
 from .errors import LitmusError
-from .names import CONSTANTS, FUNCTIONS, STRUCTS, TYPES, BadArgument, describe
+from .names import CONSTANTS, FUNCTIONS, ONCE, PTE_LOAD, PTE_STORE, STRUCTS, TYPES, BadArgument, Ref, describe
 
 _PARSER = Parser(Language(tree_sitter_c.language()))
 # How deep a body or condition may nest (statements in statements, expressions in
@@ -178,13 +178,15 @@ class Compiler:
             if decl.type == "init_declarator":
                 value = self.expr(decl.child_by_field_name("value"))
                 decl = decl.child_by_field_name("declarator")
+            stars = ""
             while decl.type == "pointer_declarator":
                 decl = decl.child_by_field_name("declarator")
+                stars += "*"
             if decl.type != "identifier":
                 raise self.error(decl, "declare plain names (arrays and functions are not supported)")
             name = _text(decl)
             self._check_free(decl, name)
-            self.locals[name] = typename
+            self.locals[name] = f"{typename} {stars}" if stars else typename
             self.scopes[-1].add(name)
             inits.append((name, value))
 
@@ -303,8 +305,45 @@ class Compiler:
 
     def e_pointer_expression(self, node):
         if node.children[0].type != "&":
-            raise self.error(node, "'*p' is not supported: read an entry with ptep_get(ptep)")
+            return self._load(node)
         return self.expr(node.child_by_field_name("argument"))
+
+    def _load(self, node):
+        """`*ptep`: a plain load of the entry (a scheduling point, as ptep_get)."""
+        if "ptep_get" not in self.functions:
+            raise self.error(node, f"'*p' cannot be read here: {self.refused}")
+        ptr = self.expr(node.child_by_field_name("argument"))
+        call = self._checked(node, "*ptep", PTE_LOAD)
+        return lambda env: call(env, ptr(env))
+
+    def _store(self, node, target, value):
+        """`*ptep = v` and `WRITE_ONCE(*ptep, v)`: a plain store of the entry (set_pte)."""
+        ptr = self.expr(target.child_by_field_name("argument"))
+        call = self._checked(node, "*ptep =", PTE_STORE)
+
+        def store(env):
+            v = value(env)
+            call(env, ptr(env), v)
+            return v
+        return store
+
+    def _once(self, node, name, arg_nodes):
+        """READ_ONCE(x) is x, WRITE_ONCE(x, v) is x = v: the model is sequentially consistent
+        at its steps, each access to shared state one step in program order."""
+        want = 1 if name == "READ_ONCE" else 2
+        if len(arg_nodes) != want:
+            raise self.error(node, f"{name} takes {want} argument(s), given {len(arg_nodes)}")
+        if name == "READ_ONCE":
+            return self.expr(arg_nodes[0])
+        target, value = arg_nodes[0], self.expr(arg_nodes[1])
+        if target.type == "pointer_expression" and target.children[0].type == "*":
+            return self._store(node, target, value)
+        name_ = self._target(target)
+
+        def assign(env):
+            env.vars[name_] = result = value(env)
+            return result
+        return assign
 
     def e_unary_expression(self, node):
         op = node.children[0].type
@@ -365,8 +404,11 @@ class Compiler:
         return _text(node)
 
     def e_assignment_expression(self, node):
-        name = self._target(node.child_by_field_name("left"))
+        left = node.child_by_field_name("left")
         op = node.children[1].type
+        if left.type == "pointer_expression" and left.children[0].type == "*" and op == "=":
+            return self._store(node, left, self.expr(node.child_by_field_name("right")))
+        name = self._target(left)
         value = self.expr(node.child_by_field_name("right"))
         if op == "=":
             def assign(env):
@@ -397,6 +439,9 @@ class Compiler:
         fn_node = node.child_by_field_name("function")
         name = _text(fn_node)
         function = self.functions.get(name)
+        if name in ONCE:
+            return self._once(node, name, [a for a in node.child_by_field_name("arguments").named_children
+                                           if a.type != "comment"])
         if function is None and name in FUNCTIONS:
             raise self.error(fn_node, f"{name}() cannot be called here: {self.refused}")
         if function is None:
@@ -410,7 +455,16 @@ class Compiler:
                              f"{function.signature(name)}")
         args = []
         for i, arg in enumerate(arg_nodes):
-            if arg.type == "identifier" and _text(arg) == "vma" and "vma" not in self.locals:
+            if function.params[i] == "ptlp":  # an out-argument: &ptl, a local
+                inner = arg.child_by_field_name("argument") if arg.type == "pointer_expression" else None
+                if inner is None or arg.children[0].type != "&":
+                    raise self.error(arg, f"{name} returns the lock through its last argument: pass &ptl")
+                local = self._target(inner)
+                args.append(lambda env, local=local: Ref(env.vars, local))
+            elif arg.type == "identifier" and _text(arg) == "vma" and "vma" not in self.locals:
+                if function.params[i] == "[vma]":  # pte_mkwrite(pte, vma): the model needs none
+                    args.append(lambda env: None)
+                    continue
                 if i + 1 >= len(arg_nodes):
                     raise self.error(arg, "'vma' must be followed by an address in the same call")
                 args.append(self._vma_of(self.expr(arg_nodes[i + 1])))

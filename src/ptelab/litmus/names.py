@@ -19,13 +19,20 @@ from ..arch.generic import GenericArch
 from ..machine.memory import PG_dirty, PTE_INDEX_MASK, PTE_TABLE_SHIFT
 from ..machine.spinlock import LockError, SpinLock
 from ..mm.mm_types import MM, VMA, AddressSpace
-from ..mm import madvise, memory, mmap, mprotect, pgtable, rmap, task_mmu, vmscan
+from ..mm import madvise, memory, migrate, mmap, mmap_lock, mprotect, mremap, pgtable, rmap, swapfile, task_mmu
+from ..mm import truncate, vmscan
+from ..mm.mm_types import vma_set_page_prot
 from ..mm.fault import user_read, user_write
 from ..mm.fork import dup_mm
 from ..mmu_gather import (
     MmuGather,
+    dec_tlb_flush_pending,
+    inc_tlb_flush_pending,
+    mm_tlb_flush_nested,
     tlb_finish_mmu,
     tlb_flush_mmu,
+    tlb_flush_mmu_free,
+    tlb_flush_mmu_tlbonly,
     tlb_gather_mmu,
     tlb_remove_page,
     tlb_remove_tlb_entry,
@@ -130,6 +137,19 @@ def _instance(cls):
     return lambda env, value: isinstance(value, cls)
 
 
+class Ref:
+    """`&ptl` handed to a function that returns a second value through it
+    (pte_offset_map_lock's spinlock_t **ptlp)."""
+
+    __slots__ = ("vars", "name")
+
+    def __init__(self, vars_: dict, name: str):
+        self.vars, self.name = vars_, name
+
+    def set(self, value) -> None:
+        self.vars[self.name] = value
+
+
 NUMBER = (_number, "a number", "C's values here are 64-bit integers")
 KINDS = {
     "mm": (_instance(MM), "an mm", "name one: mm, or a fork's name"),
@@ -143,6 +163,8 @@ KINDS = {
             "declare one (struct mmu_gather tlb;), start it with tlb_gather_mmu(&tlb, mm), pass &tlb"),
     "newprot": (_pgprot, "a page protection (pgprot_t)", "PAGE_NONE, PAGE_READONLY, PAGE_SHARED... as "
                 "vm_get_page_prot() gives"),
+    "new_vma": (_instance(VMA), "a vma", "find_vma(mm, addr) gives one"),
+    "ptlp": (_instance(Ref), "&ptl (a local spinlock_t *)", "declare spinlock_t *ptl; and pass &ptl"),
     "nr": (lambda env, nr: isinstance(nr, int) and 1 <= nr <= _pte.PTRS_PER_PTE, "a number of entries",
            f"from 1 to {_pte.PTRS_PER_PTE}, the entries of one table"),
 }
@@ -187,6 +209,7 @@ CONSTANTS.update(
     PROT_NONE=0, PROT_READ=mmap.PROT_READ, PROT_WRITE=mmap.PROT_WRITE,
     MADV_DONTNEED=madvise.MADV_DONTNEED, MADV_FREE=madvise.MADV_FREE,
     TTU_BATCH_FLUSH=rmap.TTU_BATCH_FLUSH, FAULT_FLAG_WRITE=1,
+    MREMAP_MAYMOVE=mremap.MREMAP_MAYMOVE, MREMAP_FIXED=mremap.MREMAP_FIXED,
 )
 
 
@@ -318,6 +341,14 @@ def _try_to_unmap(env, page, flags):
         raise BadArgument(str(e)) from None
 
 
+@_fn("page", "mm/swap_state.c: give an anonymous page a swap slot (its swap entry for try_to_unmap)")
+def _add_to_swap(env, page):
+    kernel = env.world.state["kernel"]
+    if not env.machine.mem.flags[page] & PG_anon or page in kernel.swap_cache:
+        raise BadArgument(f"page {page} is not an anonymous page outside the swap cache")
+    return swapfile.add_to_swap(kernel, page)
+
+
 @_fn("", "mm/rmap.c: the deferred flush of try_to_unmap(TTU_BATCH_FLUSH)")
 def _try_to_unmap_flush(env):
     rmap.try_to_unmap_flush(env.world.state["kernel"])
@@ -378,6 +409,161 @@ def _dup_mm(env, mm):
     dup_mm(mm)
 
 
+# ---- the words to write kernel sequences by hand (docs/litmus.md "Kernel sequences") --------
+@_fn("ptep", "a plain load of the entry: *ptep, READ_ONCE(*ptep)")
+def _pte_load(env, ptep):
+    return env.machine.arch._get(ptep)
+
+
+@_fn("ptep pte", "a plain store of the entry: set_pte(ptep, pte), WRITE_ONCE(*ptep, pte), *ptep = pte")
+def _pte_store(env, ptep, pte):
+    env.machine.arch._set(ptep, pte)
+
+
+@_fn("mm addr ptlp", "6.12 include/linux/mm.h pte_offset_map_lock, the pmd left out (the model folds "
+     "the upper levels): the PTE pointer of addr in mm, its lock taken and stored in *ptlp")
+def _pte_offset_map_lock(env, mm, addr, ptlp):
+    ptep = _table_of(mm, addr)
+    ptl = pgtable.pte_lockptr(mm, ptep)
+    pgtable.spin_lock(mm, ptl)
+    ptlp.set(ptl)
+    return ptep
+
+
+@_fn("ptep ptl", "pte_unmap_unlock: release the lock pte_offset_map_lock took")
+def _pte_unmap_unlock(env, ptep, ptl):
+    _spin_unlock.call(env, ptl)
+
+
+@_fn("vma addr pte", "6.12 mm/memory.c vm_normal_page: the struct page * behind a present entry, "
+     "NULL (0) for the zero page and special entries")
+def _vm_normal_page(env, vma, addr, pte):
+    if not _pte.pte_present(pte):
+        return 0
+    page = memory.vm_normal_page(vma, addr, pte)
+    return 0 if page is None else page
+
+
+@_fn("pte [vma]", "6.12 include/linux/pgtable.h pte_mkwrite(pte, vma) (the vma chooses shadow-stack "
+     "entries, which the model has none of); the one-argument 2.6.27 form too")
+def _pte_mkwrite(env, pte, vma=None):  # "[vma]": a bare `vma` is accepted and unused
+    return _pte.pte_mkwrite(pte)
+
+
+@_fn("", "a full memory barrier: a no-op, the model is sequentially consistent at its steps")
+def _barrier(env):
+    return None
+
+
+@_fn("mm", "mmap_read_lock (waits while a writer holds mmap_lock)")
+def _mmap_read_lock(env, mm):
+    mmap_lock.mmap_read_lock(mm)
+
+
+@_fn("mm", "mmap_read_unlock")
+def _mmap_read_unlock(env, mm):
+    mmap_lock.mmap_read_unlock(mm)
+
+
+@_fn("mm", "mmap_write_lock (waits while anyone holds mmap_lock)")
+def _mmap_write_lock(env, mm):
+    mmap_lock.mmap_write_lock(mm)
+
+
+@_fn("mm", "mmap_write_unlock (every vma this writer write-locked is unlocked too)")
+def _mmap_write_unlock(env, mm):
+    mmap_lock.mmap_write_unlock(mm)
+
+
+@_fn("vma", "vma_start_write: under mmap_write_lock, waits for the faults holding the vma")
+def _vma_start_write(env, vma):
+    mmap_lock.vma_start_write(vma)
+
+
+def _vm_flags(change):
+    def call(env, vma, flags):
+        mmap_lock.vma_start_write(vma)  # 6.12 include/linux/mm.h:884-897
+        vma.flags = change(vma.flags, flags)
+    return call
+
+
+@_fn("vma", "vma_set_page_prot: the vma's page protection from its (new) flags")
+def _vma_set_page_prot(env, vma):
+    vma_set_page_prot(vma)
+
+
+@_fn("mm addr old_len new_len flags [new_addr]", "mm/mremap.c: mremap(2); the new address or -errno")
+def _mremap(env, mm, addr, old_len, new_len, flags, new_addr=None):
+    try:
+        return mremap.do_mremap(mm, addr, old_len, new_len, flags, new_addr)
+    except mmap.MmapError as e:
+        return -getattr(errno, str(e).split(":")[0], errno.EINVAL)
+
+
+@_fn("vma old_addr old_end new_vma new_addr", "mm/mremap.c move_ptes (6.12: clear, set, flush the old "
+     "range before unlocking); the caller holds mmap_lock and has made new_vma")
+def _move_ptes(env, vma, old_addr, old_end, new_vma, new_addr):
+    mremap.move_ptes(vma, old_addr, old_end, new_vma, new_addr)
+
+
+@_fn("mapping newsize", "mm/truncate.c truncate_setsize: the file's new size in bytes, its pages past "
+     "it unmapped and dropped")
+def _truncate_setsize(env, mapping, newsize):
+    truncate.truncate_setsize(env.machine.mem, mapping, newsize)
+
+
+@_fn("mapping newsize", "mm/truncate.c truncate_pagecache (bytes): unmap, drop the cached pages, unmap")
+def _truncate_pagecache(env, mapping, newsize):
+    truncate.truncate_pagecache(env.machine.mem, mapping, newsize)
+
+
+@_fn("mapping lstart lend", "mm/truncate.c truncate_inode_pages_range: drop the cached pages of bytes "
+     "[lstart, lend] (lend -1: to the end)")
+def _truncate_inode_pages_range(env, mapping, lstart, lend):
+    truncate.truncate_inode_pages_range(env.machine.mem, mapping, lstart, lend)
+
+
+@_fn("page", "mm/migrate.c: migrate one page (try_to_migrate, copy, remove_migration_ptes); the new "
+     "page, or 0")
+def _migrate_page(env, page):
+    return migrate.migrate_page(env.world.state["kernel"], page) or 0
+
+
+@_fn("page", "mm/rmap.c try_to_migrate: every PTE of page becomes a migration entry")
+def _try_to_migrate(env, page):
+    migrate.try_to_migrate(env.world.state["kernel"], page)
+
+
+@_fn("src dst", "mm/migrate.c remove_migration_ptes: the migration entries of src become PTEs of dst")
+def _remove_migration_ptes(env, src, dst):
+    migrate.remove_migration_ptes(env.world.state["kernel"], src, dst)
+
+
+@_fn("dst src", "mm/migrate.c migrate_folio: content, flags and page-cache slot of src to dst")
+def _migrate_folio(env, dst, src):
+    migrate.migrate_folio(env.machine.mem, dst, src)
+
+
+@_fn("[flags]", "alloc_page: a new frame (anonymous, as a migration target)")
+def _alloc_page(env, flags=0):
+    return env.machine.mem.alloc_page(PG_anon | PG_swapbacked)
+
+
+@_fn("mm pteval addr", "mm/rmap.c set_tlb_ubc_flush_pending: owe this mm's CPUs a flush of addr "
+     "(reclaim's batch)")
+def _set_tlb_ubc_flush_pending(env, mm, pteval, addr):
+    rmap.set_tlb_ubc_flush_pending(env.world.state["kernel"], mm, pteval, addr)
+
+
+@_fn("mm", "mm/rmap.c flush_tlb_batched_pending: flush what reclaim cleared and has not flushed")
+def _flush_tlb_batched_pending(env, mm):
+    rmap.flush_tlb_batched_pending(mm)
+
+
+def _mm_word(fn) -> Function:
+    return Function(lambda env, mm: fn(mm), ("mm",), fn.__doc__.strip().split("\n")[0] if fn.__doc__ else "")
+
+
 FUNCTIONS: dict[str, Function] = {name: _accessor(name) for name in ACCESSORS}
 for _name in ("set_pte_at", "set_ptes", "ptep_modify_prot_commit"):  # they write their `pte`
     FUNCTIONS[_name] = FUNCTIONS[_name].with_kind("pte", ENTRY)
@@ -400,12 +586,56 @@ FUNCTIONS.update({
     "zap_page_range": _zap_page_range, "change_protection": _change_protection,
     "handle_mm_fault": _handle_mm_fault, "mprotect": _mprotect, "munmap": _munmap,
     "madvise": _madvise, "clear_refs": _clear_refs, "dup_mm": _dup_mm,
+    "add_to_swap": _add_to_swap,
 })
+# the words to write kernel sequences by hand
+FUNCTIONS.update({
+    "set_pte": _pte_store, "pte_offset_map_lock": _pte_offset_map_lock, "pte_unmap_unlock": _pte_unmap_unlock,
+    "vm_normal_page": _vm_normal_page,
+    "pte_mkwrite": _pte_mkwrite.with_kind("[vma]", (lambda env, v: v is None or isinstance(v, VMA), "a vma",
+                                                     "write vma, or leave it out")),
+    "pte_mkwrite_novma": _pure(_pte.pte_mkwrite),
+    "make_readable_migration_entry": _pure(_pte.make_readable_migration_entry),
+    "make_writable_migration_entry": _pure(_pte.make_writable_migration_entry),
+    "is_writable_migration_entry": _pure(_pte.is_writable_migration_entry),
+    "pfn_swap_entry_to_page": _pure(_pte.pfn_swap_entry_to_page),
+    "smp_mb": _barrier, "smp_wmb": _barrier, "smp_rmb": _barrier, "barrier": _barrier,
+    "mmap_read_lock": _mmap_read_lock, "mmap_read_unlock": _mmap_read_unlock,
+    "mmap_write_lock": _mmap_write_lock, "mmap_write_unlock": _mmap_write_unlock,
+    "vma_start_write": _vma_start_write,
+    "vm_flags_set": Function(_vm_flags(lambda old, f: old | f), ("vma", "flags"),
+                             "6.12 vm_flags_set: vma_start_write, then set the flags"),
+    "vm_flags_clear": Function(_vm_flags(lambda old, f: old & ~f), ("vma", "flags"),
+                               "6.12 vm_flags_clear: vma_start_write, then clear the flags"),
+    "vm_flags_reset": Function(_vm_flags(lambda old, f: f), ("vma", "flags"),
+                               "6.12 vm_flags_reset: vma_start_write, then the new flags"),
+    "vma_set_page_prot": _vma_set_page_prot,
+    "mremap": _mremap, "move_ptes": _move_ptes,
+    "truncate_setsize": _truncate_setsize, "truncate_pagecache": _truncate_pagecache,
+    "truncate_inode_pages_range": _truncate_inode_pages_range,
+    "migrate_page": _migrate_page, "try_to_migrate": _try_to_migrate,
+    "remove_migration_ptes": _remove_migration_ptes, "migrate_folio": _migrate_folio,
+    "alloc_page": _alloc_page,
+    "tlb_flush_mmu_tlbonly": _gather(tlb_flush_mmu_tlbonly, "tlb"),
+    "tlb_flush_mmu_free": _gather(tlb_flush_mmu_free, "tlb"),
+    "inc_tlb_flush_pending": _mm_word(inc_tlb_flush_pending),
+    "dec_tlb_flush_pending": _mm_word(dec_tlb_flush_pending),
+    "mm_tlb_flush_nested": Function(lambda env, mm: int(mm_tlb_flush_nested(mm)), ("mm",),
+                                    "more than one TLB flush of mm in flight"),
+    "flush_tlb_batched_pending": _flush_tlb_batched_pending,
+    "set_tlb_ubc_flush_pending": _set_tlb_ubc_flush_pending,
+})
+PTE_LOAD, PTE_STORE = _pte_load, _pte_store.with_kind("pte", ENTRY)
+FUNCTIONS["set_pte"] = PTE_STORE
 
 # Types a declaration may name, and the value a declaration without initialiser gets.
 TYPES = {"pte_t": 0, "int": 0, "long": 0, "unsigned": 0, "bool": 0, "spinlock_t": None,
-         "pgprot_t": 0, "swp_entry_t": 0, "size_t": 0}
-STRUCTS = {"mmu_gather": MmuGather}
+         "pgprot_t": 0, "swp_entry_t": 0, "size_t": 0, "vm_flags_t": 0, "loff_t": 0}
+STRUCTS = {"mmu_gather": MmuGather, "page": lambda: 0, "folio": lambda: 0, "vm_area_struct": lambda: None,
+           "mm_struct": lambda: None, "address_space": lambda: None}
+# What the explicit memory-model words do: nothing, the model is sequentially consistent at its
+# steps (each step is one access to shared state, done in program order).
+ONCE = ("READ_ONCE", "WRITE_ONCE")
 
 # What a final condition may call: it reads the final state, and changes nothing.
 READERS = ("page_of", "PageDirty", "mapping_of", *PTE_HELPERS)

@@ -84,7 +84,7 @@ class LitmusScenario:
     def build(self, machine, debug: bool = True) -> World:
         kernel = Kernel(machine)
         mms = {"mm": kernel.new_mm()}
-        state = {"kernel": kernel, "mms": mms, "va": {}, "frames": {}, "vars": {}}
+        state = {"kernel": kernel, "mms": mms, "va": {}, "frames": {}, "vars": {}, "ended": set()}
         pages_in = {"mm": []}
         forks = list(self.litmus.forks)
         for i, page in enumerate(self.litmus.pages):
@@ -188,9 +188,17 @@ class LitmusScenario:
         nblocks = len(self.blocks)
         if actor.index < nblocks:
             block = self.litmus.blocks[actor.index]
+            ended = world.state["ended"]  # blocks whose body has returned
+            for name in block.after:  # `P1 @ cpu1 after P0`: starts once P0's body has returned
+                machine.wait_event(("block ended", name), lambda name=name: name in ended,
+                                   f"{block.name} waits for {name} to end")
             env = Env(world, actor, world.state["mms"][block.mm])
             world.state["vars"][block.name] = env.vars
-            self.blocks[actor.index](env)
+            try:
+                self.blocks[actor.index](env)
+            finally:
+                machine.shared(("block ended", block.name), True)
+                ended.add(block.name)
             return
         decl = self.litmus.hardware[actor.index - nblocks]
         cpu = machine.cpus[decl.cpu]

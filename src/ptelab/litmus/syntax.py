@@ -80,6 +80,7 @@ class Block:
     body: str  # from '{' to the matching '}'
     body_offset: int
     offset: int
+    after: list[str] = field(default_factory=list)  # blocks whose end this one waits for
 
 
 @dataclass
@@ -343,12 +344,20 @@ def _blocks(r: _Reader) -> list[Block]:
         if r.peek()[0] == "in":
             r.next()
             mm, _ = r.word("the mm the block runs in")
+        after = []
+        if r.peek()[0] == "after":
+            r.next()
+            for name, noff in _names(r):
+                if not any(b.name == name for b in blocks):
+                    raise r.error(noff, f"'after {name}': name a block defined before this one",
+                                  [b.name for b in blocks], name)
+                after.append(name)
         body, body_offset = r.braces()
         if any(b.name == token for b in blocks):
             raise r.error(offset, f"block {token} is defined twice")
         if any(b.cpu == cpu for b in blocks):
             raise r.error(coff, f"cpu{cpu} already runs another block")
-        blocks.append(Block(token, cpu, mm, body, body_offset, offset))
+        blocks.append(Block(token, cpu, mm, body, body_offset, offset, after))
 
 
 def _clauses(r: _Reader) -> list[Clause]:

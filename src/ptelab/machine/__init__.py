@@ -36,6 +36,13 @@ class Machine:
         self.zero_pfn = self.mem.alloc_page(PG_reserved)
         self.rwsem_class = RwSemaphore  # the explorer's are scheduling points
 
+    def wait_event(self, loc, condition, what: str) -> None:
+        """Kernel code sleeps until condition() holds (wait_event, a folio lock).  In the
+        explorer that is a scheduling point enabled only once the condition holds; in a
+        sequential run nobody else can make it hold: no progress."""
+        if not condition():
+            raise RuntimeError(f"no progress: {what} would sleep forever (nothing else runs)")
+
     def shared(self, loc, write: bool) -> None:
         """Kernel code read or wrote shared state that is not a scheduling point (a vma
         list walked locklessly, a lock sequence number): the explorer records it in the

@@ -19,14 +19,16 @@ class SegmentationFault(Exception):
 
 
 def access_error(vma, write: bool) -> bool:
+    """6.12 arch/x86/mm/fault.c:1050-1115 (access_error)."""
     if write:
         return not vma.flags & VM_WRITE
     return not vma.flags & (VM_READ | VM_WRITE | VM_EXEC)
 
 
 def do_user_addr_fault(mm, va: int, write: bool) -> None:
-    """6.12 arch/x86/mm/fault.c:1324-1415 (powerpc: arch/powerpc/mm/fault.c:489-567, the
-    same steps): the vma's own lock first, mmap_lock for read when that fails."""
+    """6.12 arch/x86/mm/fault.c:1209-1450, the steps at :1324-1415 (powerpc's
+    ___do_page_fault, arch/powerpc/mm/fault.c:489-567, has the same): the vma's own lock
+    first, mmap_lock for read when that fails."""
     vma = lock_vma_under_rcu(mm, va)
     if vma is not None:
         if access_error(vma, write):
@@ -54,7 +56,8 @@ def _handle(vma, va: int, write: bool, unlock) -> None:
 
 
 def user_access(mm, cpu, va: int, write: bool, value: int = 0) -> int:
-    """A load (returns the value read) or a store of `value` by `cpu` running `mm`."""
+    """Model's own: a user load or store, the MMU first, then do_user_addr_fault and a retry.
+    A load (returns the value read) or a store of `value` by `cpu` running `mm`."""
     machine = mm.machine
     if cpu.mm is not mm:
         machine.switch_mm(cpu, mm)
@@ -76,8 +79,10 @@ def user_access(mm, cpu, va: int, write: bool, value: int = 0) -> int:
 
 
 def user_read(mm, cpu, va: int) -> int:
+    """Model's own: a user load (user_access)."""
     return user_access(mm, cpu, va, False)
 
 
 def user_write(mm, cpu, va: int, value: int) -> None:
+    """Model's own: a user store (user_access)."""
     user_access(mm, cpu, va, True, value)

@@ -10,7 +10,8 @@ from ..machine.memory import PG_dirty
 
 
 def filemap_fault(mem, mapping, index: int) -> int:
-    """The cached page of `index`, read in if absent (filemap_fault -> readahead)."""
+    """6.12 mm/filemap.c:3305-3463 (filemap_fault).
+    The cached page of `index`, read in if absent (filemap_fault -> readahead)."""
     page = mapping.pages.get(index)
     if page is None:
         page = mem.alloc_page()
@@ -22,6 +23,7 @@ def filemap_fault(mem, mapping, index: int) -> int:
 
 
 def delete_from_page_cache(mem, page: int) -> None:
+    """6.12 mm/filemap.c:249-263 (filemap_remove_folio)."""
     mapping = mem.mapping[page]
     del mapping.pages[mem.index[page]]
     mem.mapping[page] = None

@@ -8,7 +8,8 @@ from .mmap_lock import mmap_write_lock, mmap_write_unlock, vma_start_write
 
 
 def dup_mm(mm):
-    """The child's mm: every vma copied, anonymous and pfn-mapped entries copied with
+    """6.12 kernel/fork.c:641-816 (dup_mmap).
+    The child's mm: every vma copied, anonymous and pfn-mapped entries copied with
     COW write-protection, then one flush_tlb_mm of the parent (the pairing the seed
     thread calls fragile: ptep_set_wrprotect leaves the flush to this caller)."""
     child = mm.kernel.new_mm()

@@ -44,6 +44,7 @@ def _madvise_locked(mm, start: int, length: int, advice: int) -> None:
 
 
 def madvise_free_single_vma(vma, start: int, end: int) -> None:
+    """6.12 mm/madvise.c:798-831 (madvise_free_single_vma)."""
     tlb = MmuGather()
     tlb_gather_mmu(tlb, vma.mm)
     for addr, next_ in pmd_chunks(start, end):

@@ -43,6 +43,7 @@ from ..pte import (
     pte_wrprotect,
 )
 from .filemap import filemap_fault
+from .migrate import migration_entry_wait
 from .mm_types import anon_vma_prepare, linear_page_index
 from .pgtable import (
     pmd_chunks,
@@ -69,7 +70,8 @@ class BusError(Exception):
 
 
 def vm_normal_page(vma, addr: int, pte: int):
-    """The struct page behind a present entry, or None for special and zero-page entries."""
+    """6.12 mm/memory.c:594-658 (vm_normal_page).
+    The struct page behind a present entry, or None for special and zero-page entries."""
     if pte_special(pte):
         return None
     pfn = pte_pfn(pte)
@@ -79,13 +81,15 @@ def vm_normal_page(vma, addr: int, pte: int):
 
 
 def is_cow_mapping(flags: int) -> bool:
+    """6.12 include/linux/mm.h:1595-1598 (is_cow_mapping)."""
     return flags & (VM_SHARED | VM_MAYWRITE) == VM_MAYWRITE
 
 
 # ---- faults ------------------------------------------------------------------------------
 
 def handle_mm_fault(vma, addr: int, write: bool) -> None:
-    """handle_mm_fault -> handle_pte_fault."""
+    """6.12 mm/memory.c:6071-6135 (handle_mm_fault) with handle_pte_fault (:5756-5832).
+    handle_mm_fault -> handle_pte_fault."""
     mm = vma.mm
     mm.machine.counters[PAGE_FAULT] += 1
     ptep = pte_alloc(mm, addr)
@@ -134,6 +138,7 @@ def _set_new_pte(vma, addr: int, ptep: int, entry: int) -> bool:
 
 
 def do_anonymous_page(vma, addr: int, ptep: int, write: bool) -> None:
+    """6.12 mm/memory.c:4736-4849 (do_anonymous_page)."""
     mm = vma.mm
     mem = mm.machine.mem
     if not write:
@@ -150,7 +155,8 @@ def do_anonymous_page(vma, addr: int, ptep: int, write: bool) -> None:
 
 
 def do_fault(vma, addr: int, ptep: int, write: bool) -> None:
-    """do_read_fault / do_cow_fault / do_shared_fault over the page cache."""
+    """6.12 mm/memory.c:5425-5467 (do_fault) with do_read_fault, do_cow_fault, do_shared_fault (:5301-5415).
+    do_read_fault / do_cow_fault / do_shared_fault over the page cache."""
     mm = vma.mm
     mem = mm.machine.mem
     mapping = vma.file
@@ -182,7 +188,8 @@ def do_fault(vma, addr: int, ptep: int, write: bool) -> None:
 
 
 def do_wp_page(vma, addr: int, ptep: int, ptl, orig: int) -> None:
-    """A store to a present read-only entry: reuse, shared fix-up, or copy. Drops ptl."""
+    """6.12 mm/memory.c:3656-3747 (do_wp_page) with wp_page_shared (:3546-3584).
+    A store to a present read-only entry: reuse, shared fix-up, or copy. Drops ptl."""
     mm = vma.mm
     mem = mm.machine.mem
     page = vm_normal_page(vma, addr, orig)
@@ -207,6 +214,7 @@ def _wp_page_reuse(vma, addr: int, ptep: int, ptl, orig: int) -> None:
 
 
 def wp_page_copy(vma, addr: int, ptep: int, orig: int, old_page) -> None:
+    """6.12 mm/memory.c:3332-3481 (wp_page_copy)."""
     mm = vma.mm
     mem = mm.machine.mem
     arch = mm.machine.arch
@@ -231,12 +239,14 @@ def wp_page_copy(vma, addr: int, ptep: int, orig: int, old_page) -> None:
 
 
 def do_swap_page(vma, addr: int, ptep: int, orig: int, write: bool) -> None:
+    """6.12 mm/memory.c:4201-4640 (do_swap_page)."""
     mm = vma.mm
     mem = mm.machine.mem
     arch = mm.machine.arch
     entry = pte_to_swp_entry(orig)
     if is_migration_entry(entry):
-        return  # migration_entry_wait: the migration finishes, the access retries
+        migration_entry_wait(vma, addr, ptep)  # then the access is retried
+        return
     swap = mm.kernel.swap
     anon_vma_prepare(vma)
     page = mem.alloc_page(PG_anon | PG_swapbacked | PG_dirty)
@@ -260,7 +270,8 @@ def do_swap_page(vma, addr: int, ptep: int, orig: int, write: bool) -> None:
 # ---- fork --------------------------------------------------------------------------------
 
 def copy_page_range(dst_vma, src_vma) -> None:
-    """Skip what a fault would fill correctly: no anon_vma and no pfn map."""
+    """6.12 mm/memory.c:1356-1425 (copy_page_range).
+    Skip what a fault would fill correctly: no anon_vma and no pfn map."""
     if src_vma.anon_vma is None and not src_vma.flags & VM_PFNMAP:
         return
     for addr, end in pmd_chunks(src_vma.start, src_vma.end):
@@ -269,6 +280,7 @@ def copy_page_range(dst_vma, src_vma) -> None:
 
 
 def copy_pte_range(dst_vma, src_vma, addr: int, end: int) -> None:
+    """6.12 mm/memory.c:1080-1224 (copy_pte_range) with copy_present_ptes (:980-1055), copy_nonpresent_pte (:792-900)."""
     src_mm, dst_mm = src_vma.mm, dst_vma.mm
     mem = src_mm.machine.mem
     arch = src_mm.machine.arch
@@ -320,7 +332,7 @@ class ZapDetails:
 
 
 def zap_pte_range(tlb, vma, addr: int, end: int, details=None) -> None:
-    """6.12 mm/memory.c:1582-1707 with zap_present_folio_ptes (:1484-1526).  A dirty
+    """6.12 mm/memory.c:1582-1701 with zap_present_folio_ptes (:1484-1526).  A dirty
     file page's rmap removal is delayed (tlb_delay_rmap, SMP) and forces the TLB flush
     before the PTE lock is dropped (:1685-1689): until then another CPU may still store
     through the old entry, and folio_mkclean must not find the page unmapped and clean."""
@@ -372,12 +384,14 @@ def zap_pte_range(tlb, vma, addr: int, end: int, details=None) -> None:
 
 
 def unmap_page_range(tlb, vma, start: int, end: int, details=None) -> None:
+    """6.12 mm/memory.c:1793-1811 (unmap_page_range)."""
     for addr, next_ in pmd_chunks(start, end):
         zap_pte_range(tlb, vma, addr, next_, details)
 
 
 def zap_page_range(vma, start: int, size: int, details=None) -> None:
-    """zap_page_range_single: one vma, its own mmu_gather."""
+    """6.12 mm/memory.c:1915-1937 (zap_page_range_single).
+    zap_page_range_single: one vma, its own mmu_gather."""
     tlb = MmuGather()
     tlb_gather_mmu(tlb, vma.mm)
     end = min(start + size, vma.end)
@@ -415,13 +429,15 @@ def unmap_mapping_pages(mapping, start: int, nr: int, even_cows: bool) -> None:
 # ---- pfn mappings --------------------------------------------------------------------------
 
 def insert_pfn(vma, addr: int, pfn: int, prot: int) -> bool:
-    """vmf_insert_pfn: map one special frame; False (-EBUSY) if something is there."""
+    """6.12 mm/memory.c:2315-2367 (insert_pfn), as vmf_insert_pfn (:2450-2454) calls it.
+    vmf_insert_pfn: map one special frame; False (-EBUSY) if something is there."""
     ptep = pte_alloc(vma.mm, addr)
     return _set_new_pte(vma, addr, ptep, pte_mkspecial(pfn_pte(pfn, prot)))
 
 
 def remap_pfn_range(vma, addr: int, pfn: int, size: int, prot: int) -> None:
-    """Map consecutive frames at [addr, addr+size); every entry must be none."""
+    """6.12 mm/memory.c:2723-2736 (remap_pfn_range) with remap_pte_range (:2544-2568).
+    Map consecutive frames at [addr, addr+size); every entry must be none."""
     mm = vma.mm
     arch = mm.machine.arch
     vma.flags |= VM_PFNMAP

@@ -58,21 +58,25 @@ class VMA:
 
 
 def vma_wants_writenotify(vma: VMA) -> bool:
-    """Shared writable file mappings track dirtiness by write faults (mm/mmap.c)."""
+    """6.12 mm/vma.c:1910-1939 (vma_wants_writenotify).
+    Shared writable file mappings track dirtiness by write faults (mm/mmap.c)."""
     return bool(vma.file is not None and vma.flags & VM_SHARED and vma.flags & VM_WRITE)
 
 
 def vma_set_page_prot(vma: VMA) -> None:
+    """6.12 mm/mmap.c:81-93 (vma_set_page_prot)."""
     flags = vma.flags & ~VM_SHARED if vma_wants_writenotify(vma) else vma.flags
     vma.page_prot = vm_get_page_prot(flags)
 
 
 def linear_page_index(vma: VMA, addr: int) -> int:
+    """6.12 include/linux/pagemap.h:1067-1074 (linear_page_index)."""
     return ((addr - vma.start) >> PAGE_SHIFT) + vma.pgoff
 
 
 def vma_address(vma: VMA, index: int) -> int | None:
-    """Where `index` of the vma's object is mapped in it, if it is."""
+    """6.12 mm/internal.h:1004-1022 (vma_address).
+    Where `index` of the vma's object is mapped in it, if it is."""
     addr = vma.start + ((index - vma.pgoff) << PAGE_SHIFT)
     return addr if vma.start <= addr < vma.end else None
 
@@ -118,6 +122,7 @@ class MM(PageDirectory):
 
 
 def link_vma(vma: VMA) -> None:
+    """6.12 mm/vma.c:1626-1640 (vma_link): the vma joins its file's i_mmap and its anon_vma."""
     if vma.file is not None:
         vma.file.i_mmap.append(vma)
     if vma.anon_vma is not None:
@@ -125,6 +130,7 @@ def link_vma(vma: VMA) -> None:
 
 
 def unlink_vma(vma: VMA) -> None:
+    """6.12 mm/vma.c:1600-1611 (unlink_file_vma), and unlink_anon_vmas (mm/rmap.c:404-)."""
     if vma.file is not None:
         vma.file.i_mmap.remove(vma)
     if vma.anon_vma is not None:
@@ -132,6 +138,7 @@ def unlink_vma(vma: VMA) -> None:
 
 
 def anon_vma_prepare(vma: VMA) -> AnonVma:
+    """6.12 include/linux/rmap.h:159-165 (anon_vma_prepare) with __anon_vma_prepare (mm/rmap.c:186-238)."""
     if vma.anon_vma is None:
         vma.anon_vma = AnonVma()
         vma.anon_vma.vmas.append(vma)

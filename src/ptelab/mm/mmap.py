@@ -25,16 +25,19 @@ class MmapError(Exception):
 
 
 def calc_vm_prot_bits(prot: int) -> int:
+    """6.12 include/linux/mman.h:142-149 (calc_vm_prot_bits)."""
     return (VM_READ if prot & PROT_READ else 0) | (VM_WRITE if prot & PROT_WRITE else 0) \
         | (VM_EXEC if prot & PROT_EXEC else 0)
 
 
 def page_align(length: int) -> int:
+    """Model's own: PAGE_ALIGN."""
     return (length + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
 
 
 def get_unmapped_area(mm, length: int) -> int:
-    """Bottom-up first fit above mmap_base."""
+    """6.12 mm/mmap.c:760-790 (generic_get_unmapped_area), first fit above mmap_base.
+    Bottom-up first fit above mmap_base."""
     addr = mm.mmap_base
     for vma in mm.vmas:
         if vma.end <= addr:
@@ -46,7 +49,8 @@ def get_unmapped_area(mm, length: int) -> int:
 
 
 def with_mmap_lock(mm, write: bool, fn, *args):
-    """A system call's body under mmap_lock (for write or read); an error it returns
+    """Model's own: a system call's body under mmap_lock.
+    A system call's body under mmap_lock (for write or read); an error it returns
     (MmapError) drops the lock too, as the kernel's `goto out` paths do."""
     lock, unlock = (mmap_write_lock, mmap_write_unlock) if write else (mmap_read_lock, mmap_read_unlock)
     lock(mm)
@@ -108,7 +112,8 @@ def split_vma(mm, vma: VMA, addr: int) -> VMA:
 
 
 def split_range(mm, start: int, end: int) -> list[VMA]:
-    """The vmas exactly covering [start, end) ∩ mapped, splitting at the edges."""
+    """Model's own: the split_vma calls at a range's two edges (vms_gather_munmap_vmas, mprotect_fixup).
+    The vmas exactly covering [start, end) ∩ mapped, splitting at the edges."""
     for vma in mm.vmas_in(start, end):
         if vma.start < start:
             split_vma(mm, vma, start)
@@ -138,6 +143,7 @@ def do_munmap(mm, start: int, length: int) -> None:
 
 
 def unmap_region(mm, vmas: list[VMA], start: int, end: int) -> None:
+    """6.12 mm/vma.c:347-363 (unmap_region)."""
     tlb = MmuGather()
     tlb_gather_mmu(tlb, mm)
     for vma in vmas:

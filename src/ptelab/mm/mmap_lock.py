@@ -43,14 +43,15 @@ def mmap_write_lock(mm) -> None:
 
 
 def mmap_write_unlock(mm) -> None:
-    """6.12 include/linux/mmap_lock.h:138-149: vma_end_write_all (every vma this writer
-    locked is unlocked at once: mm_lock_seq moves on), then up_write."""
+    """6.12 include/linux/mmap_lock.h:144-149: vma_end_write_all (:138-142, every vma this
+    writer locked is unlocked at once: mm_lock_seq moves on), then up_write."""
     _seq(mm, True)
     mm.mm_lock_seq += 1
     mm.mmap_lock.up_write(_cpu(mm))
 
 
 def mmap_assert_write_locked(mm) -> None:
+    """6.12 include/linux/mmap_lock.h:68-71 (mmap_assert_write_locked)."""
     if mm.mmap_lock.writer != _cpu(mm):
         raise AssertionError(f"{mm}: mmap_lock is not held for write by cpu{_cpu(mm)} "
                              "(mmap_assert_write_locked)")

@@ -24,7 +24,8 @@ _PRESENT = _PAGE_PRESENT | _PAGE_PROTNONE
 
 
 def change_pte_range(vma, addr: int, end: int, newprot: int, dirty_accountable: bool) -> int:
-    """Rewrite the protection of every present entry with modify_prot start/commit,
+    """6.12 mm/mprotect.c:86-294 (change_pte_range).
+    Rewrite the protection of every present entry with modify_prot start/commit,
     in lazy-MMU mode, under the PTE lock.  Returns the number of entries changed."""
     mm = vma.mm
     arch = mm.machine.arch
@@ -50,6 +51,7 @@ def change_pte_range(vma, addr: int, end: int, newprot: int, dirty_accountable: 
 
 
 def change_protection(vma, start: int, end: int, newprot: int, dirty_accountable: bool) -> int:
+    """6.12 mm/mprotect.c:541-570 (change_protection)."""
     pages = 0
     for addr, next_ in pmd_chunks(start, end):
         pages += change_pte_range(vma, addr, next_, newprot, dirty_accountable)

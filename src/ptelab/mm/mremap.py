@@ -46,7 +46,8 @@ def move_ptes(vma, old_addr: int, old_end: int, new_vma, new_addr: int) -> None:
 
 
 def move_page_tables(vma, old_addr: int, new_vma, new_addr: int, length: int) -> None:
-    """Move in pieces that stay inside one old and one new PTE table."""
+    """6.12 mm/mremap.c:563-685 (move_page_tables).
+    Move in pieces that stay inside one old and one new PTE table."""
     done = 0
     while done < length:
         old, new = old_addr + done, new_addr + done
@@ -59,7 +60,7 @@ def move_page_tables(vma, old_addr: int, new_vma, new_addr: int, length: int) ->
 
 def do_mremap(mm, old_addr: int, old_len: int, new_len: int, flags: int = MREMAP_MAYMOVE,
               new_addr: int | None = None) -> int:
-    """mremap(2), 6.12 mm/mremap.c SYSCALL_DEFINE5(mremap) (:1047-1212): under mmap_lock
+    """6.12 mm/mremap.c:1047-1253 (mremap): mremap(2), SYSCALL_DEFINE5, under mmap_lock
     for write (:1101)."""
     return with_mmap_lock(mm, True, _mremap_locked, mm, old_addr, old_len, new_len, flags, new_addr)
 

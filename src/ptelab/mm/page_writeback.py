@@ -11,7 +11,8 @@ from .rmap import clear_page_dirty_for_io
 
 
 def write_one_page(mem, page: int) -> bool:
-    """Write the page back if it is dirty; True if it was written."""
+    """Model's own: one page of filemap_write_and_wait_range (folio_clear_dirty_for_io, then the write).
+    Write the page back if it is dirty; True if it was written."""
     if not clear_page_dirty_for_io(mem, page):
         return False
     mem.mapping[page].store[mem.index[page]] = mem.data[page]
@@ -19,5 +20,6 @@ def write_one_page(mem, page: int) -> bool:
 
 
 def writeback_mapping(mem, mapping) -> int:
-    """filemap_write_and_wait: write back every dirty page; the number written."""
+    """6.12 mm/filemap.c:667-691 (filemap_write_and_wait_range), the whole file.
+    filemap_write_and_wait: write back every dirty page; the number written."""
     return sum(write_one_page(mem, page) for page in list(mapping.pages.values()))

@@ -28,14 +28,17 @@ TTU_BATCH_FLUSH = 0x1
 
 
 def set_page_dirty(mem, page: int) -> None:
+    """6.12 mm/page-writeback.c:2891-2913 (folio_mark_dirty)."""
     mem.flags[page] |= PG_dirty
 
 
 def PageAnon(mem, page: int) -> bool:
+    """6.12 include/linux/page-flags.h:694-697 (folio_test_anon)."""
     return bool(mem.flags[page] & PG_anon)
 
 
 def page_add_new_anon_rmap(mem, page: int, vma, addr: int) -> None:
+    """6.12 mm/rmap.c:1422-1475 (folio_add_new_anon_rmap)."""
     mem.mapping[page] = anon_vma_prepare(vma)
     mem.index[page] = linear_page_index(vma, addr)
     mem.flags[page] |= PG_anon
@@ -43,19 +46,23 @@ def page_add_new_anon_rmap(mem, page: int, vma, addr: int) -> None:
 
 
 def page_add_file_rmap(mem, page: int) -> None:
+    """6.12 mm/rmap.c:1504-1508 (folio_add_file_rmap_ptes)."""
     mem.mapcount[page] += 1
 
 
 def page_dup_rmap(mem, page: int) -> None:
+    """6.12 include/linux/rmap.h:366-370 (folio_dup_file_rmap_pte)."""
     mem.mapcount[page] += 1
 
 
 def page_remove_rmap(mem, page: int) -> None:
+    """6.12 mm/rmap.c:1613-1617 (folio_remove_rmap_ptes)."""
     mem.mapcount[page] -= 1
 
 
 def rmap_walk(mem, page: int):
-    """(vma, address) of every vma that may map the page."""
+    """6.12 mm/rmap.c:2743-2751 (rmap_walk).
+    (vma, address) of every vma that may map the page."""
     mapping = mem.mapping[page]
     if mapping is None:
         return
@@ -83,7 +90,8 @@ def _map_pte_lock(vma, addr: int, page: int):
 # ---- writeback -------------------------------------------------------------------------
 
 def page_mkclean(mem, page: int) -> int:
-    """Write-protect and clean every shared mapping; the number of entries that were
+    """6.12 mm/rmap.c:1102-1124 (folio_mkclean) with page_vma_mkclean_one (:1021-1081).
+    Write-protect and clean every shared mapping; the number of entries that were
     dirty or writable (the caller re-dirties the page if any was)."""
     cleaned = 0
     for vma, addr in rmap_walk(mem, page):
@@ -105,7 +113,8 @@ def page_mkclean(mem, page: int) -> int:
 
 
 def clear_page_dirty_for_io(mem, page: int) -> bool:
-    """folio_clear_dirty_for_io: move PTE dirtiness into PG_dirty, then test-and-clear it."""
+    """6.12 mm/page-writeback.c:2987-3046 (folio_clear_dirty_for_io).
+    folio_clear_dirty_for_io: move PTE dirtiness into PG_dirty, then test-and-clear it."""
     if page_mkclean(mem, page):
         set_page_dirty(mem, page)
     if mem.flags[page] & PG_dirty:
@@ -117,16 +126,19 @@ def clear_page_dirty_for_io(mem, page: int) -> bool:
 # ---- reclaim ---------------------------------------------------------------------------
 
 def set_tlb_ubc_flush_pending(kernel, mm, pteval: int, addr: int) -> None:
+    """6.12 mm/rmap.c:682-721 (set_tlb_ubc_flush_pending)."""
     if not pte_accessible(pteval):
         return
     kernel.machine.arch.arch_tlbbatch_add_pending(kernel.tlb_ubc, mm, addr)
     kernel.tlb_ubc_flush_required = True
     if pte_dirty(pteval):
         kernel.tlb_ubc_writable = True
+    mm.machine.shared(("tlb_flush_batched", mm.context), True)
     mm.tlb_flush_batched = True
 
 
 def try_to_unmap_flush(kernel) -> None:
+    """6.12 mm/rmap.c:651-661 (try_to_unmap_flush)."""
     if kernel.tlb_ubc_flush_required:
         kernel.machine.arch.arch_tlbbatch_flush(kernel.tlb_ubc)
     kernel.tlb_ubc_flush_required = False
@@ -134,15 +146,19 @@ def try_to_unmap_flush(kernel) -> None:
 
 
 def try_to_unmap_flush_dirty(kernel) -> None:
-    """Before writing a page out: no CPU may still be able to store to it."""
+    """6.12 mm/rmap.c:664-670 (try_to_unmap_flush_dirty).
+    Before writing a page out: no CPU may still be able to store to it."""
     if kernel.tlb_ubc_writable:
         try_to_unmap_flush(kernel)
 
 
 def flush_tlb_batched_pending(mm) -> None:
-    """Called under the PTE lock before changing PTEs reclaim may have cleared unflushed."""
+    """6.12 mm/rmap.c:750-765 (flush_tlb_batched_pending).
+    Called under the PTE lock before changing PTEs reclaim may have cleared unflushed."""
+    mm.machine.shared(("tlb_flush_batched", mm.context), False)
     if mm.tlb_flush_batched:
         mm.machine.arch.flush_tlb_mm(mm)
+        mm.machine.shared(("tlb_flush_batched", mm.context), True)
         mm.tlb_flush_batched = False
 
 

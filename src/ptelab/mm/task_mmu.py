@@ -23,6 +23,7 @@ def clear_refs(mm) -> int:
 
 
 def clear_refs_pte_range(vma, addr: int, end: int) -> int:
+    """6.12 fs/proc/task_mmu.c:1467-1525 (clear_refs_pte_range)."""
     mm = vma.mm
     mem = mm.machine.mem
     arch = mm.machine.arch

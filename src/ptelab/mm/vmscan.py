@@ -23,7 +23,8 @@ from .rmap import (
 
 
 def shrink_page(kernel, page: int) -> bool:
-    """Try to free one page; True if it was freed."""
+    """6.12 mm/vmscan.c:1049-1582 (shrink_folio_list), one page.
+    Try to free one page; True if it was freed."""
     mem = kernel.machine.mem
     mem.get_page(page)  # isolate_lru_page's reference
     try:
@@ -67,7 +68,8 @@ def _shrink_file(kernel, page: int) -> bool:
 
 
 def reclaim_range(kernel, mm, start: int, end: int) -> int:
-    """Reclaim every page mapped in [start, end) of mm (what a workload calls "swap out")."""
+    """Model's own: shrink_page on every page mapped in a range (a workload's "swap out").
+    Reclaim every page mapped in [start, end) of mm (what a workload calls "swap out")."""
     arch = kernel.machine.arch
     freed = 0
     for addr in range(start, end, PAGE_SIZE):
