@@ -143,3 +143,14 @@ def test_every_outcome_has_an_entry_ptelab_rules_shows(capsys):
     assert "invariants" in (main(["rules"]), capsys.readouterr().out)[1]
     assert main(["rules", "stale-translaton"]) == 2
     assert "did you mean 'stale-translation'" in capsys.readouterr().err
+
+
+def test_arm64_and_xen_name_their_bits_and_queues():
+    from ptelab.arch.arm64 import PTE_CONT
+    from ptelab.pte import _PAGE_HW_DIRTY
+
+    arm = boot("arm64", cpus=2, pages=16, debug=False).arch
+    assert arm.describe_pte(mk_pte(2, PAGE_SHARED) | _PAGE_HW_DIRTY | PTE_CONT).endswith(" HWDIRTY CONT")
+    test = load(SUITE / "rule-lazy-no-readback.litmus")
+    lines = counterexample_lines(test, test.check("xen"))
+    assert any("queued in the multicall buffer" in row for row in _table_rows(lines).values())

@@ -81,6 +81,7 @@ from ..pte import (
     _PAGE_USER,
     pte_dirty,
     pte_mkclean,
+    pte_str,
     pte_young,
 )
 from .generic import CYDP_CLEAR_DIRTY, CYDP_CLEAR_YOUNG, GenericArch
@@ -622,6 +623,16 @@ class Arm64(GenericArch):
         if not all(_valid_cont(p) and p >> PFN_SHIFT == base + j for j, p in enumerate(block)):
             return False
         return any(pte_dirty(p) for p in block)
+
+    def describe_pte(self, pte: int, mm=None, va: int | None = None) -> str:
+        """arm64's bits by name: PTE_RDONLY clear (hardware dirty, pgtable-hwdef.h:163) as
+        HWDIRTY, PTE_CONT (pgtable-hwdef.h:169) as CONT (6.12)."""
+        text = pte_str(pte & ~(_PAGE_HW_DIRTY | PTE_CONT))
+        if pte & _PAGE_HW_DIRTY:
+            text += " HWDIRTY"
+        if pte & PTE_CONT:
+            text += " CONT"
+        return text
 
 
 def _invalidate(cpu, context: int, start: int, end: int) -> None:

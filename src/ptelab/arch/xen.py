@@ -115,6 +115,7 @@ class Xen(X86):
             return
         buf.entries, buf.argidx = [], 0
         self.counters[XEN_MC_ENTRY] += len(entries)
+        self._note(f"multicall buffer issued ({len(entries)} entr{'y' if len(entries) == 1 else 'ies'})")
         if len(entries) == 1:
             op, requests = entries[0]
             self.hv.hypercall(self, op, requests)
@@ -125,6 +126,8 @@ class Xen(X86):
         """xen-ops.h:238-247: issue now unless the CPU is in lazy-MMU mode."""
         if not self._buffer().lazy:
             self.xen_mc_flush()
+        else:
+            self._note("queued in the multicall buffer (lazy MMU)")
 
     def _mmu_update(self, ptep: int, cmd: int, val: int) -> None:
         """xen_mc_batch; xen_extend_mmu_update (mmu_pv.c:233-249); xen_mc_issue.  The entry
