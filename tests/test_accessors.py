@@ -50,7 +50,7 @@ class Setup:
         if any(cpu.tlb.holds(self.mm.context, self.addr) for cpu in self.machine.cpus):
             return True
         hpt = self.machine.hash_table
-        return hpt is not None and hpt.find(hpt_vpn(self.mm.context, self.addr)) >= 0
+        return hpt is not None and hpt.find(hpt.vpn(self.mm.context, self.addr)) >= 0
 
 
 @pytest.fixture
@@ -155,7 +155,8 @@ def test_test_and_clear_young_is_atomic_only_where_the_arch_says(s):
     s.touch(s.cpu1, write=False)
     before = s.machine.counters[ATOMIC_RMW]
     s.arch.ptep_test_and_clear_young(s.vma, s.addr, s.ptep)
-    assert s.machine.counters[ATOMIC_RMW] == before + 1
+    # one atomic update; ppc32 then flushes the hashed entry, clearing its hash bit atomically too
+    assert s.machine.counters[ATOMIC_RMW] == before + (2 if s.arch.name == "ppc32" else 1)
 
 
 # ---- x86 ----------------------------------------------------------------------------------

@@ -95,10 +95,11 @@ class GenericArch:
         self.counters[ATOMIC_RMW] += 1
         return found
 
-    def _sched(self, loc, write: bool, what: str, busy_wait: bool = False, also=None) -> None:
+    def _sched(self, loc, write: bool, what: str, busy_wait: bool = False, also=None, until=None) -> None:
         """A scheduling point before an access to `loc` (and a write of each location in
-        `also`); `busy_wait`: the access waits while the PTE at loc has BUSY set.  Nothing
-        when run sequentially."""
+        `also`); `busy_wait`: the access waits while the PTE at loc has BUSY set; `until`:
+        it waits until that predicate holds (a lock of the backend's that another CPU
+        holds, ppc32's mmu_hash_lock).  Nothing when run sequentially."""
 
     def _defer(self, ptep: int) -> None:
         """A write of the entry is owed but deferred (queued in a hypervisor batch): the

@@ -42,8 +42,8 @@ def explorable_class(cls: type) -> type:
     get = cls._get
 
     class Explorable(cls, Controlled):
-        def _sched(self, loc, write, what, busy_wait=False, also=None):
-            enabled = self._busy_clear(loc[1]) if busy_wait else None
+        def _sched(self, loc, write, what, busy_wait=False, also=None, until=None):
+            enabled = self._busy_clear(loc[1]) if busy_wait else until
             self.ctl.point(loc, write, what, enabled, also)
 
         def _note(self, event):

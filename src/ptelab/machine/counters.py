@@ -20,6 +20,7 @@ HASH_EVICT = "hash_evict"
 HASH_INVALIDATE = "hash_invalidate"
 TLBIE = "tlbie"
 HASH_BATCH_FLUSH = "hash_batch_flush"
+HASH_LOCK = "mmu_hash_lock"
 XEN_HYPERCALL = "xen_hypercall"
 XEN_MC_ENTRY = "xen_multicall_entry"
 XEN_MMU_UPDATE = "xen_mmu_update"
@@ -48,6 +49,7 @@ DESCRIPTIONS = {
     HASH_INVALIDATE: "hash-table entries invalidated",
     TLBIE: "broadcast tlbie instructions",
     HASH_BATCH_FLUSH: "per-CPU hash invalidation batches flushed",
+    HASH_LOCK: "acquisitions of ppc32's global mmu_hash_lock (hash_page, flush_hash_pages)",
     XEN_HYPERCALL: "hypercalls (mmu_update, mmuext_op, multicall)",
     XEN_MC_ENTRY: "multicall entries issued",
     XEN_MMU_UPDATE: "PTE updates validated and made by the hypervisor",

@@ -57,9 +57,12 @@ def hpt_hash(vpn: int) -> int:
 
 
 class HashPageTable:
-    def __init__(self, groups: int):
+    def __init__(self, groups: int, vpn=hpt_vpn):
+        """`vpn(context, ea)`: the virtual page number the MMU hashes, from the segment's
+        VSID (ppc64's scramble by default; ppc32 passes its own, arch/ppc32_hash.py)."""
         if groups & (groups - 1):
             raise ValueError("the number of hash groups must be a power of two")
+        self.vpn = vpn
         self.mask = groups - 1
         nslots = groups * HPTES_PER_GROUP
         self.v = [0] * nslots
@@ -136,6 +139,14 @@ class HashPageTable:
         if not self.matches(slot, vpn):
             return False
         self.r[slot] = (self.r[slot] & ~(HPTE_R_PP | HPTE_R_N)) | (rflags & (HPTE_R_PP | HPTE_R_N))
+        return True
+
+    def rewrite(self, slot: int, vpn: int, pfn: int, rflags: int) -> bool:
+        """Store a new second word (frame and protection) into the slot if it still holds
+        vpn (ppc32's create_hpte, .Lfound_slot, arch/powerpc/mm/book3s32/hash_low.S:420-440)."""
+        if not self.matches(slot, vpn):
+            return False
+        self.r[slot] = (pfn << HPTE_R_RPN_SHIFT) | rflags
         return True
 
     def entry(self, slot: int) -> tuple[int, int]:
