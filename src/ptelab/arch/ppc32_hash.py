@@ -60,13 +60,9 @@ from __future__ import annotations
 from ..machine.counters import HASH_EVICT, HASH_FAULT, HASH_INSERT, HASH_INVALIDATE, HASH_LOCK, TLBIE
 from ..machine.hash_table import (
     HPTE_R_C,
-    HPTE_R_PP,
-    HPTE_V_VALID,
-    HPTES_PER_GROUP,
     PP_RO,
     PP_RW,
     SID_SHIFT,
-    HashPageTable,
 )
 from ..machine.memory import PTE_INDEX_MASK, PTE_TABLE_SHIFT
 from ..pte import (
@@ -83,11 +79,10 @@ from ..pte import (
     _PAGE_RW,
     _PAGE_USER,
 )
-from .generic import GenericArch
+from .hash_mmu import HASH_OK, HASH_PAGE_FAULT, HashMmu
 
 _PAGE_HASHPTE = 1 << ARCH_BITS_SHIFT  # 0x002 in pgtable.h:22; an architecture bit of the model's PTE
 
-HASH_OK, HASH_PAGE_FAULT = 0, 1
 MIN_N_HPTEG = 1024  # mm/book3s32/mmu.c:359
 
 
@@ -117,20 +112,16 @@ def hpte_rflags(pte: int) -> int:
     return rflags | (HPTE_R_C if pte & _PAGE_DIRTY else 0)
 
 
-class Ppc32Hash(GenericArch):
+class Ppc32Hash(HashMmu):
     name = "ppc32"
     description = "powerpc 32-bit hash MMU: a cleared PTE keeps its hash bit until flush_hash_pages"
     kernel = "6.12"
+    HASHPTE = _PAGE_HASHPTE
 
     def __init__(self, machine, hash_groups: int = MIN_N_HPTEG):
         super().__init__(machine)
-        self.hpt = HashPageTable(hash_groups, vpn=ppc32_vpn)
-        nslots = hash_groups * HPTES_PER_GROUP
-        self.hpte_gen = [0] * nslots
-        self.hpte_seq = [0] * nslots  # the PTE write each HPTE was made from
-        machine.hash_table = self.hpt
+        self._init_hash(machine, hash_groups, ppc32_vpn)
         self.mmu_hash_lock = None  # the CPU holding it (mm/book3s32/mmu.c:49)
-        self._all_tlbs = tuple(("tlb", cpu.id) for cpu in machine.cpus)
 
     @classmethod
     def attach(cls, machine, pages: int, hash_groups: int | None = None) -> "Ppc32Hash":
@@ -151,32 +142,6 @@ class Ppc32Hash(GenericArch):
         self.mmu_hash_lock = None  # "stw r0,0(r9)": made with the section's last step
 
     # ---- the MMU: hash search, then hash_page ----------------------------------------------
-    def tlb_miss(self, cpu, mm, va: int, write: bool):
-        vpn = ppc32_vpn(mm.context, va)
-        for _ in range(3):  # the access is retried after each hash_page
-            self._sched(("hash", vpn), False, "hash table search", also=(("tlb", cpu.id),))
-            slot = self.hpt.find(vpn)
-            if slot >= 0:
-                pfn, rflags = self.hpt.entry(slot)
-                writable = rflags & HPTE_R_PP == PP_RW
-                if writable or not write:
-                    return self.fill_tlb(cpu, mm, va, None, pfn, writable, self.hpte_gen[slot], self.hpte_seq[slot])
-            # a hash miss or a protection fault: DSI/ISI -> hash_page (head_book3s_32.S)
-            if self.hash_page(mm, va, vpn, write) == HASH_PAGE_FAULT:
-                return None
-        return None
-
-    def tlb_prefetch(self, cpu, mm, va: int) -> None:
-        """The MMU reloads its TLB from the hash table on its own; a miss there is an
-        interrupt, taken only for a real access."""
-        vpn = ppc32_vpn(mm.context, va)
-        self._sched(("hash", vpn), False, "speculative hash search", also=(("tlb", cpu.id),))
-        slot = self.hpt.find(vpn)
-        if slot >= 0:
-            pfn, rflags = self.hpt.entry(slot)
-            self.fill_tlb(cpu, mm, va, None, pfn, rflags & HPTE_R_PP == PP_RW, self.hpte_gen[slot],
-                          self.hpte_seq[slot])
-
     def hash_page(self, mm, va: int, vpn: int, write: bool) -> int:
         """hash_page (hash_low.S:51-175): HASH_OK to retry the access, HASH_PAGE_FAULT for
         a Linux page fault."""
@@ -314,26 +279,3 @@ class Ppc32Hash(GenericArch):
             self._update(vma.mm, addr, ptep, 0, entry & (_PAGE_DIRTY | _PAGE_ACCESSED | _PAGE_RW | _PAGE_EXEC))
             self.flush_tlb_page(vma, addr)
         return changed
-
-    # ---- what the explorer's invariants ask of the hardware ---------------------------------
-    def hashed(self, pte: int) -> bool:
-        return bool(pte & _PAGE_HASHPTE)
-
-    def cached_translations(self, mm, va: int):
-        """Every valid HPTE for (mm, va): the MMU uses it whatever the PTE now says."""
-        hpt = self.hpt
-        found = []
-        for slot in hpt.valid_slots(ppc32_vpn(mm.context, va)):
-            pfn, rflags = hpt.entry(slot)
-            found.append((f"HPTE slot {slot}", pfn, self.hpte_gen[slot], rflags & HPTE_R_PP == PP_RW, None,
-                          self.hpte_seq[slot]))
-        return found
-
-    def all_cached_translations(self):
-        hpt = self.hpt
-        for slot, v in enumerate(hpt.v):
-            if v & HPTE_V_VALID:
-                context, va = hpt.owner[slot]
-                pfn, rflags = hpt.entry(slot)
-                yield (f"HPTE slot {slot}", context, va, pfn, self.hpte_gen[slot], rflags & HPTE_R_PP == PP_RW,
-                       self.hpte_seq[slot])

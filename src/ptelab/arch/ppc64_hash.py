@@ -52,13 +52,10 @@ from ..machine.counters import (
 from ..machine.hash_table import (
     HPTE_R_C,
     HPTE_R_N,
-    HPTE_R_PP,
     HPTE_V_SECONDARY,
-    HPTE_V_VALID,
     HPTES_PER_GROUP,
     PP_RO,
     PP_RW,
-    HashPageTable,
     hpt_vpn,
 )
 from ..machine.memory import PTE_INDEX_MASK
@@ -78,6 +75,7 @@ from ..pte import (
     pte_str,
 )
 from .generic import GenericArch
+from .hash_mmu import HASH_OK, HASH_PAGE_FAULT, HashMmu
 
 # Architecture bits of the Linux PTE (pte-hash64-4k.h keeps them in the low word too).
 _PAGE_BUSY = 1 << ARCH_BITS_SHIFT
@@ -88,8 +86,6 @@ _PAGE_F_GIX = 0x7 << _PAGE_F_GIX_SHIFT
 _PAGE_HPTEFLAGS = _PAGE_BUSY | _PAGE_HASHPTE | _PAGE_F_SECOND | _PAGE_F_GIX
 
 PPC64_TLB_BATCH_NR = 192
-
-HASH_OK, HASH_PAGE_FAULT = 0, 1
 
 
 def htab_convert_pte_flags(pte: int) -> int:
@@ -126,7 +122,7 @@ class TlbBatch:
         self.entries: list[tuple[int, int]] = []  # (addr, old pte)
 
 
-class Ppc64Hash(GenericArch):
+class Ppc64Hash(HashMmu):
     name = "ppc64"
     description = "powerpc64 hash MMU, with the mprotect flush fix"
     kernel = "2.6.27"
@@ -136,54 +132,19 @@ class Ppc64Hash(GenericArch):
     # pte_update's "ldarx; andi. _PAGE_BUSY; bne- 1b" spins while hash_page holds the entry
     # (include/asm-powerpc/pgtable-ppc64.h); the explorer makes it wait (explore/points.py)
     BUSY = _PAGE_BUSY
+    HASHPTE = _PAGE_HASHPTE
 
     def __init__(self, machine, hash_groups: int = 1 << 12):
         super().__init__(machine)
-        self.hpt = HashPageTable(hash_groups)
-        self.hpte_gen = [0] * (hash_groups * HPTES_PER_GROUP)
-        self.hpte_seq = [0] * (hash_groups * HPTES_PER_GROUP)  # the PTE write each HPTE was made from
-        machine.hash_table = self.hpt
+        self._init_hash(machine, hash_groups, hpt_vpn)
         for cpu in machine.cpus:
             cpu.arch_state = TlbBatch()
-        self._all_tlbs = tuple(("tlb", cpu.id) for cpu in machine.cpus)
 
     @classmethod
     def attach(cls, machine, pages: int, hash_groups: int | None = None) -> "Ppc64Hash":
         return cls(machine, hash_groups=hash_groups or hash_groups_for(pages))
 
     # ---- the MMU: hash search, then hash_page ----------------------------------------
-    def tlb_miss(self, cpu, mm, va: int, write: bool):
-        vpn = hpt_vpn(mm.context, va)
-        # The access is retried after each hash_page.  Two retries always suffice for a
-        # legal hash table; with a duplicate entry (already reported) the search may keep
-        # finding the stale one, which real hardware leaves undefined: give up, as a fault.
-        for _ in range(3):
-            self._sched(("hash", vpn), False, "hash table search", also=(("tlb", cpu.id),))
-            slot = self.hpt.find(vpn)
-            if slot >= 0:
-                pfn, rflags = self.hpt.entry(slot)
-                writable = rflags & HPTE_R_PP == PP_RW
-                if writable or not write:
-                    return self.fill_tlb(cpu, mm, va, None, pfn, writable, self.hpte_gen[slot], self.hpte_seq[slot])
-            # hash miss, or store to a read-only HPTE: both reach hash_page from the data
-            # storage interrupt (arch/powerpc/kernel/exceptions-64s.S, do_hash_page)
-            if self.hash_page(mm, va, vpn, write) == HASH_PAGE_FAULT:
-                return None
-        return None
-
-    def tlb_prefetch(self, cpu, mm, va: int) -> None:
-        """The MMU loads a TLB entry from the hash table on its own (Power ISA Book III-S,
-        page table search); it never runs hash_page: a hash miss is a storage interrupt,
-        taken only for a real access (do_hash_page in arch/powerpc/kernel/head_64.S calls
-        hash_page, arch/powerpc/mm/hash_utils_64.c)."""
-        vpn = hpt_vpn(mm.context, va)
-        self._sched(("hash", vpn), False, "speculative hash search", also=(("tlb", cpu.id),))
-        slot = self.hpt.find(vpn)
-        if slot >= 0:
-            pfn, rflags = self.hpt.entry(slot)
-            self.fill_tlb(cpu, mm, va, None, pfn, rflags & HPTE_R_PP == PP_RW, self.hpte_gen[slot],
-                          self.hpte_seq[slot])
-
     def hash_page(self, mm, va: int, vpn: int, write: bool) -> int:
         """__hash_page_4K: 0 to retry the access, 1 to take a Linux page fault."""
         self.counters[HASH_FAULT] += 1
@@ -285,9 +246,6 @@ class Ppc64Hash(GenericArch):
             self.flush_hash_page(batch.mm, addr, pte)
         batch.entries.clear()
 
-    def hashed(self, pte: int) -> bool:
-        return bool(pte & _PAGE_HASHPTE)
-
     def describe_pte(self, pte: int, mm=None, va: int | None = None) -> str:
         """The hash bits by name (H_PAGE_BUSY, H_PAGE_HASHPTE, H_PAGE_F_SECOND/H_PAGE_F_GIX:
         arch/powerpc/include/asm/book3s/64/hash-4k.h:42-49, 6.12), with the HPTE slot the
@@ -302,39 +260,6 @@ class Ppc64Hash(GenericArch):
                 where = f"slot {self.hpt.group(hpt_vpn(mm.context, va), secondary) + gix}: {where}"
             text += f" HASHPTE ({where})"
         return text
-
-    def cached_translations(self, mm, va: int):
-        """Every valid HPTE for (mm, va): the MMU uses it without looking at the PTE."""
-        hpt = self.hpt
-        found = []
-        for slot in hpt.valid_slots(hpt_vpn(mm.context, va)):
-            pfn, rflags = hpt.entry(slot)
-            found.append((f"HPTE slot {slot}", pfn, self.hpte_gen[slot], rflags & HPTE_R_PP == PP_RW, None,
-                          self.hpte_seq[slot]))
-        return found
-
-    def all_cached_translations(self):
-        hpt = self.hpt
-        for slot, v in enumerate(hpt.v):
-            if v & HPTE_V_VALID:
-                context, va = hpt.owner[slot]
-                pfn, rflags = hpt.entry(slot)
-                yield (f"HPTE slot {slot}", context, va, pfn, self.hpte_gen[slot], rflags & HPTE_R_PP == PP_RW,
-                       self.hpte_seq[slot])
-
-    def abstract_caches(self, mm, addr: int) -> str:
-        slots = self.hpt.valid_slots(hpt_vpn(mm.context, addr))
-        if not slots:
-            return "hash none"
-        kinds = sorted({"rw" if self.hpt.entry(s)[1] & HPTE_R_PP == PP_RW else "ro" for s in slots})
-        return "hash " + "+".join(kinds) + (" DUPLICATE" if len(slots) > 1 else "")
-
-    def evict_cached(self, mm, addr: int) -> bool:
-        """The hash table evicts an entry (a full group: hash_native_64.c native_hpte_remove)."""
-        slots = self.hpt.valid_slots(hpt_vpn(mm.context, addr))
-        for slot in slots:
-            self.hpt.v[slot] = 0
-        return bool(slots)
 
     def pending_invalidation(self, mm, addr: int) -> bool:
         """Is an invalidation of (mm, addr) queued on this CPU's batch?"""
