@@ -78,6 +78,7 @@ from ..pte import (
     _PAGE_PRESENT,
     _PAGE_RW,
     _PAGE_USER,
+    pte_str,
 )
 from .hash_mmu import HASH_OK, HASH_PAGE_FAULT, HashMmu
 
@@ -142,6 +143,11 @@ class Ppc32Hash(HashMmu):
         self.mmu_hash_lock = None  # "stw r0,0(r9)": made with the section's last step
 
     # ---- the MMU: hash search, then hash_page ----------------------------------------------
+    def describe_pte(self, pte: int, mm=None, va: int | None = None) -> str:
+        """_PAGE_HASHPTE by name (pgtable.h:22); the PTE records no slot."""
+        text = pte_str(pte & ~_PAGE_HASHPTE)
+        return text + " HASHPTE" if pte & _PAGE_HASHPTE else text
+
     def hash_page(self, mm, va: int, vpn: int, write: bool) -> int:
         """hash_page (hash_low.S:51-175): HASH_OK to retry the access, HASH_PAGE_FAULT for
         a Linux page fault."""
@@ -177,6 +183,7 @@ class Ppc32Hash(HashMmu):
             slot = hpt.find(vpn)  # the primary PTEG, then the secondary
             if slot >= 0 and hpt.rewrite(slot, vpn, pfn, rflags):
                 self.hpte_gen[slot], self.hpte_seq[slot] = self.mem.gen[pfn], seq
+                self._note(f"HPTE slot {slot} rewritten in place: va {va:#x} -> pfn {pfn}")
                 return
         owner = (mm.context, va)
         slot = hpt.insert(vpn, pfn, rflags, False, owner)
@@ -188,6 +195,7 @@ class Ppc32Hash(HashMmu):
             slot = hpt.insert(vpn, pfn, rflags, False, owner)
         self.hpte_gen[slot], self.hpte_seq[slot] = self.mem.gen[pfn], seq
         self.counters[HASH_INSERT] += 1
+        self._note(f"HPTE insert: va {va:#x} -> pfn {pfn} {'rw' if rflags & 0x3 == PP_RW else 'ro'}")
 
     def _tlbie(self, mm, va: int) -> None:
         """tlbie, broadcast to every CPU's TLB on SMP book3s32."""
@@ -216,6 +224,7 @@ class Ppc32Hash(HashMmu):
             slot = self.hpt.find(vpn)
             if slot >= 0 and self.hpt.invalidate(slot, vpn):  # "should rarely fail to find it"
                 self.counters[HASH_INVALIDATE] += 1
+                self._note(f"HPTE slot {slot} invalidated")
             self._tlbie(mm, addr)
         if locked:
             self._unlock_hash()  # after TLBSYNC

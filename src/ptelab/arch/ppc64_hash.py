@@ -52,6 +52,7 @@ from ..machine.counters import (
 from ..machine.hash_table import (
     HPTE_R_C,
     HPTE_R_N,
+    HPTE_R_PP,
     HPTE_V_SECONDARY,
     HPTES_PER_GROUP,
     PP_RO,

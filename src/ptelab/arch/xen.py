@@ -113,7 +113,6 @@ class Xen(X86):
         entries = buf.entries
         if not entries:
             return
-        buf.entries, buf.argidx = [], 0
         self.counters[XEN_MC_ENTRY] += len(entries)
         self._note(f"multicall buffer issued ({len(entries)} entr{'y' if len(entries) == 1 else 'ies'})")
         if len(entries) == 1:
@@ -121,6 +120,7 @@ class Xen(X86):
             self.hv.hypercall(self, op, requests)
         else:
             self.hv.multicall(self, entries)
+        buf.entries, buf.argidx = [], 0  # emptied once the call returns (multicalls.c:206-207)
 
     def xen_mc_issue(self) -> None:
         """xen-ops.h:238-247: issue now unless the CPU is in lazy-MMU mode."""
@@ -137,6 +137,8 @@ class Xen(X86):
         if requests is None:
             requests = self._mc_entry(HYPERVISOR_mmu_update, SIZEOF_MMU_UPDATE)
         requests.append((ptep, cmd, val))
+        if self._buffer().lazy:
+            self._note(f"mmu_update of entry {ptep:#x} queued (multicall)")
         self.xen_mc_issue()
 
     def xen_set_pte(self, ptep: int, pte: int) -> None:
@@ -149,6 +151,8 @@ class Xen(X86):
     def _mmuext(self, cmd: int, size: int, context: int, va: int, vcpus: tuple) -> None:
         """xen_mc_entry + MULTI_mmuext_op + xen_mc_issue(XEN_LAZY_MMU) (mmu_pv.c:1286-1357)."""
         self._mc_entry(HYPERVISOR_mmuext_op, size).append((cmd, context, va, vcpus))
+        if self._buffer().lazy:
+            self._note("TLB flush queued (multicall)")
         self.xen_mc_issue()
 
     def _trapped(self, ptep: int, clr: int, set_: int) -> int:
