@@ -85,7 +85,9 @@ def test_powerpc_findings_include_the_helper_and_the_arch_override():
     assert found(s.findings) == {("flush-before-reuse", "madvise_free_pte_range"),
                                  ("flush-before-reuse", "change_pte_range"),
                                  ("flush-before-reuse", "seed_clear_then_set"),
-                                 ("set-nonvalid", "upgrade_in_place")}
+                                 ("set-nonvalid", "upgrade_in_place"),
+                                 ("flush-before-unlock", "unlock_in_section"),
+                                 ("prot-pairing", "start_without_commit")}
     by_function = {f.function: f for f in s.findings}
     madv = by_function["madvise_free_pte_range"]  # reached through the generic helper
     assert [h[0] for h in madv.first.via] == ["clear_young_dirty_ptes"]
@@ -102,7 +104,21 @@ def test_findings_depend_on_the_architecture():
     x86 = survey(TREE, "x86")  # the generic helpers: the shape is there, but the rule matters on powerpc only
     assert {("flush-before-reuse", "madvise_free_pte_range"), ("flush-before-reuse", "change_pte_range")} <= found(
         x86.other_findings)
-    assert found(x86.findings) == {("set-nonvalid", "upgrade_in_place")}
+    assert found(x86.findings) == {("set-nonvalid", "upgrade_in_place"), ("lazy-no-readback", "write_then_read"),
+                                   ("flush-before-unlock", "unlock_in_section"),
+                                   ("prot-pairing", "start_without_commit")}
+
+
+def test_the_other_static_forms_name_both_calls():
+    s = survey(TREE, "x86")
+    by_rule = {f.rule: f for f in s.findings}
+    readback = by_rule["lazy-no-readback"]
+    assert (readback.first.name, readback.first.line, readback.second.name, readback.second.line) == (
+        "set_pte_at", 110, "ptep_get", 111)
+    pairing = by_rule["prot-pairing"]
+    assert (pairing.first.name, pairing.second.name, pairing.second.line) == (
+        "ptep_modify_prot_start", "pte_unmap_unlock", 136)
+    assert by_rule["flush-before-unlock"].lazy.line == 121
 
 
 def test_resolution_skips_the_variants_the_configuration_does_not_build():
@@ -131,7 +147,8 @@ def test_inventory_records_loop_lazy_lock_and_the_flush_before_unlock():
     assert (up.lazy, up.flushes) == ("no", {"none before unlock"})
     ann = site(s, "annotated", "ptep_set_wrprotect")
     assert ann.locks == ("&mm->page_table_lock (caller's: __must_hold/__releases)",) and ann.loop is False
-    assert s.few_users()["ptep_modify_prot_start"] == ["change_pte_range"]
+    assert s.few_users()["ptep_modify_prot_start"] == ["change_pte_range", "start_without_commit"]
+    assert "ptep_get" not in s.few_users()  # four users
 
 
 def test_coverage_counts_what_tree_sitter_could_not_read():
@@ -147,7 +164,8 @@ def test_the_fidelity_worklist_is_what_ptelab_does_not_mirror():
     assert "change_pte_range" in s.mirrored and "madvise_free_pte_range" in s.mirrored
     assert {f for f, _, _ in s.worklist} == {"madvise_cold_pte_range", "seed_clear_then_set", "seed_not_lazy",
                                              "seed_flushed", "seed_branches", "seed_next_entry",
-                                             "upgrade_in_place", "annotated"} - model
+                                             "upgrade_in_place", "annotated", "write_then_read",
+                                             "unlock_in_section", "start_without_commit"} - model
 
 
 def test_a_second_run_reads_the_cache_and_a_changed_file_is_read_again(tmp_path):

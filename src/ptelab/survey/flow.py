@@ -105,6 +105,8 @@ class State:
     lazy_step: Step | None = None
     locks: frozenset = frozenset()
     pending: frozenset = frozenset()  # (pointer, Step) cleared in this lazy section, not flushed
+    written: frozenset = frozenset()  # (pointer, Step) written in this lazy section (lazy-no-readback)
+    starts: frozenset = frozenset()  # (pointer, Step) of a ptep_modify_prot_start not yet committed
     cleared: frozenset = frozenset()  # pointers cleared on every path since their last read (must)
     open: frozenset = frozenset()  # keys of sites waiting for their flush
     values: tuple = ()  # sorted ((variable, provenance), ...)
@@ -143,6 +145,8 @@ def join(states: list[State | None]) -> State | None:
         lazy_step=next((s.lazy_step for s in states if s.lazy_step is not None), None),
         locks=frozenset.intersection(*(s.locks for s in states)),
         pending=frozenset().union(*(s.pending for s in states)),
+        written=frozenset().union(*(s.written for s in states)),
+        starts=frozenset().union(*(s.starts for s in states)),
         cleared=frozenset.intersection(*(s.cleared for s in states)),
         open=frozenset().union(*(s.open for s in states)),
         values=tuple(sorted(values.items(), key=lambda kv: kv[0])),
@@ -319,8 +323,11 @@ class Walker:
 
     def _assign(self, target: str, rhs, state: State, frame: _Frame) -> State:
         name = self._canon(target, frame)
-        if name.isidentifier() and (state.pending or state.cleared):  # the pointers it moves are forgotten
+        if name.isidentifier() and (state.pending or state.cleared or state.written or state.starts):
+            # the pointers it moves are forgotten
             state = state.copy(pending=frozenset(p for p in state.pending if name not in _IDENT.findall(p[0])),
+                               written=frozenset(p for p in state.written if name not in _IDENT.findall(p[0])),
+                               starts=frozenset(p for p in state.starts if name not in _IDENT.findall(p[0])),
                                cleared=frozenset(c for c in state.cleared if name not in _IDENT.findall(c)))
         return state.with_value(name, self._provenance(rhs, state, frame))
 
@@ -341,6 +348,8 @@ class Walker:
             return ("nonpresent",)
         if f in V.NEW_ENTRY:
             return ("new",)
+        if f in V.OTHER_LOCKS:
+            return ("lock", f)
         if f.startswith(V.PRESENT_KEEPERS_PREFIX) and args:
             nested = _CALL_TEXT.match(args[0])
             base = (self._provenance(("call", nested.group(1), (_first_arg(nested.group(2)),)), state, frame)
@@ -369,6 +378,10 @@ class Walker:
         if frame.function == self.trace_function and name in SURFACE and not any(
                 v[0] in SURFACE for v in frame.via):
             self.trace.setdefault(step, (name, bool(state.locks), state.lazy == {True}))
+        if name in V.COMMIT and len(cargs) > 2:
+            state = state.copy(starts=frozenset(x for x in state.starts if x[0] != cargs[2]))
+        elif len(cargs) > 2 and name in V.ACCESSORS and not set(frame.stack) & V.START:
+            self._check_pairing_between(name, cargs[2], state, step, frame)
         definition = self._follow(name, frame)
         if not frame.via and name not in V.VOCABULARY:
             self.calls.setdefault((frame.path, name), []).append((frame.function, state.locks, state.lazy, line))
@@ -384,11 +397,17 @@ class Walker:
             after = join([out.end, *out.returns])
             if after is not None:
                 if frame.events[0] > before or name not in (V.CLEAR | V.COMMIT | V.CLEAR_FLUSH):
-                    return after
+                    return self._started(name, cargs, after, step)
                 state = after  # the definition did nothing the survey sees: the accessor's own meaning
             else:
                 return state
-        return self._leaf(name, cargs, state, step, frame)
+        return self._started(name, cargs, self._leaf(name, cargs, state, step, frame), step)
+
+    @staticmethod
+    def _started(name: str, args: tuple, state: State, step: Step) -> State:
+        if name in V.START and len(args) > 2:
+            return state.copy(starts=state.starts | {(args[2], step)})
+        return state
 
     def _follow(self, name: str, frame: _Frame) -> Definition | None:
         if name in V.LEAVES or name in frame.stack or len(frame.via) >= MAX_DEPTH:
@@ -410,9 +429,14 @@ class Walker:
         if name in V.LAZY_ENTER:
             return state.copy(lazy=frozenset({True}), lazy_step=step)
         if name in V.LAZY_LEAVE:
+            self._check_pairing_end(state, step, frame, "leaves the lazy-MMU section")
             state = self._flush(state, name)
-            return state.copy(lazy=frozenset({False}), pending=frozenset())
+            return state.copy(lazy=frozenset({False}), pending=frozenset(), written=frozenset())
         kind = V.arch_primitive_kind(self.arch, name, args)
+        if len(args) > 0 and state.lazy == {True} and state.written:
+            self._check_readback(name, args, state, step, frame)
+        if state.lazy == {True} and len(args) > 2 and (name in V.WRITES or kind == "clear"):
+            state = state.copy(written=state.written | {(args[2], step)})
         if (name in V.CLEAR or kind == "clear") and len(args) > 2:
             state = state.copy(cleared=state.cleared | {args[2]})
             if state.lazy == {True}:
@@ -427,12 +451,19 @@ class Walker:
             return self._flush(state, name).copy(pending=frozenset())
         if name in V.FLUSHES:
             return self._flush(state, name)
+        if (name in V.LOCK or name in V.UNLOCK) and args and (state.value(args[0].lstrip("&")) or ("",))[0] == "lock":
+            return state  # a huge PMD's or a PUD's lock, not a PTE lock
         if name in V.LOCK:
             lock = self._lock_name(name, args)
             return state.copy(locks=state.locks | {lock}) if lock else state
         if name in V.UNLOCK:
             lock = self._lock_name(name, args)
             if lock:
+                self._check_pairing_end(state, step, frame, "releases the PTE lock")
+                if state.lazy == {True}:
+                    self._finding("flush-before-unlock", step, step, state, frame,
+                                  f"{step.name} releases the PTE lock inside {section(state.lazy_step)}: the "
+                                  f"updates and invalidations the section deferred are issued after it")
                 self._close(state, "none before unlock")
                 return state.copy(locks=frozenset(l for l in state.locks if l.split(" ")[0] != lock.split(" ")[0]),
                                   open=frozenset())
@@ -452,6 +483,31 @@ class Walker:
 
     # ---- the rules' static forms
 
+    def _finding(self, rule: str, first: Step, second: Step, state: State, frame: _Frame, note: str) -> None:
+        key = (rule, frame.function, first, second)
+        self.findings.setdefault(key, Finding(rule, frame.function, _top_path(second, frame), self._fn_line,
+                                              first, second, state.lazy_step, note))
+
+    def _check_readback(self, name: str, args: tuple, state: State, step: Step, frame: _Frame) -> None:
+        ptr = args[0] if name in V.READ else args[2] if len(args) > 2 and name in V.READS else None
+        for pointer, write in state.written:
+            if pointer == ptr:
+                self._finding("lazy-no-readback", write, step, state, frame,
+                              f"{write.name} writes the entry at {ptr} and {step.name} reads it back inside "
+                              f"{section(state.lazy_step)}: with the writes batched until the section ends, "
+                              f"it reads the old value")
+
+    def _check_pairing_between(self, name: str, ptr: str, state: State, step: Step, frame: _Frame) -> None:
+        for pointer, start in state.starts:
+            if pointer == ptr and name not in V.READ:
+                self._finding("prot-pairing", start, step, state, frame,
+                              f"{step.name} touches the entry at {ptr} between {start.name} and its commit")
+
+    def _check_pairing_end(self, state: State, step: Step, frame: _Frame, what: str) -> None:
+        for pointer, start in state.starts:
+            self._finding("prot-pairing", start, step, state, frame,
+                          f"{step.name} {what} with the {start.name} of the entry at {pointer} not committed")
+
     def _check_store(self, ptr: str, value: str, state: State, step: Step, frame: _Frame) -> None:
         prov = state.value(value) if value.isidentifier() or "." in value or "->" in value else None
         if prov is None:
@@ -461,22 +517,17 @@ class Walker:
         if prov == ("nonpresent",):
             return
         if state.lazy == {True}:
+            stored = {"clearmk": "the old entry, changed", "clear": "the old entry"}.get(
+                prov[0] if prov else "", "an entry that may be valid")
             for pointer, clear in state.pending:
                 if pointer == ptr:
-                    key = ("flush-before-reuse", frame.function, clear, step)
-                    self.findings.setdefault(key, Finding(
-                        "flush-before-reuse", frame.function, _top_path(step, frame), self._fn_line, clear, step,
-                        state.lazy_step,
-                        f"{clear.name} clears the entry at {ptr} inside {section(state.lazy_step)}, and {step.name} stores "
-                        f"{'the old entry, changed' if prov and prov[0] == 'clearmk' else 'the old entry' if prov and prov[0] == 'clear' else 'an entry that may be valid'} "
-                        f"at the same address before any flush"))
+                    self._finding("flush-before-reuse", clear, step, state, frame,
+                                  f"{clear.name} clears the entry at {ptr} inside {section(state.lazy_step)}, and "
+                                  f"{step.name} stores {stored} at the same address before any flush")
         if prov is not None and prov[0] == "readmk" and prov[1] == ptr and ptr not in state.cleared:
-            key = ("set-nonvalid", frame.function, step)
-            self.findings.setdefault(key, Finding(
-                "set-nonvalid", frame.function, _top_path(step, frame), self._fn_line, step, step, None,
-                f"{step.name} stores a value made from the entry read at {ptr} back over it with no clear between: "
-                f"the entry it overwrites may be valid"))
-
+            self._finding("set-nonvalid", step, step, state.copy(lazy_step=None), frame,
+                          f"{step.name} stores a value made from the entry read at {ptr} back over it with no "
+                          f"clear between: the entry it overwrites may be valid")
 
 def section(step: Step | None) -> str:
     if step is None:

@@ -23,6 +23,11 @@ CLEAR_FLUSH = {"ptep_clear_flush"}  # clear, and flush before returning (when no
 SET = {"set_pte_at", "set_ptes"}
 COMMIT = {"ptep_modify_prot_commit", "modify_prot_commit_ptes"}  # excepted by flush-before-reuse
 READ = {"ptep_get", "ptep_get_lockless"}
+START = {"ptep_modify_prot_start", "modify_prot_start_ptes"}
+# What lazy-no-readback counts as writing an entry, and as reading one back (read-modify-writes too).
+WRITES = SET | COMMIT | {"pte_clear", "pte_clear_not_present_full"}  # rules.py: lazy-no-readback's "how"
+READS = {"ptep_get_and_clear", "ptep_get_and_clear_full", "ptep_set_wrprotect", "ptep_set_access_flags",
+         "ptep_test_and_clear_young", "ptep_modify_prot_start"}
 LAZY_ENTER = {"arch_enter_lazy_mmu_mode"}
 LAZY_LEAVE = {"arch_leave_lazy_mmu_mode"}
 # Flushes that are issued at once, even inside a lazy-MMU section (rules.py, flush-before-reuse).
@@ -58,6 +63,9 @@ NONPRESENT_MAKERS = {"swp_entry_to_pte", "make_pte_marker", "__swp_entry_to_pte"
                      "pte_swp_mkuffd_wp", "pte_swp_clear_uffd_wp", "pte_swp_clear_soft_dirty",
                      "pte_swp_mkexclusive", "pte_swp_clear_exclusive", "make_pte_marker_entry",
                      "pte_mkuffd_wp_marker"}
+# Locks that are not PTE locks though their variables are called ptl (a huge PMD's, a PUD's, hugetlb's).
+OTHER_LOCKS = {"pmd_trans_huge_lock", "pmd_lock", "pud_trans_huge_lock", "pud_lock", "huge_pte_lock",
+               "pmd_lockptr", "pud_lockptr", "huge_pte_lockptr"}
 NEW_ENTRY = {"mk_pte", "pfn_pte", "folio_mk_pte", "mk_huge_pte", "pte_mkspecial", "pte_mkdevmap"}
 # pte_* helpers that keep a present entry present (include/linux/pgtable.h and the arch headers).
 PRESENT_KEEPERS_PREFIX = ("pte_mk", "pte_clear_", "pte_wrprotect", "pte_modify", "pte_advance_pfn")
