@@ -161,12 +161,10 @@ class Invariants:
             if flags[pfn] & PG_dirty or self.arch.dirty_recorded(pfn):
                 del self.stores[pfn]
                 continue
-            recorded = False
-            for mm, va, _ in self.watched:
-                pte = mm.entry(va)
-                if pte & _PAGE_PRESENT and pte >> PFN_SHIFT == pfn and pte_dirty(pte):
-                    recorded = True
-                    break
+            # any entry of a watched mm: mremap may have moved the page's entry elsewhere
+            recorded = any(pte & _PAGE_PRESENT and pte >> PFN_SHIFT == pfn and pte_dirty(pte)
+                           for mm in {mm for mm, _, _ in self.watched}
+                           for table in mm.pmd.values() for pte in self.mem.ptes[table])
             if not recorded:
                 return execution._record(LOST_DIRTY, f"cpu{cpu}'s store to {store_va:#x} reached frame {pfn}, "
                                          "and no Dirty bit, page flag or returned entry records it",

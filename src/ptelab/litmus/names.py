@@ -16,7 +16,7 @@ from functools import cached_property
 from .. import pte as _pte
 from ..accessors import SURFACE
 from ..arch.generic import GenericArch
-from ..machine.memory import PG_dirty, PTE_INDEX_MASK, PTE_TABLE_SHIFT
+from ..machine.memory import PG_anon, PG_dirty, PG_swapbacked, PTE_INDEX_MASK, PTE_TABLE_SHIFT
 from ..machine.spinlock import LockError, SpinLock
 from ..mm.mm_types import MM, VMA, AddressSpace
 from ..mm import madvise, memory, migrate, mmap, mmap_lock, mprotect, mremap, pgtable, rmap, swapfile, task_mmu

@@ -126,8 +126,9 @@ def clear_page_dirty_for_io(mem, page: int) -> bool:
 # ---- reclaim ---------------------------------------------------------------------------
 
 def set_tlb_ubc_flush_pending(kernel, mm, pteval: int, addr: int) -> None:
-    """6.12 mm/rmap.c:682-721 (set_tlb_ubc_flush_pending)."""
-    if not pte_accessible(pteval):
+    """6.12 mm/rmap.c:682-721 (set_tlb_ubc_flush_pending); nothing on an architecture
+    without ARCH_WANT_BATCHED_UNMAP_TLB_FLUSH (:767-770)."""
+    if not kernel.machine.arch.batched_unmap_tlb_flush or not pte_accessible(pteval):
         return
     kernel.machine.arch.arch_tlbbatch_add_pending(kernel.tlb_ubc, mm, addr)
     kernel.tlb_ubc_flush_required = True
