@@ -84,11 +84,13 @@ class Search:
 class Exhaustive:
     """The chooser for one exhaustive search; run() drives the executions."""
 
-    def __init__(self, scenario, arch: str, bounds: Bounds, naive: bool = False, debug: bool = True):
+    def __init__(self, scenario, arch: str, bounds: Bounds, naive: bool = False, debug: bool = True,
+                 spin: bool | None = None):
         self.scenario = scenario
         self.arch = arch
         self.bounds = bounds
         self.naive = naive
+        self.spin = not naive if spin is None else spin  # the spin-loop reduction (explore/loops.py)
         self.debug = debug
         self.stack: list[_Frame] = []
         self.initial = InitialState()
@@ -260,7 +262,7 @@ class Exhaustive:
         while True:
             self._begin(len(self.scenario.actor_names()))
             ex = Execution(self.scenario, self.arch, self, max_steps=bounds.max_steps, debug=self.debug,
-                           initial=self.initial, deadline=deadline, spin=not self.naive)
+                           initial=self.initial, deadline=deadline, spin=self.spin)
             result = ex.run()
             self._steps = ex.steps
             if not self.naive:
