@@ -142,6 +142,8 @@ INITIAL = "PTE init\n{{\n  A: {attrs};\n}}\nP0 @ cpu0 {{\n  int v = read(A);\n}}
     ("anon, index 3", 12, "an anonymous page has none"),
     ("anon, value 18446744073709551616", 18, "the page's content goes from 0 to 18446744073709551615"),
     ("anon, value \u0663", 18, "expected the page's content (a number), found '\u0663'"),
+    ('file "f', 11, "the file's name: this '\"' is never closed"),
+    ("file f", 11, "expected the file's name in double quotes, found 'f'"),
 ])
 def test_a_contradictory_or_impossible_initial_state_is_refused(tmp_path, attrs, col, message):
     path = tmp_path / "init.litmus"
@@ -210,6 +212,22 @@ def test_an_error_while_a_block_runs_is_bad_input_at_its_place(capsys, tmp_path,
     assert first.startswith(f"ptelab: error: {path}:7:{col}: ") and message in first, first
     assert first.endswith("(on x86)")
     assert_clean(out + err)
+
+
+@pytest.mark.parametrize("stmt,message", [
+    ("r = 18446744073709551616;", "18446744073709551616 does not fit in 64 bits"),
+    ("r = 0x" + "f" * 5000 + ";", "0xfffffffffffffffffffffffff... does not fit in 64 bits"),
+    ("r = 0779;", "'0779' is not an integer"),
+])
+def test_an_integer_literal_is_a_64_bit_c_one(tmp_path, stmt, message):
+    path = tmp_path / "literal.litmus"
+    path.write_text(BLOCK.format(stmt=stmt, cond=""))
+    with pytest.raises(LitmusError) as caught:
+        load(path)
+    assert message == caught.value.message and (caught.value.line, caught.value.col) == (7, 7)
+    path.write_text(BLOCK.format(stmt="r = 0777 + 0x10 + (18446744073709551615UL - 18446744073709551615);",
+                                 cond="forbid (P0.r != 511 + 16)"))
+    assert load(path).check("x86").ok
 
 
 def test_a_system_call_that_refuses_returns_minus_errno(capsys, tmp_path):

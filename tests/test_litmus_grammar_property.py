@@ -139,3 +139,30 @@ def test_any_file_of_the_grammar_ends_with_a_verdict_or_a_clear_error(capsys, te
     assert found is None, f"{found.group()!r} in the output for:\n{text}\n{(out + err)[-2000:]}"
     if rc == 2:
         assert err.startswith(f"ptelab: error: {path}:"), err  # where in the file
+
+
+# ---- what it found ---------------------------------------------------------------------------
+def test_two_faults_on_one_swap_entry_both_read_its_content(tmp_path):
+    """Found by the property test: the loser of two swap-ins of one entry read the slot the
+    winner had freed.  Now it finds the entry changed under the PTE lock and retries."""
+    from ptelab.arch import ARCHES
+    from ptelab.litmus import load
+
+    path = tmp_path / "swapin.litmus"
+    path.write_text("PTE swapin\n{\n  A: anon swapped, value 5;\n}\nP0 @ cpu0 { int a = read(A); }\n"
+                    "P1 @ cpu1 { int b = read(A); }\nforbid (P0.a != 5 || P1.b != 5)\n")
+    test = load(path)
+    for arch in ARCHES:
+        result = test.check(arch)
+        assert result.ok and result.complete and result.executions > 1, (arch, result.problems)
+
+
+def test_an_old_shared_file_page_before_a_fork_builds(tmp_path):
+    """Found by the property test: fork copies no entry of a shared file vma, and clearing the
+    child's Accessed bit dereferenced the table it does not have."""
+    from ptelab.litmus import load
+
+    path = tmp_path / "fork.litmus"
+    path.write_text('PTE f\n{\n  A: file "g" shared, old;\n  fork child;\n}\nP0 @ cpu0 { int x = read(A); }\n'
+                    "P1 @ cpu1 in child { int y = read(A); }\n")
+    assert load(path).check("x86").ok

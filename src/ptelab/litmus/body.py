@@ -21,6 +21,7 @@ from contextlib import contextmanager
 import tree_sitter_c
 from tree_sitter import Language, Parser
 
+from ..explore.execution import kernel_bug
 from ..explore.invariants import BUG
 from ..machine.memory import BadPageState
 from ..machine.spinlock import LockError
@@ -261,10 +262,15 @@ class Compiler:
 
     def e_number_literal(self, node):
         text = _text(node).rstrip("uUlL")
+        shown = text if len(text) <= 30 else text[:27] + "..."
+        if len(text) > 66:  # more digits than any 64-bit value has, in any base (and int() refuses 4,300)
+            raise self.error(node, f"{shown} does not fit in 64 bits")
         try:
-            value = int(text, 0)
+            value = int(text, 8) if len(text) > 1 and text[0] == "0" and text.isdigit() else int(text, 0)
         except ValueError:
-            raise self.error(node, f"'{_text(node)}' is not an integer") from None
+            raise self.error(node, f"'{shown}' is not an integer") from None
+        if value >= 2**64:
+            raise self.error(node, f"{shown} does not fit in 64 bits")
         return lambda env: value
 
     def e_true(self, node):
@@ -497,7 +503,7 @@ class Compiler:
                 raise self.error_at(byte, f"{name}: {e}") from None
             except (LockError, BadPageState) as e:
                 col = self.error_at(byte, "").col
-                raise InvariantViolation(BUG, f"{name}() at {path}:{line}:{col}: {_kernel_bug(e)}") from None
+                raise InvariantViolation(BUG, f"{name}() at {path}:{line}:{col}: {kernel_bug(e)}") from None
         return checked
 
     @staticmethod
@@ -528,15 +534,6 @@ _BINARY = {
 # the operators whose result may not fit in 64 bits
 _GROWS = ("+", "-", "*", "<<", "+=", "-=", "*=", "<<=", "++", "--")
 _UNARY = {"~": lambda a: ~a, "-": lambda a: -a, "+": lambda a: a}
-
-
-def _kernel_bug(e: Exception) -> str:
-    """What the kernel prints for the model's complaint (kernel/locking/spinlock_debug.c
-    spin_bug(): "BUG: spinlock already unlocked on CPU#0"; mm/page_alloc.c bad_page():
-    "BUG: Bad page state")."""
-    if isinstance(e, LockError):
-        return f"BUG: spinlock {e}"
-    return f"BUG: Bad page state: {e}"
 
 
 @contextmanager

@@ -150,6 +150,15 @@ class _Reader:
             raise self.error(offset, f"expected {what} (a number), found {_show(token)}")
         return _bounded(self, token, offset, what, limit)
 
+    def string(self, what: str) -> str:
+        """A string in double quotes, without them."""
+        token, offset = self.next()
+        if not token.startswith('"'):
+            raise self.error(offset, f"expected {what} in double quotes, found {_show(token)}")
+        if len(token) < 2 or not token.endswith('"'):
+            raise self.error(offset, f"{what}: this '\"' is never closed")
+        return token[1:-1]
+
     def cpu(self, token: str, offset: int) -> int:
         m = re.fullmatch(r"cpu([0-9]+)", token)
         if not m:
@@ -198,8 +207,7 @@ def parse(path: str, text: str) -> LitmusFile:
     description = ""
     token, offset = r.peek()
     if token.startswith('"'):
-        r.next()
-        description = " ".join(token[1:-1].split())
+        description = " ".join(r.string("the description").split())
     pages, forks, tlbs, hardware = _state(r)
     blocks = _blocks(r)
     clauses = _clauses(r)
@@ -266,10 +274,7 @@ def _page(r: _Reader, name: str, offset: int) -> Page:
         if token == "anon":
             kind = "anon"
         elif token == "file":
-            fname, foff = r.next()
-            if not fname.startswith('"'):
-                raise r.error(foff, "expected the file's name in quotes after 'file'")
-            page.file, kind = fname[1:-1], "file"
+            page.file, kind = r.string("the file's name"), "file"
         elif token in ("private", "shared"):
             page.shared = token == "shared"
         elif token in ("rw", "ro"):

@@ -250,13 +250,17 @@ def do_swap_page(vma, addr: int, ptep: int, orig: int, write: bool) -> None:
     swap = mm.kernel.swap
     anon_vma_prepare(vma)
     page = mem.alloc_page(PG_anon | PG_swapbacked | PG_dirty)
-    mem.data[page] = swap.read(entry)
     ptl = pte_lockptr(mm, ptep)
     spin_lock(mm, ptl)
     if arch.ptep_get(ptep) != orig:
         spin_unlock(mm, ptl)
         mem.put_page(page)
         return
+    # The kernel reads the slot before the lock, into the swap cache, where a fault that
+    # loses the race finds the folio and waits on its lock (6.12 mm/memory.c:4274-4330).
+    # With no swap cache here, the slot is read once the entry is known to be still there:
+    # the winner frees it, and a loser read it after that.
+    mem.data[page] = swap.read(entry)
     swap.swap_free(entry)
     pte = mk_pte(page, vma.page_prot)
     if write:
