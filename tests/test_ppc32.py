@@ -93,3 +93,31 @@ def test_ptep_set_wrprotect_leaves_the_hpte_to_the_flush(s):
     assert len(slots(s)) == 1 and s.cpu1.tlb.holds(s.mm.context, s.addr)
     s.arch.flush_tlb_range(s.vma, s.addr, s.addr + 4096)
     assert slots(s) == [] and not s.cpu1.tlb.holds(s.mm.context, s.addr)
+
+
+TWO_FAULTS = """PTE ppc32-two-hash-faults
+"Two CPUs take hash faults at once: mmu_hash_lock serialises hash_page."
+{
+  A: anon rw, young, dirty;
+  B: anon rw, young, dirty;
+}
+P0 @ cpu0 {
+  write(A, 2);
+}
+P1 @ cpu1 {
+  write(B, 3);
+}
+forbid any_invariant
+"""
+
+
+def test_the_explorer_never_runs_two_holders_of_mmu_hash_lock():
+    """Each hash fault waits while the other holds mmu_hash_lock (the lock check raises a
+    BUG if a step took it while held), and both orders of the two sections are explored."""
+    from ptelab.litmus import LitmusTest
+    from ptelab.litmus.syntax import parse
+
+    result = LitmusTest(parse("two.litmus", TWO_FAULTS)).check("ppc32")
+    assert result.complete and result.ok, result.problems
+    assert not result.outcomes
+    assert result.executions >= 2

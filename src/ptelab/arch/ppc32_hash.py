@@ -136,6 +136,9 @@ class Ppc32Hash(HashMmu):
         """The lwarx/stwcx. spin on mmu_hash_lock (hash_low.S:52-65, 517-530): the step
         waits while another CPU holds it."""
         self._sched(("lock", "mmu_hash_lock"), True, what, until=self._hash_lock_free)
+        if self.mmu_hash_lock is not None:  # the step ran while another CPU held it: a model bug
+            raise AssertionError(f"mmu_hash_lock taken by cpu{self.machine.this_cpu.id} "
+                                 f"while cpu{self.mmu_hash_lock} holds it")
         self.mmu_hash_lock = self.machine.this_cpu.id
         self.counters[HASH_LOCK] += 1
 
