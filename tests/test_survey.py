@@ -231,3 +231,27 @@ def test_litmus_skeleton_runs_and_shows_the_race(tmp_path, capsys):
 def _bounds():
     from ptelab.explore.dpor import Bounds
     return Bounds(max_steps=2000, preemptions=None, executions=None, seconds=None)
+
+
+def test_litmus_skeleton_of_a_finding_through_a_helper_is_the_helpers_calls(tmp_path, capsys):
+    from ptelab.litmus import load
+
+    assert main(["survey", str(TREE), "--arch", "powerpc", "--litmus", "madvise_free_pte_range"]) == 0
+    text = capsys.readouterr().out
+    body = text[text.index("P0 @ cpu0"):text.index("P1 @ cpu1")]
+    assert "clear_young_dirty_ptes(" not in body.split("/*")[0]
+    calls = [line.split("/*")[0].strip() for line in body.splitlines()[1:] if line.strip() not in ("}", "")]
+    assert calls == ["spinlock_t *ptl = pte_lockptr(A);", "spin_lock(ptl);", "arch_enter_lazy_mmu_mode();",
+                     "pte_t v0 = ptep_get_and_clear(mm, A, pte_offset(A));",
+                     "set_pte_at(mm, A, pte_offset(A), pte_mkold(v0));", "arch_leave_lazy_mmu_mode();",
+                     "spin_unlock(ptl);"]
+    assert "include/linux/pgtable.h:30" in body
+    path = tmp_path / "madv.litmus"
+    path.write_text(text)
+    assert load(str(path)).name == "madvise-free-pte-range"
+
+
+def test_docs_survey_names_the_6_12_windows():
+    doc = (Path(__file__).parent.parent / "docs" / "survey-6.12.md").read_text()
+    for function in ("madvise_free_pte_range", "change_pte_range", "migrate_vma_collect_pmd"):
+        assert f"### flush-before-reuse: `{function}`" in doc

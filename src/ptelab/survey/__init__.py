@@ -20,9 +20,14 @@ from .flow import Finding, Site, Walker
 from .resolve import Resolver
 from .vocabulary import ACCESSORS, BATCH
 
-# ptelab's backends, by the kernel architecture they model (rules.py names backends).
-MODEL_TO_KERNEL = {"ppc64": "powerpc", "ppc64-2.6.27": "powerpc", "x86": "x86", "xen": "x86", "arm64": "arm64",
-                   "s390": "s390", "ia64": "ia64", "ppc32": "powerpc"}
+# The kernel's arch/ directory of a ptelab backend (rules.py names backends): the backend's name up to
+# its first "-" ("ppc64-2.6.27", "arm64-nocont"), through this table where the two names differ.
+_KERNEL_DIR = {"ppc64": "powerpc", "ppc32": "powerpc", "xen": "x86"}
+
+
+def kernel_arch(backend: str) -> str:
+    prefix = backend.split("-")[0].split("+")[0]
+    return _KERNEL_DIR.get(prefix, prefix)
 
 
 class SurveyError(Exception):
@@ -88,14 +93,15 @@ def check_tree(path: str | Path, arch: str | None) -> tuple[Path, str | None]:
         raise SurveyError(f"{path}: not a kernel source tree (no {', '.join(missing)})")
     if arch is not None:
         choices = accepted_arches(root)
-        kernel_arch = MODEL_TO_KERNEL.get(arch, arch)
-        if kernel_arch not in choices:
+        from ..arch import ARCHES
+        directory = kernel_arch(arch) if arch in ARCHES else arch
+        if directory not in choices:
             import difflib
             close = difflib.get_close_matches(arch, choices, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise SurveyError(f"unknown architecture {arch!r}{hint}; accepted: {', '.join(choices)} "
-                              f"(or a ptelab backend: {', '.join(MODEL_TO_KERNEL)})")
-        arch = kernel_arch
+                              f"(or a ptelab backend: {', '.join(ARCHES)})")
+        arch = directory
     return root, arch
 
 
@@ -115,7 +121,7 @@ def model_functions() -> set[str]:
 
 def rule_arches(rule_id: str) -> list[str]:
     rule = BY_ID.get(rule_id)
-    return sorted({MODEL_TO_KERNEL.get(a, a) for a in rule.archs}) if rule else []
+    return sorted({kernel_arch(a) for a in rule.archs}) if rule else []
 
 
 def survey(path: str | Path, arch: str | None = None, use_cache: bool = True, progress=None) -> Survey:
@@ -193,7 +199,8 @@ def litmus_skeleton(path: str | Path, function: str, arch: str | None = None, us
     f = candidates[0]
     walker = Walker(Resolver(tree, arch, tree.names | frozenset(ACCESSORS)), arch, trace=function)
     walker.walk(f.name, f.path, f.line, f.ir, f.held)
-    return skeleton(f.name, f.path, f.line, arch, walker.trace)
+    findings = [x for x in walker.findings.values() if x.rule == "flush-before-reuse"] or list(walker.findings.values())
+    return skeleton(f.name, f.path, f.line, arch, walker.trace, findings[0] if findings else None)
 
 
 def directory(path: str) -> str:

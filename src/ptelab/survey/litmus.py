@@ -3,8 +3,10 @@ page A, on cpu0, under the PTE lock and lazy-MMU section it holds, racing a stor
 
 The sequence is the calls of ptelab's accessor surface in the order the survey's walk met them (a call
 of a form ptelab does not model, such as clear_young_dirty_ptes, is replaced by the accessor calls of
-its definition on the architecture); branches are all included, in source order, so the skeleton is a
-starting point to edit, not a proof.  Each line names the kernel line it comes from.
+its definition on the architecture).  When the function has a finding on the architecture, the
+skeleton is that finding's path (its two calls, in the lazy section and under the lock); otherwise every
+branch is included, in source order, a starting point to edit.  Each line names the kernel line it
+comes from.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ _RETURNS = {"ptep_get", "ptep_get_and_clear", "ptep_get_and_clear_full", "ptep_c
 
 def _statement(name: str, value: str | None, var: str) -> str:
     ptr = "pte_offset(A)"
-    stored = f"pte_mkold(pte_mkclean({value}))" if value else "pte_mkold(ptep_get(pte_offset(A)))"
+    stored = f"pte_mkold({value or 'ptep_get(' + ptr + ')'})"
     return {
         "ptep_get": f"pte_t {var} = ptep_get({ptr});",
         "set_pte_at": f"set_pte_at(mm, A, {ptr}, {stored});",
@@ -43,7 +45,27 @@ def _statement(name: str, value: str | None, var: str) -> str:
     }[name]
 
 
-def skeleton(function: str, path: str, line: int, arch: str | None, trace: dict[Step, tuple]) -> str:
+def covers(outer: Step, inner: Step) -> bool:
+    """Whether the call `outer` is `inner`, or the call through which the walk reached `inner`."""
+    if outer == inner:
+        return True
+    n = len(outer.via)
+    return len(inner.via) > n and inner.via[:n] == outer.via and inner.via[n] == (outer.name, outer.path, outer.line)
+
+
+def finding_path(trace: dict[Step, tuple], finding) -> dict[Step, tuple]:
+    """The calls of the trace that make a finding: its two calls, in a lazy-MMU section when it has one."""
+    keep = {step: how for step, how in trace.items()
+            if covers(step, finding.first) or covers(step, finding.second)}
+    if finding.lazy is not None:
+        keep = {step: (name, held, True) for step, (name, held, _) in keep.items()}
+    return keep
+
+
+def skeleton(function: str, path: str, line: int, arch: str | None, trace: dict[Step, tuple],
+             finding=None) -> str:
+    if finding is not None:
+        trace = finding_path(trace, finding)
     body: list[str] = []
     locked = any(held for _, held, _ in trace.values())
     lazy_open = False
@@ -52,7 +74,7 @@ def skeleton(function: str, path: str, line: int, arch: str | None, trace: dict[
         if name == "ptep_get":
             continue  # reads change nothing; the skeleton keeps the PTE sequence
         if lazy and not lazy_open and name not in ("arch_enter_lazy_mmu_mode", "arch_leave_lazy_mmu_mode"):
-            body.append("  arch_enter_lazy_mmu_mode();   /* the caller's lazy-MMU section */")
+            body.append("  arch_enter_lazy_mmu_mode();   /* the function's lazy-MMU section */")
             lazy_open = True
         if name == "arch_enter_lazy_mmu_mode":
             if lazy_open:
@@ -72,11 +94,13 @@ def skeleton(function: str, path: str, line: int, arch: str | None, trace: dict[
     if locked:
         body = ["  spinlock_t *ptl = pte_lockptr(A);", "  spin_lock(ptl);", *body, "  spin_unlock(ptl);"]
     where = f"{path}:{line}"
+    what = (f"the path of its {finding.rule} finding ({finding.first.name} then {finding.second.name})"
+            if finding is not None else "its PTE sequence, every branch in source order (edit to the path you mean)")
     return "\n".join([
         f"PTE {function.replace('_', '-')}",
-        f'"Skeleton written by ptelab survey{" --arch " + arch if arch else ""} from {function} ({where}): its PTE',
-        "sequence on one page, every branch in source order (edit to the path you mean), racing",
-        'a store on another CPU."',
+        f'"Skeleton written by ptelab survey{" --arch " + arch if arch else ""} from {function} ({where}):',
+        f"{what}, on one page, racing a store on another CPU.",
+        'A value stored is the entry a call returned, aged (pte_mkold): edit it to the kernel\'s."',
         "{",
         "  A: anon rw, young, dirty;",
         "  cpu1 has A in its TLB;",
