@@ -178,6 +178,23 @@ def test_break_before_make(page):
     page.unlock()
 
 
+def test_break_before_make_by_set_pte_at(page):
+    """Another frame written over a clear that only a TLBI without its DSB covered: the
+    DSB of the CPU that issued it makes the clear flushed, another CPU's does not."""
+    other = page.machine.mem.alloc_page()
+    page.lock()
+    page.arch.ptep_get_and_clear(page.mm, page.addr, page.ptep)
+    page.arch.flush_tlb_page_nosync(page.vma, page.addr)
+    page.machine.this_cpu = page.cpu1
+    page.arch.dsb_ish()  # cpu1's: cpu0's TLBI is still pending
+    page.machine.this_cpu = page.cpu0
+    with broken(page, "break-before-make"):
+        page.arch.set_pte_at(page.mm, page.addr, page.ptep, mk_pte(other, PAGE_READONLY))
+    page.arch.dsb_ish()
+    page.arch.set_pte_at(page.mm, page.addr, page.ptep, mk_pte(other, PAGE_READONLY))
+    page.unlock()
+
+
 def test_swap_entries_may_be_set_over_an_unflushed_clear(page):
     """try_to_unmap_one with the batched flush: clear, then a swap entry, flush later."""
     page.lock()

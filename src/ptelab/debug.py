@@ -71,7 +71,8 @@ def call_site() -> str:
 
 
 class _CpuState:
-    __slots__ = ("lazy_written", "prot_pending", "prot_old", "locked_table", "deferred_flushes", "lazy_cleared")
+    __slots__ = ("lazy_written", "prot_pending", "prot_old", "locked_table", "deferred_flushes", "lazy_cleared",
+                 "unsynced")
 
     def __init__(self):
         self.lazy_written: set[int] | None = None  # None outside a lazy section
@@ -80,6 +81,7 @@ class _CpuState:
         self.locked_table = None  # a PTE table whose lock this CPU was seen holding
         self.deferred_flushes: list = []  # flush_tlb_* inside a lazy section: effective at leave
         self.lazy_cleared: dict = {}  # (mm, addr) -> old: valid entries cleared in this lazy section
+        self.unsynced: list = []  # (mm, start, end): flush_tlb_page_nosync, effective at this CPU's dsb
 
 
 class DebugArch:
@@ -183,11 +185,19 @@ class DebugArch:
             del entries[addr]
 
     def _writing_valid(self, accessor, args, mm, addr, ptep, pte):
-        """set_pte_at/set_ptes of `pte` over the entry at addr: inside a lazy-MMU section,
-        not over a clear of the same section that no flush has issued yet."""
+        """set_pte_at/set_ptes of `pte` over the entry at addr: not another frame over a clear
+        no flush has covered (break-before-make); inside a lazy-MMU section, not over a clear
+        of the same section that no flush has issued yet."""
+        if not pte_present(pte):
+            return
+        unflushed = self._unflushed.get(mm)
+        cleared = unflushed.get(addr) if unflushed else None
+        if cleared is not None and pte_pfn(cleared) != pte_pfn(pte):
+            self._fail("break-before-make", accessor, args, ptep,
+                       f"frame {pte_pfn(cleared)} becomes frame {pte_pfn(pte)} and no flush has covered the clear")
         old = self._cpu().lazy_cleared.get((mm, addr))
-        if old is None or not pte_present(pte) or pte == old:
-            return  # nothing pending, not valid, or putting back exactly what was cleared
+        if old is None or pte == old:
+            return  # nothing pending, or putting back exactly what was cleared
         self._fail("flush-before-reuse", accessor, args, ptep,
                    "a valid entry is written over a clear of the same lazy-MMU section that no flush "
                    "has issued")
@@ -337,6 +347,19 @@ class DebugArch:
     def flush_tlb_page(self, vma, addr):
         self._arch.flush_tlb_page(vma, addr)
         self._tlb_flushed(vma.mm, addr, addr + (1 << PAGE_SHIFT))
+
+    def flush_tlb_page_nosync(self, vma, addr):
+        """arm64's TLBI without the DSB: it covers the clear only once this CPU's dsb(ish)
+        runs (whatever the backend, as every rule)."""
+        self._arch.flush_tlb_page_nosync(vma, addr)
+        self._cpu().unsynced.append((vma.mm, addr, addr + (1 << PAGE_SHIFT)))
+
+    def dsb_ish(self):
+        self._arch.dsb_ish()
+        state = self._cpu()
+        for mm, start, end in state.unsynced:
+            self._tlb_flushed(mm, start, end)
+        state.unsynced.clear()
 
     def flush_tlb_range(self, vma, start, end):
         self._arch.flush_tlb_range(vma, start, end)

@@ -172,14 +172,39 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "break-before-make",
         "A valid entry is never replaced by a valid entry of another frame unless a flush came between "
-        "(not even through modify_prot commit).",
-        "arm64 requires break-before-make for a change of output address: two TLB entries for one page "
-        "with different frames is a TLB conflict abort or loss of coherency (ARM ARM D8.14).",
-        ("arm64",),
-        ("wp_page_copy (clears and flushes first)", "change_pte_range"),
+        "(not even through modify_prot commit), and on arm64 a live contiguous block is never changed "
+        "in place.",
+        "arm64 requires break-before-make for a change of output address or contiguity: two TLB entries "
+        "for one page with different frames or sizes is a TLB conflict abort or loss of coherency (Arm "
+        "ARM D8.17; pgattr_change_is_safe, arch/arm64/mm/mmu.c:122-159); a TLBI breaks only once the "
+        "DSB of the CPU that issued it completes.",
+        ("arm64", "arm64-nocont"),
+        ("wp_page_copy (clears and flushes first)", "change_pte_range", "contpte_convert"),
         DEBUG,
-        "before a valid write over a pending clear (set_pte_at, commit): same frame as the cleared entry",
-        ("litmus/rule-break-before-make.litmus", "tests/test_debug.py::test_break_before_make",),
+        "before a valid write over a clear no flush has covered (set_pte_at, set_ptes, commit): same "
+        "frame as the cleared entry (flush_tlb_page_nosync counts at this CPU's dsb); on arm64 also an "
+        "invariant of the hardware model: a CPU that can hold two conflicting translations",
+        ("litmus/rule-break-before-make.litmus", "litmus/arm64-bbm-set-then-flush.litmus",
+         "litmus/arm64-dsb-wrong-cpu.litmus", "litmus/arm64-cont-in-place.litmus",
+         "tests/test_debug.py::test_break_before_make"),
+    ),
+    Rule(
+        "no-lost-dirty",
+        "No store is lost: an entry the hardware may update (Accessed and Dirty) is changed in place only "
+        "with an atomic update that keeps what the hardware wrote (xchg, a locked bit operation, a cmpxchg "
+        "loop), never with a load and a store.",
+        "arm64's MMU records Dirty by clearing PTE_RDONLY (DBM) and sets the Access flag, x86's walker sets "
+        "Accessed and Dirty, at any moment: a store computed from an older load wipes them, and the data "
+        "written in between is recorded nowhere (lost dirty).  arm64's accessors loop on cmpxchg "
+        "(__ptep_set_access_flags, ___ptep_set_wrprotect, __ptep_test_and_clear_young).",
+        ("x86", "arm64", "arm64-nocont"),
+        ("__ptep_set_access_flags (arch/arm64/mm/fault.c:211-244)", "___ptep_set_wrprotect",
+         "__ptep_test_and_clear_young", "__clear_young_dirty_ptes (not: a load and a store)"),
+        INVARIANT,
+        "the explorer's lost-dirty invariant; debug mode's set-nonvalid and atomic-clear forbid core code "
+        "a store over a valid entry",
+        ("litmus/arm64-rmw-lost-dirty.litmus", "litmus/arm64-cmpxchg-wrprotect.litmus",
+         "litmus/op-madv-free.litmus"),
     ),
     Rule(
         "no-stale-translation",

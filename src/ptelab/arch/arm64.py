@@ -127,6 +127,7 @@ class Arm64(GenericArch):
     kernel = "6.12"
     batched_unmap_tlb_flush = True  # arch/arm64/Kconfig:108
     contpte = True  # CONFIG_ARM64_CONTPTE (Kconfig:2412)
+    STORE_READS_TLBS = True  # _check_make reads every TLB at a software store
 
     def __init__(self, machine):
         super().__init__(machine)
@@ -137,7 +138,7 @@ class Arm64(GenericArch):
         self.cont_blocks: dict[int, int] = {}
 
     # ---- primitives --------------------------------------------------------------------
-    def _set(self, ptep: int, pte: int) -> None:
+    def _set(self, ptep: int, pte: int, what: str = "") -> None:
         table = self.tables[ptep >> PTE_TABLE_SHIFT]
         i = ptep & PTE_INDEX_MASK
         old = table[i]
@@ -257,7 +258,7 @@ class Arm64(GenericArch):
                 if held is None:
                     continue
                 if in_place:
-                    why = "a live contiguous block is changed in place"
+                    why = f"the entry of {va:#x} in a live contiguous block is changed in place"
                 elif held[0] != want:
                     why = f"it holds a translation of {v:#x} to frame {held[0]}, the new entry maps {want}"
                 elif (key in blocks) != cont:
@@ -484,6 +485,11 @@ class Arm64(GenericArch):
             self._contpte_unfold(mm, addr, ptep, pte)
             pte &= ~PTE_CONT
         self._ptep_set_wrprotect(mm, addr, ptep, pte)
+
+    def ptep_set_wrprotect_noncont(self, mm, addr: int, ptep: int) -> None:
+        """__ptep_set_wrprotect (pgtable.h:1351-1355): for callers that manage the contiguous
+        bit themselves; on an entry of a live block it changes it in place."""
+        self._ptep_set_wrprotect(mm, addr, ptep, self._get(ptep))
 
     def ptep_set_access_flags(self, vma, addr: int, ptep: int, entry: int, dirty: int) -> int:
         entry = _mkdirty_hw(entry) & ~PTE_CONT

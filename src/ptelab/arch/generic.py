@@ -56,6 +56,7 @@ class GenericArch:
     batched_unmap_tlb_flush = False
     BUSY = 0  # a software lock bit in the PTE that atomic updates wait on (ppc64 _PAGE_BUSY)
     INLINED: dict[str, str] = {}  # accessors inlining a primitive; see X86
+    STORE_READS_TLBS = False  # a PTE store is checked against every TLB (arm64 break-before-make)
 
     def __init__(self, machine):
         self.machine = machine
@@ -182,6 +183,10 @@ class GenericArch:
     # ---- changing a valid entry --------------------------------------------------------
     def ptep_set_wrprotect(self, mm, addr: int, ptep: int) -> None:
         self._set(ptep, pte_wrprotect(self._get(ptep)))
+
+    def ptep_set_wrprotect_noncont(self, mm, addr: int, ptep: int) -> None:
+        """arm64's __ptep_set_wrprotect, blind to contiguous blocks; elsewhere the same."""
+        self.ptep_set_wrprotect(mm, addr, ptep)
 
     def ptep_set_access_flags(self, vma, addr: int, ptep: int, entry: int, dirty: int) -> int:
         """mm/pgtable-generic.c: only ever relaxes (adds Accessed, Dirty, write)."""

@@ -66,7 +66,15 @@ def explorable_class(cls: type) -> type:
         def _set(self, ptep, pte, what=""):
             self.ctl.point(("pte", ptep), True, what or "store PTE")
             self.ctl.pte_written(ptep)
+            if self.STORE_READS_TLBS:
+                self._tlbs_read()
             cls._set(self, ptep, pte)
+
+        def _tlbs_read(self):
+            """The backend checks the store against every CPU's TLB (arm64's break-before-make):
+            the step reads them, so it depends on every fill and flush."""
+            for cpu in self.machine.cpus:
+                self.ctl.touch(("tlb", cpu.id), False)
 
         def _update(self, mm, addr, ptep, clr, set_, what=""):
             enabled = self._busy_clear(ptep) if self.BUSY else None  # pte_update's ldarx loop
@@ -76,6 +84,8 @@ def explorable_class(cls: type) -> type:
 
         def _cmpxchg(self, ptep, old, new):
             self.ctl.point(("pte", ptep), True, "cmpxchg PTE")
+            if self.STORE_READS_TLBS:
+                self._tlbs_read()
             found = cls._cmpxchg(self, ptep, old, new)
             if found == old:  # a failed compare-and-exchange writes nothing
                 self.ctl.pte_written(ptep)

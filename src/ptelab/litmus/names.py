@@ -210,6 +210,7 @@ CONSTANTS.update(
     MADV_DONTNEED=madvise.MADV_DONTNEED, MADV_FREE=madvise.MADV_FREE,
     TTU_BATCH_FLUSH=rmap.TTU_BATCH_FLUSH, FAULT_FLAG_WRITE=1,
     MREMAP_MAYMOVE=mremap.MREMAP_MAYMOVE, MREMAP_FIXED=mremap.MREMAP_FIXED,
+    ish=0b1011,  # dsb(ish): the Inner Shareable domain (CRm of DSB)
 )
 
 
@@ -564,6 +565,25 @@ def _mm_word(fn) -> Function:
     return Function(lambda env, mm: fn(mm), ("mm",), fn.__doc__.strip().split("\n")[0] if fn.__doc__ else "")
 
 
+@_fn("vma addr", "arm64 flush_tlb_page_nosync: TLBI VALE1IS, complete only at this CPU's dsb(ish); "
+                 "elsewhere flush_tlb_page")
+def _flush_tlb_page_nosync(env, vma, addr):
+    env.machine.arch.flush_tlb_page_nosync(vma, addr)
+
+
+@_fn("domain", "arm64 dsb(ish): this CPU's TLBIs are done on every CPU (not other CPUs'); nothing elsewhere")
+def _dsb(env, domain):
+    if domain != CONSTANTS["ish"]:
+        raise BadArgument("dsb: only dsb(ish) is modelled")
+    env.machine.arch.dsb_ish()
+
+
+@_fn("mm addr ptep", "arm64 __ptep_set_wrprotect: write-protect one entry, blind to a contiguous block "
+                     "(pgtable.h:1351-1355); elsewhere ptep_set_wrprotect")
+def _ptep_set_wrprotect_noncont(env, mm, addr, ptep):
+    env.machine.arch.ptep_set_wrprotect_noncont(mm, addr, ptep)
+
+
 FUNCTIONS: dict[str, Function] = {name: _accessor(name) for name in ACCESSORS}
 for _name in ("set_pte_at", "set_ptes", "ptep_modify_prot_commit"):  # they write their `pte`
     FUNCTIONS[_name] = FUNCTIONS[_name].with_kind("pte", ENTRY)
@@ -587,6 +607,8 @@ FUNCTIONS.update({
     "handle_mm_fault": _handle_mm_fault, "mprotect": _mprotect, "munmap": _munmap,
     "madvise": _madvise, "clear_refs": _clear_refs, "dup_mm": _dup_mm,
     "add_to_swap": _add_to_swap,
+    "flush_tlb_page_nosync": _flush_tlb_page_nosync, "dsb": _dsb,
+    "__ptep_set_wrprotect": _ptep_set_wrprotect_noncont,
 })
 # the words to write kernel sequences by hand
 FUNCTIONS.update({

@@ -14,14 +14,24 @@ from __future__ import annotations
 from ..debug import enable_debug
 from ..explore.execution import ActorSpec, World
 from ..machine import FAULT
-from ..machine.memory import PG_anon, PG_dirty, PTE_INDEX_MASK, PTE_TABLE_SHIFT
+from ..machine.memory import PG_anon, PG_dirty, PG_swapbacked, PTE_INDEX_MASK, PTE_TABLE_SHIFT
 from ..mm.fault import user_access
 from ..mm.fork import dup_mm
 from ..mm.kernel import Kernel
 from ..mm.filemap import filemap_fault
-from ..mm.mm_types import linear_page_index, vma_set_page_prot
+from ..mm.mm_types import anon_vma_prepare, linear_page_index, vma_set_page_prot
 from ..mm.pgtable import pte_alloc
-from ..mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, vm_mmap
+from ..mm.mmap import (
+    MAP_ANONYMOUS,
+    MAP_FIXED,
+    MAP_PRIVATE,
+    MAP_SHARED,
+    PROT_READ,
+    PROT_WRITE,
+    get_unmapped_area,
+    vm_mmap,
+)
+from ..mm.rmap import page_add_new_anon_rmap
 from ..mm.vmscan import shrink_page
 from ..pte import (
     PAGE_SIZE,
@@ -32,12 +42,15 @@ from ..pte import (
     _PAGE_HW_DIRTY,
     _PAGE_PRESENT,
     _PAGE_RW,
+    mk_pte,
     pte_str,
 )
 from .body import _EXPR_PREFIX, _BODY_PREFIX, Compiler, Env
 from .names import FUNCTIONS, PTE_HELPERS, READERS, Function
 
 FILE_PAGES = 16  # a file's size in pages, or as many as its declared pages' indexes need
+CONT_ORDER = 4  # a `cont` page's block: 16 pages, arm64's CONT_PTES with 4K pages
+CONT_PAGES = 1 << CONT_ORDER
 
 
 class LitmusScenario:
@@ -117,6 +130,9 @@ class LitmusScenario:
             enable_debug(machine)
         watched = [(mms[m], state["va"][name], name if m == "mm" else f"{m}:{name}")
                    for m, names in pages_in.items() for name in names]
+        cont = {page.name for page in self.litmus.pages if page.cont}  # a block's other pages too
+        watched += [(mm_, va + k * PAGE_SIZE, f"{name}+{k}") for mm_, va, name in list(watched)
+                    if name.split(":")[-1] in cont for k in range(1, CONT_PAGES)]
         actors = [ActorSpec(b.name, b.cpu) for b in self.litmus.blocks]
         actors += [ActorSpec(name, h.cpu) for name, h in zip(self.hardware, self.litmus.hardware)]
         return World(machine, actors, watched, state)
@@ -127,6 +143,8 @@ class LitmusScenario:
 
     def _page(self, kernel, mm, page, state):
         prot = PROT_READ | PROT_WRITE
+        if page.cont:
+            return self._cont_block(mm, page, state)
         if page.file is None:
             va = vm_mmap(mm, 0, PAGE_SIZE, prot, MAP_PRIVATE | MAP_ANONYMOUS)
         else:
@@ -164,6 +182,30 @@ class LitmusScenario:
                 if not shrink_page(kernel, pfn):
                     raise self.litmus.error(page.offset, f"page {page.name} could not be swapped out")
         if page.vma_write is not None and not page.vma_write or page.vma_write is None and not page.write:
+            vma.flags &= ~VM_WRITE
+            vma_set_page_prot(vma)
+
+    def _cont_block(self, mm, page, state):
+        """`cont`: a 64 KiB-aligned anonymous vma of CONT_PAGES pages, mapped by one set_ptes
+        of a naturally aligned block of consecutive frames (a large folio, as do_anonymous_page
+        maps one: mm/memory.c alloc_anon_folio); arm64's contpte writes it as one contiguous
+        block (contpte.c:240-282).  The page names the first; A + k * PAGE_SIZE the others."""
+        machine = mm.machine
+        size = CONT_PAGES * PAGE_SIZE
+        va = (get_unmapped_area(mm, 2 * size) + size - 1) & ~(size - 1)
+        vm_mmap(mm, va, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
+        vma = mm.find_vma(va)
+        anon_vma_prepare(vma)
+        ptep = pte_alloc(mm, va)
+        first = machine.mem.alloc_block(CONT_ORDER, PG_anon | PG_swapbacked)
+        for k in range(CONT_PAGES):
+            machine.mem.data[first + k] = page.value
+            page_add_new_anon_rmap(machine.mem, first + k, vma, va + k * PAGE_SIZE)
+        bits = (_PAGE_RW if page.write else 0) | (_PAGE_ACCESSED if page.young else 0) \
+            | (_PAGE_DIRTY if page.dirty else 0)
+        machine.arch.set_ptes(mm, va, ptep, mk_pte(first, vma.page_prot & ~_PAGE_RW) | bits, CONT_PAGES)
+        state["va"][page.name] = va
+        if not page.write if page.vma_write is None else not page.vma_write:
             vma.flags &= ~VM_WRITE
             vma_set_page_prot(vma)
 

@@ -17,7 +17,7 @@ _BRACE_OR_SKIP = re.compile(r"""/\*|//|["'{}]""")  # what braces() looks at; the
 _SKIP = re.compile(r"(?:\s+|/\*.*?\*/|//[^\n]*)*", re.S)
 
 PAGE_WORDS = ("anon", "file", "private", "shared", "rw", "ro", "young", "old", "dirty", "clean",
-              "hashed", "none", "swapped", "cached", "value", "index", "vma")
+              "hashed", "none", "swapped", "cached", "value", "index", "vma", "cont")
 CLAUSES = ("forbid", "exists", "expect")
 MAX_NUMBER = 2**64 - 1  # a number in the header is an unsigned long
 MAX_CPUS = 64  # cpu0 ... cpu63
@@ -27,7 +27,7 @@ _GROUPS = {"anon": "kind", "file": "kind", "private": "sharing", "shared": "shar
            "rw": "write bit", "ro": "write bit", "young": "Accessed bit", "old": "Accessed bit",
            "dirty": "Dirty bit", "clean": "Dirty bit", "none": "entry", "swapped": "entry",
            "value": "content", "index": "index", "vma": "vma protection", "hashed": "hashed",
-           "cached": "cached"}
+           "cached": "cached", "cont": "contiguous block"}
 # Attributes that describe a present entry's bits: a none or swapped entry has none of them.
 _PRESENT_ONLY = ("young", "old", "dirty", "clean", "hashed")
 
@@ -47,6 +47,7 @@ class Page:
     value: int = 0
     index: int | None = None
     vma_write: bool | None = None  # None: as the PTE
+    cont: bool = False  # the first of 16 pages mapped as one aligned block (arm64 contpte)
 
 
 @dataclass
@@ -287,6 +288,8 @@ def _page(r: _Reader, name: str, offset: int) -> Page:
             page.hashed = True
         elif token == "cached":
             page.cached = True
+        elif token == "cont":
+            page.cont = True
         elif token in ("none", "swapped"):
             page.state = token
         elif token == "value":
@@ -311,6 +314,8 @@ def _page(r: _Reader, name: str, offset: int) -> Page:
                       "(a mapped file page is always in the page cache)")
     if page.state == "swapped" and kind != "anon":
         raise r.error(offset, f"page {name}: only anonymous pages are swapped")
+    if page.cont and (kind != "anon" or page.state != "present"):
+        raise r.error(offset, f"page {name}: 'cont' is for a present anonymous page (16 pages of one block)")
     return page
 
 

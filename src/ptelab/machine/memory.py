@@ -80,6 +80,23 @@ class PhysicalMemory:
             self.index.append(0)
         return pfn
 
+    def alloc_block(self, order: int, flags: int = 0) -> int:
+        """2**order frames never used before, consecutive and naturally aligned, as the buddy
+        allocator gives a large folio its frames; the first pfn.  Frames skipped to align
+        the block go to the free list."""
+        n = 1 << order
+        reused, self.free_list[:] = list(self.free_list), []
+        skipped = []
+        while len(self.refcount) % n:
+            skipped.append(self.alloc_page())
+        first = self.alloc_page(flags)
+        for _ in range(n - 1):
+            self.alloc_page(flags)
+        self.free_list[:0] = reused
+        for pfn in skipped:
+            self.put_page(pfn)
+        return first
+
     def get_page(self, pfn: int) -> None:
         if self.refcount[pfn] <= 0:
             raise BadPageState(f"get_page on free pfn {pfn}")
