@@ -50,7 +50,9 @@ def test_set_pte_at_keeps_the_bit_so_hash_page_rewrites_the_old_hpte(s):
     [slot] = slots(s)
     s.arch.ptep_get_and_clear(s.mm, s.addr, s.ptep)
     other = s.machine.mem.alloc_page()
-    s.arch.set_pte_at(s.mm, s.addr, s.ptep, mk_pte(other, PAGE_SHARED) | _PAGE_HASHPTE)
+    # another frame over an unflushed clear breaks break-before-make (debug mode); what the
+    # hardware then does is the point here, so the backend is called past the checks
+    getattr(s.arch, "_arch", s.arch).set_pte_at(s.mm, s.addr, s.ptep, mk_pte(other, PAGE_SHARED) | _PAGE_HASHPTE)
     assert s.pte() & _PAGE_HASHPTE
     # until the flush or a hash fault, the old HPTE still translates the old frame
     assert s.machine.hash_table.entry(slot)[0] == s.page

@@ -72,7 +72,7 @@ def call_site() -> str:
 
 class _CpuState:
     __slots__ = ("lazy_written", "prot_pending", "prot_old", "locked_table", "deferred_flushes", "lazy_cleared",
-                 "unsynced")
+                 "unsynced", "own_cleared")
 
     def __init__(self):
         self.lazy_written: set[int] | None = None  # None outside a lazy section
@@ -81,6 +81,7 @@ class _CpuState:
         self.locked_table = None  # a PTE table whose lock this CPU was seen holding
         self.deferred_flushes: list = []  # flush_tlb_* inside a lazy section: effective at leave
         self.lazy_cleared: dict = {}  # (mm, addr) -> old: valid entries cleared in this lazy section
+        self.own_cleared: dict = {}  # (mm, addr) -> old: valid entries this CPU cleared, not yet flushed
         self.unsynced: list = []  # (mm, start, end): flush_tlb_page_nosync, effective at this CPU's dsb
 
 
@@ -156,6 +157,7 @@ class DebugArch:
                 entries = self._unflushed[mm] = {}
             entries[addr] = old
             state = self._cpu()
+            state.own_cleared[(mm, addr)] = old
             if state.lazy_written is not None:
                 state.lazy_cleared[(mm, addr)] = old
 
@@ -171,10 +173,10 @@ class DebugArch:
 
     def _flushed(self, mm, start=0, end=1 << 64):
         for cpu in self._machine.cpus:
-            cleared = cpu.debug.lazy_cleared
-            if cleared:
-                for key in [k for k in cleared if k[0] is mm and start <= k[1] < end]:
-                    del cleared[key]
+            for cleared in (cpu.debug.lazy_cleared, cpu.debug.own_cleared):
+                if cleared:
+                    for key in [k for k in cleared if k[0] is mm and start <= k[1] < end]:
+                        del cleared[key]
         entries = self._unflushed.get(mm)
         if not entries:
             return
@@ -186,12 +188,12 @@ class DebugArch:
 
     def _writing_valid(self, accessor, args, mm, addr, ptep, pte):
         """set_pte_at/set_ptes of `pte` over the entry at addr: not another frame over a clear
-        no flush has covered (break-before-make); inside a lazy-MMU section, not over a clear
+        this CPU made that no flush has covered (break-before-make; another CPU's fault over a
+        clear is left to arm64's invariant, which sees whether a TLB still holds it); inside a lazy-MMU section, not over a clear
         of the same section that no flush has issued yet."""
         if not pte_present(pte):
             return
-        unflushed = self._unflushed.get(mm)
-        cleared = unflushed.get(addr) if unflushed else None
+        cleared = self._cpu().own_cleared.get((mm, addr))
         if cleared is not None and pte_pfn(cleared) != pte_pfn(pte):
             self._fail("break-before-make", accessor, args, ptep,
                        f"frame {pte_pfn(cleared)} becomes frame {pte_pfn(pte)} and no flush has covered the clear")
