@@ -44,7 +44,7 @@ def test_random_mode_says_it_sampled_and_honours_executions_and_preemptions(caps
     assert "preemptions" in result.cut and "executions" in result.cut
     assert main(["litmus", str(SEED), "--arch", "ppc64", "--mode", "random", "--runs", "20", "--json"]) == 3
     [record] = json.loads(capsys.readouterr().out)
-    assert record["verdict"] == "inconclusive" and record["sampled"] and not record["ok"]
+    assert record["verdict"] == "INCONCLUSIVE" and record["sampled"] and not record["ok"]
     assert record["executions"] == 20
 
 

@@ -193,7 +193,7 @@ def state_lines(test: LitmusTest, ex, result) -> list[str]:
 def as_json(test: LitmusTest, r: ArchResult) -> dict:
     return {
         "test": r.test, "file": test.litmus.path, "arch": r.arch, "kind": r.kind, "ok": r.ok,
-        "verdict": r.verdict.lower(), "sampled": r.mode != "exhaustive", "unmet": r.unmet, "notes": r.notes,
+        "verdict": r.verdict, "sampled": r.mode != "exhaustive", "unmet": r.unmet, "notes": r.notes,
         "condition": r.condition, "observation": r.observation, "positive": r.positive,
         "negative": r.negative, "states": [{"state": list(s), "count": n} for s, n in r.states.items()],
         "outcomes": dict(r.outcomes), "expected": list(r.expected), "problems": r.problems,
