@@ -305,6 +305,8 @@ SEED = Path(__file__).resolve().parent.parent / "litmus" / "seed-mprotect.litmus
     (["--preemptions", "-1"], "argument --preemptions: -1 must be at least 0"),
     (["--preemptions", "x"], "'x' is not a whole number (0, 1, ...)"),
     (["--mode", "dfs"], "unknown mode 'dfs'; accepted: exhaustive, random"),
+    (["--arch", "al"], "unknown architecture 'al' (did you mean 'all'?); accepted: x86, "),
+    (["--arch", "x86,"], "unknown architecture ''; accepted: x86, "),
     (["--jsn"], "unknown option '--jsn' for ptelab litmus (did you mean '--json'?); accepted: --arch,"),
     (["--arhc=x86"], "unknown option '--arhc' for ptelab litmus (did you mean '--arch'?)"),
 ])

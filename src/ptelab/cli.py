@@ -46,7 +46,9 @@ def parse_arches(spec: str) -> list[str]:
     """'x86', 'x86,ppc64' or 'all'."""
     if spec == "all":
         return list(ARCHES)
-    names = [choose("architecture", name.strip(), ARCHES) for name in spec.split(",")]
+    names = [choose("architecture", name.strip(), [*ARCHES, "all"]) for name in spec.split(",")]
+    if "all" in names:
+        return list(ARCHES)
     return list(dict.fromkeys(names))  # each once, in the order given
 
 
