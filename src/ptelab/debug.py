@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 from .arch.generic import GenericArch
-from .machine.memory import PTE_INDEX_MASK, PTE_TABLE_SHIFT
+from .machine.memory import PTE_TABLE_SHIFT
 from .pte import (
     PAGE_SHIFT,
     PFN_SHIFT,
@@ -102,9 +102,9 @@ class DebugArch:
         self._get = arch.ptep_get
         self._start = arch.ptep_modify_prot_start
         self._commit = arch.ptep_modify_prot_commit
-        tables = machine.mem.ptes
-        # the checks' own reads are not accesses of the code being checked (no scheduling point)
-        self._peek = lambda ptep: tables[ptep >> PTE_TABLE_SHIFT][ptep & PTE_INDEX_MASK]
+        # the checks' own reads are not accesses of the code being checked (no scheduling
+        # point); they see the entry as written, a write the backend still defers included
+        self._peek = arch.entry_written_at
 
     def __getattr__(self, name):
         return getattr(self._arch, name)

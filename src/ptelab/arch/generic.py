@@ -301,6 +301,11 @@ class GenericArch:
         (where, context, va, pfn, allocation generation, writable, seq)."""
         return ()
 
+    def entry_written_at(self, ptep: int) -> int:
+        """The entry at ptep as software last wrote it (see entry_as_written): what debug
+        mode judges a call by, so that its rules hold whatever the backend defers."""
+        return self.tables[ptep >> PTE_TABLE_SHIFT][ptep & PTE_INDEX_MASK]
+
     def entry_as_written(self, mm, va: int) -> int:
         """The entry mapping va as software last wrote it: what the page table holds, unless
         the backend holds a write it has not made yet (Xen's queued mmu_update).  The

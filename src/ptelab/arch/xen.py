@@ -60,7 +60,7 @@ from ..machine.hypervisor import (
     apply_update,
 )
 from ..machine.counters import XEN_MC_ENTRY
-from ..machine.memory import PTE_TABLE_SHIFT
+from ..machine.memory import PTE_INDEX_MASK, PTE_TABLE_SHIFT
 from ..pte import PAGE_SHIFT, PAGE_SIZE, PFN_SHIFT, _PAGE_ACCESSED, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER
 from .x86 import TLB_SINGLE_PAGE_FLUSH_CEILING, X86
 
@@ -240,29 +240,31 @@ class Xen(X86):
         batch.clear()
 
     # ---- what the explorer's invariants ask of the machine ---------------------------------
-    def _queued(self, mm, va: int):
+    def _queued(self, ptep: int):
         """(the page table's entry, the entry once every queued request for it is made, cpu)
-        when some CPU's multicall buffer holds a request for (mm, va), else None."""
-        ptep = mm.pte_offset(va)
-        if ptep is None:
-            return None
+        when some CPU's multicall buffer holds a request for the entry, else None."""
         for cpu in self.machine.cpus:
             requests = cpu.arch_state.queued(ptep)
             if requests:
-                current = written = mm.entry(va)
+                current = written = self.tables[ptep >> PTE_TABLE_SHIFT][ptep & PTE_INDEX_MASK]
                 for cmd, val in requests:
                     written = apply_update(cmd, written, val)
                 return current, written, cpu.id
         return None
 
+    def entry_written_at(self, ptep: int) -> int:
+        queued = self._queued(ptep)
+        return self.tables[ptep >> PTE_TABLE_SHIFT][ptep & PTE_INDEX_MASK] if queued is None else queued[1]
+
     def entry_as_written(self, mm, va: int) -> int:
-        queued = self._queued(mm, va)
-        return mm.entry(va) if queued is None else queued[1]
+        ptep = mm.pte_offset(va)
+        return 0 if ptep is None else self.entry_written_at(ptep)
 
     def cached_translations(self, mm, va: int):
         """While a request is queued, the page table still holds the old entry and the walker
         fills TLBs from it: it is a translation the written entry does not back."""
-        queued = self._queued(mm, va)
+        ptep = mm.pte_offset(va)
+        queued = None if ptep is None else self._queued(ptep)
         if queued is None:
             return ()
         current, _, cpu_id = queued
