@@ -170,3 +170,28 @@ def test_a_fault_on_a_migration_entry_nobody_removes_makes_no_progress(arch_name
     kernel.machine.arch.set_pte_at(mm, addr, ptep, swp_entry_to_pte(make_readable_migration_entry(5)))
     with pytest.raises(RuntimeError, match="migration_entry_wait"):
         user_read(mm, kernel.machine.cpus[1], addr)
+
+
+def test_x86_mm_cpumask_and_lazy_tlb_as_in_6_12():
+    from ptelab.machine.counters import IPI
+    from ptelab.mm.mprotect import do_mprotect
+
+    kernel = Kernel(boot("x86", cpus=4))
+    machine = kernel.machine
+    cpus = machine.cpus
+    mm, other = kernel.new_mm(), kernel.new_mm()
+    addr = vm_mmap(mm, 0, PAGE_SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    vm_mmap(other, 0, PAGE_SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS)
+    for cpu in cpus[1:]:
+        user_write(mm, cpu, addr, 1)  # three threads, each with a writable TLB entry
+    user_read(other, cpus[3], addr)  # cpu3 switches to another mm: it leaves mm_cpumask
+    assert mm.cpumask == {1, 2} and other.cpumask == {3}
+    machine.enter_lazy_tlb(cpus[2])  # cpu2's thread sleeps: lazy TLB, still in the mask
+    ipis = machine.counters[IPI]
+    with machine.on_cpu(cpus[0]):
+        do_mprotect(mm, addr, PAGE_SIZE, PROT_READ)
+    assert machine.counters[IPI] - ipis == 1  # cpu1 only: cpu2 is lazy, cpu3 left
+    for cpu in cpus[1:]:  # each catches up (cpu2, cpu3: tlb_gen moved) and is refused
+        with pytest.raises(SegmentationFault):
+            user_write(mm, cpu, addr, 2)
+    assert user_read(mm, cpus[3], addr) == 1

@@ -35,8 +35,15 @@ def _check(mm, cpu, addr: int, pages: int, expected) -> None:
 
 
 def _fill(mm, cpus, addr: int, pages: int, value) -> None:
+    """One thread per CPU writes its share of the pages; then the threads sleep, and their
+    CPUs keep the mm loaded in lazy TLB mode (6.12 enter_lazy_tlb): x86's shootdowns skip
+    them until a thread of the mm runs there again."""
     for i in range(pages):
         user_write(mm, cpus[i % len(cpus)], addr + i * PAGE_SIZE, value(i))
+    machine = mm.machine
+    for cpu in cpus:
+        if cpu.mm is mm:
+            machine.enter_lazy_tlb(cpu)
 
 
 def _anon(kernel, pages: int):

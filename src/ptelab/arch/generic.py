@@ -263,6 +263,16 @@ class GenericArch:
     def update_mmu_cache(self, vma, addr: int, ptep: int) -> None:
         pass
 
+    def switch_mm(self, cpu, prev, next_) -> None:
+        """switch_mm: the CPU joins next's mm_cpumask and stays in prev's (the TLB keeps
+        prev's entries, tagged with its context, and the shootdowns still reach it)."""
+        cpu.mm = next_
+        cpu.is_lazy = False
+        next_.cpumask.add(cpu.id)
+
+    def enter_lazy_tlb(self, cpu) -> None:
+        """Nothing by default: the CPU keeps the mm and receives its flushes."""
+
     def tlb_flush(self, tlb) -> None:
         """asm-generic/tlb.h tlb_flush: the mmu_gather's one shootdown."""
         if tlb.fullmm or tlb.need_flush_all:

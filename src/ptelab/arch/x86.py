@@ -90,15 +90,69 @@ class X86(GenericArch):
         if pte & (_PAGE_PRESENT | _PAGE_USER) == _PAGE_PRESENT | _PAGE_USER:
             self.tlb_miss(cpu, mm, va, False)
 
+    # ---- mm_cpumask and lazy TLB (6.12 arch/x86/mm/tlb.c) -----------------------------
+    def switch_mm(self, cpu, prev, next_) -> None:
+        """6.12 arch/x86/mm/tlb.c:499-674 (switch_mm_irqs_off): switching to another mm
+        leaves prev's mm_cpumask (:625) and joins next's (:630); the TLB keeps each
+        context's entries (PCID), and flushes next's when next's tlb_gen moved since this
+        CPU last caught up with it (choose_new_asid's need_flush, :633; the return from
+        lazy mode to the same mm compares tlb_gen too, :584-597)."""
+        if prev is not None and prev is not next_:
+            prev.cpumask.discard(cpu.id)
+        next_.cpumask.add(cpu.id)
+        cpu.mm = next_
+        cpu.is_lazy = False
+        self.machine.shared(("tlb_gen", next_.context), False)
+        if cpu.tlb_gen.get(next_.context, next_.tlb_gen) != next_.tlb_gen:
+            self._sched(("tlb", cpu.id), True, f"switch_mm: cpu{cpu.id} catches up with a skipped flush")
+            self.counters[TLB_FLUSH_FULL] += 1
+            cpu.tlb.flush_context(next_.context)
+        cpu.tlb_gen[next_.context] = next_.tlb_gen
+
+    def inc_mm_tlb_gen(self, mm) -> None:
+        """6.12 arch/x86/include/asm/tlbflush.h:270-279 (inc_mm_tlb_gen): every flush of mm, and
+        every batched unmap, moves its tlb_gen on."""
+        self.machine.shared(("cpumask", mm.context), False)
+        self.machine.shared(("tlb_gen", mm.context), True)
+        mm.tlb_gen += 1
+
+    def enter_lazy_tlb(self, cpu) -> None:
+        """6.12 arch/x86/mm/tlb.c:676-682: the mm stays loaded and in mm_cpumask, but
+        shootdowns skip the CPU (should_flush_tlb, :900-932) unless page tables were freed."""
+        cpu.is_lazy = True
+
+    def tlb_flush(self, tlb) -> None:
+        """6.12 arch/x86/include/asm/tlb.h:10-21: the gather's range (all of it for fullmm),
+        with tlb->freed_tables."""
+        if tlb.fullmm or tlb.need_flush_all:
+            self._flush(tlb.mm, 0, 1 << 48, bool(tlb.tables))
+        elif tlb.end > tlb.start:
+            self._flush(tlb.mm, tlb.start, tlb.end, bool(tlb.tables))
+
+    def flush_tlb_mm(self, mm) -> None:
+        """6.12 arch/x86/include/asm/tlbflush.h:238-239: flush_tlb_mm_range(mm, 0,
+        TLB_FLUSH_ALL, 0, true), which reaches lazy CPUs too."""
+        self._flush(mm, 0, 1 << 48, True)
+
     # ---- shootdown -------------------------------------------------------------------
     def flush_tlb_mm_range(self, mm, start: int, end: int) -> None:
+        self._flush(mm, start, end, False)
+
+    def _flush(self, mm, start: int, end: int, freed_tables: bool) -> None:
+        """6.12 arch/x86/mm/tlb.c:1043-1086 (flush_tlb_mm_range): tlb_gen moves on; the
+        CPUs of mm_cpumask are flushed, but a lazy one only when page tables were freed
+        (native_flush_tlb_multi, :950-978): it catches up when it returns (switch_mm)."""
         this = self.machine.this_cpu
         cpus = self.machine.cpus
         npages = (end - start) >> PAGE_SHIFT
         full = npages > TLB_SINGLE_PAGE_FLUSH_CEILING
         counters = self.counters
+        self.inc_mm_tlb_gen(mm)
         for cpu_id in sorted(mm.cpumask):
             cpu = cpus[cpu_id]
+            if cpu.is_lazy and not freed_tables and cpu is not this:
+                continue  # should_flush_tlb: "Lazy TLB will get flushed at the next context switch"
+            cpu.tlb_gen[mm.context] = mm.tlb_gen
             self._sched(("tlb", cpu_id), True, "invlpg" if cpu is this else f"flush IPI to cpu{cpu_id}")
             if cpu is not this:
                 counters[IPI] += 1
@@ -112,11 +166,20 @@ class X86(GenericArch):
             else:
                 cpu.tlb.flush_range(mm.context, start, end)
 
+    def arch_tlbbatch_add_pending(self, batch: set, mm, uaddr: int) -> None:
+        """6.12 arch/x86/include/asm/tlbflush.h:281-288: tlb_gen moves on (a CPU that left
+        the mm catches up when it comes back), the mm's CPUs join the batch."""
+        self.inc_mm_tlb_gen(mm)
+        batch.update(mm.cpumask)
+
     def arch_tlbbatch_flush(self, batch: set) -> None:
-        """arch_tlbbatch_flush: one full flush on every CPU gathered (flush_tlb_multi)."""
+        """arch_tlbbatch_flush: one full flush on every CPU gathered (flush_tlb_multi; a
+        lazy CPU is skipped, should_flush_tlb, and catches up by tlb_gen)."""
         this = self.machine.this_cpu
         for cpu_id in sorted(batch):
             cpu = self.machine.cpus[cpu_id]
+            if cpu.is_lazy and cpu is not this:
+                continue
             self._sched(("tlb", cpu_id), True, f"batched flush of cpu{cpu_id}")
             if cpu is not this:
                 self.counters[IPI] += 1

@@ -62,6 +62,7 @@ from ..machine.hypervisor import (
 from ..machine.counters import XEN_MC_ENTRY
 from ..machine.memory import PTE_INDEX_MASK, PTE_TABLE_SHIFT
 from ..pte import PAGE_SHIFT, PAGE_SIZE, PFN_SHIFT, _PAGE_ACCESSED, _PAGE_PRESENT, _PAGE_RW, _PAGE_USER
+from .generic import GenericArch
 from .x86 import TLB_SINGLE_PAGE_FLUSH_CEILING, X86
 
 _CPUMASK_BYTES = 8  # BITS_TO_LONGS(num_possible_cpus()) longs after the op (mmu_pv.c:1333-1334)
@@ -213,7 +214,15 @@ class Xen(X86):
         cpu.lazy_mmu = False
 
     # ---- TLB flushes: hypercalls, not IPIs ------------------------------------------------
+    # x86's flush_tlb_mm_range (tlb.c:1043-1086) with the Xen pv_ops flush below, also for
+    # the mmu_gather and flush_tlb_mm (x86's freed_tables changes nothing here)
+    tlb_flush = GenericArch.tlb_flush
+    flush_tlb_mm = GenericArch.flush_tlb_mm
+
     def flush_tlb_mm_range(self, mm, start: int, end: int) -> None:
+        self.inc_mm_tlb_gen(mm)  # tlb.c:1058; the CPUs flushed below are caught up
+        for cpu_id in mm.cpumask:
+            self.machine.cpus[cpu_id].tlb_gen[mm.context] = mm.tlb_gen
         this = self.machine.this_cpu.id
         if any(cpu != this for cpu in mm.cpumask):
             self._flush_tlb_multi(mm, tuple(sorted(mm.cpumask)), start, end)

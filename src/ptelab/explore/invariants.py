@@ -138,6 +138,10 @@ class Invariants:
                     continue
             pte = None
             for cpu in machine.cpus:
+                # a CPU that switched away from mm, or runs it lazily, uses none of its
+                # entries; x86's switch_mm flushes them if a flush skipped it meanwhile
+                if cpu.mm is not mm or cpu.is_lazy:
+                    continue
                 entry = cpu.tlb.entries.get(key)
                 if entry is not None:
                     pte = self.arch.entry_as_written(mm, va) if pte is None else pte

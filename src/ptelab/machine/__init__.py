@@ -63,9 +63,17 @@ class Machine:
             self.this_cpu = previous
 
     def switch_mm(self, cpu: CPU, pgd) -> None:
-        """Load an address space on a CPU (switch_mm): it joins mm_cpumask."""
-        cpu.mm = pgd
-        pgd.cpumask.add(cpu.id)
+        """Load an address space on a CPU (switch_mm, the architecture's): it joins
+        mm_cpumask.  Also the return from lazy TLB mode to the same mm."""
+        self.shared(("cpumask", pgd.context), True)
+        if cpu.mm is not None and cpu.mm is not pgd:
+            self.shared(("cpumask", cpu.mm.context), True)
+        self.arch.switch_mm(cpu, cpu.mm, pgd)
+
+    def enter_lazy_tlb(self, cpu: CPU) -> None:
+        """The CPU's thread of its mm stops (it sleeps, or exits to the idle task), the mm
+        stays loaded (enter_lazy_tlb)."""
+        self.arch.enter_lazy_tlb(cpu)
 
     def translate(self, cpu: CPU, pgd, va: int, write: bool) -> int:
         """One user access attempt: the frame reached, or FAULT for the OS to handle.

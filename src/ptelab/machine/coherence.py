@@ -43,8 +43,13 @@ def stale_translations(machine) -> list[str]:
     """Every cached translation that grants more than the page tables do now."""
     problems = []
     for cpu in machine.cpus:
+        # only the context the CPU runs a thread of can be used: one it left (or runs lazily)
+        # is caught up with when it comes back (x86's switch_mm compares tlb_gen)
+        loaded = cpu.mm.context if cpu.mm is not None and not cpu.is_lazy else None
         for key, (pfn, gen, writable, _) in cpu.tlb.entries.items():
             context, va = key >> VPN_BITS, (key & ((1 << VPN_BITS) - 1)) << PAGE_SHIFT
+            if context != loaded:
+                continue
             problem = judge(machine, f"cpu{cpu.id} TLB", context, va, pfn, gen, writable)
             if problem:
                 problems.append(problem)

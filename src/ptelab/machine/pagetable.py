@@ -21,6 +21,7 @@ class PageDirectory:
         machine.address_spaces[self.context] = self
         self.pmd: dict[int, int] = {}
         self.cpumask: set[int] = set()
+        self.tlb_gen = 0  # x86 mm->context.tlb_gen: bumped by every flush of the mm
         self._tables = machine.mem.ptes
 
     def entry(self, va: int) -> int:

@@ -59,7 +59,7 @@ def user_access(mm, cpu, va: int, write: bool, value: int = 0) -> int:
     """Model's own: a user load or store, the MMU first, then do_user_addr_fault and a retry.
     A load (returns the value read) or a store of `value` by `cpu` running `mm`."""
     machine = mm.machine
-    if cpu.mm is not mm:
+    if cpu.mm is not mm or cpu.is_lazy:  # a thread of mm runs here (again)
         machine.switch_mm(cpu, mm)
     previous, machine.this_cpu = machine.this_cpu, cpu
     try:
