@@ -146,7 +146,9 @@ def test_inventory_records_loop_lazy_lock_and_the_flush_before_unlock():
     up = site(s, "upgrade_in_place", "set_pte_at")
     assert (up.lazy, up.flushes) == ("no", {"none before unlock"})
     ann = site(s, "annotated", "ptep_set_wrprotect")
-    assert ann.locks == ("&mm->page_table_lock (caller's: __must_hold/__releases)",) and ann.loop is False
+    assert ann.locks == ("mm->page_table_lock (caller's: __must_hold/__releases)",) and ann.loop is False
+    assert ann.flushes == {"its caller releases the lock"}
+    assert site(s, "change_pte_range", "flush_tlb_batched_pending").flush_text() == "-"  # a flush waits for none
     assert s.few_users()["ptep_modify_prot_start"] == ["change_pte_range", "start_without_commit"]
     assert "ptep_get" not in s.few_users()  # four users
 

@@ -193,9 +193,9 @@ class Walker:
         self._fn_line = line
         frame = _Frame(name, path, {}, (), (name,))
         state = entry or State()
-        state = state.copy(locks=state.locks | frozenset(f"{h} (caller's: __must_hold/__releases)" for h in held))
+        state = state.copy(locks=state.locks | frozenset(f"{h.lstrip('&')} (caller's: __must_hold/__releases)" for h in held))
         out = self._block(ir, state, frame)
-        self._close(join([out.end, *out.returns]), "lock not released here")
+        self._close(join([out.end, *out.returns]), "its caller releases the lock" if state.locks else "no unlock here")
 
     def callers_state(self, path: str, name: str) -> State | None:
         """The state every call of `name` from its own file is made in: the PTE locks all of them
@@ -374,7 +374,8 @@ class Walker:
                 self.sites[key] = Site(name, frame.function, frame.path, frame.line_override or line, cargs,
                                        frame.loop, "yes" if lazy == {True} else "no" if lazy == {False} else "maybe",
                                        tuple(sorted(state.locks)))
-            state = state.copy(open=state.open | {key})
+            if name not in V.FLUSHES:  # a flush is not waiting for one
+                state = state.copy(open=state.open | {key})
         if frame.function == self.trace_function and name in SURFACE and not any(
                 v[0] in SURFACE for v in frame.via):
             self.trace.setdefault(step, (name, bool(state.locks), state.lazy == {True}))
