@@ -199,6 +199,7 @@ BLOCK = "PTE run\n{{\n  A: anon rw, young, dirty;\n}}\nP0 @ cpu0 {{\n  int r = 0
     ("change_protection(vma, A, A + 4096, 0, 1);", 3, "argument 4 (newprot) is 0, not a page protection"),
     ("try_to_unmap(page_of(A), 0);", 3, "try_to_unmap: try_to_unmap of anonymous page 2, which is not in the swap"),
     ("pte_offset(0x4000);", 3, "pte_offset: no PTE table maps 0x4000"),
+    ("migrate_folio(A, A);", 3, "migrate_folio: argument 1 (dst) is 0x10000000, not a page"),
     ("write(A, mm);", 3, "write: argument 2 (value) is an mm, not a number"),
     ("pte_mkdirty(find_vma(mm, A));", 3, "argument 1 (pte) is a vma, not a number"),
     ("mapping_of(A) + 1;", 17, "'+' works on numbers; this operand is NULL"),
@@ -228,6 +229,16 @@ def test_an_integer_literal_is_a_64_bit_c_one(tmp_path, stmt, message):
     path.write_text(BLOCK.format(stmt="r = 0777 + 0x10 + (18446744073709551615UL - 18446744073709551615);",
                                  cond="forbid (P0.r != 511 + 16)"))
     assert load(path).check("x86").ok
+
+
+def test_every_parameter_of_every_function_has_a_kind():
+    """A function a block may call checks its arguments by what its parameters are named:
+    a new parameter name must say what it takes (names.KINDS) or be a number (names.NUMERIC)."""
+    from ptelab.litmus.names import FUNCTIONS, KINDS, NUMERIC
+
+    unknown = {f"{name}({p})" for name, fn in FUNCTIONS.items() for p in fn.params
+               if p.strip("[]") not in KINDS and p.strip("[]") not in NUMERIC}
+    assert not unknown, f"say what these take, in litmus/names.py KINDS or NUMERIC: {sorted(unknown)}"
 
 
 def test_a_system_call_that_refuses_returns_minus_errno(capsys, tmp_path):
@@ -325,6 +336,14 @@ def test_a_bad_command_or_argument_lists_what_is_accepted(capsys):
     assert "unexpected argument 'b' for ptelab rules" in capsys.readouterr().err
     assert main(["states", "--formt", "md"]) == 2
     assert "did you mean '--format'?" in capsys.readouterr().err
+
+
+def test_docs_in_a_place_that_cannot_be_written_is_bad_input(capsys, tmp_path):
+    (tmp_path / "file").write_text("")
+    assert main(["docs", "--dir", str(tmp_path / "file" / "docs")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"ptelab: error: cannot write the docs under {tmp_path}/file/docs: ")
+    assert len(err.splitlines()) == 1
 
 
 def test_no_preemption_is_a_bound_like_any_other(capsys):
