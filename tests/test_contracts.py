@@ -1,11 +1,18 @@
 """Operation contracts: every cached translation knows which write of its PTE it was filled
 from, and each mm operation's promise is checked at its return (explore/invariants.py)."""
 
+from pathlib import Path
+
+import pytest
+
 from ptelab.explore.execution import Execution
 from ptelab.explore.schedule import Replay
+from ptelab.litmus import load
 from ptelab.litmus.check import LitmusTest
 from ptelab.litmus.syntax import parse
 from ptelab.machine.tlb import tlb_key
+from ptelab.mm import memory as mm_memory
+from ptelab.mm import mprotect as mm_mprotect
 
 
 def _run(text: str, arch: str, schedule: list[int]):
@@ -43,3 +50,48 @@ def test_a_translation_records_the_write_of_the_pte_it_was_filled_from():
             entry = world.machine.cpus[1].tlb.entries.get(tlb_key(mm.context, va))
             assert entry is not None and entry[3] == seq, (arch, seq, entry)
             assert world.machine.mem.pte_seq[mm.pte_offset(va)] == 2
+
+
+SUITE = Path(__file__).resolve().parent.parent / "litmus"
+
+
+@pytest.mark.parametrize("name,op", [("op-reclaim-madvise", "madvise > mmu_gather"), ("op-reclaim-mprotect", "mprotect")])
+def test_an_operation_that_skips_the_flush_reclaim_deferred_breaks_its_promise(monkeypatch, name, op):
+    """6.12 passes; without flush_tlb_batched_pending (Linux before 4.12) the operation returns
+    while cpu1 still holds what reclaim cleared, and the violation names both operations."""
+    test = load(SUITE / f"{name}.litmus")
+    assert test.check("x86").ok and not test.check("x86").outcomes
+    for module in (mm_memory, mm_mprotect):
+        monkeypatch.setattr(module, "flush_tlb_batched_pending", lambda mm: None)
+    result = test.check("x86")
+    assert set(result.outcomes) == {"stale-translation"} and result.complete
+    [violation] = result.counterexamples["stale-translation"].result.violations
+    assert violation.detail.startswith(f"P1's {op} (line ") and "cpu1 TLB still holds A" in violation.detail
+    assert "left behind by P0 (line 1" in violation.detail and violation.cpu == 1
+
+
+REFAULT = """PTE refault
+"MADV_DONTNEED on cpu1 while cpu0 reads: the shootdown reaches cpu0 first, so cpu0 may fault
+the page in again and cache the new translation before the zap returns"
+{
+  A: anon rw, young, dirty, value 7;
+  cpu0 has A in its TLB;
+}
+P0 @ cpu1 {
+  madvise(mm, A, PAGE_SIZE, MADV_DONTNEED);
+}
+P1 @ cpu0 {
+  int v = read(A);
+}
+forbid any_invariant
+exists (P1.v == 0)
+"""
+
+
+def test_a_translation_filled_after_the_operation_saw_the_entry_is_not_blamed_on_it():
+    """The new translation is from a later write of the entry than the zap saw, so the zap's
+    promise holds in every order; judged against the entry the zap saw, it would not."""
+    test = LitmusTest(parse("refault.litmus", REFAULT))
+    for arch in ("x86", "ppc64"):
+        result = test.check(arch)
+        assert result.ok and result.complete and not result.outcomes, (arch, result.outcomes)

@@ -43,6 +43,7 @@ def tlb_gather_mmu(tlb: MmuGather, mm) -> None:
     tlb.tables.clear()
     tlb.delayed_rmap.clear()
     inc_tlb_flush_pending(mm)
+    mm.machine.operation_begin("mmu_gather")  # its promise is kept at tlb_finish_mmu
 
 
 def inc_tlb_flush_pending(mm) -> None:
@@ -138,3 +139,4 @@ def tlb_finish_mmu(tlb: MmuGather) -> None:
         tlb.need_flush_all = True
     tlb_flush_mmu(tlb)
     dec_tlb_flush_pending(tlb.mm)
+    tlb.mm.machine.operation_end()  # nothing it removed is usable now (explore/invariants.py)

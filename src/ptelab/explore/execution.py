@@ -82,7 +82,7 @@ class World:
 
 class Actor:
     __slots__ = ("index", "name", "cpu", "glet", "pending", "finished", "outcome", "wrote", "line", "is_hw",
-                 "execution", "work", "work_step", "waiting")
+                 "execution", "work", "work_step", "waiting", "ops")
 
     def __init__(self, index: int, spec: ActorSpec, cpu, execution=None):
         self.index = index
@@ -102,6 +102,7 @@ class Actor:
     def loop(self, where: str) -> Loop:
         """A loop of its code starts (at `where`, file:line): explore/loops.py."""
         return Loop(self.execution, self, where)
+        self.ops: list = []  # the operations it is inside, outermost first (explore/invariants.py)
 
     def next_footprint(self) -> dict:
         """What the announced next step touches, before it runs: location -> written?"""
@@ -217,7 +218,20 @@ class Execution:
         if self.active:
             self.current.wrote.add(ptep)
             seq = self.pte_seq  # which write of the entry this is (machine/memory.py)
-            seq[ptep] = seq.get(ptep, 0) + 1
+            seq[ptep] = n = seq.get(ptep, 0) + 1
+            self.invariants.written(self.current, ptep, n)
+
+    def pte_seen(self, ptep, pte):
+        if self.active and self.current.ops:
+            self.invariants.seen(self.current, ptep, pte)
+
+    def operation_begin(self, name):
+        if self.active:
+            self.invariants.begin(self.current, name)
+
+    def operation_end(self):
+        if self.active:
+            self.invariants.end(self, self.current)
 
     def returned(self, old):
         if self.active:
@@ -391,6 +405,7 @@ class Execution:
             finally:
                 actor.finished = True
                 actor.wrote.clear()
+                actor.ops.clear()
         return run
 
     def _switch_to(self, actor: Actor) -> None:

@@ -52,6 +52,17 @@ PREVENTED_BY = {
 }
 
 
+class Operation:
+    """An mm operation running on an actor: what it promises at its return is checked over
+    the entries it saw under their PTE lock (ptep -> (write seq, the entry as it saw it
+    last))."""
+
+    __slots__ = ("name", "where", "seen")
+
+    def __init__(self, name: str, where: str):
+        self.name, self.where, self.seen = name, where, {}
+
+
 @dataclass
 class Violation:
     invariant: str
@@ -96,6 +107,10 @@ class Invariants:
         self.pages = [(mm, va, name, tlb_key(mm.context, va)) for mm, va, name in world.watched]
         # frame -> (va, cpu) of the last store whose Dirty software has not taken
         self.stores: dict[int, tuple[int, int]] = {}
+        self.ptl = self.mem.ptl
+        self.tables = self.mem.ptes
+        self.writers: dict[tuple[int, int], str] = {}  # (ptep, seq) -> who made that write
+        self.ended: list[Operation] = []  # operations that returned in this step
 
     # ---- what the execution reports ----------------------------------------------------
     def stored(self, pfn: int, va: int, cpu: int) -> None:
@@ -108,13 +123,82 @@ class Invariants:
     def freed(self, pfn: int) -> None:
         self.stores.pop(pfn, None)
 
+    # ---- operations and their contracts -------------------------------------------------
+    def begin(self, actor, name: str) -> None:
+        """An operation starts, inside those the actor is already in (madvise > mmu_gather)."""
+        outer = actor.ops[-1].name + " > " if actor.ops else ""
+        where = f"{actor.name}'s {outer}{name}" + (f" (line {actor.line})" if actor.line else "")
+        actor.ops.append(Operation(outer + name, where))
+
+    def seen(self, actor, ptep: int, pte: int) -> None:
+        """An operation's CPU read or wrote the entry; under its PTE lock, that is what the
+        operation saw (and, from the write count, which translations are older)."""
+        lock = self.ptl.get(ptep >> 9)
+        if lock is not None and lock.owner == actor.cpu.id:
+            seen = (self.mem.pte_seq.get(ptep, 0), pte)
+            for op in actor.ops:
+                op.seen[ptep] = seen
+
+    def written(self, actor, ptep: int, seq: int) -> None:
+        op = actor.ops[-1].where if actor.ops else actor.name + (f" (line {actor.line})" if actor.line else "")
+        self.writers[(ptep, seq)] = op
+
+    def end(self, execution, actor) -> None:
+        """An operation returns: its contract is checked after this step, which reads every
+        cached translation of the watched pages it saw (so the reduction orders it against
+        each fill and flush).  A replayed step was checked when it first ran."""
+        if not actor.ops:  # a litmus body's tlb_finish_mmu without its tlb_gather_mmu
+            return
+        op = actor.ops.pop()
+        if execution.replaying or not op.seen:
+            return
+        self.ended.append(op)
+        touch = execution.touch
+        for cpu in self.machine.cpus:
+            touch(("tlb", cpu.id), False)
+        hpt = self.machine.hash_table
+        if hpt is not None:
+            for mm, va, _, _ in self.pages:
+                touch(("hash", hpt_vpn(mm.context, va)), False)
+
+    def _check_contracts(self, execution) -> None:
+        """At an operation's return, no translation of an entry it saw under the PTE lock,
+        filled from an earlier write of that entry than the one it saw, may grant more than
+        the entry as it saw it last: after mprotect nothing grants more than the new
+        protection, after a zap (munmap, MADV_DONTNEED, unmap_mapping_range) nothing it
+        removed is usable, after page_mkclean nothing writes through an older writable
+        translation.  Whatever else is in flight: this is how a flush another operation
+        deferred, and this one skipped, is seen."""
+        machine = self.machine
+        ended, self.ended = self.ended, []
+        for op in ended:
+            for mm, va, name, key in self.pages:
+                ptep = mm.pte_offset(va)
+                if ptep not in op.seen:
+                    continue
+                seq, pte = op.seen[ptep]
+                cached = [(f"cpu{cpu.id} TLB", *entry[:3], cpu.id, entry[3])
+                          for cpu in machine.cpus if (entry := cpu.tlb.entries.get(key)) is not None]
+                cached += self.arch.cached_translations(mm, va)
+                for where, pfn, gen, writable, cpu_id, filled in cached:
+                    if filled >= seq:
+                        continue
+                    execution.touch(("frame", pfn), False)
+                    problem = grants_more(machine, pte, pfn, gen, writable)
+                    if problem:
+                        left = self.writers.get((ptep, filled + 1), "the initial state")
+                        detail = (f"{op.where} returned while {where} still holds {name} {problem} (filled "
+                                  f"from an earlier write than the one it saw under the PTE lock; left "
+                                  f"behind by {left})")
+                        return execution._record(STALE_TRANSLATION, detail, va, pfn, cpu_id)
+
     # ---- the checks ----------------------------------------------------------------------
     def may_break(self, footprint: dict, actor) -> bool:
         """Whether a step can have broken an invariant the checks found whole before it: an
         operation ended, or the step wrote a TLB, the hash table, a frame, or an entry
         its own operation is not changing (an entry in flight is judged when its operation
         ends, and it keeps the lost-dirty check waiting until then)."""
-        if actor.finished:
+        if actor.finished or self.ended:
             return True
         for loc, write in footprint.items():
             if write:
@@ -156,6 +240,10 @@ class Invariants:
                 if problem:
                     return execution._record(STALE_TRANSLATION, stale(f"{name}: {where}", mm.context, va, problem),
                                              va, pfn, cpu_id)
+        if self.ended:
+            self._check_contracts(execution)
+            if execution.violations:
+                return
         if self.stores and quiet:
             self._check_dirty(execution)
 

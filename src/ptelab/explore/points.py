@@ -19,7 +19,9 @@ mapping, index) and a frame's content are not points, but every access to them i
 recorded in the step's footprint: a free and an access through a stale TLB entry are
 dependent, and so are try_to_unmap's mapcount test and a racing fault's rmap.
 
-The controller also hears what the invariants need: which PTE each CPU wrote,
+The controller also hears what the invariants need: which PTE each CPU wrote (and
+counts the writes of each entry, machine/memory.py pte_seq), what each entry was
+when an operation last saw it under its lock, where operations begin and return,
 which old entries the accessors returned (their Dirty is then software's), and
 which frames user stores reached.
 """
@@ -56,7 +58,9 @@ def explorable_class(cls: type) -> type:
 
         def _get(self, ptep):
             self.ctl.point(("pte", ptep), False, "load PTE")
-            return get(self, ptep)
+            pte = get(self, ptep)
+            self.ctl.pte_seen(ptep, pte)
+            return pte
 
         ptep_get = _get
 
@@ -69,6 +73,7 @@ def explorable_class(cls: type) -> type:
             if self.STORE_READS_TLBS:
                 self._tlbs_read()
             cls._set(self, ptep, pte)
+            self.ctl.pte_seen(ptep, get(self, ptep))
 
         def _tlbs_read(self):
             """The backend checks the store against every CPU's TLB (arm64's break-before-make):
@@ -80,7 +85,9 @@ def explorable_class(cls: type) -> type:
             enabled = self._busy_clear(ptep) if self.BUSY else None  # pte_update's ldarx loop
             self.ctl.point(("pte", ptep), True, what or "atomic RMW of PTE", enabled)
             self.ctl.pte_written(ptep)
-            return cls._update(self, mm, addr, ptep, clr, set_)
+            old = cls._update(self, mm, addr, ptep, clr, set_)
+            self.ctl.pte_seen(ptep, (old & ~clr) | set_)
+            return old
 
         def _cmpxchg(self, ptep, old, new):
             self.ctl.point(("pte", ptep), True, "cmpxchg PTE")
@@ -227,6 +234,12 @@ class ExplorableMachine(Machine, Controlled):
                     ctl.touch(("pte", ptep), False)
                 ctl.user_stored(pfn, va, cpu.id)
         return pfn
+
+    def operation_begin(self, name):
+        self.ctl.operation_begin(name)
+
+    def operation_end(self):
+        self.ctl.operation_end()
 
 
 class ExplorableMemory(PhysicalMemory, Controlled):

@@ -325,17 +325,34 @@ def _gather(fn, params: str) -> Function:
 
 
 # ---- generic mm operations, by the kernel functions they mirror ---------------------
+def _operation(name: str):
+    """An mm operation that promises something at its return: the explorer checks the promise
+    then (explore/invariants.py, operation contracts)."""
+    def wrap(fn):
+        def call(env, *args):
+            machine = env.machine
+            machine.operation_begin(name)
+            result = fn(env, *args)
+            machine.operation_end()
+            return result
+        return call
+    return wrap
+
+
 @_fn("mapping holebegin holelen even_cows", "mm/memory.c: unmap a file range from every mm")
+@_operation("unmap_mapping_range")
 def _unmap_mapping_range(env, mapping, holebegin, holelen, even_cows):
     memory.unmap_mapping_range(mapping, holebegin, holelen, bool(even_cows))
 
 
 @_fn("page", "mm/rmap.c: write-protect and clean every PTE mapping page; returns how many")
+@_operation("page_mkclean")
 def _page_mkclean(env, page):
     return rmap.page_mkclean(env.machine.mem, page)
 
 
 @_fn("page", "mm/page-writeback.c: page_mkclean, then clear PG_dirty; returns whether it was dirty")
+@_operation("clear_page_dirty_for_io")
 def _clear_page_dirty_for_io(env, page):
     return int(rmap.clear_page_dirty_for_io(env.machine.mem, page))
 
@@ -367,11 +384,13 @@ def _shrink_page(env, page):
 
 
 @_fn("vma start size", "mm/memory.c: zap the PTEs of a range (MADV_DONTNEED)")
+@_operation("zap_page_range")
 def _zap_page_range(env, vma, start, size):
     memory.zap_page_range(vma, start, size)
 
 
 @_fn("vma start end newprot dirty_accountable", "mm/mprotect.c: change_protection of a range")
+@_operation("change_protection")
 def _change_protection(env, vma, start, end, newprot, dirty_accountable):
     return mprotect.change_protection(vma, start, end, newprot, bool(dirty_accountable))
 
@@ -392,16 +411,19 @@ def _syscall(fn, *args) -> int:
 
 
 @_fn("mm start len prot", "mm/mprotect.c: mprotect(2); 0 or -errno")
+@_operation("mprotect")
 def _mprotect(env, mm, start, length, prot):
     return _syscall(mprotect.do_mprotect, mm, start, length, prot)
 
 
 @_fn("mm start len", "mm/mmap.c: munmap(2); 0 or -errno")
+@_operation("munmap")
 def _munmap(env, mm, start, length):
     return _syscall(mmap.vm_munmap, mm, start, length)
 
 
 @_fn("mm start len advice", "mm/madvise.c: madvise(2), MADV_DONTNEED or MADV_FREE; 0 or -errno")
+@_operation("madvise")
 def _madvise(env, mm, start, length, advice):
     return _syscall(madvise.do_madvise, mm, start, length, advice)
 

@@ -99,6 +99,14 @@ class Machine:
             return FAULT
         return self.translate(cpu, cpu.mm, va, write)
 
+    def operation_begin(self, name: str) -> None:
+        """An mm operation that promises something at its return starts on this_cpu (an
+        mmu_gather, change_protection, page_mkclean).  The explorer checks the promise when
+        it ends (explore/invariants.py, operation contracts); nothing happens sequentially."""
+
+    def operation_end(self) -> None:
+        """The innermost operation begun on this_cpu returns."""
+
     def violation(self, invariant: str, detail: str, **where) -> None:
         """A safety invariant broke.  Sequential runs stop here; the explorer records it."""
         raise InvariantViolation(invariant, detail, **where)
