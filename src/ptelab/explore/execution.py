@@ -98,11 +98,11 @@ class Actor:
         self.execution = execution
         self.work, self.work_step = 0, -1  # iterations of loops since its last scheduling point
         self.waiting = None  # a loops.Waiting after a waiting iteration of a spin loop
+        self.ops: list = []  # the operations it is inside, outermost first (explore/invariants.py)
 
     def loop(self, where: str) -> Loop:
         """A loop of its code starts (at `where`, file:line): explore/loops.py."""
         return Loop(self.execution, self, where)
-        self.ops: list = []  # the operations it is inside, outermost first (explore/invariants.py)
 
     def next_footprint(self) -> dict:
         """What the announced next step touches, before it runs: location -> written?"""
