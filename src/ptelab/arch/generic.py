@@ -306,6 +306,11 @@ class GenericArch:
         seq is the write of the PTE it was filled from (machine/memory.py, pte_seq)."""
         return ()
 
+    def cache_locations(self, mm, va: int) -> tuple:
+        """The explorer's locations (explore/points.py) that cached_translations(mm, va)
+        reads, so a check reading them is ordered against the steps that change them."""
+        return ()
+
     def all_cached_translations(self):
         """Every translation held outside the per-CPU TLBs, whatever its address:
         (where, context, va, pfn, allocation generation, writable, seq)."""

@@ -80,6 +80,9 @@ class HashMmu(GenericArch):
             found.append((where, pfn, gen, writable, None, seq))
         return found
 
+    def cache_locations(self, mm, va: int) -> tuple:
+        return (("hash", self.hpt.vpn(mm.context, va)),)
+
     def all_cached_translations(self):
         hpt = self.hpt
         for slot, v in enumerate(hpt.v):

@@ -156,10 +156,12 @@ class Invariants:
         touch = execution.touch
         for cpu in self.machine.cpus:
             touch(("tlb", cpu.id), False)
-        hpt = self.machine.hash_table
-        if hpt is not None:
-            for mm, va, _, _ in self.pages:
-                touch(("hash", hpt_vpn(mm.context, va)), False)
+        for mm, va, _, _ in self.pages:
+            ptep = mm.pte_offset(va)
+            if ptep in op.seen:
+                touch(("pte", ptep), False)
+                for loc in self.arch.cache_locations(mm, va):
+                    touch(loc, False)
 
     def _check_contracts(self, execution) -> None:
         """At an operation's return, no translation of an entry it saw under the PTE lock,
