@@ -48,10 +48,14 @@ second one (the seed thread's ppc64 duplicate cannot happen here), but until the
 flush or that rewrite the old HPTE still translates the old frame, whatever the PTE
 now says.
 
-2.6.27 (include/asm-powerpc/pgtable-ppc32.h, as the seed thread describes it) kept the
-bit the same way; what 6.12 changed (ptep_set_access_flags flushes the HPTE instead of
-only the TLB; the 64-bit-PTE build flushes a still-hashed entry inside set_pte_at) is
-not a rule's concern, so there is no 2.6.27 variant.  Not modelled: the 603's software
+2.6.27 kept the bit the same way, as the seed thread describes it: in
+include/asm-powerpc/pgtable-ppc32.h (read at torvalds/linux 016b33c4, the file before
+its 2.6.28 move to arch/powerpc/include) pte_clear is set_pte_at(__pte(0)), set_pte_at
+is pte_update(ptep, ~_PAGE_HASHPTE, pte_val(pte) & ~_PAGE_HASHPTE), and
+ptep_get_and_clear pte_update(ptep, ~_PAGE_HASHPTE, 0).  What 6.12 changed
+(ptep_set_access_flags flushes the HPTE, where 2.6.27 flushed only the TLB with
+flush_tlb_page_nohash; the 64-bit-PTE build flushes a still-hashed entry inside
+set_pte_at) is not a rule's concern, so there is no 2.6.27 variant.  Not modelled: the 603's software
 TLB reload, BATs, update_mmu_cache's hash preload (add_hash_page), kernel mappings.
 """
 
