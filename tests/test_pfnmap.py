@@ -2,6 +2,8 @@
 
 import pytest
 
+from ptelab.mm.fault import user_access
+
 from ptelab.arch import boot
 from ptelab.machine import FAULT
 from ptelab.machine.memory import PG_reserved
@@ -66,5 +68,7 @@ def test_access_uses_the_address_space_the_cpu_runs(setup):
     with kernel.machine.on_cpu(kernel.machine.cpus[0]):
         insert_pfn(vma, addr, frame, PAGE_READONLY)
     kernel.machine.switch_mm(cpu, mm)
+    if kernel.machine.arch.software_young:  # s390: the first access faults and makes it young
+        user_access(mm, cpu, addr, False)
     assert kernel.machine.access(cpu, addr, False) == frame
     assert kernel.machine.access(cpu, addr, True) == FAULT

@@ -97,6 +97,7 @@ def tlb_remove_table(tlb: MmuGather, table_pfn: int, addr: int, size: int) -> No
     """6.12 mm/mmu_gather.c:332-349 (tlb_remove_table).
     pte_free_tlb: a page-table page is freed after the flush, like a page."""
     tlb_adjust_range(tlb, addr, size)
+    tlb.mm.machine.arch.pte_free_tlb(tlb, addr)
     tlb.tables.append(table_pfn)
 
 

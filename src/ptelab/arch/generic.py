@@ -50,6 +50,7 @@ class GenericArch:
     name = "generic"
     description = "asm-generic defaults"
     kernel = "6.12"  # the Linux version whose code this variant models
+    software_young = False  # an old entry faults, and the fault handler makes it young (s390, ia64)
     proposal = False  # True for a fix no kernel shipped (named like "ppc64-6.12+fix")
     differs = ""  # what this variant changes from the one it derives from, with the kernel file
     # ARCH_WANT_BATCHED_UNMAP_TLB_FLUSH: reclaim may defer its shootdown (mm/rmap.c)
@@ -279,6 +280,10 @@ class GenericArch:
             self.flush_tlb_mm(tlb.mm)
         elif tlb.end > tlb.start:
             self.flush_tlb_mm_range(tlb.mm, tlb.start, tlb.end)
+
+    def pte_free_tlb(self, tlb, addr: int) -> None:
+        """What the architecture adds when the mmu_gather frees a PTE table (pte_free_tlb):
+        nothing by default (include/asm-generic/tlb.h)."""
 
     def tlb_remove_tlb_entry(self, tlb, ptep: int, addr: int) -> None:
         """__tlb_remove_tlb_entry: an architecture hook, nothing by default."""

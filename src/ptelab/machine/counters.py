@@ -33,6 +33,10 @@ DSB_ISH = "dsb_ish"
 CMPXCHG_RETRY = "cmpxchg_retry"
 CONTPTE_FOLD = "contpte_fold"
 CONTPTE_UNFOLD = "contpte_unfold"
+IPTE_GLOBAL = "ipte"
+IPTE_LOCAL = "ipte_local"
+IDTE = "idte"
+LAZY_INVALIDATE = "lazy_invalidate"
 
 DESCRIPTIONS = {
     TLB_FLUSH_PAGE: "local single-page TLB invalidations (invlpg)",
@@ -62,6 +66,10 @@ DESCRIPTIONS = {
     CMPXCHG_RETRY: "compare-and-exchange updates of a PTE that failed and looped",
     CONTPTE_FOLD: "arm64 contiguous blocks made (contpte_set_ptes or a fold)",
     CONTPTE_UNFOLD: "arm64 contiguous blocks unfolded (contpte_convert)",
+    IPTE_GLOBAL: "s390 IPTEs: invalidate an entry and purge it from every CPU's TLB",
+    IPTE_LOCAL: "s390 IPTEs with the local-clearing control (this CPU's TLB only)",
+    IDTE: "s390 IDTEs: purge a whole address space from every CPU's TLB",
+    LAZY_INVALIDATE: "s390 lazy invalidations: the invalid bit set, the purge owed (flush_mm)",
 }
 
 
