@@ -37,6 +37,9 @@ IPTE_GLOBAL = "ipte"
 IPTE_LOCAL = "ipte_local"
 IDTE = "idte"
 LAZY_INVALIDATE = "lazy_invalidate"
+PTC_L = "ptc_l"
+PTC_GA = "ptc_ga"
+IA64_AD_FAULT = "ad_fault"
 
 DESCRIPTIONS = {
     TLB_FLUSH_PAGE: "local single-page TLB invalidations (invlpg)",
@@ -70,6 +73,9 @@ DESCRIPTIONS = {
     IPTE_LOCAL: "s390 IPTEs with the local-clearing control (this CPU's TLB only)",
     IDTE: "s390 IDTEs: purge a whole address space from every CPU's TLB",
     LAZY_INVALIDATE: "s390 lazy invalidations: the invalid bit set, the purge owed (flush_mm)",
+    PTC_L: "ia64 local TLB purges (ptc.l)",
+    PTC_GA: "ia64 global TLB purges broadcast by the hardware (ptc.ga)",
+    IA64_AD_FAULT: "ia64 Access-bit and Dirty-bit faults handled in ivt.S",
 }
 
 
