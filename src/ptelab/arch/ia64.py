@@ -82,19 +82,25 @@ class Ia64(GenericArch):
         return None
 
     def _ad_fault(self, cpu, mm, va: int, ptep: int, bits: int) -> None:
-        """dirty_bit (D|A) or daccess_bit (A), SMP form (ivt.S:547-575, 668-694): no lock."""
+        """dirty_bit (D|A) or daccess_bit (A), SMP form (ivt.S:547-575, 668-694): no lock.
+
+        The handler runs with interrupts off, and the entry its itc installs is not used
+        before its rfi.  So the model installs it in the step of the second load, and only
+        if that load finds the entry unchanged: that is what the CPU can use after the rfi
+        (an itc followed by a purge from another CPU, or by the handler's own ptc.l, leaves
+        nothing), and the invariants never judge an entry the CPU cannot use yet."""
         self.counters[IA64_AD_FAULT] += 1
         old = self._get(ptep)  # ld8 r18=[r17]
         new = old | bits
         if not old & _PAGE_PRESENT:
             return  # only if the page is present: retry, and the walk sends it to the page fault
-        if self._cmpxchg(ptep, old, new) == old:  # cmpxchg8.acq
-            self._sched(("tlb", cpu.id), True, "itc (the handler installs the entry)")
+        installed = self._cmpxchg(ptep, old, new) == old  # cmpxchg8.acq; itc if it succeeded
+        self._sched(("pte", ptep), False, "itc, then load PTE again", also=(("tlb", cpu.id),))
+        if installed and self.tables[ptep >> PTE_TABLE_SHIFT][ptep & PTE_INDEX_MASK] == new:
             self.fill_tlb(cpu, mm, va, ptep, new >> PFN_SHIFT, bool(new & _PAGE_DIRTY and new & _PAGE_RW))
-        if self._get(ptep) != new:  # read PTE again: changed since the itc?
-            self._sched(("tlb", cpu.id), True, "ptc.l of the handler's own entry")
-            self.counters[PTC_L] += 1
-            cpu.tlb.flush_page(mm.context, va)
+            return
+        self.counters[PTC_L] += 1  # changed since the itc (or no itc): ptc.l r16
+        cpu.tlb.flush_page(mm.context, va)
 
     # ---- the accessors ia64 overrides (pgtable.h:345-470) ----------------------------------
     def ptep_test_and_clear_young(self, vma, addr: int, ptep: int) -> int:
