@@ -103,6 +103,7 @@ def cmd_run(args) -> int:
     columns, elapsed, broken = {}, {}, []
     for name in arches:
         machine = boot(name, cpus=args.cpus, pages=args.pages, debug=not args.no_debug)
+        machine.api = args.api
         start = time.perf_counter()
         try:
             run_workload(machine, workload, args.pages)
@@ -114,7 +115,7 @@ def cmd_run(args) -> int:
     console = Console()
     if columns:
         mode = "debug mode" if not args.no_debug else "no debug mode"
-        title = f"{workload}: {WORKLOADS[workload][1]} ({plural(args.pages, 'page')}, {plural(args.cpus, 'CPU')}, {mode})"
+        title = f"{workload}: {WORKLOADS[workload][1]} ({plural(args.pages, 'page')}, {plural(args.cpus, 'CPU')}, {mode}, api {args.api})"
         console.print(counters_table(title, columns, elapsed))
     for report in broken:
         console.print(f"[bold red]broken[/] {escape(report)}", highlight=False)
@@ -409,6 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--pages", type=positive, default=1024, help="pages the workload maps (default 1024)")
     run.add_argument("--cpus", type=positive, default=2, help="CPUs of the machine (default 2)")
     run.add_argument("--no-debug", action="store_true", help="do not check the rulebook on every accessor call")
+    run.add_argument("--api", choices=("legacy", "txn"), default="legacy",
+                     help="mm's PTE code: the accessor sequences (legacy) or the transactional interface (txn)")
     run.set_defaults(func=cmd_run)
     lst = sub.add_parser("list", help="list architectures and workloads")
     lst.set_defaults(func=cmd_list)

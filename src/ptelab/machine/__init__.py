@@ -35,6 +35,7 @@ class Machine:
         self.address_spaces = WeakValueDictionary()  # context -> PageDirectory
         self.zero_pfn = self.mem.alloc_page(PG_reserved)
         self.rwsem_class = RwSemaphore  # the explorer's are scheduling points
+        self.api = "legacy"  # mm's PTE code: "legacy" (accessors) or "txn" (ptelab/txn.py)
 
     def wait_event(self, loc, condition, what: str) -> None:
         """Kernel code sleeps until condition() holds (wait_event, a folio lock).  In the

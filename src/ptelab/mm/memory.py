@@ -42,6 +42,7 @@ from ..pte import (
     pte_write,
     pte_wrprotect,
 )
+from ..txn import PteTxn
 from .filemap import filemap_fault
 from .migrate import migration_entry_wait
 from .mm_types import anon_vma_prepare, linear_page_index
@@ -387,8 +388,52 @@ def zap_pte_range(tlb, vma, addr: int, end: int, details=None) -> None:
         tlb_flush_mmu(tlb)
 
 
+def _zap_wanted(vma, addr: int, ptent: int, details) -> bool:
+    """6.12 mm/memory.c:1582-1701: does zap_pte_range clear this entry? (zap_details)"""
+    if pte_none(ptent):
+        return False
+    if details is None or details.even_cows:
+        return True
+    if not pte_present(ptent):
+        return False  # swap entries are anonymous: private copies stay
+    page = vm_normal_page(vma, addr, ptent)
+    return page is None or vma.mm.machine.mem.mapping[page] is details.mapping
+
+
+def zap_range_txn(tlb, vma, start: int, end: int, details=None) -> None:
+    """Model's own: unmap_page_range on the transactional interface (txn.py): one unmap
+    intent per entry zap_pte_range would clear.  The commit flushes before the PTE locks
+    are dropped, so the pages (a dirty file page too) leave the rmap then, under the
+    locks, with no delayed rmap; they are freed by the mmu_gather, which owes no flush
+    for them."""
+    mm = vma.mm
+    mem = mm.machine.mem
+    with PteTxn(vma, start, end) as t:
+        flush_tlb_batched_pending(mm)
+        olds = [(a, t.unmap(a)) for addr, next_ in pmd_chunks(start, end) if mm.pte_offset(addr) is not None
+                for a in range(addr, next_, PAGE_SIZE) if _zap_wanted(vma, a, t.get(a), details)]
+        t.commit()
+        for a, old in olds:
+            ptent = old.value
+            if not pte_present(ptent):
+                entry = pte_to_swp_entry(ptent)
+                if not is_migration_entry(entry):
+                    mm.kernel.swap.swap_free(entry)
+                continue
+            page = vm_normal_page(vma, a, ptent)
+            if page is None:
+                continue
+            if not PageAnon(mem, page) and pte_dirty(ptent):
+                set_page_dirty(mem, page)  # folio_mark_dirty
+            page_remove_rmap(mem, page)
+            tlb_remove_page(tlb, page)
+
+
 def unmap_page_range(tlb, vma, start: int, end: int, details=None) -> None:
-    """6.12 mm/memory.c:1793-1811 (unmap_page_range)."""
+    """6.12 mm/memory.c:1793-1811 (unmap_page_range); on the transactional interface
+    when the machine runs `--api txn`."""
+    if vma.mm.machine.api == "txn":
+        return zap_range_txn(tlb, vma, start, end, details)
     for addr, next_ in pmd_chunks(start, end):
         zap_pte_range(tlb, vma, addr, next_, details)
 

@@ -14,6 +14,7 @@ from ..pte import (
     pte_mkwrite,
     pte_modify,
 )
+from ..txn import PteTxn
 from .mm_types import vma_set_page_prot, vma_wants_writenotify
 from .mmap import MmapError, calc_vm_prot_bits, page_align, split_range, with_mmap_lock
 from .mmap_lock import vma_start_write
@@ -50,8 +51,29 @@ def change_pte_range(vma, addr: int, end: int, newprot: int, dirty_accountable: 
     return pages
 
 
+def change_protection_txn(vma, start: int, end: int, newprot: int, dirty_accountable: bool) -> int:
+    """Model's own: change_protection on the transactional interface (txn.py): one
+    transaction over the whole range, one protect intent per present entry; its commit
+    flushes once, before the PTE locks are dropped, only if an entry lost a permission."""
+    pages = 0
+    mm = vma.mm
+    with PteTxn(vma, start, end) as t:
+        flush_tlb_batched_pending(mm)
+        for addr, next_ in pmd_chunks(start, end):
+            if mm.pte_offset(addr) is None:
+                continue
+            for a in range(addr, next_, PAGE_SIZE):
+                if t.get(a) & _PRESENT:
+                    t.protect(a, newprot, dirty_accountable)
+                    pages += 1
+    return pages
+
+
 def change_protection(vma, start: int, end: int, newprot: int, dirty_accountable: bool) -> int:
-    """6.12 mm/mprotect.c:541-570 (change_protection)."""
+    """6.12 mm/mprotect.c:541-570 (change_protection); on the transactional interface
+    when the machine runs `--api txn`."""
+    if vma.mm.machine.api == "txn":
+        return change_protection_txn(vma, start, end, newprot, dirty_accountable)
     pages = 0
     for addr, next_ in pmd_chunks(start, end):
         pages += change_pte_range(vma, addr, next_, newprot, dirty_accountable)

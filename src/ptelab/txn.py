@@ -1,0 +1,330 @@
+"""The transactional PTE interface: core code says what it wants done to a range.
+
+The seed thread (linux-mm, 2008) asks for "starting a transaction, changing a -bunch-
+of PTEs, then committing", each architecture "implementing the highest level interface
+it needs and no higher".  Here:
+
+    with PteTxn(vma, start, end) as t:      # takes the PTE lock(s), enters lazy MMU mode
+        old = t.unmap(addr)                 # intents, one or more per entry
+        t.protect(addr2, newprot)
+        t.get(addr2)                        # reads see the transaction's own intents
+    old.value                               # the entry as it was cleared, with its exact A/D
+
+Intents are recorded, not applied: nothing is visible to another CPU, the hardware or a
+lockless walker until commit, which applies them all under the locks, leaves lazy MMU
+mode (the backend issues what it batched: ppc64's hash invalidations, Xen's multicall)
+and makes one ranged TLB flush if any intent took away something a TLB may cache, all
+before the locks are dropped.  So when commit returns no cached translation grants more
+than the PTEs (G1), every cleared or changed entry's Accessed/Dirty state is returned
+as the atomic accessor read it (G2), and other lock holders see all intents or none
+(G3: they are applied under the locks they take).  An exception inside the block
+discards every intent: the page tables are left as they were.  `t.commit()` may be
+called inside the block to use the results while the locks are still held (zap frees
+a dirty file page's rmap only then, as 6.12 mm/memory.c:1685-1689 flushes first).
+
+The commit here is the generic one, built only from the backend's accessors (so debug
+mode checks every call it makes), correct on every backend; see docs/txn.md for what
+each backend gets from it and for the kernel's batch accessors expressed as intents.
+A transaction over several PTE tables holds their locks in address order, as move_ptes
+holds two (6.12 mm/mremap.c:175-185).
+"""
+
+from __future__ import annotations
+
+from .machine.memory import PTE_TABLE_SHIFT
+from .pte import (
+    PAGE_SHIFT,
+    PAGE_SIZE,
+    PFN_SHIFT,
+    PMD_SIZE,
+    _PAGE_ACCESSED,
+    _PAGE_DIRTY,
+    _PAGE_RW,
+    pte_accessible,
+    pte_dirty,
+    pte_exec,
+    pte_mkclean,
+    pte_mkold,
+    pte_mkwrite,
+    pte_modify,
+    pte_none,
+    pte_pfn,
+    pte_present,
+    pte_user,
+    pte_wrprotect,
+    pte_write,
+    pte_young,
+)
+
+# what relax may add (ptep_set_access_flags "only ever relaxes")
+_RELAX_BITS = _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_RW
+
+
+class TxnError(ValueError):
+    """An intent the transaction cannot honour (outside the range, no PTE table, an
+    intent the entry's state forbids): raised at the intent, so the block rolls back."""
+
+
+class Result:
+    """What an intent returns: known once the transaction has committed."""
+
+    __slots__ = ("_value", "done")
+
+    def __init__(self):
+        self._value = None
+        self.done = False
+
+    @property
+    def value(self):
+        if not self.done:
+            raise TxnError("the transaction has not committed yet")
+        return self._value
+
+    def _set(self, value) -> None:
+        self._value, self.done = value, True
+
+
+def weakens(old: int, new: int) -> bool:
+    """Could a TLB filled from `old` grant more than `new`? (the flush the commit owes)"""
+    if not pte_accessible(old):
+        return False
+    if not pte_accessible(new) or pte_pfn(new) != pte_pfn(old):
+        return True
+    return ((pte_write(old) and not pte_write(new)) or (pte_exec(old) and not pte_exec(new))
+            or (pte_user(old) and not pte_user(new)))
+
+
+def _chunks(start: int, end: int):
+    addr = start
+    while addr < end:
+        next_ = min((addr & ~(PMD_SIZE - 1)) + PMD_SIZE, end)
+        yield addr, next_
+        addr = next_
+
+
+class PteTxn:
+    """A transaction over [start, end) of one vma's mm."""
+
+    def __init__(self, vma, start: int, end: int):
+        if start & (PAGE_SIZE - 1) or end & (PAGE_SIZE - 1) or start >= end:
+            raise TxnError(f"range [{start:#x}, {end:#x}) is not a page-aligned, non-empty range")
+        self.vma, self.mm = vma, vma.mm
+        self.machine = vma.mm.machine
+        self.start, self.end = start, end
+        self.intents: list[tuple] = []
+        self.view: dict[int, int] = {}  # addr -> the entry as the intents so far leave it
+        self.locks: list = []
+        self.committed = False
+        self.flushed = None  # (lo, hi) of the commit's flush, or None
+
+    # ---- opening and closing ----------------------------------------------------------
+    def __enter__(self) -> "PteTxn":
+        me = self.machine.this_cpu.id
+        for lo, _ in _chunks(self.start, self.end):
+            ptep = self.mm.pte_offset(lo)
+            if ptep is not None:
+                ptl = self.machine.mem.ptl[ptep >> PTE_TABLE_SHIFT]
+                ptl.lock(me)
+                self.locks.append(ptl)
+        self.machine.arch.arch_enter_lazy_mmu_mode()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            if exc_type is None and not self.committed:
+                self._apply()
+        finally:
+            if not self.committed:  # rolled back: nothing was written
+                self.machine.arch.arch_leave_lazy_mmu_mode()
+            self._unlock()
+        return False
+
+    def commit(self) -> None:
+        """Apply every intent now, keeping the locks until the block ends."""
+        if self.committed:
+            raise TxnError("the transaction has already committed")
+        self._apply()
+
+    def _unlock(self) -> None:
+        me, debug = self.machine.this_cpu.id, self.machine.debug
+        for ptl in reversed(self.locks):
+            if debug is not None:
+                debug.before_unlock(ptl)
+            ptl.unlock(me)
+        self.locks = []
+
+    # ---- reading -----------------------------------------------------------------------
+    def _ptep(self, addr: int) -> int:
+        if addr & (PAGE_SIZE - 1) or not self.start <= addr < self.end:
+            raise TxnError(f"{addr:#x} is not a page of the transaction's range")
+        if self.committed:
+            raise TxnError("the transaction has already committed")
+        ptep = self.mm.pte_offset(addr)
+        if ptep is None:
+            raise TxnError(f"no PTE table maps {addr:#x}")
+        return ptep
+
+    def get(self, addr: int) -> int:
+        """The entry as this transaction's intents leave it (ptep_get otherwise)."""
+        ptep = self._ptep(addr)
+        if addr in self.view:
+            return self.view[addr]
+        return self.machine.arch.ptep_get(ptep)
+
+    def _intent(self, op: str, addr: int, new: int, *args) -> Result:
+        ptep = self._ptep(addr)
+        result = Result()
+        self.intents.append((op, addr, ptep, result, *args))
+        self.view[addr] = new
+        return result
+
+    # ---- intents -----------------------------------------------------------------------
+    def map(self, addr: int, pte: int, nr: int = 1) -> None:
+        """set_ptes: nr entries, not valid now, map nr consecutive frames from pte's."""
+        for i in range(nr):
+            a = addr + (i << PAGE_SHIFT)
+            if pte_present(self.get(a)):
+                raise TxnError(f"map over the valid entry at {a:#x}: unmap it first")
+        for i in range(nr):
+            self._intent("map", addr + (i << PAGE_SHIFT), pte + (i << PFN_SHIFT), pte + (i << PFN_SHIFT))
+
+    def unmap(self, addr: int) -> Result:
+        """Clear the entry; the result is the old entry with its exact Accessed/Dirty."""
+        self.get(addr)
+        return self._intent("unmap", addr, 0)
+
+    def protect(self, addr: int, newprot: int, dirty_writable: bool = False) -> Result:
+        """pte_modify a present entry to newprot (and writable if dirty and dirty_writable,
+        mprotect's dirty accounting); the result is the old entry."""
+        cur = self.get(addr)
+        if not pte_present(cur):
+            raise TxnError(f"protect of the entry at {addr:#x}, which is not present")
+        return self._intent("protect", addr, _protected(cur, newprot, dirty_writable), newprot, dirty_writable)
+
+    def wrprotect(self, addr: int) -> None:
+        cur = self.get(addr)
+        if not pte_present(cur):
+            raise TxnError(f"wrprotect of the entry at {addr:#x}, which is not present")
+        self._intent("wrprotect", addr, pte_wrprotect(cur))
+
+    def relax(self, addr: int, entry: int) -> None:
+        """ptep_set_access_flags: add Accessed, Dirty or write to a present entry."""
+        cur = self.get(addr)
+        if not pte_present(cur) or (entry & ~_RELAX_BITS) != (cur & ~_RELAX_BITS) or cur & ~entry & _RELAX_BITS:
+            raise TxnError(f"relax at {addr:#x} may only add Accessed, Dirty or write")
+        self._intent("relax", addr, entry, entry & ~cur)
+
+    def age(self, addr: int) -> Result:
+        """ptep_test_and_clear_young: the result is whether it was young."""
+        cur = self.get(addr)
+        return self._intent("age", addr, pte_mkold(cur) if pte_present(cur) else cur)
+
+    def clean(self, addr: int) -> Result:
+        """Clear Dirty (and keep everything else); the result is the old entry."""
+        cur = self.get(addr)
+        return self._intent("clean", addr, pte_mkclean(cur) if pte_present(cur) else cur)
+
+    # ---- the generic commit ------------------------------------------------------------
+    def _apply(self) -> None:
+        """The generic commit.  An entry with several intents takes them in rounds (its
+        k-th intent in round k), each round one lazy-MMU section closed by its flush, as
+        no accessor may read back an entry written earlier in the same section (Xen may
+        still hold the write in its multicall buffer); one intent per entry is one round."""
+        arch = self.machine.arch
+        rounds: list[list[tuple]] = []
+        seen: dict[int, int] = {}
+        for intent in self.intents:
+            k = seen.get(intent[1], 0)
+            seen[intent[1]] = k + 1
+            if k == len(rounds):
+                rounds.append([])
+            rounds[k].append(intent)
+        for k, round_ in enumerate(rounds):
+            if k:
+                arch.arch_enter_lazy_mmu_mode()
+            self._apply_round(round_)
+        self.committed = True
+        if not rounds:
+            arch.arch_leave_lazy_mmu_mode()
+
+    def _apply_round(self, intents) -> None:
+        arch, vma, mm = self.machine.arch, self.vma, self.mm
+        lo, hi = None, None
+        for op, addr, ptep, result, *args in intents:
+            old, new = _APPLY[op](arch, vma, mm, addr, ptep, *args)
+            result._set(old if op != "age" else pte_young(old))
+            if weakens(old, new):
+                lo = addr if lo is None else min(lo, addr)
+                hi = addr + PAGE_SIZE if hi is None else max(hi, addr + PAGE_SIZE)
+        arch.arch_leave_lazy_mmu_mode()  # the backend issues what it batched
+        if lo is not None:
+            arch.flush_tlb_range(vma, lo, hi)
+            self.flushed = (lo, hi) if self.flushed is None else \
+                (min(lo, self.flushed[0]), max(hi, self.flushed[1]))
+
+
+def _protected(old: int, newprot: int, dirty_writable: bool) -> int:
+    new = pte_modify(old, newprot)
+    if dirty_writable and pte_dirty(new):
+        new = pte_mkwrite(new)
+    return new
+
+
+def _map(arch, vma, mm, addr, ptep, pte):
+    old = arch.ptep_get(ptep)
+    arch.set_pte_at(mm, addr, ptep, pte)
+    return old, pte
+
+
+def _unmap(arch, vma, mm, addr, ptep):
+    old = arch.ptep_get(ptep)
+    if pte_present(old):
+        return arch.ptep_get_and_clear(mm, addr, ptep), 0
+    if not pte_none(old):
+        arch.pte_clear_not_present_full(mm, addr, ptep, 0)
+    return old, 0
+
+
+def _protect(arch, vma, mm, addr, ptep, newprot, dirty_writable):
+    old = arch.ptep_modify_prot_start(vma, addr, ptep)
+    new = _protected(old, newprot, dirty_writable)
+    arch.ptep_modify_prot_commit(vma, addr, ptep, old, new)
+    return old, new
+
+
+def _wrprotect(arch, vma, mm, addr, ptep):
+    old = arch.ptep_get(ptep)
+    arch.ptep_set_wrprotect(mm, addr, ptep)
+    return old, pte_wrprotect(old)
+
+
+def _relax(arch, vma, mm, addr, ptep, add):
+    old = arch.ptep_get(ptep)
+    # dirty=1 whenever something is added: x86 stores only then (arch/x86/mm/pgtable.c:502-512,
+    # 6.12), leaving Accessed alone to the hardware, and the intent promises the entry it names
+    arch.ptep_set_access_flags(vma, addr, ptep, old | add, int(bool(add)))
+    return old, old | add
+
+
+def _age(arch, vma, mm, addr, ptep):
+    old = arch.ptep_get(ptep)
+    if not pte_present(old):
+        return old, old
+    young = arch.ptep_test_and_clear_young(vma, addr, ptep)
+    return (old | _PAGE_ACCESSED if young else old & ~_PAGE_ACCESSED), pte_mkold(old)
+
+
+def _clean(arch, vma, mm, addr, ptep):
+    old = arch.ptep_get(ptep)
+    if not pte_present(old) or not pte_dirty(old):
+        return old, old
+    # not clear_young_dirty_ptes: its generic form (include/linux/pgtable.h:489-511, 6.12)
+    # writes the cleaned entry over its own unflushed clear, which breaks flush-before-reuse
+    # in a lazy section (MADV_FREE's finding); the clear is flushed before the entry returns
+    old = arch.ptep_clear_flush(vma, addr, ptep)
+    arch.set_pte_at(mm, addr, ptep, pte_mkclean(old))
+    return old, pte_mkclean(old)
+
+
+_APPLY = {"map": _map, "unmap": _unmap, "protect": _protect, "wrprotect": _wrprotect,
+          "relax": _relax, "age": _age, "clean": _clean}
