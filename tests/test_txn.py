@@ -21,7 +21,7 @@ from ptelab.mm.kernel import Kernel
 from ptelab.mm.mmap import MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE, vm_mmap, vm_munmap
 from ptelab.mm.mprotect import do_mprotect
 from ptelab.mm.pgtable import pte_alloc, pte_offset_map_lock, spin_unlock
-from ptelab.pte import ARCH_MASK, PAGE_SIZE, PMD_SIZE, pte_dirty, pte_mkclean, pte_mkdirty, pte_mkwrite, pte_mkyoung, pte_present
+from ptelab.pte import ARCH_MASK, PAGE_SIZE, PFN_SHIFT, PMD_SIZE, pte_dirty, pte_mkclean, pte_mkdirty, pte_pfn, pte_young, pte_mkwrite, pte_mkyoung, pte_present
 from ptelab.txn import PteTxn, TxnError
 
 PAGES = 12
@@ -229,3 +229,71 @@ def test_run_api_txn_flushes_no_more(workload, capsys):
         assert all(t <= legacy for t, legacy in zip(costs["txn"], costs["legacy"])), (arch, costs)
     assert main(["run", workload, "--arch", "x86", "--pages", "16", "--api", "txn"]) == 0
     assert "api txn" in capsys.readouterr().out
+
+
+# ---- the kernel's batch accessors (6.12 include/linux/pgtable.h) expressed as intents ----
+
+N = 4  # a folio of 4 pages at the start of the mapping, in one PTE table
+ADDRS = [BASE + i * PAGE_SIZE for i in range(N)]
+
+
+def _batch(arch, writes, txn_side, kernel_side):
+    """The intents on one machine, the batch accessor on another (the same writes before):
+    the same entries (bits the backend keeps for itself aside) and the same results."""
+    out = []
+    for side in (txn_side, kernel_side):
+        machine, mm, vma = _setup(arch, writes, [])
+        if side is txn_side:
+            with PteTxn(vma, BASE, BASE + N * PAGE_SIZE) as t:
+                results = side(t, vma)
+            got = [r.value if r is not None else None for r in results]
+        else:
+            ptep, ptl = pte_offset_map_lock(mm, BASE)
+            got = side(machine.arch, vma, ptep)
+            machine.arch.flush_tlb_range(vma, BASE, BASE + N * PAGE_SIZE)
+            spin_unlock(mm, ptl)
+        assert stale_translations(machine) == []
+        out.append(([e & ~ARCH_MASK for e in _entries(mm)], [g & ~ARCH_MASK if g else g for g in got]))
+    assert out[0] == out[1]
+    return out[0]
+
+
+def _merged(ptes):
+    """get_and_clear_full_ptes's merge of Dirty and Accessed into the first (:681-697)."""
+    pte = ptes[0]
+    for tmp in ptes[1:]:
+        pte = pte_mkdirty(pte) if pte_dirty(tmp) else pte
+        pte = pte_mkyoung(pte) if pte_young(tmp) else pte
+    return pte
+
+
+@pytest.mark.parametrize("arch", list(ARCHES))
+def test_batch_accessors_as_intents(arch):
+    from ptelab.arch.generic import CYDP_CLEAR_YOUNG
+
+    # wrprotect_ptes (:853-864): ptep_set_wrprotect over the folio
+    _batch(arch, range(N), lambda t, v: [t.wrprotect(a) for a in ADDRS],
+           lambda ar, v, p: [ar.ptep_set_wrprotect(v.mm, a, p + i) for i, a in enumerate(ADDRS)])
+    # clear_full_ptes (:719-729) and get_and_clear_full_ptes (:681-697): unmap each entry
+    entries, olds = _batch(arch, [0, 2], lambda t, v: [t.unmap(a) for a in ADDRS],
+                           lambda ar, v, p: [ar.ptep_get_and_clear_full(v.mm, a, p + i, 0)
+                                             for i, a in enumerate(ADDRS)])
+    assert entries[:N] == [0] * N and pte_dirty(_merged(olds)) and pte_young(_merged(olds))
+
+    # clear_young_dirty_ptes(CYDP_CLEAR_YOUNG) (:489-511): age each entry
+    def cydp(ar, v, p):
+        young = [bool(pte_young(ar.ptep_get(p + i))) for i in range(N)]
+        ar.clear_young_dirty_ptes(v, BASE, p, N, CYDP_CLEAR_YOUNG)
+        return young
+
+    _batch(arch, [1, 3], lambda t, v: [t.age(a) for a in ADDRS], cydp)
+
+    # set_ptes (:268-283): N not-valid entries map N consecutive frames
+    first = 40  # frames past everything the set-up allocates (the test compares entries only)
+
+    def prot(v):
+        return v.page_prot | (first << PFN_SHIFT)
+
+    entries, _ = _batch(arch, [], lambda t, v: [t.map(BASE, prot(v), N)],
+                        lambda ar, v, p: [ar.set_ptes(v.mm, BASE, p, prot(v), N)])
+    assert [pte_pfn(e) for e in entries[:N]] == [first + i for i in range(N)]

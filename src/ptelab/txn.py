@@ -250,7 +250,13 @@ class PteTxn:
     def _apply_round(self, intents) -> None:
         arch, vma, mm = self.machine.arch, self.vma, self.mm
         lo, hi = None, None
-        for op, addr, ptep, result, *args in intents:
+        i = 0
+        while i < len(intents):
+            op, addr, ptep, result, *args = intents[i]
+            if op == "map":  # a run of maps of consecutive frames is one set_ptes
+                i += _map_run(arch, mm, intents, i)
+                continue
+            i += 1
             old, new = _APPLY[op](arch, vma, mm, addr, ptep, *args)
             result._set(old if op != "age" else pte_young(old))
             if weakens(old, new):
@@ -270,10 +276,23 @@ def _protected(old: int, newprot: int, dirty_writable: bool) -> int:
     return new
 
 
-def _map(arch, vma, mm, addr, ptep, pte):
-    old = arch.ptep_get(ptep)
-    arch.set_pte_at(mm, addr, ptep, pte)
-    return old, pte
+def _map_run(arch, mm, intents, i: int) -> int:
+    """set_ptes over the run of map intents starting at intents[i], consecutive entries of
+    one PTE table mapping consecutive frames (arm64 folds an aligned block into a
+    contiguous one there, arch/arm64/mm/contpte.c); the number of intents it took."""
+    _, addr, ptep, _, pte = intents[i]
+    n = 1
+    while i + n < len(intents):
+        op, a, p, _, *args = intents[i + n]
+        if op != "map" or a != addr + (n << PAGE_SHIFT) or p != ptep + n \
+                or (p >> PTE_TABLE_SHIFT) != (ptep >> PTE_TABLE_SHIFT) or args[0] != pte + (n << PFN_SHIFT):
+            break
+        n += 1
+    olds = [arch.ptep_get(ptep + k) for k in range(n)]
+    arch.set_ptes(mm, addr, ptep, pte, n)
+    for k in range(n):
+        intents[i + k][3]._set(olds[k])
+    return n
 
 
 def _unmap(arch, vma, mm, addr, ptep):
@@ -326,5 +345,5 @@ def _clean(arch, vma, mm, addr, ptep):
     return old, pte_mkclean(old)
 
 
-_APPLY = {"map": _map, "unmap": _unmap, "protect": _protect, "wrprotect": _wrprotect,
+_APPLY = {"unmap": _unmap, "protect": _protect, "wrprotect": _wrprotect,
           "relax": _relax, "age": _age, "clean": _clean}
