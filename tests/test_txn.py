@@ -297,3 +297,33 @@ def test_batch_accessors_as_intents(arch):
     entries, _ = _batch(arch, [], lambda t, v: [t.map(BASE, prot(v), N)],
                         lambda ar, v, p: [ar.set_ptes(v.mm, BASE, p, prot(v), N)])
     assert [pte_pfn(e) for e in entries[:N]] == [first + i for i in range(N)]
+
+
+# ---- ptelab cost --------------------------------------------------------------------------
+
+
+def test_txn_never_costs_more_than_legacy():
+    """Issue 15: on no backend and no operation does txn cost more flushes, IPIs,
+    hypercalls or invalidations than the legacy sequence (each operation's result is
+    checked by cost.measure, so a figure is never the cost of a wrong answer)."""
+    from ptelab.cost import OPERATIONS, cost_table, group, worse
+
+    rows = cost_table(list(ARCHES), list(OPERATIONS), (1, 64, 600))
+    assert [(r["operation"], r["arch"], r["pages"], worse(r)) for r in rows if worse(r)] == []
+    # and somewhere it costs less: MADV_DONTNEED of 600 pages on x86 (two PTE tables)
+    x86 = next(r for r in rows if (r["operation"], r["arch"], r["pages"]) == ("madv-dontneed", "x86", 600))
+    assert group(x86["txn"], "IPIs") < group(x86["legacy"], "IPIs")
+
+
+def test_cost_cli(capsys):
+    import json
+
+    assert main(["cost", "--arch", "x86,ppc64", "--op", "munmap", "--sizes", "1,8", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {(r["arch"], r["pages"]) for r in rows} == {("x86", 1), ("x86", 8), ("ppc64", 1), ("ppc64", 8)}
+    assert all(set(r) == {"operation", "arch", "pages", "legacy", "txn"} for r in rows)
+    assert main(["cost", "--arch", "xen", "--op", "mprotect", "--sizes", "4"]) == 0
+    assert "legacy → txn" in capsys.readouterr().out
+    assert main(["cost", "--sizes", "0"]) == 2
+    assert "--sizes" in capsys.readouterr().err
+    assert main(["cost", "--op", "mprotec"]) == 2

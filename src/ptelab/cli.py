@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import json
 import math
 import os
 import sys
@@ -120,6 +121,38 @@ def cmd_run(args) -> int:
     for report in broken:
         console.print(f"[bold red]broken[/] {escape(report)}", highlight=False)
     return EXIT_FAIL if broken else EXIT_OK
+
+
+def cmd_cost(args) -> int:
+    from rich.progress import Progress
+
+    from .cost import NEVER_MORE, OPERATIONS, cost_table, group, worse
+
+    arches = parse_arches(args.arch)
+    operations = list(OPERATIONS) if args.op == "all" else [choose("operation", args.op, OPERATIONS)]
+    try:
+        sizes = [int(n) for n in args.sizes.split(",")]
+    except ValueError:
+        sizes = []
+    if not sizes or any(n < 1 or n > 4096 for n in sizes):
+        raise UsageError(f"--sizes: a comma list of page counts from 1 to 4096, not {args.sizes!r}")
+    total = len(arches) * len(operations) * len(sizes) * 2
+    with Progress(transient=True, disable=args.json) as progress:
+        task = progress.add_task("measuring", total=total)
+        rows = cost_table(arches, operations, sizes, lambda: progress.advance(task))
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return EXIT_OK
+    console = Console()
+    for operation in operations:
+        table = Table(title=f"{operation}: {OPERATIONS[operation][2]} (legacy → txn)")
+        for column in ("arch", "pages", *NEVER_MORE, "txn costs more"):
+            table.add_column(column, justify="right" if column in NEVER_MORE or column == "pages" else "left")
+        for row in (r for r in rows if r["operation"] == operation):
+            cells = [f"{group(row['legacy'], g):,} → {group(row['txn'], g):,}" for g in NEVER_MORE]
+            table.add_row(row["arch"], f"{row['pages']:,}", *cells, ", ".join(worse(row)) or "-")
+        console.print(table)
+    return EXIT_OK
 
 
 def cmd_list(args) -> int:
@@ -413,6 +446,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--api", choices=("legacy", "txn"), default="legacy",
                      help="mm's PTE code: the accessor sequences (legacy) or the transactional interface (txn)")
     run.set_defaults(func=cmd_run)
+    cost = sub.add_parser("cost", help="what each mm operation costs, legacy accessor code against txn")
+    cost.add_argument("--arch", default="all", help=f"one of {', '.join(ARCHES)}, a comma list, or all (default)")
+    cost.add_argument("--op", default="all", help="mprotect, munmap, madv-dontneed or all (default)")
+    cost.add_argument("--sizes", default="1,8,64,512,4096", help="region sizes in pages (default 1,8,64,512,4096)")
+    cost.add_argument("--json", action="store_true", help="the counters of every measurement as JSON")
+    cost.set_defaults(func=cmd_cost)
     lst = sub.add_parser("list", help="list architectures and workloads")
     lst.set_defaults(func=cmd_list)
     rules = sub.add_parser("rules", help="print the rulebook, or one rule")

@@ -105,7 +105,12 @@ def _chunks(start: int, end: int):
 class PteTxn:
     """A transaction over [start, end) of one vma's mm."""
 
-    def __init__(self, vma, start: int, end: int):
+    def __init__(self, vma, start: int, end: int, defer_flush=None):
+        """defer_flush(addr, ptep): the caller owes the TLB flush of each entry the commit
+        hands it, right after the entry changed, and makes it before anything it unmapped
+        is freed (the mmu_gather's contract, asm-generic/tlb.h: zap passes
+        tlb_remove_tlb_entry, whose architecture hook may act at once, as ppc32's does);
+        the commit then makes no flush of its own, and G1 holds at the caller's flush."""
         if start & (PAGE_SIZE - 1) or end & (PAGE_SIZE - 1) or start >= end:
             raise TxnError(f"range [{start:#x}, {end:#x}) is not a page-aligned, non-empty range")
         self.vma, self.mm = vma, vma.mm
@@ -116,6 +121,7 @@ class PteTxn:
         self.locks: list = []
         self.committed = False
         self.flushed = None  # (lo, hi) of the commit's flush, or None
+        self.defer_flush = defer_flush
 
     # ---- opening and closing ----------------------------------------------------------
     def __enter__(self) -> "PteTxn":
@@ -259,7 +265,9 @@ class PteTxn:
             i += 1
             old, new = _APPLY[op](arch, vma, mm, addr, ptep, *args)
             result._set(old if op != "age" else pte_young(old))
-            if weakens(old, new):
+            if weakens(old, new) and self.defer_flush is not None:
+                self.defer_flush(addr, ptep)
+            elif weakens(old, new):
                 lo = addr if lo is None else min(lo, addr)
                 hi = addr + PAGE_SIZE if hi is None else max(hi, addr + PAGE_SIZE)
         arch.arch_leave_lazy_mmu_mode()  # the backend issues what it batched

@@ -402,17 +402,20 @@ def _zap_wanted(vma, addr: int, ptent: int, details) -> bool:
 
 def zap_range_txn(tlb, vma, start: int, end: int, details=None) -> None:
     """Model's own: unmap_page_range on the transactional interface (txn.py): one unmap
-    intent per entry zap_pte_range would clear.  The commit flushes before the PTE locks
-    are dropped, so the pages (a dirty file page too) leave the rmap then, under the
-    locks, with no delayed rmap; they are freed by the mmu_gather, which owes no flush
-    for them."""
+    intent per entry zap_pte_range would clear.  The commit hands its flush to the
+    mmu_gather (tlb_remove_tlb_entry per entry), which makes it before the pages are freed, as
+    zap_pte_range's tlb_remove_tlb_entry does; a dirty file page forces it before the
+    PTE locks are dropped and before its rmap goes, as in zap_pte_range."""
     mm = vma.mm
     mem = mm.machine.mem
-    with PteTxn(vma, start, end) as t:
+    with PteTxn(vma, start, end, lambda a, p: tlb_remove_tlb_entry(tlb, p, a)) as t:
         flush_tlb_batched_pending(mm)
         olds = [(a, t.unmap(a)) for addr, next_ in pmd_chunks(start, end) if mm.pte_offset(addr) is not None
                 for a in range(addr, next_, PAGE_SIZE) if _zap_wanted(vma, a, t.get(a), details)]
         t.commit()
+        if any(pte_present(o.value) and pte_dirty(o.value) and vm_normal_page(vma, a, o.value) is not None
+               and not PageAnon(mem, vm_normal_page(vma, a, o.value)) for a, o in olds):
+            tlb_flush_mmu_tlbonly(tlb)  # "Do the actual TLB flush before dropping ptl"
         for a, old in olds:
             ptent = old.value
             if not pte_present(ptent):

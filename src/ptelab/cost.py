@@ -1,0 +1,147 @@
+"""`ptelab cost`: what one mm operation costs, legacy accessor code against the
+transactional interface (txn.py), per backend and region size.
+
+Each measurement boots a fresh machine (no debug mode: a cost figure is the model's,
+not the checker's), maps and touches the region from every CPU, then counts only the
+operation itself (the counters after minus before), and checks that the region reads
+what it must afterwards, so a figure is never the cost of a wrong answer.
+"""
+
+from __future__ import annotations
+
+from .arch import boot
+from .mm.fault import SegmentationFault, user_read, user_write
+from .mm.kernel import Kernel
+from .mm.madvise import MADV_DONTNEED, do_madvise
+from .mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, vm_mmap, vm_munmap
+from .mm.mprotect import do_mprotect
+from .machine.counters import (
+    ATOMIC_RMW,
+    CONTPTE_FOLD,
+    CONTPTE_UNFOLD,
+    DSB_ISH,
+    HASH_BATCH_FLUSH,
+    HASH_INVALIDATE,
+    IPI,
+    TLB_FLUSH_FULL,
+    TLB_FLUSH_PAGE,
+    TLB_FLUSH_REMOTE,
+    TLBI_ASIDE1IS,
+    TLBI_VAE1IS,
+    TLBI_VALE1IS,
+    TLBIE,
+    XEN_HYPERCALL,
+    XEN_MC_ENTRY,
+    XEN_TLB_FLUSH,
+)
+from .pte import PAGE_SIZE
+
+# the counters the issue asks for, as machine/counters.py names them (IPTE/IDTE: no s390 yet)
+TLBI = (TLBI_VALE1IS, TLBI_VAE1IS, TLBI_ASIDE1IS)
+COST_COUNTERS = (TLB_FLUSH_PAGE, TLB_FLUSH_FULL, TLB_FLUSH_REMOTE, IPI, ATOMIC_RMW, XEN_HYPERCALL,
+                 XEN_MC_ENTRY, XEN_TLB_FLUSH, HASH_INVALIDATE, HASH_BATCH_FLUSH, TLBIE, *TLBI, DSB_ISH,
+                 CONTPTE_FOLD, CONTPTE_UNFOLD)
+# what no txn figure may exceed the legacy one in (issue 15: flushes, IPIs, hypercalls,
+# invalidations), each a sum of counters: arm64's TLBIs count together, whatever their kind
+NEVER_MORE = {
+    "local flushes": (TLB_FLUSH_PAGE, TLB_FLUSH_FULL),
+    "remote flushes": (TLB_FLUSH_REMOTE,),
+    "IPIs": (IPI,),
+    "hypercalls": (XEN_HYPERCALL,),
+    "hash invalidations": (HASH_INVALIDATE,),
+    "tlbie": (TLBIE,),
+    "TLBI": TLBI,
+}
+APIS = ("legacy", "txn")
+SIZES = (1, 8, 64, 512, 4096)
+
+
+class CostError(AssertionError):
+    """The operation left the region in a wrong state: a model bug, never a figure."""
+
+
+def _mprotect(mm, addr, pages):
+    do_mprotect(mm, addr, pages * PAGE_SIZE, PROT_READ)
+
+
+def _munmap(mm, addr, pages):
+    vm_munmap(mm, addr, pages * PAGE_SIZE)
+
+
+def _dontneed(mm, addr, pages):
+    do_madvise(mm, addr, pages * PAGE_SIZE, MADV_DONTNEED)
+
+
+def _check_readonly(mm, cpu, addr, pages):
+    for i in range(pages):
+        if user_read(mm, cpu, addr + i * PAGE_SIZE) != i + 1:
+            raise CostError(f"page {i} lost its contents")
+        try:
+            user_write(mm, cpu, addr + i * PAGE_SIZE, 0)
+        except SegmentationFault:
+            continue
+        raise CostError(f"page {i} is still writable after mprotect(PROT_READ)")
+
+
+def _check_gone(mm, cpu, addr, pages):
+    for i in range(pages):
+        try:
+            user_read(mm, cpu, addr + i * PAGE_SIZE)
+        except SegmentationFault:
+            continue
+        raise CostError(f"page {i} is still mapped after munmap")
+
+
+def _check_zero(mm, cpu, addr, pages):
+    for i in range(pages):
+        if user_read(mm, cpu, addr + i * PAGE_SIZE) != 0:
+            raise CostError(f"page {i} kept its contents after MADV_DONTNEED")
+
+
+# name -> (operation, check afterwards, one line)
+OPERATIONS = {
+    "mprotect": (_mprotect, _check_readonly, "mprotect(PROT_READ) of a written anonymous region"),
+    "munmap": (_munmap, _check_gone, "munmap of a written anonymous region"),
+    "madv-dontneed": (_dontneed, _check_zero, "MADV_DONTNEED of a written anonymous region"),
+}
+
+
+def measure(arch: str, operation: str, pages: int, api: str, cpus: int = 2) -> dict[str, int]:
+    """The counters of one operation over `pages` pages on `arch` with `api`."""
+    machine = boot(arch, cpus=cpus, pages=pages + 64, debug=False)
+    machine.api = api
+    kernel = Kernel(machine)
+    mm = kernel.new_mm()
+    addr = vm_mmap(mm, 0, pages * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    for i in range(pages):
+        user_write(mm, machine.cpus[i % cpus], addr + i * PAGE_SIZE, i + 1)
+    before = dict(machine.counters)
+    op, check, _ = OPERATIONS[operation]
+    op(mm, addr, pages)
+    after = dict(machine.counters)
+    check(mm, machine.cpus[0], addr, pages)
+    return {c: after.get(c, 0) - before.get(c, 0) for c in COST_COUNTERS}
+
+
+def cost_table(arches, operations, sizes, progress=None) -> list[dict]:
+    """One row per (operation, arch, size): both APIs' counters."""
+    rows = []
+    for operation in operations:
+        for arch in arches:
+            for pages in sizes:
+                row = {"operation": operation, "arch": arch, "pages": pages}
+                for api in APIS:
+                    row[api] = measure(arch, operation, pages, api)
+                    if progress is not None:
+                        progress()
+                rows.append(row)
+    return rows
+
+
+def group(counters: dict[str, int], name: str) -> int:
+    return sum(counters[c] for c in NEVER_MORE[name])
+
+
+def worse(row: dict) -> list[str]:
+    """The groups of NEVER_MORE in which txn costs more than legacy in this row."""
+    return [g for g in NEVER_MORE if group(row["txn"], g) > group(row["legacy"], g)]
