@@ -136,10 +136,22 @@ def cmd_cost(args) -> int:
         sizes = []
     if not sizes or any(n < 1 or n > 4096 for n in sizes):
         raise UsageError(f"--sizes: a comma list of page counts from 1 to 4096, not {args.sizes!r}")
+    if args.png is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UsageError("--png needs matplotlib: pip install 'ptelab[plot]'") from None
+        if not os.path.isdir(args.png):
+            raise UsageError(f"--png: {args.png} is not a directory")
     total = len(arches) * len(operations) * len(sizes) * 2
     with Progress(transient=True, disable=args.json) as progress:
         task = progress.add_task("measuring", total=total)
         rows = cost_table(arches, operations, sizes, lambda: progress.advance(task))
+    if args.png is not None:
+        from .cost import plot
+
+        for path in plot(rows, args.png):
+            print(f"wrote {path}", file=sys.stderr)
     if args.json:
         print(json.dumps(rows, indent=1))
         return EXIT_OK
@@ -451,6 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--op", default="all", help="mprotect, munmap, madv-dontneed or all (default)")
     cost.add_argument("--sizes", default="1,8,64,512,4096", help="region sizes in pages (default 1,8,64,512,4096)")
     cost.add_argument("--json", action="store_true", help="the counters of every measurement as JSON")
+    cost.add_argument("--png", metavar="DIR", help="also a plot per operation, DIR/cost-OP.png (needs ptelab[plot])")
     cost.set_defaults(func=cmd_cost)
     lst = sub.add_parser("list", help="list architectures and workloads")
     lst.set_defaults(func=cmd_list)
