@@ -116,7 +116,8 @@ def cmd_run(args) -> int:
     console = Console()
     if columns:
         mode = "debug mode" if not args.no_debug else "no debug mode"
-        title = f"{workload}: {WORKLOADS[workload][1]} ({plural(args.pages, 'page')}, {plural(args.cpus, 'CPU')}, {mode}, api {args.api})"
+        api = ", api txn" if args.api == "txn" else ""  # the legacy title as it was
+        title = f"{workload}: {WORKLOADS[workload][1]} ({plural(args.pages, 'page')}, {plural(args.cpus, 'CPU')}, {mode}{api})"
         console.print(counters_table(title, columns, elapsed))
     for report in broken:
         console.print(f"[bold red]broken[/] {escape(report)}", highlight=False)
