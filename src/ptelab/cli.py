@@ -235,11 +235,10 @@ def invariant_text(invariant) -> str:
 
 def cmd_litmus(args) -> int:
     from .explore.dpor import Bounds
-    from .explore.execution import ScenarioError
     from .explore.schedule import ScheduleError, parse_schedule
     from .litmus import LitmusError, find, load
     from .litmus.check import FAIL, OK
-    from .litmus.report import as_json, counterexample_lines, herd_block
+    from .litmus.matrix import Matrix, Options, default_jobs
 
     arches = parse_arches(args.arch)
     mode = choose("mode", args.mode, ("exhaustive", "random"))
@@ -260,36 +259,33 @@ def cmd_litmus(args) -> int:
                            args.json)
         except ScheduleError as err:
             raise UsageError(str(err)) from None
+    options = Options(mode, bounds, seed=args.seed, runs=args.runs, debug=debug, json=args.json,
+                      verbose=args.verbose)
     console = Console(stderr=True)
-    results, out = [], []
+    cells, out = [], []
     progress = _progress(console, len(tests) * len(arches), enabled=not args.json and console.is_terminal)
-    with progress:
+    # the workers are forked before rich's progress starts its thread
+    with Matrix(tests, arches, options, args.jobs or default_jobs()) as checked, progress:
         task = progress.add_task("litmus", total=len(tests) * len(arches))
-        for test in tests:
-            for arch in arches:
-                progress.update(task, description=f"{test.name} on {arch}")
-                try:
-                    r = test.check(arch, mode, bounds, seed=args.seed, runs=args.runs, debug=debug)
-                except (ScenarioError, LitmusError) as err:
-                    first, _, rest = str(err).partition("\n")  # the arch on the message's line
-                    raise UsageError(f"{first} (on {arch})" + (f"\n{rest}" if rest else "")) from None
-                results.append((test, r))
-                progress.advance(task)
+        for cell in checked:
+            if cell.error is not None:
+                raise UsageError(cell.error)
+            cells.append(cell)
+            progress.update(task, description=f"{cell.test} on {cell.arch}")
+            progress.advance(task)
     if args.json:
         import json
-        print(json.dumps([as_json(t, r) for t, r in results], indent=2))
+        print(json.dumps([cell.json for cell in cells], indent=2))
     else:
-        for test, r in results:
-            out += herd_block(test, r)
-            if r.counterexamples and (args.verbose or not r.ok):
-                out += counterexample_lines(test, r, debug, verbose=args.verbose)
+        for cell in cells:
+            out += cell.lines
             out.append("")
         print("\n".join(out))
         console = Console()
         if not console.is_terminal:  # a file or a pipe: do not fold the names
             console = Console(width=200)
-        console.print(_matrix(results, arches))
-    verdicts = {r.verdict for _, r in results}
+        console.print(_matrix(cells, arches))
+    verdicts = {cell.verdict for cell in cells}
     return EXIT_FAIL if FAIL in verdicts else EXIT_OK if verdicts == {OK} else EXIT_INCONCLUSIVE
 
 
@@ -351,20 +347,18 @@ def _progress(console, total, enabled):
                     console=console, transient=True)
 
 
-def _matrix(results, arches) -> Table:
-    from .litmus.report import matrix_cell
-
+def _matrix(cells, arches) -> Table:
     table = Table(title="litmus verdicts", caption="ok: a complete search, every expectation held")
     table.add_column("test")
     for arch in arches:
         table.add_column(arch, justify="center")
-    rows: dict[tuple, dict] = {}  # (file, test name) -> arch -> result: same names stay apart
-    for test, r in results:
-        rows.setdefault((test.litmus.path, r.test), {})[r.arch] = r
+    rows: dict[tuple, dict] = {}  # (file, test name) -> arch -> cell: same names stay apart
+    for cell in cells:
+        rows.setdefault((cell.path, cell.test), {})[cell.arch] = cell
     names = [name for _, name in rows]
     for (path, name), by_arch in rows.items():
         label = f"{name} ({path})" if names.count(name) > 1 else name
-        table.add_row(label, *(matrix_cell(by_arch[arch]) for arch in arches))
+        table.add_row(label, *(by_arch[arch].markup for arch in arches))
     return table
 
 
@@ -489,6 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
     lit.add_argument("--seed", type=int, default=0, help="random mode: the seed (default 0)")
     lit.add_argument("--runs", type=positive, default=1000, help="random mode: schedules per test (default 1000)")
     lit.add_argument("-v", "--verbose", action="store_true", help="show the step table of expected outcomes too")
+    lit.add_argument("--jobs", type=positive, default=None,
+                     help="processes checking the test x architecture matrix (default: the cores available)")
     lit.set_defaults(func=cmd_litmus)
     docs = sub.add_parser("docs", help="regenerate docs/rules.md and docs/states/ from the model")
     docs.add_argument("--dir", default="docs", help="the docs directory (default: docs)")
