@@ -35,7 +35,7 @@ def test_rules_cli(capsys):
 
 
 def test_states_cli(capsys):
-    assert main(["states", "--arch", "x86", "--format", "json"]) == 0
+    assert main(["states", "--arch", "x86", "--view", "full", "--format", "json"]) == 0
     assert '"transitions"' in capsys.readouterr().out
-    assert main(["states", "--arch", "x86", "--format", "svg"]) == 2
+    assert main(["states", "--arch", "x86", "--view", "full", "--format", "svg"]) == 2
     assert "accepted: md, dot, json" in capsys.readouterr().err

@@ -365,9 +365,14 @@ def _matrix(cells, arches) -> Table:
 def cmd_states(args) -> int:
     from .states import FORMATS, derive  # deriving needs the mm code: imported only here
 
+    from .kernel_view import VIEW_FORMATS, kernel_view
+
     arch = choose("architecture", args.arch, ARCHES)
-    fmt = choose("format", args.format, FORMATS)
-    print(FORMATS[fmt](derive(arch)), end="")
+    view = choose("view", args.view, ("kernel", "full"))
+    fmt = choose("format", args.format, FORMATS if view == "full" else VIEW_FORMATS)
+    print(f"deriving the {arch} state machine...", file=sys.stderr, flush=True)
+    sm = derive(arch)
+    print(FORMATS[fmt](sm) if view == "full" else VIEW_FORMATS[fmt](kernel_view(sm), sm), end="")
     return EXIT_OK
 
 
@@ -467,7 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
     rules.set_defaults(func=cmd_rules)
     states = sub.add_parser("states", help="derive and print the PTE state machine of an architecture")
     states.add_argument("--arch", default="x86", help=f"one of: {', '.join(ARCHES)}")
-    states.add_argument("--format", default="md", help="md, dot or json (see `ptelab states --format x`)")
+    states.add_argument("--format", default="md", help="md, dot or json (see `ptelab states --format x`); json: full view only")
+    states.add_argument("--view", default="kernel",
+                        help="kernel (lumped to what a kernel developer tells apart, minimised) or full (every state)")
     states.set_defaults(func=cmd_states)
     lit = sub.add_parser("litmus", help="explore litmus tests on every interleaving, per architecture")
     lit.add_argument("paths", nargs="+", metavar="FILE_OR_DIR", help="litmus files, or directories of *.litmus")

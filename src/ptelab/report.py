@@ -2,9 +2,9 @@
 
 `ptelab docs` writes them; `ptelab docs --check` (and the test suite) fails when
 a checked-in file differs from what the model now says, so the documentation
-cannot drift from the code.  The SVG of each architecture is drawn by graphviz's
-`dot`, when installed, from `<arch>.dot` (the machine projected onto the PTE and
-the hash table); the .dot and .md files are what is checked.
+cannot drift from the code.  docs/states/ holds each architecture's kernel view
+(kernel_view.py); the SVG is drawn by graphviz's `dot`, when installed, from
+`<arch>.dot`; the .dot and .md files are what is checked.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pathlib import Path
 
 from .arch import ARCHES
 from .rules import RULES, Rule
-from .states import StateMachine, derive, to_markdown, to_summary_dot
+from .kernel_view import kernel_view, to_dot as view_dot, to_markdown as view_markdown
+from .states import StateMachine, derive
 
 
 def rule_text(rule: Rule, machines: dict[str, StateMachine] | None = None) -> str:
@@ -80,8 +81,9 @@ def generated(docs: Path) -> dict[Path, str]:
     machines = {arch: derive(arch) for arch in ARCHES}
     files = {docs / "rules.md": rules_markdown(machines)}
     for arch, sm in machines.items():
-        files[docs / "states" / f"{arch}.md"] = to_markdown(sm)
-        files[docs / "states" / f"{arch}.dot"] = to_summary_dot(sm)
+        view = kernel_view(sm)
+        files[docs / "states" / f"{arch}.md"] = view_markdown(view, sm)
+        files[docs / "states" / f"{arch}.dot"] = view_dot(view)
     return files
 
 

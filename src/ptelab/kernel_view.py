@@ -1,0 +1,172 @@
+"""The kernel developer's view of a derived PTE state machine (states.py): small enough to read.
+
+The full machine keeps everything a rule's verdict depends on (cpu1's TLB, lazy-MMU mode,
+an open modify_prot transaction, debug mode's history), hundreds of states.  The kernel
+view lumps them to what a kernel developer distinguishes:
+
+- the PTE: none, swap, or present read-only / writable, clean / Dirty (Accessed folded
+  away: ptep_test_and_clear_young may clear it at any time);
+- what the architecture adds, through its hooks (arch/generic.py): the PTE's own
+  software bits (powerpc's "hashed"), its structures beyond the TLB (abstract_caches:
+  a hash slot ro/rw, a DUPLICATE), an invalidation queued on the CPU's batch
+  (pending_invalidation), a write still queued in a hypervisor batch (Xen);
+- the TLB, lazy-MMU mode, the open transaction and debug mode's history folded away.
+
+An edge of the view is there when some full state of its source class has it (an
+existential abstraction, so nothing the full machine can do is lost); it is labelled by
+the accessor or hardware event, grouped (set_pte_at(rw/ro/swap) is one label), and by
+the rules the transition breaks from some lumped state: those edges are drawn red with
+the rule ids.
+
+Not minimised further, on purpose: bisimulation (labels with their rules) on the lumped
+machine, started from its names, merges nothing on any backend; started from the PTE
+class alone it merges every hash state into its PTE class (ppc32: 24 states to 4) and
+clean into dirty, because an existential abstraction makes them behave alike: it loses
+what a developer reads the view for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .states import StateMachine, _illegal
+
+GROUPS = (  # (prefix of a full machine's op, its label in the kernel view)
+    ("set_pte_at", "set_pte_at"),
+    ("pte_clear", "clear"),
+    ("ptep_get_and_clear", "clear"),
+    ("ptep_clear_flush", "ptep_clear_flush"),
+    ("ptep_set_wrprotect", "wrprotect"),
+    ("ptep_set_access_flags", "set_access_flags"),
+    ("ptep_test_and_clear_young", "test_and_clear_young"),
+    ("ptep_modify_prot", "modify_prot"),
+    ("arch_enter_lazy_mmu_mode", "lazy mode"),
+    ("arch_leave_lazy_mmu_mode", "lazy mode"),
+    ("flush_tlb_page", "flush_tlb_page"),
+    ("spin_unlock", "unlock"),
+    ("cpu1 load", "cpu1 load"),
+    ("cpu1 store", "cpu1 store"),
+    ("cpu1 TLB drops", "evict"),
+    ("cache entry evicted", "evict"),
+)
+
+
+def group(op: str) -> str:
+    return next((label for prefix, label in GROUPS if op.startswith(prefix)), op)
+
+
+def _pte_class(text: str) -> str:
+    if not text.startswith("present"):
+        return text.split()[0]
+    bits = text.split()[1]
+    return ("rw" if "W" in bits else "ro") + (" dirty" if "D" in bits else "")
+
+
+def kernel_key(state) -> str:
+    """The lumped state's name: the PTE class, then what the architecture adds."""
+    shown, _, queued = state.pte.partition(" (written")
+    words = [_pte_class(shown)] + shown.split()[2 if shown.startswith("present") else 1:]
+    if state.cache != "-":
+        words.append(f"[{state.cache}]")
+    if state.pending:
+        words.append("invalidation queued")
+    if queued:
+        words.append("write queued in hypervisor batch")
+    return " ".join(words)
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    label: str
+    target: str
+    rules: tuple[str, ...]
+
+
+@dataclass
+class KernelView:
+    arch: str
+    states: list[str]  # the initial state first
+    edges: list[Edge]
+    lumped: dict[str, int]  # state -> how many full states it stands for
+
+
+def kernel_view(sm: StateMachine) -> KernelView:
+    key = {state: kernel_key(state) for state in sm.states}
+    states = list(dict.fromkeys(key.values()))
+    order = {state: i for i, state in enumerate(states)}
+    edges = sorted({Edge(key[t.source], group(t.op), key[t.target], t.rules) for t in sm.transitions},
+                   key=lambda e: (order[e.source], order[e.target], e.label, e.rules))
+    lumped: dict[str, int] = {}
+    for name in key.values():
+        lumped[name] = lumped.get(name, 0) + 1
+    return KernelView(sm.arch, states, edges, lumped)
+
+
+def drawn_edges(view: KernelView) -> dict[tuple[str, str], tuple[list[str], dict[str, list[str]]]]:
+    """What a diagram draws: one edge per (source, target), with the labels that move
+    legally and, per rule broken, the labels that break it; a self-loop only when it
+    breaks a rule."""
+    drawn: dict = {}
+    for e in view.edges:
+        if e.source == e.target and not e.rules:
+            continue
+        legal, broken = drawn.setdefault((e.source, e.target), ([], {}))
+        for labels in ([broken.setdefault(r, []) for r in e.rules] or [legal]):
+            if e.label not in labels:
+                labels.append(e.label)
+    return drawn
+
+
+def _edge_text(legal: list[str], broken: dict[str, list[str]], sep: str) -> str:
+    return sep.join([", ".join(legal)] * bool(legal) +
+                    [f"{', '.join(labels)} [{rule}]" for rule, labels in sorted(broken.items())])
+
+
+def to_dot(view: KernelView) -> str:
+    ids = {s: f"K{i}" for i, s in enumerate(view.states)}
+    lines = [f'digraph "{view.arch}" {{', "  rankdir=LR;", '  node [shape=box, fontsize=10, fontname="Helvetica"];',
+             '  edge [fontsize=8, fontname="Helvetica"];']
+    for state in view.states:
+        style = ", color=red, penwidth=2" if _illegal(state) else ""
+        shape = ", peripheries=2" if state == view.states[0] else ""
+        lines.append(f'  {ids[state]} [label="{state}"{style}{shape}];')
+    for (src, dst), (legal, broken) in drawn_edges(view).items():
+        color = "" if legal else ", color=red, fontcolor=red"
+        color = ', color="black:red"' if legal and broken else color
+        lines.append(f'  {ids[src]} -> {ids[dst]} [label="{_edge_text(legal, broken, chr(92) + "n")}"{color}];')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def to_markdown(view: KernelView, full: StateMachine) -> str:
+    ids = {s: f"K{i}" for i, s in enumerate(view.states)}
+    drawn = drawn_edges(view)
+    red = [k for k, (_, broken) in drawn.items() if broken]
+    lines = [
+        f"# PTE state machine: {view.arch} (kernel view)",
+        "",
+        "Generated by `ptelab docs` from the model (ptelab/states.py, lumped by ptelab/kernel_view.py): the",
+        "PTE as none, swap, read-only or writable, clean or dirty, with what the architecture adds",
+        "(its PTE bits, its caches beyond the TLB, a queued invalidation or hypervisor write); the TLB,",
+        "lazy mode and debug mode's history folded away.  An edge exists when some lumped state has it;",
+        "a rule id on an edge means the operation breaks that rule from some state lumped in its source.",
+        f"The diagram is `{view.arch}.dot`; the full machine ({len(full.states)} states, {len(full.transitions)}",
+        f"transitions): `ptelab states --arch {view.arch} --view full --format json`.",
+        "",
+        f"{len(view.states)} states, {len(drawn)} drawn edges ({len(red)} of them breaking a rule).",
+        "",
+        "## States",
+        "",
+        "| id | state | full states lumped |",
+        "|----|-------|-------------------:|",
+    ]
+    for state in view.states:
+        lines.append(f"| {ids[state]} | {state}{' (initial)' if state == view.states[0] else ''} | {view.lumped[state]} |")
+    lines += ["", "## Transitions", "", "| from | to | operations [rule broken] |", "|---|---|---|"]
+    for (src, dst), (legal, broken) in drawn.items():
+        lines.append(f"| {ids[src]} | {ids[dst]} | {_edge_text(legal, broken, '; ')} |")
+    return "\n".join(lines) + "\n"
+
+
+VIEW_FORMATS = {"md": to_markdown, "dot": lambda view, full: to_dot(view)}
