@@ -376,6 +376,28 @@ def cmd_states(args) -> int:
     return EXIT_OK
 
 
+def cmd_report(args) -> int:
+    from .html_report import build
+    from .litmus import LitmusError, find
+
+    arches = parse_arches(args.arch)
+    try:
+        paths = [str(p) for p in find(args.litmus)]
+    except LitmusError as err:
+        raise UsageError(str(err)) from None
+    if not paths:
+        raise UsageError("no litmus files (*.litmus) found in: " + ", ".join(args.litmus))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    page = out / "index.html"
+    try:
+        page.write_text(build(arches, paths, Path(args.docs)))
+    except LitmusError as err:
+        raise UsageError(str(err)) from None
+    print(f"wrote {page}")
+    return EXIT_OK
+
+
 def cmd_docs(args) -> int:
     from .report import stale_docs, write_docs
 
@@ -388,11 +410,7 @@ def cmd_docs(args) -> int:
         print(f"checked {plural(len(checked), 'generated file')} under {docs}: "
               + (f"{len(stale)} to regenerate" if stale else "all up to date"))
         return EXIT_FAIL if stale else EXIT_OK
-    try:
-        written = write_docs(docs)
-    except OSError as err:
-        raise UsageError(f"cannot write the docs under {docs}: {err.strerror or err}") from None
-    for path in written:
+    for path in write_docs(docs):
         print(path)
     return EXIT_OK
 
@@ -493,6 +511,14 @@ def build_parser() -> argparse.ArgumentParser:
     lit.add_argument("--jobs", type=positive, default=None,
                      help="processes checking the test x architecture matrix (default: the cores available)")
     lit.set_defaults(func=cmd_litmus)
+    report = sub.add_parser("report", help="write one self-contained HTML page: rules, state machines, litmus, findings")
+    report.add_argument("--out", default="report", help="the directory to write index.html to (default: report)")
+    report.add_argument("--arch", default="all", help=f"one of {', '.join(ARCHES)}, a comma list, or all (default)")
+    report.add_argument("--litmus", nargs="+", default=["litmus"], metavar="FILE_OR_DIR",
+                        help="the litmus tests to run (default: litmus/)")
+    report.add_argument("--docs", default="docs", help="the docs directory with findings/ (default: docs)")
+    report.set_defaults(func=cmd_report)
+
     docs = sub.add_parser("docs", help="regenerate docs/rules.md and docs/states/ from the model")
     docs.add_argument("--dir", default="docs", help="the docs directory (default: docs)")
     docs.add_argument("--check", action="store_true", help="only check that the files are up to date")

@@ -66,7 +66,7 @@ def kernel_key(state) -> str:
     """The lumped state's name: the PTE class, then what the architecture adds."""
     shown, _, queued = state.pte.partition(" (written")
     words = [_pte_class(shown)] + shown.split()[2 if shown.startswith("present") else 1:]
-    if state.cache != "-":
+    if state.cache != "-" and not state.cache.endswith(" none"):  # "hash none": nothing held
         words.append(f"[{state.cache}]")
     if state.pending:
         words.append("invalidation queued")
@@ -118,7 +118,7 @@ def drawn_edges(view: KernelView) -> dict[tuple[str, str], tuple[list[str], dict
     return drawn
 
 
-def _edge_text(legal: list[str], broken: dict[str, list[str]], sep: str) -> str:
+def edge_text(legal: list[str], broken: dict[str, list[str]], sep: str) -> str:
     return sep.join([", ".join(legal)] * bool(legal) +
                     [f"{', '.join(labels)} [{rule}]" for rule, labels in sorted(broken.items())])
 
@@ -134,7 +134,7 @@ def to_dot(view: KernelView) -> str:
     for (src, dst), (legal, broken) in drawn_edges(view).items():
         color = "" if legal else ", color=red, fontcolor=red"
         color = ', color="black:red"' if legal and broken else color
-        lines.append(f'  {ids[src]} -> {ids[dst]} [label="{_edge_text(legal, broken, chr(92) + "n")}"{color}];')
+        lines.append(f'  {ids[src]} -> {ids[dst]} [label="{edge_text(legal, broken, chr(92) + "n")}"{color}];')
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -165,7 +165,7 @@ def to_markdown(view: KernelView, full: StateMachine) -> str:
         lines.append(f"| {ids[state]} | {state}{' (initial)' if state == view.states[0] else ''} | {view.lumped[state]} |")
     lines += ["", "## Transitions", "", "| from | to | operations [rule broken] |", "|---|---|---|"]
     for (src, dst), (legal, broken) in drawn.items():
-        lines.append(f"| {ids[src]} | {ids[dst]} | {_edge_text(legal, broken, '; ')} |")
+        lines.append(f"| {ids[src]} | {ids[dst]} | {edge_text(legal, broken, '; ')} |")
     return "\n".join(lines) + "\n"
 
 

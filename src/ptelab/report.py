@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .arch import ARCHES
 from .rules import RULES, Rule
+from .compare import to_markdown as compare_markdown
 from .kernel_view import kernel_view, to_dot as view_dot, to_markdown as view_markdown
 from .states import StateMachine, derive
 
@@ -80,8 +81,10 @@ def rules_markdown(machines: dict[str, StateMachine]) -> str:
 def generated(docs: Path) -> dict[Path, str]:
     machines = {arch: derive(arch) for arch in ARCHES}
     files = {docs / "rules.md": rules_markdown(machines)}
+    views = {arch: kernel_view(sm) for arch, sm in machines.items()}
+    files[docs / "states" / "compare.md"] = compare_markdown(views)
     for arch, sm in machines.items():
-        view = kernel_view(sm)
+        view = views[arch]
         files[docs / "states" / f"{arch}.md"] = view_markdown(view, sm)
         files[docs / "states" / f"{arch}.dot"] = view_dot(view)
     return files

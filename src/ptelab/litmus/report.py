@@ -109,9 +109,16 @@ def _heading(test: LitmusTest, r: ArchResult, names: list[str]) -> str:
 
 
 def step_table(test: LitmusTest, ex) -> list[str]:
+    """The step table as text (step_rows), in aligned columns."""
+    rows = step_rows(test, ex)
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+
+
+def step_rows(test: LitmusTest, ex) -> list[tuple[str, ...]]:
     """One row per step, numbered as violations number them: its PTE change (decoded by the
     backend), its TLB and cache changes, and the events it caused (a frame freed, an HPTE
-    inserted, an invalidation queued)."""
+    inserted, an invalidation queued).  The first row names the columns."""
     names = test.scenario.actor_names()
     describe = ex.world.machine.arch.describe_pte
     pages = {name: (mm, va) for mm, va, name in ex.world.watched}
@@ -121,8 +128,7 @@ def step_table(test: LitmusTest, ex) -> list[str]:
         pte, change = _diff(step.before, step.after, describe, pages)
         change = "; ".join(c for c in (change, *step.events) if c)
         rows.append((str(i), f"cpu{actor.cpu.id}", names[step.actor], str(step.line or ""), step.what, pte, change))
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    return rows
 
 
 def _diff(before, after, describe, pages) -> tuple[str, str]:

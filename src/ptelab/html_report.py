@@ -1,0 +1,203 @@
+"""`ptelab report`: one self-contained HTML page (inline CSS and SVG, nothing fetched at
+view time): the rulebook with each rule's litmus tests and their verdicts per
+architecture, each architecture's kernel-view state machine (drawn by graphviz's `dot`
+when installed, else as a table), the architectures side by side, the litmus matrix
+with each counterexample as a timeline (one lane per CPU and one for the hardware),
+and the findings (docs/findings/*.md).
+
+Cost plots: not drawn yet; `costs_section` is the hook (issue 15's `ptelab cost`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from html import escape
+from pathlib import Path
+
+from .compare import to_markdown as compare_markdown
+from .kernel_view import KernelView, drawn_edges, edge_text, kernel_view, to_dot
+from .litmus.check import FAIL, OK
+from .litmus.report import step_rows
+from .rules import RULES
+from .states import derive
+
+CSS = """
+body{font-family:Helvetica,Arial,sans-serif;margin:1.5em;max-width:1400px;color:#222}
+h1{font-size:1.6em}h2{border-bottom:2px solid #888;margin-top:2em}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #bbb;padding:2px 6px;font-size:.85em;vertical-align:top}
+th{background:#eee}.ok{background:#d8f5d8}.FAIL{background:#f8c8c8;font-weight:bold}.INCONCLUSIVE{background:#fbeec0}
+.red{color:#c00}.lane{min-width:14em}.hw{background:#f4f4ff}.diagram{overflow:auto;border:1px solid #ddd;max-height:48em}
+pre{background:#f7f7f7;padding:.5em;overflow:auto;font-size:.8em}nav a{margin-right:1em}
+"""
+
+
+def progress(text: str) -> None:
+    print(f"report: {text}", file=sys.stderr, flush=True)
+
+
+def _svg(view: KernelView) -> str | None:
+    if not shutil.which("dot"):
+        return None
+    out = subprocess.run(["dot", "-Tsvg"], input=to_dot(view), capture_output=True, text=True, check=True).stdout
+    return out[out.index("<svg"):]
+
+
+def _view_table(view: KernelView) -> str:
+    ids = {s: f"K{i}" for i, s in enumerate(view.states)}
+    rows = "".join(f"<tr><td>{ids[s]}</td><td>{escape(s)}</td><td>{view.lumped[s]}</td></tr>" for s in view.states)
+    edges = "".join(
+        f"<tr><td>{ids[src]}</td><td>{ids[dst]}</td><td>{escape(', '.join(legal))}</td>"
+        f"<td class=red>{escape(edge_text([], broken, '; '))}</td></tr>"
+        for (src, dst), (legal, broken) in drawn_edges(view).items())
+    return (f"<table><tr><th>id</th><th>state</th><th>full states</th></tr>{rows}</table>"
+            f"<table><tr><th>from</th><th>to</th><th>legal</th><th>breaking a rule</th></tr>{edges}</table>")
+
+
+def states_section(arches: list[str]) -> tuple[str, dict[str, KernelView]]:
+    views, parts = {}, []
+    for arch in arches:
+        progress(f"state machine of {arch}")
+        sm = derive(arch)
+        views[arch] = view = kernel_view(sm)
+        red = sum(1 for _, broken in drawn_edges(view).values() if broken)
+        svg = _svg(view)
+        parts.append(f"<h3 id='states-{arch}'>{arch}</h3><p>{len(view.states)} states, {len(drawn_edges(view))} "
+                     f"edges ({red} breaking a rule, red); the full machine has {len(sm.states)} states and "
+                     f"{len(sm.transitions)} transitions.</p>"
+                     + (f"<div class=diagram>{svg}</div>" if svg else _view_table(view)))
+    return "".join(parts), views
+
+
+def _markdown_table(text: str) -> str:
+    """The side-by-side table and its preamble (compare.py's markdown) as HTML."""
+    out, rows = [], []
+    for line in text.splitlines():
+        if line.startswith("|"):
+            if not set(line) <= set("|-: "):
+                rows.append([c.strip() for c in line.strip("|").split("|")])
+            continue
+        if line and not line.startswith("#"):
+            out.append(escape(line.replace("**", "")))
+    head, *body = rows
+    table = "<table><tr>" + "".join(f"<th>{escape(c)}</th>" for c in head) + "</tr>" + "".join(
+        "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in body) + "</table>"
+    return "<p>" + " ".join(out) + "</p>" + table
+
+
+def run_litmus(paths: list[str], arches: list[str]):
+    from .explore.dpor import Bounds
+    from .litmus import find, load
+
+    tests = [load(path) for path in find(paths)]
+    results = []
+    for i, test in enumerate(tests):
+        for arch in arches:
+            progress(f"litmus {i + 1}/{len(tests)} {test.name} on {arch}")
+            results.append((test, test.check(arch, "exhaustive", Bounds(max_steps=2000), seed=0, runs=1000,
+                                             debug=True)))
+    return results
+
+
+def _cell(r) -> str:
+    seen = ",".join(sorted(r.outcomes)) or "-"
+    return f"<td class={r.verdict}>{escape(r.verdict)} {escape(seen)}</td>"
+
+
+def rules_section(results, arches) -> str:
+    by_file: dict[str, dict] = {}
+    for test, r in results:
+        by_file.setdefault(test.litmus.path, {})[r.arch] = r
+    head = "".join(f"<th>{a}</th>" for a in arches)
+    rows = []
+    for rule in RULES:
+        tests = [t for t in rule.shown_by if t.startswith("litmus/")] or ["(none)"]
+        for i, path in enumerate(tests):
+            cells = "".join(_cell(by_file[path][a]) if a in by_file.get(path, {}) else "<td>-</td>" for a in arches)
+            first = (f"<td rowspan={len(tests)}><b>{rule.id}</b></td><td rowspan={len(tests)}>"
+                     f"{escape(rule.statement)}</td>") if i == 0 else ""
+            rows.append(f"<tr>{first}<td>{escape(path)}</td>{cells}</tr>")
+    return f"<table><tr><th>rule</th><th>statement</th><th>litmus test</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def matrix_section(results, arches) -> str:
+    rows: dict[tuple, dict] = {}
+    for test, r in results:
+        rows.setdefault((test.litmus.path, r.test), {})[r.arch] = r
+    head = "".join(f"<th>{a}</th>" for a in arches)
+    body = "".join(f"<tr><td>{escape(name)}<br><small>{escape(path)}</small></td>"
+                   + "".join(_cell(by[a]) if a in by else "<td>-</td>" for a in arches) + "</tr>"
+                   for (path, name), by in rows.items())
+    return f"<table id=matrix><tr><th>test</th>{head}</tr>{body}</table>"
+
+
+def timeline(test, r, name, ce) -> str:
+    """One counterexample: a row per step, a lane per CPU and one for the hardware."""
+    result, ex = test.table(r.arch, ce, True)
+    rows = step_rows(test, ex)
+    cpus = sorted({row[1] for row in rows[1:]})
+    head = "".join(f"<th class=lane>{c}</th>" for c in cpus) + "<th class='lane hw'>hardware (TLB / cache)</th>"
+    body = []
+    for step, cpu, actor, line, action, pte, change in rows[1:]:
+        lanes = "".join(f"<td>{escape(f'{actor} L{line}: {action}') + (f'<br><b>PTE</b> {escape(pte)}' if pte else '')}</td>"
+                        if c == cpu else "<td></td>" for c in cpus)
+        body.append(f"<tr><td>{step}</td>{lanes}<td class=hw>{escape(change)}</td></tr>")
+    problems = "".join(f"<li class=red>{escape(v.describe())}</li>" for v in result.violations) + "".join(
+        f"<li class=red>rule {escape(rule)} broken at step {step} by {escape(actor)}</li>"
+        for rule, step, actor, _ in result.breaches)
+    return (f"<div class=timeline><h3>{escape(test.name)} on {r.arch}: {escape(name)}</h3><ul>{problems}</ul>"
+            f"<table><tr><th>step</th>{head}</tr>{''.join(body)}</table>"
+            f"<p>replay: <code>ptelab litmus {escape(test.litmus.path)} --arch {r.arch} --replay "
+            f"'{escape(ce.schedule)}'</code></p></div>")
+
+
+def counterexamples_section(results) -> str:
+    parts = []
+    for test, r in results:
+        if not r.counterexamples:
+            continue
+        progress(f"timeline of {test.name} on {r.arch}")
+        seen = set()
+        for name, ce in r.counterexamples.items():
+            if tuple(ce.result.schedule) not in seen:
+                seen.add(tuple(ce.result.schedule))
+                parts.append(timeline(test, r, name, ce))
+    return "".join(parts) or "<p>No execution showed a violation or an outcome.</p>"
+
+
+def costs_section() -> str:
+    """The hook for cost plots (issue 15): nothing drawn yet."""
+    return "<p>Cost plots are not in this report yet (<code>ptelab run --arch all</code> prints the counters).</p>"
+
+
+def findings_section(docs: Path) -> str:
+    files = sorted((docs / "findings").glob("*.md"))
+    return "".join(f"<h3>{escape(f.stem)}</h3><pre>{escape(f.read_text())}</pre>" for f in files) or "<p>None.</p>"
+
+
+SECTIONS = ("rules", "states", "compare", "matrix", "counterexamples", "costs", "findings")
+
+
+def build(arches: list[str], litmus_paths: list[str], docs: Path) -> str:
+    results = run_litmus(litmus_paths, arches)
+    states, views = states_section(arches)
+    body = {
+        "rules": rules_section(results, arches),
+        "states": states,
+        "compare": _markdown_table(compare_markdown(views)),
+        "matrix": matrix_section(results, arches),
+        "counterexamples": counterexamples_section(results),
+        "costs": costs_section(),
+        "findings": findings_section(docs),
+    }
+    titles = {"rules": "The rulebook and its litmus verdicts", "states": "PTE state machines (kernel view)",
+              "compare": "Architectures side by side", "matrix": "Litmus matrix",
+              "counterexamples": "Counterexamples as timelines", "costs": "Costs", "findings": "Findings"}
+    nav = "".join(f"<a href='#{s}'>{titles[s]}</a>" for s in SECTIONS)
+    sections = "".join(f"<section id={s}><h2>{titles[s]}</h2>{body[s]}</section>" for s in SECTIONS)
+    verdicts = {r.verdict for _, r in results}
+    summary = (f"{len(results)} litmus runs on {', '.join(arches)}: "
+               + ", ".join(f"{sum(1 for _, r in results if r.verdict == v)} {v}" for v in (OK, FAIL) if v in verdicts))
+    return (f"<!DOCTYPE html><html><head><meta charset=utf-8><title>ptelab report</title><style>{CSS}</style>"
+            f"</head><body><h1>ptelab report</h1><p>{escape(summary)}</p><nav>{nav}</nav>{sections}</body></html>\n")

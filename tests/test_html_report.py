@@ -1,0 +1,54 @@
+"""The HTML report's structure, without a browser."""
+
+from html.parser import HTMLParser
+
+from ptelab.cli import main
+from ptelab.html_report import SECTIONS
+from ptelab.rules import RULES
+
+
+class Outline(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids, self.tags, self.external, self.text = [], [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append(tag)
+        if "id" in attrs:
+            self.ids.append(attrs["id"])
+        for key in ("src", "href"):
+            if attrs.get(key, "#").split(":")[0] in ("http", "https", "file", "//"):
+                self.external.append(attrs[key])
+        if tag == "link":
+            self.external.append(attrs)
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def test_report_page_structure(tmp_path, capsys):
+    assert main(["report", "--out", str(tmp_path), "--arch", "x86,ppc64-2.6.27",
+                 "--litmus", "litmus/rule-lock-held.litmus"]) == 0
+    page = (tmp_path / "index.html").read_text()
+    outline = Outline()
+    outline.feed(page)
+    text = " ".join(outline.text)
+    assert [s for s in SECTIONS if s in outline.ids] == list(SECTIONS)
+    assert not outline.external and "<script" not in page  # self-contained, nothing fetched
+    assert all(rule.id in text for rule in RULES)
+    assert "states-x86" in outline.ids and "states-ppc64-2.6.27" in outline.ids
+    assert "matrix" in outline.ids and "rule-lock-held" in text
+    # a counterexample drawn as a timeline: a lane per CPU and one for the hardware
+    assert "cpu0" in text and "cpu1" in text and "hardware (TLB / cache)" in text and "lock-held" in text
+    assert "--replay" in text
+    assert "states more than x86" in text or "ppc64" in text
+    assert "report: litmus 1/1" in capsys.readouterr().err  # progress while it runs
+
+
+def test_report_bad_litmus_path(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["report", "--out", str(tmp_path), "--litmus", str(tmp_path / "empty")]) == 2
+    assert "no litmus files" in capsys.readouterr().err
+    assert main(["report", "--out", str(tmp_path), "--litmus", str(tmp_path / "nothing")]) == 2
+    assert "no such file" in capsys.readouterr().err
