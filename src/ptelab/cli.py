@@ -53,6 +53,13 @@ def parse_arches(spec: str) -> list[str]:
     return list(dict.fromkeys(names))  # each once, in the order given
 
 
+def output_console() -> Console:
+    """The console for tables on standard output: on a file or a pipe, wide enough that no
+    name or title is folded or cut (a terminal's own width otherwise)."""
+    console = Console()
+    return console if console.is_terminal else Console(width=400)
+
+
 def plural(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
@@ -113,7 +120,7 @@ def cmd_run(args) -> int:
             continue
         elapsed[name] = time.perf_counter() - start
         columns[name] = machine.counters
-    console = Console()
+    console = output_console()
     if columns:
         mode = "debug mode" if not args.no_debug else "no debug mode"
         api = ", api txn" if args.api == "txn" else ""  # the legacy title as it was
@@ -203,8 +210,7 @@ def cmd_rules(args) -> int:
 
         console.print(Markdown(rule_text(rule)))
         return EXIT_OK
-    if not console.is_terminal:  # a file or a pipe: no terminal width to fold names into
-        console = Console(width=200)
+    console = output_console()
     table = Table(title="the rulebook (ptelab rules ID for one rule)")
     table.add_column("rule", no_wrap=True)
     table.add_column("statement")
@@ -281,10 +287,7 @@ def cmd_litmus(args) -> int:
             out += cell.lines
             out.append("")
         print("\n".join(out))
-        console = Console()
-        if not console.is_terminal:  # a file or a pipe: do not fold the names
-            console = Console(width=200)
-        console.print(_matrix(cells, arches))
+        output_console().print(_matrix(cells, arches))
     verdicts = {cell.verdict for cell in cells}
     return EXIT_FAIL if FAIL in verdicts else EXIT_OK if verdicts == {OK} else EXIT_INCONCLUSIVE
 
@@ -435,8 +438,7 @@ def cmd_survey(args) -> int:
         import json
         print(json.dumps(as_json(result), indent=2))
     else:
-        console = Console()
-        print_terminal(result, console if console.is_terminal else Console(width=200))
+        print_terminal(result, output_console())
     return EXIT_OK
 
 
