@@ -11,6 +11,7 @@ from ptelab.litmus import load
 from ptelab.litmus.check import LitmusTest
 from ptelab.litmus.syntax import parse
 from ptelab.machine.tlb import tlb_key
+from ptelab import mmu_gather
 from ptelab.mm import memory as mm_memory
 from ptelab.mm import mprotect as mm_mprotect
 
@@ -95,3 +96,43 @@ def test_a_translation_filled_after_the_operation_saw_the_entry_is_not_blamed_on
     for arch in ("x86", "ppc64"):
         result = test.check(arch)
         assert result.ok and result.complete and not result.outcomes, (arch, result.outcomes)
+
+
+def test_a_zap_that_skips_the_nested_flush_breaks_its_promise(monkeypatch):
+    """6.12's tlb_finish_mmu flushes when another flush of the mm is pending; without it
+    (Linux before 4.13) MADV_DONTNEED returns while cpu1 holds what P0's zap cleared, and the
+    blame names the rule the returning zap broke."""
+    test = load(SUITE / "rule-flush-nested.litmus")
+    assert test.check("x86").ok and not test.check("x86").outcomes
+    monkeypatch.setattr(mmu_gather, "mm_tlb_flush_nested", lambda mm: False)
+    result = test.check("x86")
+    assert set(result.outcomes) == {"stale-translation"} and result.complete
+    [violation] = result.counterexamples["stale-translation"].result.violations
+    assert violation.detail.startswith("P1's madvise > mmu_gather") and "P0's mmu_gather" in violation.detail
+    assert violation.prevented_by is None  # the nested flush has no rule in the rulebook yet
+    assert "rule: none in the rulebook prevents it" in violation.describe()
+
+
+def test_reclaims_deferred_flush_is_blamed_on_the_missing_flush_tlb_batched_pending():
+    test = load(SUITE / "rule-flush-batched-pending.litmus")
+    [violation] = test.check("x86").counterexamples["stale-translation"].result.violations
+    assert violation.prevented_by == "flush-batched-pending"
+
+
+def test_debug_mode_sees_a_dirty_shared_clear_unflushed_at_unlock():
+    """zap before 3.15: the dirty shared entry's flush waits for tlb_finish_mmu, after the
+    unlock; debug mode says so on every backend, the 6.12 zap (flush first) on none."""
+    noflush = load(SUITE / "zap-dirty-shared-noflush.litmus")
+    flush = load(SUITE / "zap-dirty-shared-flush.litmus")
+    for arch in ("x86", "ppc64"):
+        assert "flush-dirty-shared-before-unlock" in noflush.check(arch).outcomes
+        assert "flush-dirty-shared-before-unlock" not in flush.check(arch).outcomes
+
+
+def test_a_violation_no_rule_prevents_says_so():
+    from ptelab.explore.invariants import Violation
+    v = Violation("stale-translation", "x", None, None, None, 3, None, blame=True)
+    assert "the backend breaks it" not in v.describe()
+    assert "no per-call check" in v.describe()  # no-stale-translation is checked on state only
+    v = Violation("lost-dirty", "x", None, None, None, 3, None)
+    assert "or the caller broke a rule the rulebook lacks" in v.describe()

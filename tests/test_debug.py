@@ -258,3 +258,28 @@ def test_set_ptes_putting_back_what_was_cleared_is_judged_per_entry(arch_name):
         arch.ptep_get_and_clear(mm, addr + i * 4096, ptep + i)
     with pytest.raises(RuleViolation, match=r"^\[flush-before-reuse\]"):
         arch.set_ptes(mm, addr, ptep, pte_modify(first, PAGE_SHARED), 2)
+
+
+def test_flush_dirty_shared_before_unlock(page):
+    """A dirty entry of a page that is not anonymous (its Dirty goes to the page) is flushed
+    before the unlock; an anonymous page's clear may wait for the mmu_gather."""
+    from ptelab.machine.memory import PG_anon
+    page.lock()
+    page.arch.ptep_get_and_clear(page.mm, page.addr, page.ptep)  # anonymous: no breach at unlock
+    page.unlock()
+    page.arch.flush_tlb_page(page.vma, page.addr)
+    user_write(page.mm, page.cpu1, page.addr, 8)
+    page.machine.this_cpu = page.cpu0
+    frame = page.arch.ptep_get(page.ptep) >> 16  # the page faulted in again
+    page.machine.mem.flags[frame] &= ~PG_anon  # as a shared file page
+    page.lock()
+    old = page.arch.ptep_get_and_clear(page.mm, page.addr, page.ptep)
+    assert pte_dirty(old)
+    with broken(page, "flush-dirty-shared-before-unlock"):
+        page.unlock()
+    page.unlock()
+    page.lock()  # flushed before the unlock: fine
+    page.arch.set_pte_at(page.mm, page.addr, page.ptep, old)
+    page.arch.ptep_get_and_clear(page.mm, page.addr, page.ptep)
+    page.arch.flush_tlb_page(page.vma, page.addr)
+    page.unlock()

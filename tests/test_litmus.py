@@ -207,6 +207,8 @@ def test_every_rule_links_a_litmus_test_that_shows_its_failure():
         test = load(root / litmus[0])
         expected = {name for arch in ARCHES for name in test.expected(arch)}
         wanted = rule.id if rule.check == "debug" else rule.id.removeprefix("no-")
+        if "contract" in rule.how:  # an operation's contract at its return reports a stale translation
+            wanted = "stale-translation"
         assert wanted in expected, (rule.id, litmus[0], expected)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 from .arch.generic import GenericArch
-from .machine.memory import PTE_TABLE_SHIFT
+from .machine.memory import PG_anon, PTE_TABLE_SHIFT
 from .pte import (
     PAGE_SHIFT,
     PFN_SHIFT,
@@ -72,7 +72,7 @@ def call_site() -> str:
 
 class _CpuState:
     __slots__ = ("lazy_written", "prot_pending", "prot_old", "locked_table", "deferred_flushes", "lazy_cleared",
-                 "unsynced", "own_cleared")
+                 "unsynced", "own_cleared", "dirty_shared")
 
     def __init__(self):
         self.lazy_written: set[int] | None = None  # None outside a lazy section
@@ -83,6 +83,7 @@ class _CpuState:
         self.lazy_cleared: dict = {}  # (mm, addr) -> old: valid entries cleared in this lazy section
         self.own_cleared: dict = {}  # (mm, addr) -> old: valid entries this CPU cleared, not yet flushed
         self.unsynced: list = []  # (mm, start, end): flush_tlb_page_nosync, effective at this CPU's dsb
+        self.dirty_shared: dict = {}  # (mm, addr) -> old: dirty entries of non-anonymous pages cleared
 
 
 class DebugArch:
@@ -160,6 +161,14 @@ class DebugArch:
             state.own_cleared[(mm, addr)] = old
             if state.lazy_written is not None:
                 state.lazy_cleared[(mm, addr)] = old
+
+    def _dirty_shared_cleared(self, mm, addr, old):
+        """A cleared entry whose Dirty goes to a page that is not anonymous: its flush is owed
+        before the PTE lock goes (flush-dirty-shared-before-unlock)."""
+        if old & _PAGE_PRESENT and old & _PAGE_DIRTY:
+            pfn = pte_pfn(old)
+            if pfn < len(self._mem.flags) and not self._mem.flags[pfn] & PG_anon:
+                self._cpu().dirty_shared[(mm, addr)] = old
 
     def _tlb_flushed(self, mm, start=0, end=1 << 64):
         """flush_tlb_page/range/mm: inside a lazy-MMU section they count only once it is
@@ -247,12 +256,14 @@ class DebugArch:
         self._rmw("ptep_get_and_clear", (mm, addr, ptep), ptep)
         old = self._arch.ptep_get_and_clear(mm, addr, ptep)
         self._cleared(mm, addr, old)
+        self._dirty_shared_cleared(mm, addr, old)
         return old
 
     def ptep_get_and_clear_full(self, mm, addr, ptep, full):
         self._rmw("ptep_get_and_clear_full", (mm, addr, ptep, full), ptep)
         old = self._arch.ptep_get_and_clear_full(mm, addr, ptep, full)
         self._cleared(mm, addr, old)
+        self._dirty_shared_cleared(mm, addr, old)
         return old
 
     def ptep_clear_flush(self, vma, addr, ptep):
@@ -394,6 +405,21 @@ class DebugArch:
         if state.prot_pending is not None:
             self._fail("prot-pairing", "spin_unlock", (ptl.name,), None,
                        "the PTE lock is released between modify_prot start and commit")
+        if state.dirty_shared:
+            owed = [(addr, old) for (mm, addr), old in state.dirty_shared.items() if addr in self._unflushed.get(mm, ())]
+            state.dirty_shared.clear()
+            if owed:
+                addr, old = owed[0]
+                self._fail("flush-dirty-shared-before-unlock", "spin_unlock", (ptl.name,), None,
+                           f"va {addr:#x} was cleared dirty ('{pte_str(old)}') and no flush has covered it")
+
+    def arch_tlbbatch_add_pending(self, batch, mm, addr):
+        """Reclaim's batch takes over the flush of what it cleared: it holds the page lock and
+        flushes before writeback (try_to_unmap_flush_dirty), so the unlock need not wait."""
+        cleared = self._cpu().dirty_shared
+        for key in [k for k in cleared if k[0] is mm]:
+            del cleared[key]
+        self._arch.arch_tlbbatch_add_pending(batch, mm, addr)
 
     def before_free(self, pfn):
         for mm, entries in self._unflushed.items():

@@ -207,6 +207,48 @@ RULES: tuple[Rule, ...] = (
          "litmus/op-madv-free.litmus"),
     ),
     Rule(
+        "flush-dirty-shared-before-unlock",
+        "A present, dirty entry of a page that is not anonymous (its Dirty goes to the page) is flushed "
+        "from every TLB before the PTE lock is released once it is cleared (zap), and mremap flushes the "
+        "old range before releasing the PTE locks whenever it moved a present entry; only reclaim's "
+        "batched flush may wait, since it holds the page lock and flushes before writeback.",
+        "page_mkclean (writeback) meets a zap only on the PTE lock: once the lock is dropped it finds the "
+        "entry none, cleans the page and writes it out while another CPU still stores through its stale "
+        "writable TLB entry, a store recorded nowhere (Linux 3.15, 1cf35d47712d 'mm: split tlb_flush_mmu() "
+        "into tlb flushing and memory freeing parts'; 6.12 mm/memory.c:1495-1525 force_flush and "
+        "1685-1687).  mremap moves the entry: a flush after the unlock lets a truncation of the new "
+        "address free the page while the old TLB entry still reaches it (CVE-2018-18281, eb66ae030829 "
+        "'mremap: properly flush TLB before releasing the page'; 6.12 mm/mremap.c:208-231).",
+        ("x86", "xen", "arm64", "ppc32"),
+        ("zap_pte_range", "move_ptes"),
+        DEBUG,
+        "at PTE-lock release: no present, dirty entry of a page that is not anonymous that this CPU "
+        "cleared under the lock is still unflushed (reclaim's batch excepted); mremap's part is seen by "
+        "the explorer (use-after-free)",
+        ("litmus/zap-dirty-shared-noflush.litmus", "litmus/zap-dirty-shared-flush.litmus",
+         "tests/test_contracts.py::test_debug_mode_sees_a_dirty_shared_clear_unflushed_at_unlock"),
+    ),
+    Rule(
+        "flush-batched-pending",
+        "An operation that takes a PTE lock to change entries of an mm, or to skip entries it finds none "
+        "or not present, first flushes what reclaim cleared in that mm and has not flushed yet "
+        "(flush_tlb_batched_pending), so it never returns while a translation reclaim left is cached.",
+        "Reclaim's try_to_unmap(TTU_BATCH_FLUSH) clears entries and defers the shootdown past the PTE "
+        "lock (x86, arm64: ARCH_WANT_BATCHED_UNMAP_TLB_FLUSH).  mprotect, munmap, MADV_DONTNEED or mremap "
+        "that then finds the entry not present has nothing to flush, and returns while a CPU can still "
+        "use the old translation: a write after mprotect(PROT_READ), an access after munmap (Linux 4.12, "
+        "3ea277194daa 'mm, mprotect: flush TLB if potentially racing with a parallel reclaim leaving "
+        "stale TLB entries'; 6.12 mm/rmap.c:750-765, called from mm/memory.c:1602, mm/mprotect.c:108, "
+        "mm/mremap.c:187, mm/madvise.c:443,674).",
+        ("x86", "xen", "arm64"),
+        ("zap_pte_range", "change_pte_range", "move_ptes", "madvise_free_pte_range", "madvise_cold_or_pageout_pte_range"),
+        INVARIANT,
+        "explorer: the operation's contract at its return (explore/invariants.py)",
+        ("litmus/rule-flush-batched-pending.litmus", "litmus/rule-flush-batched-pending-fixed.litmus",
+         "litmus/op-reclaim-madvise.litmus", "litmus/op-reclaim-mprotect.litmus",
+         "tests/test_contracts.py::test_an_operation_that_skips_the_flush_reclaim_deferred_breaks_its_promise"),
+    ),
+    Rule(
         "no-stale-translation",
         "When an operation that reduced or removed a mapping returns, no TLB, hash entry or shadow grants "
         "more than the PTE does.",

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..machine.coherence import grants_more, stale
+from ..rules import BY_ID, INVARIANT
 from ..machine.memory import PG_dirty
 from ..machine.tlb import tlb_key
 from ..machine.violation import (
@@ -57,10 +58,10 @@ class Operation:
     the entries it saw under their PTE lock (ptep -> (write seq, the entry as it saw it
     last))."""
 
-    __slots__ = ("name", "where", "seen")
+    __slots__ = ("name", "where", "seen", "actor")
 
-    def __init__(self, name: str, where: str):
-        self.name, self.where, self.seen = name, where, {}
+    def __init__(self, name: str, where: str, actor=None):
+        self.name, self.where, self.seen, self.actor = name, where, {}, actor
 
 
 @dataclass
@@ -74,10 +75,24 @@ class Violation:
     rule: str | None  # the first rule debug mode saw broken in this execution, if any
     actor: str | None = None
     blame: bool = True  # False: no rule of the rulebook prevents it (a spin loop's livelock)
+    broke: str | None = None  # the rule the check itself found broken (an operation's contract)
 
     @property
     def prevented_by(self) -> str | None:
-        return self.rule or (PREVENTED_BY.get(self.invariant) if self.blame else None)
+        if self.rule or self.broke:
+            return self.rule or self.broke
+        return PREVENTED_BY.get(self.invariant) if self.blame else None
+
+    def _how(self, rule: str) -> str:
+        """Who broke the rule, as far as the execution shows."""
+        if self.rule:
+            return "broken at an earlier step"
+        if self.broke:
+            return "broken by the code that ran: found at the operation's return, not checkable per call"
+        if BY_ID.get(rule) is not None and BY_ID[rule].check == INVARIANT:
+            return "no per-call check: the code that ran broke it"
+        return ("debug mode saw no call break it: the backend breaks it, or the caller broke a rule "
+                "the rulebook lacks")
 
     def describe(self) -> str:
         where = [f"step {self.step}"]
@@ -92,8 +107,9 @@ class Violation:
         text = f"{self.invariant}: {self.detail} ({', '.join(where)})"
         rule = self.prevented_by
         if rule:
-            how = "broken at an earlier step" if self.rule else "not broken by the caller: the backend breaks it"
-            text += f"\n  rule: {rule} ({how})"
+            text += f"\n  rule: {rule} ({self._how(rule)})"
+        else:
+            text += "\n  rule: none in the rulebook prevents it"
         return text
 
 
@@ -128,7 +144,7 @@ class Invariants:
         """An operation starts, inside those the actor is already in (madvise > mmu_gather)."""
         outer = actor.ops[-1].name + " > " if actor.ops else ""
         where = f"{actor.name}'s {outer}{name}" + (f" (line {actor.line})" if actor.line else "")
-        actor.ops.append(Operation(outer + name, where))
+        actor.ops.append(Operation(outer + name, where, actor))
 
     def seen(self, actor, ptep: int, pte: int) -> None:
         """An operation's CPU read or wrote the entry; under its PTE lock, that is what the
@@ -140,8 +156,9 @@ class Invariants:
                 op.seen[ptep] = seen
 
     def written(self, actor, ptep: int, seq: int) -> None:
-        op = actor.ops[-1].where if actor.ops else actor.name + (f" (line {actor.line})" if actor.line else "")
-        self.writers[(ptep, seq)] = op
+        op = actor.ops[-1] if actor.ops else None
+        where = op.where if op else actor.name + (f" (line {actor.line})" if actor.line else "")
+        self.writers[(ptep, seq)] = (where, actor, op)
 
     def end(self, execution, actor) -> None:
         """An operation returns: its contract is checked after this step, which reads every
@@ -188,11 +205,36 @@ class Invariants:
                     execution.touch(("frame", pfn), False)
                     problem = grants_more(machine, pte, pfn, gen, writable)
                     if problem:
-                        left = self.writers.get((ptep, filled + 1), "the initial state")
+                        left, broke = self._left_by(execution, op, mm, ptep, filled, writable)
                         detail = (f"{op.where} returned while {where} still holds {name} {problem} (filled "
                                   f"from an earlier write than the one it saw under the PTE lock; left "
                                   f"behind by {left})")
-                        return execution._record(STALE_TRANSLATION, detail, va, pfn, cpu_id)
+                        execution._record(STALE_TRANSLATION, detail, va, pfn, cpu_id)
+                        execution.violations[-1].broke = broke
+                        execution.violations[-1].blame = broke is not None
+                        return
+
+    def _left_by(self, execution, op, mm, ptep: int, filled: int, writable: bool) -> tuple:
+        """Who wrote the entry first after the translation was filled, and which rule of the
+        rulebook the returning operation, or that writer, broke (None: no rule prevents it):
+        - the writer is another operation still in flight, which deferred its flush past the
+          lock: a zap returning then owed the nested flush (mm_tlb_flush_nested, no rule of
+          the rulebook yet); another operation owed a flush before that writer dropped the
+          lock, if the translation is writable (flush-dirty-shared-before-unlock);
+        - reclaim cleared the entry and its batched flush is still pending:
+          flush-batched-pending;
+        - the operation's own write: it returned without its flush (no-stale-translation)."""
+        where, actor, writer_op = self.writers.get((ptep, filled + 1), ("the initial state", None, None))
+        execution.touch(("tlb_flush_batched", mm.context), False)
+        if actor is not None and actor is not op.actor and writer_op is not None and writer_op in actor.ops:
+            if "mmu_gather" in op.name:
+                return where, None  # the nested flush (mm_tlb_flush_nested): not in the rulebook yet
+            return where, "flush-dirty-shared-before-unlock" if writable else None
+        if getattr(mm, "tlb_flush_batched", False):
+            return where, "flush-batched-pending"
+        if actor is op.actor:
+            return where, "no-stale-translation"
+        return where, None
 
     # ---- the checks ----------------------------------------------------------------------
     def may_break(self, footprint: dict, actor) -> bool:
