@@ -413,7 +413,11 @@ def cmd_docs(args) -> int:
         print(f"checked {plural(len(checked), 'generated file')} under {docs}: "
               + (f"{len(stale)} to regenerate" if stale else "all up to date"))
         return EXIT_FAIL if stale else EXIT_OK
-    for path in write_docs(docs):
+    try:
+        written = write_docs(docs)
+    except OSError as err:
+        raise UsageError(f"cannot write the docs under {docs}: {err.strerror or err}") from None
+    for path in written:
         print(path)
     return EXIT_OK
 
