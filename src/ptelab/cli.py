@@ -257,6 +257,8 @@ def cmd_litmus(args) -> int:
         raise UsageError(str(err)) from None
     if not tests:
         raise UsageError("no litmus files (*.litmus) found in: " + ", ".join(args.paths))
+    for test in tests:
+        test.scenario.api = args.api
     if args.replay is not None:
         if len(tests) != 1 or len(arches) != 1:
             raise UsageError("--replay runs one test on one architecture")
@@ -266,7 +268,7 @@ def cmd_litmus(args) -> int:
         except ScheduleError as err:
             raise UsageError(str(err)) from None
     options = Options(mode, bounds, seed=args.seed, runs=args.runs, debug=debug, json=args.json,
-                      verbose=args.verbose)
+                      verbose=args.verbose, api=args.api)
     console = Console(stderr=True)
     cells, out = [], []
     progress = _progress(console, len(tests) * len(arches), enabled=not args.json and console.is_terminal)
@@ -514,6 +516,8 @@ def build_parser() -> argparse.ArgumentParser:
     lit.add_argument("--seed", type=int, default=0, help="random mode: the seed (default 0)")
     lit.add_argument("--runs", type=positive, default=1000, help="random mode: schedules per test (default 1000)")
     lit.add_argument("-v", "--verbose", action="store_true", help="show the step table of expected outcomes too")
+    lit.add_argument("--api", choices=("legacy", "txn"), default="legacy",
+                     help="the mm operations the tests call: on the accessors (default) or on txn")
     lit.add_argument("--jobs", type=positive, default=None,
                      help="processes checking the test x architecture matrix (default: the cores available)")
     lit.set_defaults(func=cmd_litmus)

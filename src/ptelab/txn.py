@@ -254,6 +254,22 @@ class PteTxn:
             arch.arch_leave_lazy_mmu_mode()
 
     def _apply_round(self, intents) -> None:
+        """One round: the backend's txn levels (arch/generic.py) decide how the writes are
+        batched and flushed; the writes themselves are always the backend's accessors."""
+        arch, vma, mm = self.machine.arch, self.vma, self.mm
+        rewritten = [(addr, ptep) for op, addr, ptep, *_ in intents
+                     if op in _REWRITES and pte_present(arch.ptep_get(ptep))]
+        if rewritten:
+            arch.txn_round_begin(mm, rewritten)
+        if arch.txn_break_before_make:
+            span = self._break_then_make(intents)
+        else:
+            span = self._writes(intents, _APPLY)
+        self._round_end(span)
+
+    def _writes(self, intents, apply) -> tuple | None:
+        """Each intent by the accessors `apply` names; the span of the entries that lost a
+        permission (handed to defer_flush instead when the caller owes the flush)."""
         arch, vma, mm = self.machine.arch, self.vma, self.mm
         lo, hi = None, None
         i = 0
@@ -263,17 +279,44 @@ class PteTxn:
                 i += _map_run(arch, mm, intents, i)
                 continue
             i += 1
-            old, new = _APPLY[op](arch, vma, mm, addr, ptep, *args)
+            old, new = apply[op](arch, vma, mm, addr, ptep, *args)
             result._set(old if op != "age" else pte_young(old))
             if weakens(old, new) and self.defer_flush is not None:
                 self.defer_flush(addr, ptep)
             elif weakens(old, new):
                 lo = addr if lo is None else min(lo, addr)
                 hi = addr + PAGE_SIZE if hi is None else max(hi, addr + PAGE_SIZE)
+        return None if lo is None else (lo, hi)
+
+    def _break_then_make(self, intents) -> tuple | None:
+        """Break before make, once for the round: every entry the round rewrites is cleared
+        (atomically: its old value exact), the lazy section ends so the backend issues what
+        the clears batched, with the round's flush, and only then are the new entries
+        written, in a new section.  No entry is made valid again while an invalidation of
+        its old translation is still queued (flush-before-reuse)."""
+        arch, vma, mm = self.machine.arch, self.vma, self.mm
+        span = self._writes(intents, _BREAK)
+        makes = [(addr, ptep, _made(op, result._value, args)) for op, addr, ptep, result, *args in intents
+                 if op in ("protect", "clean") and pte_present(result._value)
+                 and (op == "protect" or pte_dirty(result._value))]
+        if not makes:
+            return span
+        self._round_end(span)
+        arch.arch_enter_lazy_mmu_mode()
+        for addr, ptep, new in makes:
+            arch.set_pte_at(mm, addr, ptep, new)
+        return None
+
+    def _round_end(self, span) -> None:
+        arch = self.machine.arch
+        if span is not None and arch.txn_flush_in_lazy:
+            arch.flush_tlb_range(self.vma, *span)
         arch.arch_leave_lazy_mmu_mode()  # the backend issues what it batched
-        if lo is not None:
-            arch.flush_tlb_range(vma, lo, hi)
-            self.flushed = (lo, hi) if self.flushed is None else \
+        if span is not None and not arch.txn_flush_in_lazy:
+            arch.flush_tlb_range(self.vma, *span)
+        if span is not None:
+            lo, hi = span
+            self.flushed = span if self.flushed is None else \
                 (min(lo, self.flushed[0]), max(hi, self.flushed[1]))
 
 
@@ -353,5 +396,25 @@ def _clean(arch, vma, mm, addr, ptep):
     return old, pte_mkclean(old)
 
 
+def _break(arch, vma, mm, addr, ptep, *args):
+    """The break of break-before-make for protect: the entry cleared, its old value exact."""
+    return _unmap(arch, vma, mm, addr, ptep)
+
+
+def _break_dirty(arch, vma, mm, addr, ptep):
+    """The break for clean: only a present, dirty entry is cleared (nothing to clean else)."""
+    old = arch.ptep_get(ptep)
+    if not pte_present(old) or not pte_dirty(old):
+        return old, old
+    return _unmap(arch, vma, mm, addr, ptep)
+
+
+def _made(op: str, old: int, args) -> int:
+    """The make of break-before-make: the entry protect or clean writes after the break."""
+    return _protected(old, *args) if op == "protect" else pte_mkclean(old)
+
+
 _APPLY = {"unmap": _unmap, "protect": _protect, "wrprotect": _wrprotect,
           "relax": _relax, "age": _age, "clean": _clean}
+_REWRITES = ("unmap", "protect", "clean")  # the intents that clear or rewrite an entry whole
+_BREAK = {**_APPLY, "protect": _break, "clean": _break_dirty}

@@ -303,6 +303,20 @@ class GenericArch:
         """Does the PTE say a hash-table entry was made from it? (hash MMUs only)"""
         return False
 
+    # ---- the transactional interface's levels (ptelab/txn.py calls them; docs/txn.md) ------
+    # The generic commit applies a round of intents with the accessors above, leaves lazy MMU
+    # mode, then makes one flush_tlb_range; a backend overrides only the level it needs.
+    txn_break_before_make = False  # clear every entry the round rewrites, issue the batch and the
+                                   # flush once, then write the new entries (hash MMUs)
+    txn_flush_in_lazy = False  # the round's flush is made before leaving lazy MMU mode, so it
+                               # joins what the section batched (Xen: one multicall)
+
+    def txn_round_begin(self, mm, rewritten: list) -> None:
+        """A commit round is about to clear or rewrite whole the present entries
+        `rewritten` ((addr, ptep) in address order), under their PTE locks and in lazy MMU
+        mode: the backend may take them out of use in one go first (s390's IPTE range).
+        Nothing by default: each accessor does its own."""
+
     # ---- what the explorer's invariants ask of the hardware --------------------------------
     def cached_translations(self, mm, va: int):
         """Translations of (mm, va) the hardware holds outside the per-CPU TLBs (which every

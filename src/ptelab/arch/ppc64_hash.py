@@ -332,6 +332,15 @@ class Ppc64Hash(HashMmu):
                                 entry & (_PAGE_DIRTY | _PAGE_ACCESSED | _PAGE_RW | _PAGE_EXEC))
         return changed
 
+    # txn (ptelab/txn.py): the commit clears every entry it rewrites (pte_update queues each
+    # hashed one's invalidation in the lazy batch, hpte_need_flush above), ends the section so
+    # the batch is issued (__flush_tlb_pending, tlbie; tlbsync; ptesync) and only then writes
+    # the new entries: one batch for the round, issued before any of its slots can be hashed
+    # again and before unlock.  Without it a commit inherits the seed thread's duplicate HPTE
+    # on 2.6.27 (its protect is modify_prot start/commit, tests/test_txn_arch.py) and, on
+    # 6.12, a batch per hashed entry (the fixed ptep_modify_prot_start flushes each).
+    txn_break_before_make = True
+
     def arch_enter_lazy_mmu_mode(self) -> None:
         cpu = self.machine.this_cpu
         cpu.lazy_mmu = True

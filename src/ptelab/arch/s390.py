@@ -40,7 +40,7 @@ pages, and s390's 256-entry page tables (the model's tables have 512 entries).
 
 from __future__ import annotations
 
-from ..machine.counters import HW_WALK, IDTE, IPTE_GLOBAL, IPTE_LOCAL, LAZY_INVALIDATE
+from ..machine.counters import HW_WALK, IDTE, IPTE_GLOBAL, IPTE_LOCAL, IPTE_RANGE, LAZY_INVALIDATE
 from ..machine.memory import PTE_INDEX_MASK, PTE_TABLE_SHIFT
 from ..pte import (
     ARCH_BITS_SHIFT,
@@ -59,7 +59,8 @@ from ..pte import (
 )
 from .generic import GenericArch
 
-_PAGE_INVALID_HW = 1 << ARCH_BITS_SHIFT  # _PAGE_INVALID set on an entry software sees present
+_PAGE_INVALID_HW = 1 << ARCH_BITS_SHIFT
+IPTE_RANGE_MAX = 256  # entries one IPTE with the range option invalidates (r3: 0-255 more)  # _PAGE_INVALID set on an entry software sees present
 
 
 def hw_valid(pte: int) -> bool:
@@ -182,6 +183,45 @@ class S390(GenericArch):
                     also=tuple(("tlb", cpu.id) for cpu in cpus[1:]))
         for cpu in cpus:
             cpu.tlb.flush_context(mm.context)
+
+    # ---- txn (ptelab/txn.py) ------------------------------------------------------------
+    def txn_round_begin(self, mm, rewritten: list) -> None:
+        """Before a commit round rewrites these entries: when another CPU is attached, each
+        run of consecutive hardware-valid entries of one page table is invalidated and
+        purged from every TLB by one IPTE with the range option (the IPTE-range facility,
+        facility 13: r3 holds the number of further entries, at most 255, and the
+        instruction may stop early and is reissued until done: __ptep_ipte_range,
+        arch/s390/include/asm/pgtable.h:1146-1158, 6.12, used by __kernel_map_pages,
+        arch/s390/mm/pageattr.c:426-434), instead of one IPTE per entry; the accessors then
+        find the entries invalid and purge nothing more (ptep_flush_direct/lazy return at
+        once, pgtable.c:78-113).  When the mm is attached to this CPU only, the accessors'
+        lazy invalidations and the round's one IDTE are cheaper already: nothing here."""
+        if self._only_this_cpu(self.attached.get(mm.context, ())):
+            return
+        run: list = []
+        for addr, ptep in rewritten:
+            if not hw_valid(self._get(ptep)):
+                continue
+            if run and (ptep != run[-1][1] + 1 or ptep >> PTE_TABLE_SHIFT != run[0][1] >> PTE_TABLE_SHIFT
+                        or len(run) == IPTE_RANGE_MAX):
+                self._ipte_range(mm, run)
+                run = []
+            run.append((addr, ptep))
+        if run:
+            self._ipte_range(mm, run)
+
+    def _ipte_range(self, mm, run: list) -> None:
+        """One IPTE with the range option over `run` (consecutive entries of one table): every
+        entry invalid, then every CPU's TLB purged of them, before the instruction completes."""
+        for addr, ptep in run:
+            self._update(mm, addr, ptep, 0, _PAGE_INVALID_HW, what="IPTE range")
+        self.counters[IPTE_RANGE] += 1
+        cpus = self.machine.cpus
+        self._sched(("tlb", cpus[0].id), True, f"IPTE range purges {len(run)} entries from every TLB",
+                    also=tuple(("tlb", cpu.id) for cpu in cpus[1:]))
+        for cpu in cpus:
+            for addr, _ in run:
+                cpu.tlb.flush_page(mm.context, addr)
 
     # ---- the accessors s390 overrides (pgtable.h:1176-1322, pgtable.c:328-365) -------------
     def ptep_get_and_clear(self, mm, addr: int, ptep: int) -> int:

@@ -91,7 +91,7 @@ class Xen(X86):
         when it has MC_BATCH entries or the arguments would not fit."""
         buf = self._buffer()
         argidx = (buf.argidx + 7) & ~7
-        if len(buf.entries) == MC_BATCH or argidx + size >= MC_ARGS:
+        if not buf.unbounded and (len(buf.entries) == MC_BATCH or argidx + size >= MC_ARGS):
             self.xen_mc_flush()
             argidx = 0
         requests: list = []
@@ -103,7 +103,7 @@ class Xen(X86):
         """xen_mc_extend_args (multicalls.c:254-281): the previous entry's argument list
         when it is the same hypercall and there is room, else None."""
         buf = self._buffer()
-        if not buf.entries or buf.entries[-1][0] != op or buf.argidx + size >= MC_ARGS:
+        if not buf.entries or buf.entries[-1][0] != op or (buf.argidx + size >= MC_ARGS and not buf.unbounded):
             return None
         buf.argidx += size
         return buf.entries[-1][1]
@@ -122,6 +122,7 @@ class Xen(X86):
         else:
             self.hv.multicall(self, entries)
         buf.entries, buf.argidx = [], 0  # emptied once the call returns (multicalls.c:206-207)
+        buf.unbounded = False
 
     def xen_mc_issue(self) -> None:
         """xen-ops.h:238-247: issue now unless the CPU is in lazy-MMU mode."""
@@ -212,6 +213,20 @@ class Xen(X86):
         self.xen_mc_flush()  # xen_leave_lazy_mmu, mmu_pv.c:2172-2178
         cpu.arch_state.lazy = False
         cpu.lazy_mmu = False
+
+    # ---- txn (ptelab/txn.py): one multicall per commit round -------------------------------
+    # A proposal, not 6.12: the commit's round goes to Xen as one multicall, the round's
+    # MMU_PT_UPDATE_PRESERVE_AD requests (ptep_modify_prot_commit, mmu_pv.c:359-373) as one
+    # mmu_update entry over the commit's own request array instead of the per-CPU buffer's
+    # MC_ARGS bytes (HYPERVISOR_mmu_update takes any count and Xen preempts and continues a
+    # long one: do_mmu_update, xen/arch/x86/mm.c, hypercall_create_continuation), and the
+    # round's flush (xen_flush_tlb_multi, queued in lazy mode: mmu_pv.c:1324-1357) as the
+    # multicall's last entry, issued at arch_leave_lazy_mmu_mode.  The A/D bits the walker
+    # sets meanwhile survive, as with the per-CPU buffer (PRESERVE_AD).
+    txn_flush_in_lazy = True
+
+    def txn_round_begin(self, mm, rewritten: list) -> None:
+        self._buffer().unbounded = True  # until the multicall is issued (xen_mc_flush)
 
     # ---- TLB flushes: hypercalls, not IPIs ------------------------------------------------
     # x86's flush_tlb_mm_range (tlb.c:1043-1086) with the Xen pv_ops flush below, also for

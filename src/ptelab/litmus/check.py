@@ -111,8 +111,10 @@ class LitmusTest:
         return tuple(names)
 
     def check(self, arch: str, mode: str = "exhaustive", bounds: Bounds | None = None, seed: int = 0,
-              runs: int = 1000, debug: bool = True, naive: bool = False) -> ArchResult:
-        """Explore the test on `arch`; `naive` turns the partial-order reduction off."""
+              runs: int = 1000, debug: bool = True, naive: bool = False, api: str = "legacy") -> ArchResult:
+        """Explore the test on `arch`; `naive` turns the partial-order reduction off; `api`
+        runs the mm operations the test calls on the accessors (legacy) or on txn."""
+        self.scenario.api = api
         bounds = bounds or Bounds()
         result = ArchResult(self.name, arch, mode, self.condition_text(),
                             "Allowed" if self.main is not None and self.main.kind == "exists" else "Forbidden")

@@ -27,6 +27,7 @@ class Options:
     debug: bool = True
     json: bool = False
     verbose: bool = False
+    api: str = "legacy"  # the mm code the tests' operations run: legacy or txn
 
 
 @dataclass
@@ -59,7 +60,7 @@ def _check(job: tuple[int, str]) -> Cell:
     test, o = _TESTS[index], _OPTIONS
     cell = Cell(test.litmus.path, test.name, arch)
     try:
-        r = test.check(arch, o.mode, o.bounds, seed=o.seed, runs=o.runs, debug=o.debug)
+        r = test.check(arch, o.mode, o.bounds, seed=o.seed, runs=o.runs, debug=o.debug, api=o.api)
     except (ScenarioError, LitmusError) as err:
         first, _, rest = str(err).partition("\n")  # the arch on the message's line
         cell.error = f"{first} (on {arch})" + (f"\n{rest}" if rest else "")

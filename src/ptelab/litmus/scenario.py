@@ -54,8 +54,9 @@ CONT_PAGES = 1 << CONT_ORDER
 
 
 class LitmusScenario:
-    def __init__(self, litmus):
+    def __init__(self, litmus, api: str = "legacy"):
         self.litmus = litmus
+        self.api = api  # the mm code its blocks call: "legacy" (accessors) or "txn" (ptelab/txn.py)
         cpus = [b.cpu for b in litmus.blocks] + [d.cpu for d in (*litmus.tlbs, *litmus.hardware)]
         self.ncpus = max(2, max(cpus) + 1)
         self.cpu_mm = {b.cpu: b.mm for b in litmus.blocks}
@@ -95,6 +96,7 @@ class LitmusScenario:
 
     # ---- the initial state ----------------------------------------------------------------
     def build(self, machine, debug: bool = True) -> World:
+        machine.api = self.api
         kernel = Kernel(machine)
         mms = {"mm": kernel.new_mm()}
         state = {"kernel": kernel, "mms": mms, "va": {}, "frames": {}, "vars": {}, "ended": set()}

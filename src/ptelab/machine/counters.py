@@ -36,6 +36,7 @@ CONTPTE_UNFOLD = "contpte_unfold"
 IPTE_GLOBAL = "ipte"
 IPTE_LOCAL = "ipte_local"
 IDTE = "idte"
+IPTE_RANGE = "ipte_range"
 LAZY_INVALIDATE = "lazy_invalidate"
 PTC_L = "ptc_l"
 PTC_GA = "ptc_ga"
@@ -71,6 +72,7 @@ DESCRIPTIONS = {
     CONTPTE_UNFOLD: "arm64 contiguous blocks unfolded (contpte_convert)",
     IPTE_GLOBAL: "s390 IPTEs: invalidate an entry and purge it from every CPU's TLB",
     IPTE_LOCAL: "s390 IPTEs with the local-clearing control (this CPU's TLB only)",
+    IPTE_RANGE: "s390 IPTEs with the range option: up to 256 consecutive entries invalidated and purged",
     IDTE: "s390 IDTEs: purge a whole address space from every CPU's TLB",
     LAZY_INVALIDATE: "s390 lazy invalidations: the invalid bit set, the purge owed (flush_mm)",
     PTC_L: "ia64 local TLB purges (ptc.l)",

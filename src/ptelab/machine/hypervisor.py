@@ -78,12 +78,13 @@ class MulticallBuffer:
     `entries` are [op, requests]: one multicall entry each, whose argument list
     xen_mc_extend_args may grow; `argidx` is the bytes of argument space used."""
 
-    __slots__ = ("entries", "argidx", "lazy")
+    __slots__ = ("entries", "argidx", "lazy", "unbounded")
 
     def __init__(self):
         self.entries: list[list] = []
         self.argidx = 0
         self.lazy = False
+        self.unbounded = False  # a txn commit's own request array: no MC_ARGS bound (arch/xen.py)
 
     def queued(self, ptep: int):
         """The requests queued for the entry at ptep, oldest first: (cmd, val)."""
