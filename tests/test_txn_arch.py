@@ -69,3 +69,17 @@ def test_each_level_saves_where_it_is_overridden():
                 costs = {api: measure(name, op, pages, api) for api in ("legacy", "txn")}
                 assert costs["txn"][IPTE_RANGE] <= 4 and group(costs["txn"], "IPTE/IDTE") <= 5, (name, op)
                 assert group(costs["legacy"], "IPTE/IDTE") >= pages, (name, op)
+
+
+def test_a_commit_that_skips_its_flush_is_caught(monkeypatch):
+    """G1 (DESIGN.md) is checked by the explorer: the stale-translation invariant on every
+    step and, at the transaction's return, its operation contract ('txn commit'); a commit
+    that believes nothing lost a permission, and so flushes nothing, is caught wherever
+    the backend's accessors do not purge by themselves (s390's IPTE, the hash MMUs' queued
+    invalidations issued at the section's end)."""
+    import ptelab.txn
+
+    monkeypatch.setattr(ptelab.txn, "weakens", lambda old, new: False)
+    test = load(ROOT / "litmus/op-change-protection.litmus")
+    caught = [arch for arch in ARCHES if "stale-translation" in test.check(arch, api="txn").outcomes]
+    assert len(caught) >= len(ARCHES) // 2, caught

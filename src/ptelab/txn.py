@@ -122,6 +122,7 @@ class PteTxn:
         self.committed = False
         self.flushed = None  # (lo, hi) of the commit's flush, or None
         self.defer_flush = defer_flush
+        self.contract = False  # G1 is promised at this transaction's return (see _apply)
 
     # ---- opening and closing ----------------------------------------------------------
     def __enter__(self) -> "PteTxn":
@@ -143,6 +144,8 @@ class PteTxn:
             if not self.committed:  # rolled back: nothing was written
                 self.machine.arch.arch_leave_lazy_mmu_mode()
             self._unlock()
+            if self.contract:
+                self.machine.operation_end()
         return False
 
     def commit(self) -> None:
@@ -237,6 +240,13 @@ class PteTxn:
         no accessor may read back an entry written earlier in the same section (Xen may
         still hold the write in its multicall buffer); one intent per entry is one round."""
         arch = self.machine.arch
+        if self.defer_flush is None:
+            # G1 as an operation contract (explore/invariants.py): when the transaction
+            # returns, no translation of an entry the commit saw under the locks, filled
+            # before the write it saw, grants more than that entry.  A caller that owes the
+            # flush (defer_flush) promises it at its own return instead.
+            self.machine.operation_begin("txn commit")
+            self.contract = True
         rounds: list[list[tuple]] = []
         seen: dict[int, int] = {}
         for intent in self.intents:
