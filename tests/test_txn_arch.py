@@ -21,7 +21,8 @@ from ptelab.machine.counters import HASH_BATCH_FLUSH, IPTE_RANGE, XEN_HYPERCALL
 
 FIXTURES = Path(__file__).parent / "fixtures" / "txn"
 OPS = ["litmus/op-change-protection.litmus", "litmus/op-zap-page-range.litmus",
-       "litmus/op-unmap-mapping-range.litmus", str(FIXTURES / "txn-seed-mprotect.litmus")]
+       "litmus/op-unmap-mapping-range.litmus", "litmus/mremap-fault-old-address.litmus",
+       str(FIXTURES / "txn-seed-mprotect.litmus")]
 ROOT = Path(__file__).parent.parent
 
 

@@ -15,6 +15,7 @@ from .mm.kernel import Kernel
 from .mm.madvise import MADV_DONTNEED, do_madvise
 from .mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, vm_mmap, vm_munmap
 from .mm.mprotect import do_mprotect
+from .mm.mremap import do_mremap
 from .machine.counters import (
     ATOMIC_RMW,
     CONTPTE_FOLD,
@@ -80,6 +81,17 @@ def _dontneed(mm, addr, pages):
     do_madvise(mm, addr, pages * PAGE_SIZE, MADV_DONTNEED)
 
 
+def _mremap(mm, addr, pages):
+    """mremap to a new place, one page longer (MREMAP_MAYMOVE): the region's new address."""
+    return do_mremap(mm, addr, pages * PAGE_SIZE, (pages + 1) * PAGE_SIZE)
+
+
+def _check_moved(mm, cpu, addr, pages):
+    for i in range(pages):
+        if user_read(mm, cpu, addr + i * PAGE_SIZE) != i + 1:
+            raise CostError(f"page {i} did not move with its contents")
+
+
 def _check_readonly(mm, cpu, addr, pages):
     for i in range(pages):
         if user_read(mm, cpu, addr + i * PAGE_SIZE) != i + 1:
@@ -111,6 +123,7 @@ OPERATIONS = {
     "mprotect": (_mprotect, _check_readonly, "mprotect(PROT_READ) of a written anonymous region"),
     "munmap": (_munmap, _check_gone, "munmap of a written anonymous region"),
     "madv-dontneed": (_dontneed, _check_zero, "MADV_DONTNEED of a written anonymous region"),
+    "mremap": (_mremap, _check_moved, "mremap of a written anonymous region to a new place, one page longer"),
 }
 
 
@@ -125,9 +138,9 @@ def measure(arch: str, operation: str, pages: int, api: str, cpus: int = 2) -> d
         user_write(mm, machine.cpus[i % cpus], addr + i * PAGE_SIZE, i + 1)
     before = dict(machine.counters)
     op, check, _ = OPERATIONS[operation]
-    op(mm, addr, pages)
+    moved = op(mm, addr, pages)  # mremap: where the region went
     after = dict(machine.counters)
-    check(mm, machine.cpus[0], addr, pages)
+    check(mm, machine.cpus[0], addr if moved is None else moved, pages)
     return {c: after.get(c, 0) - before.get(c, 0) for c in COST_COUNTERS}
 
 

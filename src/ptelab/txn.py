@@ -105,8 +105,10 @@ def _chunks(start: int, end: int):
 class PteTxn:
     """A transaction over [start, end) of one vma's mm."""
 
-    def __init__(self, vma, start: int, end: int, defer_flush=None):
-        """defer_flush(addr, ptep): the caller owes the TLB flush of each entry the commit
+    def __init__(self, vma, start: int, end: int, defer_flush=None, to=None):
+        """to=(new_vma, new_start): the transaction also covers [new_start, new_start + end -
+        start) of new_vma (same mm), the range `move` intents move entries to (mremap).
+        defer_flush(addr, ptep): the caller owes the TLB flush of each entry the commit
         hands it, right after the entry changed, and makes it before anything it unmapped
         is freed (the mmu_gather's contract, asm-generic/tlb.h: zap passes
         tlb_remove_tlb_entry, whose architecture hook may act at once, as ppc32's does);
@@ -116,6 +118,15 @@ class PteTxn:
         self.vma, self.mm = vma, vma.mm
         self.machine = vma.mm.machine
         self.start, self.end = start, end
+        self.ranges = [(start, end)]
+        if to is not None:
+            new_vma, new_start = to
+            if new_vma.mm is not vma.mm or new_start & (PAGE_SIZE - 1):
+                raise TxnError("a move's destination is a page-aligned range of the same mm")
+            new_end = new_start + end - start
+            if new_start < end and start < new_end:
+                raise TxnError("a move's destination overlaps its source")
+            self.ranges.append((new_start, new_end))
         self.intents: list[tuple] = []
         self.view: dict[int, int] = {}  # addr -> the entry as the intents so far leave it
         self.locks: list = []
@@ -127,12 +138,15 @@ class PteTxn:
     # ---- opening and closing ----------------------------------------------------------
     def __enter__(self) -> "PteTxn":
         me = self.machine.this_cpu.id
-        for lo, _ in _chunks(self.start, self.end):
+        # every PTE table of every range, locked once each, in address order (as move_ptes
+        # holds two, 6.12 mm/mremap.c:175-185; ordered, two transactions cannot deadlock)
+        for lo in sorted(lo for start, end in self.ranges for lo, _ in _chunks(start, end)):
             ptep = self.mm.pte_offset(lo)
             if ptep is not None:
                 ptl = self.machine.mem.ptl[ptep >> PTE_TABLE_SHIFT]
-                ptl.lock(me)
-                self.locks.append(ptl)
+                if ptl not in self.locks:
+                    ptl.lock(me)
+                    self.locks.append(ptl)
         self.machine.arch.arch_enter_lazy_mmu_mode()
         return self
 
@@ -164,7 +178,7 @@ class PteTxn:
 
     # ---- reading -----------------------------------------------------------------------
     def _ptep(self, addr: int) -> int:
-        if addr & (PAGE_SIZE - 1) or not self.start <= addr < self.end:
+        if addr & (PAGE_SIZE - 1) or not any(start <= addr < end for start, end in self.ranges):
             raise TxnError(f"{addr:#x} is not a page of the transaction's range")
         if self.committed:
             raise TxnError("the transaction has already committed")
@@ -233,6 +247,20 @@ class PteTxn:
         cur = self.get(addr)
         return self._intent("clean", addr, pte_mkclean(cur) if pte_present(cur) else cur)
 
+    def move(self, addr: int, new_addr: int) -> Result:
+        """Move the entry at addr, whatever it holds, to new_addr (which must be none), in
+        the range given by `to`; the result is the entry as it was cleared (A/D exact), and
+        that is what lands at new_addr (move_pte: as is, 6.12 mm/mremap.c:212-229)."""
+        cur = self.get(addr)
+        if not pte_none(self.get(new_addr)):
+            raise TxnError(f"move to {new_addr:#x}, which is not none")
+        if new_addr == addr:
+            raise TxnError("a move to the same address")
+        self._ptep(new_addr)
+        result = self._intent("move", addr, 0, new_addr, self.mm.pte_offset(new_addr))
+        self.view[new_addr] = cur
+        return result
+
     # ---- the generic commit ------------------------------------------------------------
     def _apply(self) -> None:
         """The generic commit.  An entry with several intents takes them in rounds (its
@@ -250,8 +278,10 @@ class PteTxn:
         rounds: list[list[tuple]] = []
         seen: dict[int, int] = {}
         for intent in self.intents:
-            k = seen.get(intent[1], 0)
-            seen[intent[1]] = k + 1
+            touched = (intent[1], intent[4]) if intent[0] == "move" else (intent[1],)
+            k = max(seen.get(a, 0) for a in touched)
+            for a in touched:
+                seen[a] = k + 1
             if k == len(rounds):
                 rounds.append([])
             rounds[k].append(intent)
@@ -365,6 +395,17 @@ def _unmap(arch, vma, mm, addr, ptep):
     return old, 0
 
 
+def _move(arch, vma, mm, addr, ptep, new_addr, new_ptep):
+    """move_ptes' step (6.12 mm/mremap.c:204-230): the entry cleared atomically, then set
+    as it was at the new address (a not-valid entry there)."""
+    old = arch.ptep_get(ptep)
+    if pte_none(old):
+        return old, old
+    old = arch.ptep_get_and_clear(mm, addr, ptep)
+    arch.set_pte_at(mm, new_addr, new_ptep, old)
+    return old, 0
+
+
 def _protect(arch, vma, mm, addr, ptep, newprot, dirty_writable):
     old = arch.ptep_modify_prot_start(vma, addr, ptep)
     new = _protected(old, newprot, dirty_writable)
@@ -425,6 +466,6 @@ def _made(op: str, old: int, args) -> int:
 
 
 _APPLY = {"unmap": _unmap, "protect": _protect, "wrprotect": _wrprotect,
-          "relax": _relax, "age": _age, "clean": _clean}
-_REWRITES = ("unmap", "protect", "clean")  # the intents that clear or rewrite an entry whole
+          "relax": _relax, "age": _age, "clean": _clean, "move": _move}
+_REWRITES = ("unmap", "protect", "clean", "move")  # the intents that clear or rewrite an entry whole
 _BREAK = {**_APPLY, "protect": _break, "clean": _break_dirty}

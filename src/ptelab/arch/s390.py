@@ -202,17 +202,27 @@ class S390(GenericArch):
         for addr, ptep in rewritten:
             if not hw_valid(self._get(ptep)):
                 continue
-            if run and (ptep != run[-1][1] + 1 or ptep >> PTE_TABLE_SHIFT != run[0][1] >> PTE_TABLE_SHIFT
-                        or len(run) == IPTE_RANGE_MAX):
+            if run and not self._extends(run, ptep):
                 self._ipte_range(mm, run)
                 run = []
             run.append((addr, ptep))
         if run:
             self._ipte_range(mm, run)
 
+    def _extends(self, run: list, ptep: int) -> bool:
+        """Can the IPTE range of `run` reach ptep?  In one page table, at most 256 entries
+        from its first, and every entry between is invalid already (none, old, PROT_NONE:
+        their _PAGE_INVALID is set, so the range leaves them as they are), not a valid
+        entry the round keeps."""
+        first, last = run[0][1], run[-1][1]
+        if ptep >> PTE_TABLE_SHIFT != first >> PTE_TABLE_SHIFT or ptep - first >= IPTE_RANGE_MAX:
+            return False
+        return not any(hw_valid(self._get(p)) for p in range(last + 1, ptep))
+
     def _ipte_range(self, mm, run: list) -> None:
-        """One IPTE with the range option over `run` (consecutive entries of one table): every
-        entry invalid, then every CPU's TLB purged of them, before the instruction completes."""
+        """One IPTE with the range option from run's first entry to its last (of one table):
+        the valid entries of `run` invalid, then every CPU's TLB purged of them, before the
+        instruction completes (the entries between are invalid already)."""
         for addr, ptep in run:
             self._update(mm, addr, ptep, 0, _PAGE_INVALID_HW, what="IPTE range")
         self.counters[IPTE_RANGE] += 1

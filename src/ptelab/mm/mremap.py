@@ -4,6 +4,7 @@ and flushes the old range once before dropping the PTE locks."""
 from __future__ import annotations
 
 from ..pte import PAGE_SHIFT, PAGE_SIZE, pte_none, pte_present
+from ..txn import PteTxn
 from .mm_types import VMA
 from .mmap import MmapError, do_munmap, get_unmapped_area, page_align, split_range, with_mmap_lock
 from .mmap_lock import vma_start_write
@@ -45,17 +46,48 @@ def move_ptes(vma, old_addr: int, old_end: int, new_vma, new_addr: int) -> None:
     spin_unlock(mm, old_ptl)
 
 
-def move_page_tables(vma, old_addr: int, new_vma, new_addr: int, length: int) -> None:
-    """6.12 mm/mremap.c:563-685 (move_page_tables).
-    Move in pieces that stay inside one old and one new PTE table."""
+def _pieces(old_addr: int, new_addr: int, length: int):
+    """move_page_tables' pieces (6.12 mm/mremap.c:563-685): (old, old_end, new), each
+    inside one old and one new PTE table."""
     done = 0
     while done < length:
         old, new = old_addr + done, new_addr + done
         step = min(length - done,
                    next(pmd_chunks(old, old + length - done))[1] - old,
                    next(pmd_chunks(new, new + length - done))[1] - new)
-        move_ptes(vma, old, old + step, new_vma, new)
+        yield old, old + step, new
         done += step
+
+
+def move_page_tables_txn(vma, old_addr: int, new_vma, new_addr: int, length: int) -> None:
+    """Model's own: move_page_tables on the transactional interface (txn.py): the new PTE
+    tables allocated first, for the pieces whose old table exists (as move_ptes'
+    pte_alloc), then one transaction over the old and the new range, a move intent per
+    entry that is not none; its commit flushes the old entries that were present once,
+    before the PTE locks are dropped, however many PTE tables the ranges span (legacy:
+    one flush per piece)."""
+    mm = vma.mm
+    for old, _, new in _pieces(old_addr, new_addr, length):
+        if mm.pte_offset(old) is not None:
+            pte_alloc(mm, new)
+    with PteTxn(vma, old_addr, old_addr + length, to=(new_vma, new_addr)) as t:
+        flush_tlb_batched_pending(mm)
+        for old, old_end, new in _pieces(old_addr, new_addr, length):
+            if mm.pte_offset(old) is None:
+                continue
+            for a in range(old, old_end, PAGE_SIZE):
+                if not pte_none(t.get(a)):
+                    t.move(a, new + (a - old))
+
+
+def move_page_tables(vma, old_addr: int, new_vma, new_addr: int, length: int) -> None:
+    """6.12 mm/mremap.c:563-685 (move_page_tables).
+    Move in pieces that stay inside one old and one new PTE table; on the transactional
+    interface when the machine runs `--api txn`."""
+    if vma.mm.machine.api == "txn":
+        return move_page_tables_txn(vma, old_addr, new_vma, new_addr, length)
+    for old, old_end, new in _pieces(old_addr, new_addr, length):
+        move_ptes(vma, old, old_end, new_vma, new)
 
 
 def do_mremap(mm, old_addr: int, old_len: int, new_len: int, flags: int = MREMAP_MAYMOVE,
