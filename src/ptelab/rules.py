@@ -310,8 +310,10 @@ INVARIANTS: tuple[Invariant, ...] = (
     Invariant(
         "lost-dirty",
         "A user store that reached a frame stays recorded where software sees it (a Dirty PTE, PG_dirty, "
-        "an old entry an accessor returned) until its data is written back.",
-        "the explorer, when no operation is changing a watched PTE",
+        "an old entry an accessor returned, the architecture's own record) until its data is on the "
+        "backing store (the file's block, the swap slot): never may reclaim discard it as clean.",
+        "the explorer, when no operation is changing a watched PTE: the frame's data against its "
+        "backing store and every record of its dirtiness",
         ("atomic-clear",),
         ("litmus/lost-dirty-nonatomic-clear.litmus",),
     ),

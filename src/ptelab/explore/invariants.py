@@ -6,11 +6,18 @@
 - stale-translation: a TLB entry or valid HPTE that grants more than the PTE it came
   from (not present, another frame, writable over a read-only entry, or a freed
   allocation) once no operation that changed that PTE is still running;
-- lost-dirty: a user store reached a frame and software can no longer see it: no PTE
-  mapping the frame is Dirty (software or hardware Dirty, pte_dirty), the page is not PG_dirty, and no accessor has handed
-  the Dirty bit back (a returned old entry) since the store.  It is judged when no
-  operation is changing a watched PTE, since an operation holds the old entry it
-  read or cleared until it returns;
+- lost-dirty: a user store left data in a frame that reclaim may now discard as clean:
+  the data is not on the page's backing store (the file's block, the swap slot;
+  writeback copies it there, mm/page_writeback.py, vmscan.py) and nothing records the
+  frame dirty: no PTE mapping it is Dirty (pte_dirty), the page is not PG_dirty, the
+  architecture keeps no record of it (dirty_recorded: a storage key, an HPTE's change
+  bit), and no accessor has handed the Dirty bit back (a returned old entry) since the
+  store.  A store that writeback's clean finds dirty is copied, so it is never lost;
+  one after the clean is, unless something records it again.  An anonymous page with
+  no swap slot has nothing to lose (add_to_swap marks it dirty before reclaim unmaps
+  it); a MADV_FREE'd one is discarded when clean, so its stores are judged as a file's
+  against an empty block.  It is judged when no operation is changing a watched PTE,
+  since an operation holds the old entry it read or cleared until it returns;
 - deadlock, and a BUG (the model's own consistency checks: freeing a mapped page,
   unlocking a lock not held) end an execution too.
 
@@ -23,7 +30,7 @@ from dataclasses import dataclass
 
 from ..machine.coherence import grants_more, stale
 from ..rules import BY_ID, INVARIANT
-from ..machine.memory import PG_dirty
+from ..machine.memory import PG_anon, PG_dirty, PG_swapbacked
 from ..machine.tlb import tlb_key
 from ..machine.violation import (
     BREAK_BEFORE_MAKE,
@@ -32,7 +39,7 @@ from ..machine.violation import (
     STALE_TRANSLATION,
     USE_AFTER_FREE,
 )
-from ..pte import PFN_SHIFT, _PAGE_PRESENT, pte_dirty
+from ..pte import PFN_SHIFT, _PAGE_PRESENT, pte_dirty, swp_offset
 
 _OBSERVED = frozenset(("tlb", "hash", "frame"))  # besides entries: what a check reads
 
@@ -119,10 +126,12 @@ class Invariants:
         self.mem = world.machine.mem
         self.watched = world.watched
         self.arch = self.machine.arch
+        self.kernel = world.state.get("kernel")  # its swap cache and swap device, if the scenario has them
         # each watched page with its TLB key, computed once
         self.pages = [(mm, va, name, tlb_key(mm.context, va)) for mm, va, name in world.watched]
-        # frame -> (va, cpu) of the last store whose Dirty software has not taken
-        self.stores: dict[int, tuple[int, int]] = {}
+        # frame -> (va, cpu, made on a MADV_FREE'd page) of the last store whose Dirty
+        # software has not taken
+        self.stores: dict[int, tuple[int, int, bool]] = {}
         self.ptl = self.mem.ptl
         self.tables = self.mem.ptes
         self.writers: dict[tuple[int, int], str] = {}  # (ptep, seq) -> who made that write
@@ -130,7 +139,7 @@ class Invariants:
 
     # ---- what the execution reports ----------------------------------------------------
     def stored(self, pfn: int, va: int, cpu: int) -> None:
-        self.stores[pfn] = (va, cpu)
+        self.stores[pfn] = (va, cpu, self.mem.flags[pfn] & (PG_anon | PG_swapbacked) == PG_anon)
 
     def returned(self, old: int) -> None:
         if old & _PAGE_PRESENT and pte_dirty(old):
@@ -291,19 +300,44 @@ class Invariants:
         if self.stores and quiet:
             self._check_dirty(execution)
 
+    def _home(self, pfn: int, lazy: bool) -> tuple[int, str] | None:
+        """What the frame's backing store holds for it, and its name; None when reclaim
+        never discards the frame's data as clean, or may (a store made before MADV_FREE
+        marked the page lazily freed: `lazy` is whether it was made after)."""
+        mem = self.mem
+        if mem.flags[pfn] & PG_anon:
+            entry = self.kernel.swap_cache.get(pfn) if self.kernel is not None else None
+            if entry is not None:
+                return self.kernel.swap.read(entry), f"swap slot {swp_offset(entry)}"
+            if mem.flags[pfn] & PG_swapbacked or not lazy:
+                return None  # 6.12 mm/swap_state.c:211-222: add_to_swap marks it dirty
+            # 6.12 mm/rmap.c:1861-1894 (try_to_unmap_one): a clean MADV_FREE'd page is
+            # discarded, and read back as zeroes
+            return 0, "nothing (MADV_FREE'd: a clean page is discarded and reads back zeroes)"
+        mapping = mem.mapping[pfn]
+        if mapping is None:
+            return None  # out of the page cache (truncated): nothing to write back
+        index = mem.index[pfn]
+        return mapping.store.get(index, 0), f"block {index} of file {mapping.name!r}"
+
     def _check_dirty(self, execution) -> None:
         flags = self.mem.flags
-        for pfn, (store_va, cpu) in list(self.stores.items()):
+        for pfn, (store_va, cpu, lazy) in list(self.stores.items()):
             if flags[pfn] & PG_dirty or self.arch.dirty_recorded(pfn):
                 del self.stores[pfn]
+                continue
+            home = self._home(pfn, lazy)
+            data = self.mem.data[pfn]
+            if home is None or home[0] == data:  # nothing to lose (yet): the data is on its backing store
                 continue
             # any entry of a watched mm: mremap may have moved the page's entry elsewhere
             recorded = any(pte & _PAGE_PRESENT and pte >> PFN_SHIFT == pfn and pte_dirty(pte)
                            for mm in {mm for mm, _, _ in self.watched}
                            for table in mm.pmd.values() for pte in self.mem.ptes[table])
             if not recorded:
-                return execution._record(LOST_DIRTY, f"cpu{cpu}'s store to {store_va:#x} reached frame {pfn}, "
-                                         "and no Dirty bit, page flag or returned entry records it",
+                return execution._record(LOST_DIRTY, f"cpu{cpu}'s store to {store_va:#x} left frame {pfn} holding "
+                                         f"{data}, {home[1]} holds {home[0]}, and no Dirty bit, page flag or "
+                                         "returned entry records it: reclaim may discard the page as clean",
                                          store_va, pfn, cpu)
 
     def snapshot(self) -> tuple:

@@ -20,7 +20,7 @@ from ..machine.memory import PG_anon, PG_dirty, PG_swapbacked, PTE_INDEX_MASK, P
 from ..machine.spinlock import LockError, SpinLock
 from ..mm.mm_types import MM, VMA, AddressSpace
 from ..mm import madvise, memory, migrate, mmap, mmap_lock, mprotect, mremap, pgtable, rmap, swapfile, task_mmu
-from ..mm import truncate, vmscan
+from ..mm import page_writeback, truncate, vmscan
 from ..mm.mm_types import vma_set_page_prot
 from ..mm.fault import user_read, user_write
 from ..mm.fork import dup_mm
@@ -357,6 +357,15 @@ def _clear_page_dirty_for_io(env, page):
     return int(rmap.clear_page_dirty_for_io(env.machine.mem, page))
 
 
+@_fn("page", "mm/filemap.c filemap_write_and_wait_range, one page: clear_page_dirty_for_io, then the "
+              "write of its content to the file (at once, the earliest the I/O can read it); whether written")
+@_operation("write_one_page")
+def _write_one_page(env, page):
+    if env.machine.mem.mapping[page] is None or env.machine.mem.flags[page] & PG_anon:
+        raise BadArgument(f"write_one_page: page {page} is not a page of a file's page cache")
+    return int(page_writeback.write_one_page(env.machine.mem, page))
+
+
 @_fn("page flags", "mm/rmap.c: unmap page everywhere (TTU_BATCH_FLUSH defers the flush)")
 def _try_to_unmap(env, page, flags):
     try:
@@ -629,7 +638,8 @@ FUNCTIONS.update({
     "tlb_flush_mmu": _gather(tlb_flush_mmu, "tlb"),
     "tlb_finish_mmu": _gather(tlb_finish_mmu, "tlb"),
     "unmap_mapping_range": _unmap_mapping_range, "page_mkclean": _page_mkclean,
-    "clear_page_dirty_for_io": _clear_page_dirty_for_io, "try_to_unmap": _try_to_unmap,
+    "clear_page_dirty_for_io": _clear_page_dirty_for_io, "write_one_page": _write_one_page,
+    "try_to_unmap": _try_to_unmap,
     "try_to_unmap_flush": _try_to_unmap_flush, "shrink_page": _shrink_page,
     "zap_page_range": _zap_page_range, "change_protection": _change_protection,
     "handle_mm_fault": _handle_mm_fault, "mprotect": _mprotect, "munmap": _munmap,

@@ -92,7 +92,11 @@ def _map_pte_lock(vma, addr: int, page: int):
 def page_mkclean(mem, page: int) -> int:
     """6.12 mm/rmap.c:1102-1124 (folio_mkclean) with page_vma_mkclean_one (:1021-1081).
     Write-protect and clean every shared mapping; the number of entries that were
-    dirty or writable (the caller re-dirties the page if any was)."""
+    dirty or writable (the caller re-dirties the page if any was).  A page no PTE maps
+    is left alone (:1114-1115, and 2.6.27's page_mkclean: page_mapped first): a zap that
+    removed the rmap, its flush still to come, is not waited for."""
+    if not mem.mapcount[page]:
+        return 0
     cleaned = 0
     for vma, addr in rmap_walk(mem, page):
         if not vma.flags & VM_SHARED:

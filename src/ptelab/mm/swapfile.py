@@ -9,6 +9,7 @@ other home.
 
 from __future__ import annotations
 
+from ..machine.memory import PG_dirty
 from ..pte import swp_entry, swp_offset
 
 
@@ -70,9 +71,11 @@ class SwapDevice:
 def add_to_swap(kernel, page: int) -> int:
     """6.12 mm/swap_state.c:180-229: a swap slot for an anonymous page, recorded as the
     page's swap entry (folio->swap) in the swap cache; try_to_unmap writes it into the
-    entries it clears."""
+    entries it clears.  The page is marked dirty (:211-222: a MADV_FREE'd entry's Dirty may be
+    gone while the page is swap-backed again), so reclaim always writes it to the slot."""
     entry = kernel.swap.get_swap_page()
     kernel.swap_cache[page] = entry
+    kernel.machine.mem.flags[page] |= PG_dirty  # folio_mark_dirty
     return entry
 
 
