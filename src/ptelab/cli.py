@@ -132,8 +132,6 @@ def cmd_run(args) -> int:
 
 
 def cmd_cost(args) -> int:
-    from rich.progress import Progress
-
     from .cost import NEVER_MORE, OPERATIONS, cost_table, group, worse
 
     arches = parse_arches(args.arch)
@@ -152,9 +150,15 @@ def cmd_cost(args) -> int:
         if not os.path.isdir(args.png):
             raise UsageError(f"--png: {args.png} is not a directory")
     total = len(arches) * len(operations) * len(sizes) * 2
-    with Progress(transient=True, disable=args.json) as progress:
-        task = progress.add_task("measuring", total=total)
-        rows = cost_table(arches, operations, sizes, lambda: progress.advance(task))
+    done = 0
+
+    def measured():
+        nonlocal done
+        done += 1
+        say("measuring", done, total)
+
+    with _status(enabled=not args.json) as say:
+        rows = cost_table(arches, operations, sizes, measured)
     if args.png is not None:
         from .cost import plot
 
@@ -245,6 +249,7 @@ def cmd_litmus(args) -> int:
     from .litmus import LitmusError, find, load
     from .litmus.check import FAIL, OK
     from .litmus.matrix import Matrix, Options, default_jobs
+    from .litmus.report import search_text
 
     arches = parse_arches(args.arch)
     mode = choose("mode", args.mode, ("exhaustive", "random"))
@@ -271,15 +276,30 @@ def cmd_litmus(args) -> int:
                       verbose=args.verbose, api=args.api)
     console = Console(stderr=True)
     cells, out = [], []
-    progress = _progress(console, len(tests) * len(arches), enabled=not args.json and console.is_terminal)
+    shown = not args.json and console.is_terminal
+    progress = _progress(console, enabled=shown)
+    running: dict[tuple[str, str], int] = {}  # (file, arch) -> the progress line of a cell being checked
+
+    def searching(test, arch, executions, states, seconds):
+        text = f"  {test.name} on {arch}: {search_text(executions, states, seconds)}"
+        task = running.get((test.litmus.path, arch))
+        if task is None:
+            running[test.litmus.path, arch] = progress.add_task(text, total=None, count="")
+        else:
+            progress.update(task, description=text)
+
     # the workers are forked before rich's progress starts its thread
-    with Matrix(tests, arches, options, args.jobs or default_jobs()) as checked, progress:
-        task = progress.add_task("litmus", total=len(tests) * len(arches))
-        for cell in checked:
+    with Matrix(tests, arches, options, args.jobs or default_jobs(), searching if shown else None) as checked, \
+            progress:
+        total = len(tests) * len(arches)
+        task = progress.add_task("litmus", total=total, count=f"0/{total}")
+        for done, cell in enumerate(checked, 1):
             if cell.error is not None:
                 raise UsageError(cell.error)
             cells.append(cell)
-            progress.update(task, description=f"{cell.test} on {cell.arch}")
+            if (cell.path, cell.arch) in running:
+                progress.remove_task(running.pop((cell.path, cell.arch)))
+            progress.update(task, description=f"{cell.test} on {cell.arch}", count=f"{done}/{total}")
             progress.advance(task)
     if args.json:
         import json
@@ -332,7 +352,11 @@ def _replay(test, arch, choices, debug, as_json=False) -> int:
     return status
 
 
-def _progress(console, total, enabled):
+def _progress(console, enabled):
+    """A progress display on `console` (stderr): a line per task, its text, a bar (pulsing
+    when the total is unknown), its `count` field (such as 3/54) and the time; or, when not
+    shown (not a terminal, or JSON asked for), one that does nothing, so that what is printed
+    on stdout is the same however the command runs."""
     from contextlib import nullcontext
 
     if not enabled:  # rich.progress (8 ms) is imported only when it is shown
@@ -345,11 +369,34 @@ def _progress(console, total, enabled):
 
             def advance(self, *a, **k):
                 pass
-        return Quiet()
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, transient=True)
+            def remove_task(self, *a, **k):
+                pass
+        return Quiet()
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[count]}"),
+                    TimeElapsedColumn(), console=console, transient=True)
+
+
+def _status(enabled: bool = True):
+    """A one-line progress display on stderr, shown on a terminal only: a context giving
+    say(text, done=None, total=None)."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def showing():
+        console = Console(stderr=True)
+        progress = _progress(console, enabled=enabled and console.is_terminal)
+        with progress:
+            task = progress.add_task("", total=None, count="")
+
+            def say(text: str, done: int | None = None, total: int | None = None) -> None:
+                count = f"{done}/{total}" if total else ""
+                progress.update(task, description=text, count=count, **({"completed": done, "total": total}
+                                                                       if total else {}))
+            yield say
+    return showing()
 
 
 def _matrix(cells, arches) -> Table:
@@ -375,8 +422,9 @@ def cmd_states(args) -> int:
     arch = choose("architecture", args.arch, ARCHES)
     view = choose("view", args.view, ("kernel", "full"))
     fmt = choose("format", args.format, FORMATS if view == "full" else VIEW_FORMATS)
-    print(f"deriving the {arch} state machine...", file=sys.stderr, flush=True)
-    sm = derive(arch)
+    with _status() as say:
+        sm = derive(arch, progress=lambda states, transitions: say(
+            f"deriving the {arch} state machine: {plural(states, 'state')}, {plural(transitions, 'transition')}"))
     print(FORMATS[fmt](sm) if view == "full" else VIEW_FORMATS[fmt](kernel_view(sm), sm), end="")
     return EXIT_OK
 
@@ -396,7 +444,9 @@ def cmd_report(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     page = out / "index.html"
     try:
-        page.write_text(build(arches, paths, Path(args.docs)))
+        with _status() as say:
+            text = build(arches, paths, Path(args.docs), progress=say)
+        page.write_text(text)
     except LitmusError as err:
         raise UsageError(str(err)) from None
     print(f"wrote {page}")
@@ -408,7 +458,8 @@ def cmd_docs(args) -> int:
 
     docs = Path(args.dir)
     if args.check:
-        checked, stale = stale_docs(docs)
+        with _status() as say:
+            checked, stale = stale_docs(docs, progress=say)
         for path in stale:
             why = "is missing" if not path.exists() else "is out of date"
             print(f"ptelab: {path} {why}: run `ptelab docs`", file=sys.stderr)
@@ -416,7 +467,8 @@ def cmd_docs(args) -> int:
               + (f"{len(stale)} to regenerate" if stale else "all up to date"))
         return EXIT_FAIL if stale else EXIT_OK
     try:
-        written = write_docs(docs)
+        with _status() as say:
+            written = write_docs(docs, progress=say)
     except OSError as err:
         raise UsageError(f"cannot write the docs under {docs}: {err.strerror or err}") from None
     for path in written:
@@ -432,12 +484,9 @@ def cmd_survey(args) -> int:
         if args.litmus:
             print(litmus_skeleton(args.path, args.litmus, args.arch, use_cache=not args.no_cache), end="")
             return EXIT_OK
-        console = Console(stderr=True)
-        progress = _progress(console, 1, enabled=not args.json and console.is_terminal)
-        with progress:
-            task = progress.add_task("reading the tree", total=None)
+        with _status(enabled=not args.json) as say:
             result = survey(args.path, args.arch, use_cache=not args.no_cache,
-                            progress=lambda done, total: progress.update(task, completed=done, total=total))
+                            progress=lambda done, total: say("reading the tree", done, total))
     except SurveyError as err:
         raise UsageError(str(err)) from None
     if args.json:

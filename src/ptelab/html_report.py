@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from html import escape
 from pathlib import Path
 
 from .compare import to_markdown as compare_markdown
 from .kernel_view import KernelView, drawn_edges, edge_text, kernel_view, to_dot
 from .litmus.check import FAIL, OK
-from .litmus.report import step_rows
+from .litmus.report import search_text, step_rows
 from .rules import RULES
 from .states import derive
 
@@ -31,10 +30,6 @@ th{background:#eee}.ok{background:#d8f5d8}.FAIL{background:#f8c8c8;font-weight:b
 .red{color:#c00}.lane{min-width:14em}.hw{background:#f4f4ff}.diagram{overflow:auto;border:1px solid #ddd;max-height:48em}
 pre{background:#f7f7f7;padding:.5em;overflow:auto;font-size:.8em}nav a{margin-right:1em}
 """
-
-
-def progress(text: str) -> None:
-    print(f"report: {text}", file=sys.stderr, flush=True)
 
 
 def _svg(view: KernelView) -> str | None:
@@ -55,11 +50,15 @@ def _view_table(view: KernelView) -> str:
             f"<table><tr><th>from</th><th>to</th><th>legal</th><th>breaking a rule</th></tr>{edges}</table>")
 
 
-def states_section(arches: list[str]) -> tuple[str, dict[str, KernelView]]:
+def _quiet(text, done=None, total=None) -> None:
+    pass
+
+
+def states_section(arches: list[str], progress=_quiet) -> tuple[str, dict[str, KernelView]]:
     views, parts = {}, []
-    for arch in arches:
-        progress(f"state machine of {arch}")
-        sm = derive(arch)
+    for i, arch in enumerate(arches):
+        sm = derive(arch, progress=lambda states, transitions, arch=arch, i=i: progress(
+            f"state machine of {arch}: {states:,} states, {transitions:,} transitions", i, len(arches)))
         views[arch] = view = kernel_view(sm)
         red = sum(1 for _, broken in drawn_edges(view).values() if broken)
         svg = _svg(view)
@@ -86,17 +85,22 @@ def _markdown_table(text: str) -> str:
     return "<p>" + " ".join(out) + "</p>" + table
 
 
-def run_litmus(paths: list[str], arches: list[str]):
+def run_litmus(paths: list[str], arches: list[str], progress=_quiet):
     from .explore.dpor import Bounds
     from .litmus import find, load
 
     tests = [load(path) for path in find(paths)]
     results = []
-    for i, test in enumerate(tests):
+    total = len(tests) * len(arches)
+    for test in tests:
         for arch in arches:
-            progress(f"litmus {i + 1}/{len(tests)} {test.name} on {arch}")
+            where = f"litmus: {test.name} on {arch}"
+            progress(where, len(results), total)
+
+            def searching(executions, states, seconds, where=where):
+                progress(f"{where}: {search_text(executions, states, seconds)}", len(results), total)
             results.append((test, test.check(arch, "exhaustive", Bounds(max_steps=2000), seed=0, runs=1000,
-                                             debug=True)))
+                                             debug=True, progress=searching)))
     return results
 
 
@@ -152,12 +156,12 @@ def timeline(test, r, name, ce) -> str:
             f"'{escape(ce.schedule)}'</code></p></div>")
 
 
-def counterexamples_section(results) -> str:
+def counterexamples_section(results, progress=_quiet) -> str:
     parts = []
-    for test, r in results:
+    for i, (test, r) in enumerate(results):
         if not r.counterexamples:
             continue
-        progress(f"timeline of {test.name} on {r.arch}")
+        progress(f"timeline of {test.name} on {r.arch}", i, len(results))
         seen = set()
         for name, ce in r.counterexamples.items():
             if tuple(ce.result.schedule) not in seen:
@@ -179,15 +183,16 @@ def findings_section(docs: Path) -> str:
 SECTIONS = ("rules", "states", "compare", "matrix", "counterexamples", "costs", "findings")
 
 
-def build(arches: list[str], litmus_paths: list[str], docs: Path) -> str:
-    results = run_litmus(litmus_paths, arches)
-    states, views = states_section(arches)
+def build(arches: list[str], litmus_paths: list[str], docs: Path, progress=_quiet) -> str:
+    """The page; `progress(text, done, total)` is told what is being done."""
+    results = run_litmus(litmus_paths, arches, progress)
+    states, views = states_section(arches, progress)
     body = {
         "rules": rules_section(results, arches),
         "states": states,
         "compare": _markdown_table(compare_markdown(views)),
         "matrix": matrix_section(results, arches),
-        "counterexamples": counterexamples_section(results),
+        "counterexamples": counterexamples_section(results, progress),
         "costs": costs_section(),
         "findings": findings_section(docs),
     }

@@ -78,8 +78,20 @@ def rules_markdown(machines: dict[str, StateMachine]) -> str:
     return "\n".join(head) + "\n" + "\n".join(rule_text(rule, machines) for rule in RULES)
 
 
-def generated(docs: Path) -> dict[Path, str]:
-    machines = {arch: derive(arch) for arch in ARCHES}
+def derive_all(progress=None) -> dict[str, StateMachine]:
+    """Every architecture's state machine; `progress(text, done, total)`, if given, is told
+    which one is being derived and how far it got."""
+    machines = {}
+    for i, arch in enumerate(ARCHES):
+        say = None if progress is None else \
+            lambda states, transitions, arch=arch, i=i: progress(f"state machine of {arch}: {states:,} states, "
+                                                                 f"{transitions:,} transitions", i, len(ARCHES))
+        machines[arch] = derive(arch, progress=say)
+    return machines
+
+
+def generated(docs: Path, progress=None) -> dict[Path, str]:
+    machines = derive_all(progress)
     files = {docs / "rules.md": rules_markdown(machines)}
     views = {arch: kernel_view(sm) for arch, sm in machines.items()}
     files[docs / "states" / "compare.md"] = compare_markdown(views)
@@ -90,10 +102,13 @@ def generated(docs: Path) -> dict[Path, str]:
     return files
 
 
-def write_docs(docs: Path) -> list[Path]:
+def write_docs(docs: Path, progress=None) -> list[Path]:
     """Write every generated file; draw the SVGs if graphviz is installed."""
     written = []
-    for path, text in generated(docs).items():
+    files = generated(docs, progress)
+    for i, (path, text) in enumerate(files.items()):
+        if progress is not None:
+            progress(f"writing {path}", i, len(files))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         written.append(path)
@@ -104,8 +119,8 @@ def write_docs(docs: Path) -> list[Path]:
     return written
 
 
-def stale_docs(docs: Path) -> tuple[list[Path], list[Path]]:
+def stale_docs(docs: Path, progress=None) -> tuple[list[Path], list[Path]]:
     """The generated files checked, and those missing or whose checked-in text differs from
     what the model says now."""
-    files = generated(docs)
+    files = generated(docs, progress)
     return list(files), [path for path, text in files.items() if not path.exists() or path.read_text() != text]

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from .arch import boot
 from .machine.tlb import tlb_key
@@ -239,10 +238,22 @@ def replay(arch: str, path) -> Scenario:
     return scenario
 
 
-@lru_cache(maxsize=None)
-def derive(arch: str, max_states: int = 6000) -> StateMachine:
+_DERIVED: dict[tuple[str, int], StateMachine] = {}
+
+
+def derive(arch: str, max_states: int = 6000, progress=None) -> StateMachine:
     """Breadth-first over abstract states; every op from every state (deterministic, so
-    cached: callers must not modify the result)."""
+    cached: callers must not modify the result).  `progress`, if given, is called with the
+    states found and the transitions tried after each state's ops."""
+    key = (arch, max_states)
+    if key not in _DERIVED:
+        _DERIVED[key] = _derive(arch, max_states, progress)
+    elif progress is not None:  # known already: said once
+        progress(len(_DERIVED[key].states), len(_DERIVED[key].transitions))
+    return _DERIVED[key]
+
+
+def _derive(arch: str, max_states: int, progress) -> StateMachine:
     initial = Scenario(arch).abstract()
     states: dict[State, tuple[str, ...]] = {initial: ()}
     frontier = [initial]
@@ -263,6 +274,8 @@ def derive(arch: str, max_states: int = 6000) -> StateMachine:
                         raise RuntimeError(f"{arch}: more than {max_states} abstract states")
                     states[target] = states[state] + (op.name,)
                     next_frontier.append(target)
+            if progress is not None:
+                progress(len(states), len(transitions))
         frontier = next_frontier
     return StateMachine(arch, states, transitions)
 

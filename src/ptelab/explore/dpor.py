@@ -19,6 +19,10 @@ reduction either (explore/loops.py): the baseline the reductions are measured ag
 
 Bounds: steps per execution, preemptions (a switch away from an actor that could go
 on), executions and seconds.  A bound that cut the search is reported, never hidden.
+
+Progress: a search given a `progress` callable calls it with the Search (executions so
+far, seconds) after an execution's result was handed on, at most every PROGRESS_EVERY
+seconds; without one, the loop pays one test of None per execution.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import time
 from dataclasses import dataclass, field
 
 from .execution import Execution, InitialState
+
+PROGRESS_EVERY = 0.2  # seconds between two calls of a search's progress hook
 
 
 def dependent(a: dict, b: dict) -> bool:
@@ -71,6 +77,20 @@ class Search:
     notes: list = field(default_factory=list)  # what the bounds that cut executions say (distinct)
     complete: bool = True
     seconds: float = 0.0
+    progress: object = field(default=None, repr=False)  # called with the Search now and then
+    start: float = field(default_factory=time.perf_counter, repr=False)
+    due: float = field(default=0.0, repr=False)  # when progress is next called
+
+    def __post_init__(self):
+        self.due = self.start + PROGRESS_EVERY  # a search shorter than that says nothing
+
+    def tick(self) -> None:
+        """Hand the search so far to `progress` if PROGRESS_EVERY seconds have passed."""
+        now = time.perf_counter()
+        if now >= self.due:
+            self.due = now + PROGRESS_EVERY
+            self.seconds = now - self.start
+            self.progress(self)
 
     def count(self, result) -> None:
         """A finished (not redundant) execution: count it, and the bound that cut it."""
@@ -85,8 +105,9 @@ class Exhaustive:
     """The chooser for one exhaustive search; run() drives the executions."""
 
     def __init__(self, scenario, arch: str, bounds: Bounds, naive: bool = False, debug: bool = True,
-                 spin: bool | None = None):
+                 spin: bool | None = None, progress=None):
         self.scenario = scenario
+        self.progress = progress
         self.arch = arch
         self.bounds = bounds
         self.naive = naive
@@ -255,9 +276,9 @@ class Exhaustive:
         return False
 
     def run(self, on_result) -> Search:
-        self.search = search = Search()
+        self.search = search = Search(progress=self.progress)
         bounds = self.bounds
-        start = time.perf_counter()
+        start = search.start
         deadline = None if bounds.seconds is None else start + bounds.seconds
         while True:
             self._begin(len(self.scenario.actor_names()))
@@ -276,6 +297,8 @@ class Exhaustive:
             else:
                 search.count(result)
                 on_result(result)
+                if search.progress is not None:
+                    search.tick()
             if not self._next_prefix():
                 break
             if bounds.executions is not None and search.executions >= bounds.executions:

@@ -26,8 +26,9 @@ from .execution import Execution, InitialState
 
 class PCT:
     def __init__(self, scenario, arch: str, bounds: Bounds, seed: int = 0, runs: int = 1000,
-                 depth: int = 3, debug: bool = True):
+                 depth: int = 3, debug: bool = True, progress=None):
         self.scenario = scenario
+        self.progress = progress  # called with the Search now and then (dpor.Search.tick)
         self.arch = arch
         self.bounds = bounds
         self.seed = seed
@@ -63,9 +64,9 @@ class PCT:
         pass
 
     def run(self, on_result) -> Search:
-        search = Search(complete=False)
+        search = Search(complete=False, progress=self.progress)
         bounds = self.bounds
-        start = time.perf_counter()
+        start = search.start
         deadline = None if bounds.seconds is None else start + bounds.seconds
         runs = self.runs
         if bounds.executions is not None and bounds.executions < runs:
@@ -84,6 +85,8 @@ class PCT:
                 break
             search.count(result)
             on_result(result)
+            if search.progress is not None:
+                search.tick()
             if deadline is not None and time.perf_counter() > deadline:
                 search.cut["seconds"] = 1
                 break

@@ -111,9 +111,12 @@ class LitmusTest:
         return tuple(names)
 
     def check(self, arch: str, mode: str = "exhaustive", bounds: Bounds | None = None, seed: int = 0,
-              runs: int = 1000, debug: bool = True, naive: bool = False, api: str = "legacy") -> ArchResult:
+              runs: int = 1000, debug: bool = True, naive: bool = False, api: str = "legacy",
+              progress=None) -> ArchResult:
         """Explore the test on `arch`; `naive` turns the partial-order reduction off; `api`
-        runs the mm operations the test calls on the accessors (legacy) or on txn."""
+        runs the mm operations the test calls on the accessors (legacy) or on txn.
+        `progress`, if given, is called now and then (dpor.PROGRESS_EVERY) with the executions
+        explored so far, the distinct final states found and the seconds spent."""
         self.scenario.api = api
         bounds = bounds or Bounds()
         result = ArchResult(self.name, arch, mode, self.condition_text(),
@@ -150,10 +153,11 @@ class LitmusTest:
 
         hits = [0] * len(clauses)  # per clause: the executions in which it holds
         scenario = self.scenario
+        hook = None if progress is None else lambda s: progress(s.executions, len(result.states), s.seconds)
         if mode == "exhaustive":
-            search = Exhaustive(scenario, arch, bounds, naive=naive, debug=debug).run(tally)
+            search = Exhaustive(scenario, arch, bounds, naive=naive, debug=debug, progress=hook).run(tally)
         else:
-            search = PCT(scenario, arch, bounds, seed=seed, runs=runs, debug=debug).run(tally)
+            search = PCT(scenario, arch, bounds, seed=seed, runs=runs, debug=debug, progress=hook).run(tally)
         result.executions, result.redundant = search.executions, search.redundant
         result.cut, result.complete, result.seconds = search.cut, search.complete, search.seconds
         result.notes = search.notes

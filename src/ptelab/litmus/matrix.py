@@ -51,6 +51,7 @@ def default_jobs() -> int:
 
 _TESTS: list = []  # the loaded tests, inherited by forked workers
 _OPTIONS: Options | None = None
+_REPORT = None  # (index, arch, executions, states, seconds) -> None: where a cell's progress goes
 
 
 def _check(job: tuple[int, str]) -> Cell:
@@ -60,7 +61,9 @@ def _check(job: tuple[int, str]) -> Cell:
     test, o = _TESTS[index], _OPTIONS
     cell = Cell(test.litmus.path, test.name, arch)
     try:
-        r = test.check(arch, o.mode, o.bounds, seed=o.seed, runs=o.runs, debug=o.debug, api=o.api)
+        hook = None if _REPORT is None else lambda *so_far: _REPORT(index, arch, *so_far)
+        r = test.check(arch, o.mode, o.bounds, seed=o.seed, runs=o.runs, debug=o.debug, api=o.api,
+                       progress=hook)
     except (ScenarioError, LitmusError) as err:
         first, _, rest = str(err).partition("\n")  # the arch on the message's line
         cell.error = f"{first} (on {arch})" + (f"\n{rest}" if rest else "")
@@ -82,25 +85,65 @@ def _quiet_worker() -> None:
 class Matrix:
     """`with Matrix(tests, arches, options, jobs) as cells:` iterates the cells in order
     (every architecture of the first test, then the second's...).  Enter it before starting
-    any thread (rich's progress display): the workers are forked."""
+    any thread (rich's progress display): the workers are forked.
 
-    def __init__(self, tests: list, arches: list[str], options: Options, jobs: int):
+    `progress`, if given, is called in this process with (the test, arch, executions, distinct
+    final states, seconds) of a cell still being checked, every PROGRESS_EVERY seconds of
+    its search: the workers send it through a pipe, read while waiting for the next cell;
+    nothing is said of a cell once it was handed out."""
+
+    def __init__(self, tests: list, arches: list[str], options: Options, jobs: int, progress=None):
         self.jobs = [(i, arch) for i in range(len(tests)) for arch in arches]
         self.processes = max(1, min(jobs, len(self.jobs)))
         self.tests, self.options = tests, options
-        self.pool = None
+        self.progress = progress
+        self.pool = self.queue = None
+        self.handed: set = set()  # the (index, arch) of the cells handed out
+
+    def _report(self, index: int, arch: str, *so_far) -> None:
+        if (index, arch) not in self.handed:
+            self.progress(self.tests[index], arch, *so_far)
 
     def __enter__(self):
-        global _TESTS, _OPTIONS
+        global _TESTS, _OPTIONS, _REPORT
         _TESTS, _OPTIONS = self.tests, self.options
+        _REPORT = None if self.progress is None else self._report
         if self.processes == 1:
             return map(_check, self.jobs)
         import multiprocessing
 
-        self.pool = multiprocessing.get_context("fork").Pool(self.processes, initializer=_quiet_worker)
-        return self.pool.imap(_check, self.jobs, chunksize=1)
+        context = multiprocessing.get_context("fork")
+        if self.progress is not None:
+            self.queue = context.SimpleQueue()
+            _REPORT = lambda *message: self.queue.put(message)  # noqa: E731 - in the workers
+        self.pool = context.Pool(self.processes, initializer=_quiet_worker)
+        _REPORT = None
+        cells = self.pool.imap(_check, self.jobs, chunksize=1)
+        return cells if self.queue is None else self._listening(cells)
+
+    def _listening(self, cells):
+        from multiprocessing import TimeoutError
+
+        from ..explore.dpor import PROGRESS_EVERY
+
+        for job in self.jobs:
+            while True:
+                try:
+                    cell = cells.next(timeout=PROGRESS_EVERY)
+                    break
+                except TimeoutError:
+                    self._drain()
+            self._drain()
+            self.handed.add(job)
+            yield cell
+
+    def _drain(self) -> None:
+        while not self.queue.empty():
+            self._report(*self.queue.get())
 
     def __exit__(self, *exc):
+        global _REPORT
+        _REPORT = None
         if self.pool is not None:
             self.pool.terminate()
             self.pool.join()

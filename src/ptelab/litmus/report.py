@@ -8,6 +8,13 @@ from ..rules import BY_ID
 from .check import FAIL, INCONCLUSIVE, OK, ArchResult, LitmusTest
 
 
+def search_text(executions: int, states: int, seconds: float) -> str:
+    """A search so far, as a progress line says it: executions, their rate, final states."""
+    rate = f" ({executions / seconds:,.0f}/s)" if seconds > 0 else ""
+    return (f"{executions:,} execution{'s' * (executions != 1)}{rate}, "
+            f"{states:,} distinct final state{'s' * (states != 1)}")
+
+
 def herd_block(test: LitmusTest, r: ArchResult) -> list[str]:
     lines = [f"Test {r.test} {r.kind} ({r.arch})", f"File {test.litmus.path}", f"States {len(r.states)}"]
     for state, count in sorted(r.states.items(), key=lambda kv: -kv[1]):
