@@ -167,7 +167,7 @@ def cmd_cost(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return EXIT_OK
-    console = Console()
+    console = output_console()  # piped: no column name cut
     for operation in operations:
         table = Table(title=f"{operation}: {OPERATIONS[operation][2]} (legacy → txn)")
         for column in ("arch", "pages", *NEVER_MORE, "txn costs more"):
