@@ -1,9 +1,15 @@
 """The HTML report's structure, without a browser."""
 
+import base64
+import re
+import sys
 from html.parser import HTMLParser
 
+import pytest
+
 from ptelab.cli import main
-from ptelab.html_report import SECTIONS
+from ptelab.cost import OPERATIONS
+from ptelab.html_report import SECTIONS, costs_section
 from ptelab.rules import RULES
 
 
@@ -49,6 +55,12 @@ def test_report_page_structure(tmp_path, capsys, monkeypatch):
     assert "cpu0" in text and "cpu1" in text and "hardware (TLB / cache)" in text and "lock-held" in text
     assert "--replay" in text
     assert "states more than x86" in text or "ppc64" in text
+    # the costs: a plot per operation (matplotlib installed) or its table, either way a heading each
+    assert all(f"cost-{op}" in outline.ids for op in OPERATIONS)
+    costs = page[page.index("<section id=costs>"):]
+    costs = costs[:costs.index("</section>")]
+    assert costs.count("data:image/svg+xml;base64,") == (len(OPERATIONS) if _has_matplotlib() else 0)
+    assert "x86" in costs and "ppc64-2.6.27" in costs and "→" in costs
     captured = capsys.readouterr()
     assert "state machine of ppc64-2.6.27" in captured.err  # progress while it runs
     assert captured.out == f"wrote {tmp_path / 'index.html'}\n"  # and nothing else on stdout
@@ -60,3 +72,31 @@ def test_report_bad_litmus_path(tmp_path, capsys):
     assert "no litmus files" in capsys.readouterr().err
     assert main(["report", "--out", str(tmp_path), "--litmus", str(tmp_path / "nothing")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def _has_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_cost_plots_are_svg_in_the_page():
+    if not _has_matplotlib():
+        pytest.skip("matplotlib (ptelab[plot]) is not installed")
+    section = costs_section(["x86", "s390-6.12"])
+    images = re.findall(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)", section)
+    assert len(images) == len(OPERATIONS)
+    svg = base64.b64decode(images[0]).decode()
+    assert "<svg" in svg and "x86" in svg and "s390-6.12" in svg
+    assert not re.search(r"(?:href|src)=[\"'](?:https?:|//)", svg)  # nothing fetched (namespaces aside)
+    assert "<details>" in section  # the figures, folded under each plot
+
+
+def test_costs_without_matplotlib_are_a_table(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib raises ImportError
+    section = costs_section(["x86", "s390-6.12"])
+    assert "data:image" not in section and "matplotlib is not installed" in section
+    assert section.count("<table>") == len(OPERATIONS)
+    assert re.search(r"<td>s390-6\.12</td><td>512</td>", section)  # a row per backend and size

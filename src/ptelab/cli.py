@@ -132,7 +132,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_cost(args) -> int:
-    from .cost import NEVER_MORE, OPERATIONS, cost_table, group, worse
+    from .cost import NEVER_MORE, OPERATIONS, TABLE_COLUMNS, cost_table, table_cells
 
     arches = parse_arches(args.arch)
     operations = list(OPERATIONS) if args.op == "all" else [choose("operation", args.op, OPERATIONS)]
@@ -170,11 +170,10 @@ def cmd_cost(args) -> int:
     console = output_console()  # piped: no column name cut
     for operation in operations:
         table = Table(title=f"{operation}: {OPERATIONS[operation][2]} (legacy → txn)")
-        for column in ("arch", "pages", *NEVER_MORE, "txn costs more"):
+        for column in TABLE_COLUMNS:
             table.add_column(column, justify="right" if column in NEVER_MORE or column == "pages" else "left")
         for row in (r for r in rows if r["operation"] == operation):
-            cells = [f"{group(row['legacy'], g):,} → {group(row['txn'], g):,}" for g in NEVER_MORE]
-            table.add_row(row["arch"], f"{row['pages']:,}", *cells, ", ".join(worse(row)) or "-")
+            table.add_row(*table_cells(row))
         console.print(table)
     return EXIT_OK
 

@@ -168,30 +168,66 @@ def worse(row: dict) -> list[str]:
     return [g for g in NEVER_MORE if group(row["txn"], g) > group(row["legacy"], g)]
 
 
-def plot(rows: list[dict], directory) -> list:
-    """One PNG per operation in `directory`: per backend, the NEVER_MORE groups summed,
-    legacy (dashed) and txn (solid) against the region size, both axes logarithmic.
-    Needs matplotlib (the optional extra ptelab[plot]); the paths written."""
+TABLE_COLUMNS = ("arch", "pages", *NEVER_MORE, "txn costs more")
+
+
+def table_cells(row: dict) -> list[str]:
+    """One measurement as a table row: each NEVER_MORE group legacy → txn, then what txn
+    costs more in."""
+    cells = [f"{group(row['legacy'], g):,} → {group(row['txn'], g):,}" for g in NEVER_MORE]
+    return [row["arch"], f"{row['pages']:,}", *cells, ", ".join(worse(row)) or "-"]
+
+
+def figures(rows: list[dict]):
+    """Per operation, (operation, a matplotlib figure): a small plot per backend, legacy
+    (dashed) and txn (solid) against the region size, the NEVER_MORE groups summed, both
+    axes logarithmic and shared, so backends compare at a glance.  Needs matplotlib (the
+    optional extra ptelab[plot]: ImportError without it); the caller closes each figure."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    for operation in dict.fromkeys(r["operation"] for r in rows):
+        arches = list(dict.fromkeys(r["arch"] for r in rows if r["operation"] == operation))
+        columns = min(4, len(arches))
+        lines = -(-len(arches) // columns)
+        fig, axes = plt.subplots(lines, columns, figsize=(3.2 * columns, 2.4 * lines + 0.6), sharex=True,
+                                 sharey=True, squeeze=False)
+        for ax, arch in zip(axes.flat, arches):
+            mine = [r for r in rows if r["operation"] == operation and r["arch"] == arch]
+            sizes = [r["pages"] for r in mine]
+            # txn wide and under, legacy dashed over it: where they are equal both show
+            for api, style, color, width in (("txn", "-", "#1f5fbf", 3), ("legacy", "--", "#222222", 1)):
+                total = [1 + sum(group(r[api], g) for g in NEVER_MORE) for r in mine]
+                ax.plot(sizes, total, style, color=color, linewidth=width, marker="o", markersize=3, label=api)
+            ax.set(xscale="log", yscale="log", title=arch)
+            ax.title.set_fontsize("small")
+            ax.tick_params(labelsize="x-small")
+        for ax in list(axes.flat)[len(arches):]:
+            ax.set_visible(False)
+        axes[0][0].legend(fontsize="x-small")
+        fig.suptitle(f"{operation}: legacy against txn", fontsize="medium")
+        fig.supxlabel("pages", fontsize="small")
+        fig.supylabel("1 + flushes, IPIs, hypercalls, invalidations", fontsize="small")
+        fig.tight_layout()
+        yield operation, fig
+
+
+def close(fig) -> None:
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def plot(rows: list[dict], directory) -> list:
+    """One PNG per operation in `directory` (figures()); the paths written."""
     from pathlib import Path
 
     written = []
-    for operation in dict.fromkeys(r["operation"] for r in rows):
-        fig, ax = plt.subplots(figsize=(8, 5))
-        for arch in dict.fromkeys(r["arch"] for r in rows):
-            mine = [r for r in rows if r["operation"] == operation and r["arch"] == arch]
-            sizes = [r["pages"] for r in mine]
-            for api, style in (("legacy", "--"), ("txn", "-")):
-                total = [1 + sum(group(r[api], g) for g in NEVER_MORE) for r in mine]
-                ax.plot(sizes, total, style, marker="o", label=f"{arch} {api}")
-        ax.set(xscale="log", yscale="log", xlabel="pages", title=f"{operation}: legacy against txn",
-               ylabel="1 + flushes, IPIs, hypercalls, invalidations")
-        ax.legend(fontsize="x-small", ncol=2)
+    for operation, fig in figures(rows):
         path = Path(directory) / f"cost-{operation}.png"
         fig.savefig(path)
-        plt.close(fig)
+        close(fig)
         written.append(path)
     return written

@@ -3,9 +3,8 @@ view time): the rulebook with each rule's litmus tests and their verdicts per
 architecture, each architecture's kernel-view state machine (drawn by graphviz's `dot`
 when installed, else as a table), the architectures side by side, the litmus matrix
 with each counterexample as a timeline (one lane per CPU and one for the hardware),
-and the findings (docs/findings/*.md).
-
-Cost plots: not drawn yet; `costs_section` is the hook (issue 15's `ptelab cost`).
+the cost plots of `ptelab cost` (matplotlib's SVG in data: URIs; its table without
+matplotlib) and the findings (docs/findings/*.md).
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #bbb;padding
 th{background:#eee}.ok{background:#d8f5d8}.FAIL{background:#f8c8c8;font-weight:bold}.INCONCLUSIVE{background:#fbeec0}
 .red{color:#c00}.lane{min-width:14em}.hw{background:#f4f4ff}.diagram{overflow:auto;border:1px solid #ddd;max-height:48em}
 pre{background:#f7f7f7;padding:.5em;overflow:auto;font-size:.8em}nav a{margin-right:1em}
+figure{margin:.5em 0}figure img{max-width:100%}summary{cursor:pointer;font-size:.85em}
 """
 
 
@@ -170,9 +170,58 @@ def counterexamples_section(results, progress=_quiet) -> str:
     return "".join(parts) or "<p>No execution showed a violation or an outcome.</p>"
 
 
-def costs_section() -> str:
-    """The hook for cost plots (issue 15): nothing drawn yet."""
-    return "<p>Cost plots are not in this report yet (<code>ptelab run --arch all</code> prints the counters).</p>"
+COST_SIZES = (1, 8, 64, 512)  # region sizes measured for the report (ptelab cost's default adds 4096)
+
+
+def _cost_svg(fig) -> str:
+    """A figure as an <img> whose SVG is in its data: URI (self-contained, and its ids
+    cannot clash with the state diagrams' inline SVG)."""
+    import base64
+    import io
+
+    from .cost import close
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="svg", metadata={"Date": None})  # no date: the same page twice
+    close(fig)
+    return f"<img alt='cost plot' src='data:image/svg+xml;base64,{base64.b64encode(buffer.getvalue()).decode()}'>"
+
+
+def _cost_table(rows) -> str:
+    from .cost import TABLE_COLUMNS, table_cells
+
+    head = "".join(f"<th>{escape(c)}</th>" for c in TABLE_COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in table_cells(row)) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def costs_section(arches: list[str], progress=_quiet) -> str:
+    """`ptelab cost` on the report's architectures: per operation a plot (matplotlib, the
+    optional extra ptelab[plot]) with its table folded under it, or the table alone."""
+    from .cost import APIS, OPERATIONS, cost_table, figures
+
+    total, done = len(OPERATIONS) * len(arches) * len(COST_SIZES) * len(APIS), 0
+
+    def measured():
+        nonlocal done
+        done += 1
+        progress("costs: legacy against txn", done, total)
+    rows = cost_table(arches, list(OPERATIONS), COST_SIZES, measured)
+    try:
+        plots = {operation: _cost_svg(fig) for operation, fig in figures(rows)}
+    except ImportError:
+        plots = {}
+    parts = ["<p>What each mm operation costs on each backend, the kernel's accessor sequences (legacy) "
+             "against the transactional interface (txn), per region size in pages (<code>ptelab cost</code>; "
+             "a cell is legacy → txn)."
+             + ("" if plots else " No plots: matplotlib is not installed (<code>pip install 'ptelab[plot]'</code>).")
+             + "</p>"]
+    for operation, (_, _, what) in OPERATIONS.items():
+        table = _cost_table([r for r in rows if r["operation"] == operation])
+        parts.append(f"<h3 id='cost-{operation}'>{escape(operation)}: {escape(what)}</h3>")
+        parts.append(f"<figure>{plots[operation]}</figure><details><summary>the figures</summary>{table}</details>"
+                     if operation in plots else table)
+    return "".join(parts)
 
 
 def findings_section(docs: Path) -> str:
@@ -193,7 +242,7 @@ def build(arches: list[str], litmus_paths: list[str], docs: Path, progress=_quie
         "compare": _markdown_table(compare_markdown(views)),
         "matrix": matrix_section(results, arches),
         "counterexamples": counterexamples_section(results, progress),
-        "costs": costs_section(),
+        "costs": costs_section(arches, progress),
         "findings": findings_section(docs),
     }
     titles = {"rules": "The rulebook and its litmus verdicts", "states": "PTE state machines (kernel view)",
