@@ -1,6 +1,6 @@
 """What debug mode costs: every workload with and without it, as a ratio.
 
-    .venv/bin/python bench/bench_debug.py [--pages 20000] [--arch x86,ppc64]
+    .venv/bin/python bench/bench_debug.py [--pages 20000] [--arch x86,ppc64-6.12]
 
 Runs each workload of `ptelab run` (madv-free without debug only: debug mode stops
 it, see docs/rules.md) best-of-3, sequentially, one process.  Ratios within one
@@ -30,7 +30,7 @@ def best_of(arch: str, workload: str, pages: int, debug: bool, runs: int = 3) ->
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=20000)
-    parser.add_argument("--arch", default="x86,ppc64")
+    parser.add_argument("--arch", default="x86,ppc64-6.12")
     args = parser.parse_args()
     print(f"{'arch':8} {'workload':15} {'off s':>7} {'on s':>7} {'ratio':>6}")
     for arch in args.arch.split(","):

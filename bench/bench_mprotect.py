@@ -1,6 +1,6 @@
 """mprotect throughput and the memory of a large mm, per architecture.
 
-    .venv/bin/python bench/bench_mprotect.py [--pages 1000000] [--arch x86,ppc64]
+    .venv/bin/python bench/bench_mprotect.py [--pages 1000000] [--arch x86,ppc64-6.12]
 
 Each architecture runs in its own process (so its peak RSS is its own): map and
 touch N anonymous pages, then mprotect the whole region read-only and back to
@@ -51,7 +51,7 @@ def measure(arch: str, pages: int, debug: bool) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=1_000_000)
-    parser.add_argument("--arch", default="x86,ppc64")
+    parser.add_argument("--arch", default="x86,ppc64-6.12")
     parser.add_argument("--debug", action="store_true", help="measure with debug mode on too")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()

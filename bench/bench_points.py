@@ -34,7 +34,7 @@ def main() -> int:
     parser.add_argument("--against", default="6b02971")
     parser.add_argument("--pages", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--arch", default="x86,ppc64")
+    parser.add_argument("--arch", default="x86,ppc64-6.12")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         other = Path(tmp) / "tree"

@@ -21,7 +21,8 @@ def test_madv_free_breaks_a_rule_in_debug_mode_and_runs_without(capsys):
 
 @pytest.mark.parametrize("argv, needle", [
     (["run", "fork"], "did you mean 'fork-cow'"),
-    (["run", "munmap", "--arch", "sparc"], "accepted: x86, ppc64, ppc64-2.6.27"),
+    (["run", "munmap", "--arch", "sparc"], "accepted: x86, ppc64-6.12, ppc64-6.12+fix"),
+    (["run", "munmap", "--arch", "ppc64"], "ppc64-2.6.27, ppc64-2.6.27+fix"),  # no alias: the kernel is named
     (["run", "munmap", "--pages", "0"], "must be at least 1"),
     (["run", "munmap", "--pages", "many"], "not a whole number"),
     (["frobnicate"], "invalid choice"),

@@ -55,7 +55,7 @@ def test_an_exists_reached_has_a_witness_and_an_unreached_one_says_why():
 def test_expect_accepts_a_condition_per_architecture():
     test = _race("forbid (P1.r == 5)\nexpect x86: (P1.r == 5)\n")
     assert test.check("x86").verdict == "ok"  # expected there, and reached
-    ppc = test.check("ppc64")
+    ppc = test.check("ppc64-6.12")
     assert ppc.verdict == "FAIL" and "forbid (P1.r == 5) holds" in ppc.problems[0]
     missing = _race("expect x86: (P1.r == 7)\n").check("x86")
     assert missing.verdict == "FAIL" and "expected (P1.r == 7) on x86" in missing.problems[0]
@@ -106,7 +106,7 @@ def test_each_backend_decodes_its_entries_and_the_default_is_generic():
         assert text.startswith("pfn 2 ")
         if type(arch).describe_pte is GenericArch.describe_pte:
             assert text == pte_str(pte)
-    ppc = boot("ppc64", cpus=2, pages=16, debug=False).arch
+    ppc = boot("ppc64-6.12", cpus=2, pages=16, debug=False).arch
     from ptelab.arch.ppc64_hash import _PAGE_BUSY, _PAGE_HASHPTE
     assert ppc.describe_pte(pte | _PAGE_BUSY | _PAGE_HASHPTE) == "pfn 2 " + pte_str(pte).split()[2] + \
         " BUSY HASHPTE (primary group, index 0)"

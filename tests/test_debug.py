@@ -212,11 +212,11 @@ def test_violation_names_rule_accessor_entry_and_caller(page):
     assert "test_debug.py" in err.where and "test_violation_names" in err.where
 
 
-def test_madvise_free_breaks_flush_before_reuse_everywhere(page):
+def test_madvise_free_breaks_flush_before_reuse_wherever_the_generic_code_runs(page):
     """A finding of the model: MADV_FREE clears a young entry and sets the cleaned one
     back inside lazy-MMU mode with no flush (mm/madvise.c madvise_free_pte_range), through
     the generic clear_young_dirty_ptes; arm64's own cleans the live entry in place
-    (pgtable.h:1385-1405), with no clear to reuse."""
+    (pgtable.h:1385-1405), with no clear to reuse, and so do the ppc64-6.12 fixes."""
     if type(page.arch._arch).clear_young_dirty_ptes is not GenericArch.clear_young_dirty_ptes:
         do_madvise(page.mm, page.addr, 4096, MADV_FREE)
         assert not pte_dirty(page.mm.entry(page.addr))

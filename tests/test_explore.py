@@ -97,7 +97,7 @@ def test_schedules_round_trip_and_bad_ones_are_refused():
 
 
 def test_sequential_machines_have_no_scheduling_points():
-    machine = boot("ppc64", debug=False)
+    machine = boot("ppc64-6.12", debug=False)
     arch = machine.arch
     assert type(arch).__name__ == "Ppc64Hash"  # not the explorable subclass
     assert arch._sched(("pte", 0), True, "nothing") is None
@@ -128,7 +128,7 @@ forbid any_invariant
     assert result.outcomes["stale-translation"] >= 1
     names = test.scenario.actor_names()
     assert names == ["P0", "hw:cpu1:fill:A", "hw:cpu1:drop:A"]
-    assert not test.check("ppc64").outcomes  # pte_update invalidates the HPTE at once
+    assert not test.check("ppc64-6.12").outcomes  # pte_update invalidates the HPTE at once
 
 
 class _FullReplay(Exhaustive):
@@ -154,8 +154,8 @@ def _executions(chooser_class, test, arch):
     return runs, search.redundant
 
 
-@pytest.mark.parametrize("name,arch", [("seed-mprotect", "ppc64-2.6.27"), ("op-fault", "ppc64"),
-                                       ("rule-flush-before-unlock", "ppc64"), ("fork-cow", "x86"),
+@pytest.mark.parametrize("name,arch", [("seed-mprotect", "ppc64-2.6.27"), ("op-fault", "ppc64-6.12"),
+                                       ("rule-flush-before-unlock", "ppc64-6.12"), ("fork-cow", "x86"),
                                        ("unmap-free-before-flush", "x86")])
 def test_a_fast_forwarded_prefix_gives_the_executions_a_step_by_step_replay_gives(name, arch):
     """The search restores its initial state from a checkpoint and replays each prefix
@@ -186,7 +186,7 @@ def test_a_search_runs_its_actors_in_the_same_workers_even_after_cutting_them_of
 
     monkeypatch.setattr(Execution, "_worker", worker)
     stopped = []
-    search = Exhaustive(test.scenario, "ppc64", Bounds())
+    search = Exhaustive(test.scenario, "ppc64-6.12", Bounds())
     search.run(lambda result: stopped.append(bool(result.violations)))
     actors = len(test.scenario.actor_names())
     assert any(stopped) and not all(stopped)

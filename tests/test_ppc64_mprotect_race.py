@@ -5,8 +5,10 @@ mprotect's change_pte_range does, under the PTE lock and in lazy-MMU mode,
 On 2.6.27 the start clears the hashed PTE and only *queues* the hash invalidation;
 the commit writes a valid PTE without _PAGE_HASHPTE.  A store from another CPU that
 faults on the old, read-only HPTE now runs hash_page, finds the PTE unhashed and
-inserts a second HPTE for the same page.  The fixed variant issues the queued
-invalidation in ptep_modify_prot_start.
+inserts a second HPTE for the same page.  6.12's start only marks the entry invalid,
+but its commit (a plain set_pte_at) strips the slot all the same.  The seed's fix
+(ppc64-2.6.27+fix) issues the queued invalidation in ptep_modify_prot_start; the 6.12
+fixes keep the slot in the commit (+fix) or issue the batch there (+flush).
 """
 
 import pytest
@@ -52,16 +54,17 @@ def racing_mprotect(kernel, mm, addr):
         spin_unlock(mm, ptl)
 
 
-def test_2_6_27_creates_a_duplicate_hash_entry():
-    kernel, mm, addr = setup("ppc64-2.6.27")
+@pytest.mark.parametrize("arch_name", ["ppc64-2.6.27", "ppc64-6.12"])
+def test_2_6_27_and_6_12_create_a_duplicate_hash_entry(arch_name):
+    kernel, mm, addr = setup(arch_name)
     with pytest.raises(InvariantViolation) as caught:
         racing_mprotect(kernel, mm, addr)
     assert caught.value.invariant == DUPLICATE_HASH_ENTRY
     assert caught.value.va == addr and caught.value.cpu == 1
 
 
-@pytest.mark.parametrize("arch_name", ["ppc64", "x86"])
-def test_fixed_variant_and_x86_do_not(arch_name):
+@pytest.mark.parametrize("arch_name", ["ppc64-2.6.27+fix", "ppc64-6.12+fix", "ppc64-6.12+flush", "x86"])
+def test_fixed_variants_and_x86_do_not(arch_name):
     kernel, mm, addr = setup(arch_name)
     racing_mprotect(kernel, mm, addr)
     assert user_read(mm, kernel.machine.cpus[0], addr) == 2

@@ -189,7 +189,7 @@ def test_a_second_run_reads_the_cache_and_a_changed_file_is_read_again(tmp_path)
 # ---- the command
 
 def test_cli_json(capsys):
-    assert main(["survey", str(TREE), "--arch", "ppc64", "--json"]) == 0
+    assert main(["survey", str(TREE), "--arch", "ppc64-6.12", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["arch"] == "powerpc"
     rules = {(f["rule"], f["function"]) for f in data["findings"]}
@@ -226,7 +226,7 @@ def test_litmus_skeleton_runs_and_shows_the_race(tmp_path, capsys):
     path = tmp_path / "seed.litmus"
     path.write_text(text)
     test = load(str(path))
-    result = test.check("ppc64", "exhaustive", _bounds(), seed=0, runs=1, debug=True)
+    result = test.check("ppc64-6.12", "exhaustive", _bounds(), seed=0, runs=1, debug=True)
     assert "flush-before-reuse" in result.outcomes
 
 

@@ -14,10 +14,10 @@ SEED = SUITE / "seed-mprotect.litmus"
 
 def test_a_search_cut_by_a_bound_is_inconclusive_and_exits_3(capsys):
     for bound in (["--executions", "2"], ["--preemptions", "0"], ["--max-steps", "3"]):
-        assert main(["litmus", str(SEED), "--arch", "ppc64", *bound]) == 3, bound
+        assert main(["litmus", str(SEED), "--arch", "ppc64-6.12", *bound]) == 3, bound
         out = capsys.readouterr().out
         assert "INCONCLUSIVE" in out and "Inconclusive" in out and " ok " not in out
-    assert main(["litmus", str(SEED), "--arch", "ppc64"]) == 0  # the complete search is ok
+    assert main(["litmus", str(SEED), "--arch", "ppc64-6.12"]) == 0  # the complete search is ok
 
 
 def test_a_missing_expected_outcome_of_a_cut_search_is_inconclusive_not_a_pass():
@@ -39,10 +39,10 @@ def test_a_failure_found_before_the_cut_is_a_failure(tmp_path, capsys):
 
 def test_random_mode_says_it_sampled_and_honours_executions_and_preemptions(capsys):
     test = load(SEED)
-    result = test.check("ppc64", mode="random", runs=50, bounds=Bounds(executions=4, preemptions=0))
+    result = test.check("ppc64-6.12", mode="random", runs=50, bounds=Bounds(executions=4, preemptions=0))
     assert result.executions == 4 and result.verdict == "INCONCLUSIVE"
     assert "preemptions" in result.cut and "executions" in result.cut
-    assert main(["litmus", str(SEED), "--arch", "ppc64", "--mode", "random", "--runs", "20", "--json"]) == 3
+    assert main(["litmus", str(SEED), "--arch", "ppc64-6.12", "--mode", "random", "--runs", "20", "--json"]) == 3
     [record] = json.loads(capsys.readouterr().out)
     assert record["verdict"] == "INCONCLUSIVE" and record["sampled"] and not record["ok"]
     assert record["executions"] == 20
@@ -53,7 +53,7 @@ def test_no_preemption_means_each_sample_runs_actors_one_after_the_other():
 
     test = load(SEED)
     seen = []
-    PCT(test.scenario, "ppc64", Bounds(preemptions=0), seed=3, runs=30).run(lambda r: seen.append(r.schedule))
+    PCT(test.scenario, "ppc64-6.12", Bounds(preemptions=0), seed=3, runs=30).run(lambda r: seen.append(r.schedule))
     for schedule in seen:  # without preemption an actor runs until it finishes or waits
         switches = sum(a != b for a, b in zip(schedule, schedule[1:]))
         assert switches <= len(set(schedule)) + 2, schedule
@@ -98,7 +98,7 @@ def test_output_is_the_same_whatever_the_hash_seed(tmp_path):
     outputs = set()
     for seed in ("1", "2", "5"):  # before outcomes were ordered, these three printed three orders
         env = dict(os.environ, PYTHONHASHSEED=seed)
-        run = subprocess.run([sys.executable, "-m", "ptelab.cli", "litmus", str(path), "--arch", "x86,ppc64",
+        run = subprocess.run([sys.executable, "-m", "ptelab.cli", "litmus", str(path), "--arch", "x86,ppc64-6.12",
                               "-v"], capture_output=True, text=True, env=env, check=False)
         assert run.returncode == 1, run.stderr
         outputs.add("\n".join(line for line in run.stdout.splitlines() if not line.startswith("Time ")))

@@ -44,7 +44,7 @@ def choose(kind: str, name: str, accepted) -> str:
 
 
 def parse_arches(spec: str) -> list[str]:
-    """'x86', 'x86,ppc64' or 'all'."""
+    """'x86', 'x86,ppc64-6.12' or 'all'."""
     if spec == "all":
         return list(ARCHES)
     names = [choose("architecture", name.strip(), [*ARCHES, "all"]) for name in spec.split(",")]

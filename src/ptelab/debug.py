@@ -269,8 +269,12 @@ class DebugArch:
     def ptep_clear_flush(self, vma, addr, ptep):
         self._rmw("ptep_clear_flush", (vma, addr, ptep), ptep)
         old = self._arch.ptep_clear_flush(vma, addr, ptep)
-        if pte_present(old):  # the flush is immediate, lazy or not; a none entry flushes nothing
-            self._flushed(vma.mm, addr, addr + (1 << PAGE_SHIFT))
+        if pte_present(old):  # a none entry flushes nothing; inside a lazy section, as flush_tlb_*
+            # 6.12 hash: the generic ptep_clear_flush, whose flush_tlb_page does nothing
+            # (arch/powerpc/include/asm/book3s/64/tlbflush.h:120-127), so pte_update's
+            # invalidation waits in the batch (2.6.27's own ptep_clear_flush issued it)
+            self._cleared(vma.mm, addr, old)
+            self._tlb_flushed(vma.mm, addr, addr + (1 << PAGE_SHIFT))
         return old
 
     # ---- changing a valid entry --------------------------------------------------------

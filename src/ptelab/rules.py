@@ -38,7 +38,7 @@ RULES: tuple[Rule, ...] = (
         "flush owed by anyone; arm64 needs break-before-make.  ppc32 keeps the hash bit, but its HPTE "
         "still translates the overwritten entry, and a Dirty hash_page set after the caller read the "
         "entry is overwritten.",
-        ("ppc64", "ppc64-2.6.27", "x86", "xen", "arm64", "ppc32"),
+        ("ppc64-6.12", "ppc64-2.6.27", "x86", "xen", "arm64", "ppc32"),
         ("do_anonymous_page", "finish_fault", "insert_pfn", "remap_pte_range", "copy_pte_range",
          "move_ptes", "do_swap_page", "wp_page_copy"),
         DEBUG,
@@ -53,7 +53,7 @@ RULES: tuple[Rule, ...] = (
         "PTE, so a removal is silently ignored.  Xen PV uses x86's (a set_pte hypercall only when dirty, "
         "arch/x86/mm/pgtable.c:502-512, no flush); ppc32 ORs the bits in too "
         "(arch/powerpc/include/asm/book3s/32/pgtable.h:328-338).",
-        ("x86", "ppc64", "ppc64-2.6.27", "xen", "ppc32"),
+        ("x86", "ppc64-6.12", "ppc64-2.6.27", "xen", "ppc32"),
         ("handle_pte_fault", "wp_page_reuse", "do_wp_page"),
         DEBUG,
         "before ptep_set_access_flags: same frame, and no protection or state bit of the current entry "
@@ -69,7 +69,7 @@ RULES: tuple[Rule, ...] = (
         "anything else written in between is overwritten, and writing the new entry any other way wipes "
         "a Dirty set after start (litmus/xen-commit-without-preserve-ad.litmus); "
         "powerpc64 queues the hash invalidation in start and must see the commit before the lock goes.",
-        ("xen", "ppc64", "ppc64-2.6.27", "x86", "ppc32"),
+        ("xen", "ppc64-6.12", "ppc64-2.6.27", "x86", "ppc32"),
         ("change_pte_range",),
         DEBUG,
         "start while a start is pending, commit without its start, another accessor on the entry in "
@@ -82,7 +82,7 @@ RULES: tuple[Rule, ...] = (
         "Every accessor that changes a user PTE runs with that PTE table's lock held by the calling CPU.",
         "Core code serialises faults, mprotect, zap and reclaim on the PTE lock; only hardware walkers "
         "and powerpc's hash_page (which uses _PAGE_BUSY instead) go without it.",
-        ("x86", "ppc64", "ppc64-2.6.27", "xen", "ppc32", "s390", "arm64", "ia64"),
+        ("x86", "ppc64-6.12", "ppc64-2.6.27", "xen", "ppc32", "s390", "arm64", "ia64"),
         ("every caller of a PTE-changing accessor",),
         DEBUG,
         "before every changing accessor: the PTE table's lock is held by this CPU",
@@ -107,13 +107,13 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "flush-before-reuse",
         "Inside a lazy-MMU section, once a valid entry has been cleared, no valid entry is written to it "
-        "until a flush covering it has been issued: ptep_clear_flush or the mmu_gather at once, "
+        "until a flush covering it has been issued: the mmu_gather at once; ptep_clear_flush, "
         "flush_tlb_* and the batch itself at the end of the section (ptep_modify_prot_commit excepted: "
         "the architecture's start/commit owns that).",
         "powerpc64 hash: the clear only queues the invalidation of the old HPTE, and the new entry is "
         "written unhashed, so a store that faults on the old HPTE makes hash_page insert a second one: "
         "a duplicate hash entry, architecturally illegal (machine checks, partition killed). This is "
-        "the bug of the seed thread, there in mprotect. Inside lazy-MMU mode a hash MMU's flush_tlb_* "
+        "the bug of the seed thread, there in mprotect, and of 6.12's MADV_FREE. Inside lazy-MMU mode a hash MMU's flush_tlb_* "
         "do nothing: the batch is issued when the section ends. Outside a section the invalidation is "
         "immediate, and once the section has ended (before the PTE lock is released, flush-before-unlock) "
         "another CPU's fault may make the entry valid again before the x86 TLB flush: the old frame is "
@@ -121,12 +121,12 @@ RULES: tuple[Rule, ...] = (
         "_PAGE_HASHPTE, so hash_page rewrites the old HPTE), but that HPTE translates the old entry until "
         "flush_hash_pages, lazy section or not: a store through it after the entry was cleaned is lost "
         "(litmus/ppc32-reuse-before-flush.litmus shows the old frame outliving the call).",
-        ("ppc64", "ppc64-2.6.27", "ppc32"),
+        ("ppc64-6.12", "ppc64-2.6.27", "ppc32"),
         ("page_mkclean_one (flushes first)", "madvise_free_pte_range (does not)", "try_to_unmap_one"),
         DEBUG,
         "before set_pte_at/set_ptes of a valid entry: no clear of that entry made in the current "
         "lazy-MMU section is still unflushed",
-        ("litmus/rule-flush-before-reuse.litmus", "litmus/op-madv-free.litmus", "tests/test_ppc64_mprotect_race.py::test_2_6_27_creates_a_duplicate_hash_entry",
+        ("litmus/rule-flush-before-reuse.litmus", "litmus/op-madv-free.litmus", "tests/test_ppc64_mprotect_race.py::test_2_6_27_and_6_12_create_a_duplicate_hash_entry",
          "tests/test_madvise_free_race.py::test_hash_mmus_get_a_duplicate_hash_entry",
          "litmus/ppc32-reuse-before-flush.litmus", "tests/test_debug.py::test_flush_before_reuse"),
     ),
@@ -135,7 +135,7 @@ RULES: tuple[Rule, ...] = (
         "A frame that a cleared entry mapped is freed only after a flush covering that entry.",
         "Any TLB, hash entry or shadow still holding the translation reaches the frame after it was "
         "freed and reused: another process's memory.  The mmu_gather exists for this.",
-        ("x86", "ppc64", "ppc64-2.6.27", "xen", "ppc32", "s390", "arm64", "ia64"),
+        ("x86", "ppc64-6.12", "ppc64-2.6.27", "xen", "ppc32", "s390", "arm64", "ia64"),
         ("zap_pte_range + tlb_finish_mmu", "wp_page_copy", "shrink_folio_list", "try_to_unmap_one"),
         DEBUG,
         "when a frame is freed: no unflushed clear of an entry mapping it is pending; the hardware model "
@@ -150,7 +150,7 @@ RULES: tuple[Rule, ...] = (
         "CPU may write a new entry over one whose old HPTE is still valid.  Xen's batched writes would be "
         "invisible to the next lock holder.  ppc32 has no batch, but a flush made after the unlock leaves "
         "a writable HPTE valid after the entry was cleared (lost dirty).",
-        ("ppc64", "ppc64-2.6.27", "xen", "ppc32"),
+        ("ppc64-6.12", "ppc64-2.6.27", "xen", "ppc32"),
         ("change_pte_range", "copy_pte_range", "zap_pte_range", "move_ptes", "madvise_free_pte_range"),
         DEBUG,
         "at PTE-lock release: this CPU is not in lazy-MMU mode and has no start pending",
@@ -162,7 +162,7 @@ RULES: tuple[Rule, ...] = (
         "(ptep_get_and_clear and friends), never with pte_clear.",
         "x86's walker sets Dirty with a locked update at any time: a read followed by a plain clear loses "
         "a Dirty set in between, and the data written through it (lost dirty).",
-        ("x86", "xen", "arm64", "ppc64", "ppc64-2.6.27", "ppc32"),
+        ("x86", "xen", "arm64", "ppc64-6.12", "ppc64-2.6.27", "ppc32"),
         ("zap_pte_range", "try_to_unmap_one", "ptep_clear_flush"),
         DEBUG,
         "before pte_clear/pte_clear_not_present_full: the entry must not be present",
@@ -254,7 +254,7 @@ RULES: tuple[Rule, ...] = (
         "more than the PTE does.",
         "Every architecture: the callers of ptep_set_wrprotect (fork, flush_tlb_mm after the loop) and of "
         "change_protection (flush_tlb_range after) owe this flush, a pairing the seed thread calls fragile.",
-        ("x86", "ppc64", "ppc64-2.6.27", "xen", "ppc32", "s390", "arm64", "ia64"),
+        ("x86", "ppc64-6.12", "ppc64-2.6.27", "xen", "ppc32", "s390", "arm64", "ia64"),
         ("dup_mmap", "change_protection", "page_mkclean", "clear_refs_write"),
         INVARIANT,
         "machine/coherence.py after every operation of the property tests and workloads",
@@ -266,11 +266,11 @@ RULES: tuple[Rule, ...] = (
         "Architecturally illegal on powerpc hash MMUs: anything from a wrong translation to a machine "
         "check or checkstop.  ppc32 cannot break it with the kernel's accessors: a cleared entry keeps "
         "_PAGE_HASHPTE until flush_hash_pages, and hash_page then looks for the old HPTE first.",
-        ("ppc64", "ppc64-2.6.27"),
+        ("ppc64-6.12", "ppc64-2.6.27"),
         ("hash_page", "everything that clears a hashed PTE"),
         INVARIANT,
         "hash_page's insertion checks the hash table (machine/hash_table.py)",
-        ("litmus/seed-mprotect.litmus", "tests/test_ppc64_mprotect_race.py::test_2_6_27_creates_a_duplicate_hash_entry",),
+        ("litmus/seed-mprotect.litmus", "tests/test_ppc64_mprotect_race.py::test_2_6_27_and_6_12_create_a_duplicate_hash_entry",),
     ),
 )
 

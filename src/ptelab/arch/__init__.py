@@ -7,13 +7,14 @@ from .arm64 import Arm64, Arm64NoCont
 from .generic import GenericArch
 from .ia64 import Ia64
 from .ppc32_hash import Ppc32Hash
-from .ppc64_hash import Ppc64Hash, Ppc64Hash_2_6_27
+from .ppc64_hash import Ppc64Hash, Ppc64Hash_2_6_27, Ppc64Hash_2_6_27_fix, Ppc64Hash_6_12_fix, Ppc64Hash_6_12_flush
 from .s390 import S390
 from .x86 import X86
 from .xen import Xen
 
 ARCHES: dict[str, type[GenericArch]] = {
-    cls.name: cls for cls in (X86, Ppc64Hash, Ppc64Hash_2_6_27, Xen, Arm64, Arm64NoCont, Ppc32Hash, S390, Ia64)
+    cls.name: cls for cls in (X86, Ppc64Hash, Ppc64Hash_6_12_fix, Ppc64Hash_6_12_flush, Ppc64Hash_2_6_27,
+                              Ppc64Hash_2_6_27_fix, Xen, Arm64, Arm64NoCont, Ppc32Hash, S390, Ia64)
 }
 
 

@@ -99,9 +99,10 @@ class GenericArch:
 
     def _sched(self, loc, write: bool, what: str, busy_wait: bool = False, also=None, until=None) -> None:
         """A scheduling point before an access to `loc` (and a write of each location in
-        `also`); `busy_wait`: the access waits while the PTE at loc has BUSY set; `until`:
-        it waits until that predicate holds (a lock of the backend's that another CPU
-        holds, ppc32's mmu_hash_lock).  Nothing when run sequentially."""
+        `also`); `busy_wait`: the access waits while the PTE at loc has BUSY set (or, given
+        a mask, any of its bits); `until`: it waits until that predicate holds (a lock of the
+        backend's that another CPU holds, ppc32's mmu_hash_lock).  Nothing when run
+        sequentially."""
 
     def _defer(self, ptep: int) -> None:
         """A write of the entry is owed but deferred (queued in a hypervisor batch): the

@@ -45,15 +45,16 @@ def explorable_class(cls: type) -> type:
 
     class Explorable(cls, Controlled):
         def _sched(self, loc, write, what, busy_wait=False, also=None, until=None):
-            enabled = self._busy_clear(loc[1]) if busy_wait else until
+            enabled = self._busy_clear(loc[1], busy_wait) if busy_wait else until
             self.ctl.point(loc, write, what, enabled, also)
 
         def _note(self, event):
             self.ctl.note(event)
 
-        def _busy_clear(self, ptep):
-            """The step may run only while the entry's software lock bit is clear."""
-            table, i, busy = self.tables[ptep >> PTE_TABLE_SHIFT], ptep & PTE_INDEX_MASK, self.BUSY
+        def _busy_clear(self, ptep, bits=True):
+            """The step may run only while the entry's software lock bit (or `bits`) is clear."""
+            table, i = self.tables[ptep >> PTE_TABLE_SHIFT], ptep & PTE_INDEX_MASK
+            busy = self.BUSY if bits is True else bits
             return lambda: not table[i] & busy
 
         def _get(self, ptep):

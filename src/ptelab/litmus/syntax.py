@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 from .errors import LitmusError, position
 
-_TOKEN = re.compile(r'"[^"]*"|[A-Za-z_][A-Za-z0-9_]*(?:[-.][A-Za-z0-9_]+)*|[0-9]+|\S')
+# a name may join parts with '-', '.' or '+' (architecture variants: ppc64-6.12+fix)
+_TOKEN = re.compile(r'"[^"]*"|[A-Za-z_][A-Za-z0-9_]*(?:[-.][A-Za-z0-9_]+|\+[a-z][a-z0-9_]*)*|[0-9]+|\S')
 _BRACE_OR_SKIP = re.compile(r"""/\*|//|["'{}]""")  # what braces() looks at; the rest it skips
 _SKIP = re.compile(r"(?:\s+|/\*.*?\*/|//[^\n]*)*", re.S)
 

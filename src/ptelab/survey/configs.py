@@ -46,7 +46,7 @@ CONFIGS: dict[str, ArchConfig] = {
          "CONFIG_PPC_MM_SLICES": True, "CONFIG_PPC_PSERIES": True, "CONFIG_PPC_KUAP": True},
         exclude=("include/asm/nohash/", "include/asm/book3s/32/", "mm/nohash/", "mm/book3s32/", "mm/ptdump/8xx.c",
                  "mm/ptdump/bats.c"),
-        model=("ppc64", "ppc64-2.6.27"),
+        model=("ppc64-6.12", "ppc64-6.12+fix", "ppc64-6.12+flush", "ppc64-2.6.27", "ppc64-2.6.27+fix"),
         # The hash MMU: radix_enabled() is false (arch/powerpc/include/asm/mmu.h, MMU_FTR_TYPE_RADIX clear).
         runtime={"radix_enabled()": False},
     ),
