@@ -22,11 +22,12 @@ from .debug import RuleViolation
 from .machine.violation import InvariantViolation
 from .rules import BY_ID, INVARIANT_BY_ID, INVARIANTS, RULES
 from .machine.counters import DESCRIPTIONS, Counters
-from .workloads import WORKLOADS, run_workload
+from .workloads import WORKLOADS, Breaches, run_workload
 
 # 0 ok (complete, every expectation held), 1 a failure, 2 bad input, 3 inconclusive (nothing
 # failed, but a bound cut the search or it was a random sample), 4 an internal error of ptelab.
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INCONCLUSIVE, EXIT_INTERNAL = 0, 1, 2, 3, 4
+EXIT_FINDING = 5  # run: a workload broke a rule in the kernel's own code, a known finding (docs/findings/)
 EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, as a shell reports it
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a C program's status would be
 
@@ -108,27 +109,52 @@ def counters_table(title: str, columns: dict[str, Counters], elapsed: dict[str, 
 def cmd_run(args) -> int:
     workload = choose("workload", args.workload, WORKLOADS)
     arches = parse_arches(args.arch)
-    columns, elapsed, broken = {}, {}, []
+    columns, elapsed, broken, found = {}, {}, [], {}
     for name in arches:
         machine = boot(name, cpus=args.cpus, pages=args.pages, debug=not args.no_debug)
         machine.api = args.api
+        breaches = Breaches()  # a rule broken is recorded and the workload runs on
         start = time.perf_counter()
         try:
-            run_workload(machine, workload, args.pages)
+            run_workload(machine, workload, args.pages, breaches)
         except (RuleViolation, InvariantViolation) as err:
             broken.append(f"{name}: {err}")
             continue
         elapsed[name] = time.perf_counter() - start
         columns[name] = machine.counters
+        for (finding, rule, caller), (times, where) in breaches.findings().items():
+            if finding is None:
+                broken.append(f"{name}: rule {rule} broken {plural(times, 'time')} by {caller}, first at {where}")
+            else:
+                found.setdefault(finding, []).append((name, times, where))
     console = output_console()
     if columns:
         mode = "debug mode" if not args.no_debug else "no debug mode"
         api = ", api txn" if args.api == "txn" else ""  # the legacy title as it was
         title = f"{workload}: {WORKLOADS[workload][1]} ({plural(args.pages, 'page')}, {plural(args.cpus, 'CPU')}, {mode}{api})"
         console.print(counters_table(title, columns, elapsed))
+    for finding, hits in found.items():
+        console.print(f"[bold yellow]finding[/] rule {finding.rule} is broken by the kernel's own "
+                      f"{finding.caller}: {finding.page}", highlight=False)
+        for name, times, where in hits:
+            console.print(f"  {name}: {plural(times, 'time')}, first at {escape(where)}{_raced(finding, name)}",
+                          highlight=False)
     for report in broken:
         console.print(f"[bold red]broken[/] {escape(report)}", highlight=False)
-    return EXIT_FAIL if broken else EXIT_OK
+    return EXIT_FAIL if broken else EXIT_FINDING if found else EXIT_OK
+
+
+def _raced(finding, arch: str) -> str:
+    """What the finding's litmus test shows on `arch` when another CPU races the call:
+    the invariants its executions break (the consequence on that architecture)."""
+    from .explore.invariants import INVARIANTS
+    from .litmus import load
+
+    path = Path(__file__).resolve().parents[2] / finding.litmus
+    if not path.exists():  # installed without the bundled suite
+        return ""
+    shown = sorted(set(load(path).check(arch).outcomes) & set(INVARIANTS))
+    return f"; raced ({finding.litmus}): {', '.join(shown) or 'no invariant broken'}"
 
 
 def cmd_cost(args) -> int:
@@ -523,7 +549,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="ptelab", description="An executable model of Linux page-table accessors.")
     parser.add_argument("--version", action="version", version=f"ptelab {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=Parser)
-    run = sub.add_parser("run", help="run a named workload sequentially and print the event counters")
+    run = sub.add_parser("run", help="run a named workload sequentially and print the event counters",
+                         epilog="exit status: 0 ok; 1 a rule or invariant broken (a bug); 2 bad input; "
+                                "5 a finding: a rule broken by the kernel's own generic code, with its page "
+                                "in docs/findings/ (the workload still runs to the end)")
     run.add_argument("workload", help=f"one of: {', '.join(WORKLOADS)}")
     run.add_argument("--arch", default="x86", help=f"one of {', '.join(ARCHES)}, a comma list, or all")
     run.add_argument("--pages", type=positive, default=1024, help="pages the workload maps (default 1024)")

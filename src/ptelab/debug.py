@@ -59,9 +59,10 @@ def _arg(value) -> str:
     return f"{value:#x}" if isinstance(value, int) and value > 4096 else repr(value)
 
 
-def call_site() -> str:
-    """The first frame outside the accessor and debug machinery: where core code called."""
-    frame = sys._getframe(1)
+def call_site(frame=None) -> str:
+    """The first frame outside the accessor and debug machinery, from `frame` (the
+    caller's by default) outward: where core code called."""
+    frame = frame or sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename.replace("\\", "/")
         if not any(part in filename for part in _INTERNAL):
@@ -269,12 +270,11 @@ class DebugArch:
     def ptep_clear_flush(self, vma, addr, ptep):
         self._rmw("ptep_clear_flush", (vma, addr, ptep), ptep)
         old = self._arch.ptep_clear_flush(vma, addr, ptep)
-        if pte_present(old):  # a none entry flushes nothing; inside a lazy section, as flush_tlb_*
-            # 6.12 hash: the generic ptep_clear_flush, whose flush_tlb_page does nothing
-            # (arch/powerpc/include/asm/book3s/64/tlbflush.h:120-127), so pte_update's
-            # invalidation waits in the batch (2.6.27's own ptep_clear_flush issued it)
-            self._cleared(vma.mm, addr, old)
-            self._tlb_flushed(vma.mm, addr, addr + (1 << PAGE_SHIFT))
+        if pte_present(old):  # the flush is immediate, lazy or not; a none entry flushes nothing
+            # (not so on 6.12 hash, where the generic ptep_clear_flush's flush_tlb_page does
+            # nothing, tlbflush.h:120-127, and the invalidation waits in the batch: no 6.12
+            # caller uses it in a lazy section; docs/findings/ppc64-hash-duplicate-hpte.md)
+            self._flushed(vma.mm, addr, addr + (1 << PAGE_SHIFT))
         return old
 
     # ---- changing a valid entry --------------------------------------------------------

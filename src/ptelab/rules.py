@@ -107,7 +107,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "flush-before-reuse",
         "Inside a lazy-MMU section, once a valid entry has been cleared, no valid entry is written to it "
-        "until a flush covering it has been issued: the mmu_gather at once; ptep_clear_flush, "
+        "until a flush covering it has been issued: ptep_clear_flush or the mmu_gather at once, "
         "flush_tlb_* and the batch itself at the end of the section (ptep_modify_prot_commit excepted: "
         "the architecture's start/commit owns that).",
         "powerpc64 hash: the clear only queues the invalidation of the old HPTE, and the new entry is "

@@ -8,6 +8,10 @@ of a wrong answer), and returns nothing: the machine's counters are the result.
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass
+
+from .debug import call_site
 from .mm.fault import user_read, user_write
 from .mm.fork import dup_mm
 from .mm.kernel import Kernel
@@ -144,7 +148,45 @@ WORKLOADS = {
 }
 
 
-def run_workload(machine, name: str, pages: int) -> Kernel:
+@dataclass(frozen=True)
+class Finding:
+    """A rule the kernel's own generic code breaks: a finding of the model, not a crash."""
+
+    rule: str
+    caller: str  # the kernel function that breaks it
+    page: str  # its page in docs/findings/
+    litmus: str  # the bundled litmus test that races it
+
+
+FINDINGS = (
+    Finding("flush-before-reuse", "madvise_free_pte_range", "docs/findings/ppc64-hash-duplicate-hpte.md",
+            "litmus/op-madv-free.litmus"),
+)
+
+
+class Breaches(list):
+    """Debug mode's record while a workload runs (instead of stopping it at the first
+    breach): (rule id, the function that broke it, file:line)."""
+
+    def append(self, rule_id):
+        where = call_site(sys._getframe(1))
+        super().append((rule_id, where.rsplit(" in ", 1)[-1], where))
+
+    def findings(self):
+        """{(Finding or None, rule, caller): (times, first file:line)}"""
+        out = {}
+        for rule, caller, where in self:
+            known = next((f for f in FINDINGS if (f.rule, f.caller) == (rule, caller)), None)
+            times, first = out.get((known, rule, caller), (0, where))
+            out[(known, rule, caller)] = (times + 1, first)
+        return out
+
+
+def run_workload(machine, name: str, pages: int, breaches: Breaches | None = None) -> Kernel:
+    """Run the workload; with `breaches`, debug mode records each rule broken there and
+    the workload goes on to the end."""
+    if breaches is not None and machine.debug is not None:
+        machine.debug.record = breaches
     kernel = Kernel(machine)
     WORKLOADS[name][0](kernel, pages)
     return kernel

@@ -26,7 +26,7 @@ like a non-atomic hardware walker.  __hash_page_4K (mm/book3s64/hash_4k.c:21-129
   sets _PAGE_DIRTY: Dirty is tracked in the Linux PTE by software.
 
 Every PTE change goes through pte_update (hash__pte_update, include/asm/book3s/64/
-hash.h:186-222), an atomic RMW that, when the old entry was hashed, calls
+hash.h:186-220), an atomic RMW that, when the old entry was hashed, calls
 hpte_need_flush (mm/book3s64/hash_tlb.c:40-134): outside lazy-MMU mode the hash entry
 is invalidated at once; inside, it is queued in the per-CPU ppc64_tlb_batch (:103-133;
 192 entries, one mm) and invalidated by __flush_tlb_pending (:144-156) when the batch
@@ -359,7 +359,7 @@ class Ppc64Hash(HashMmu):
 
     def ptep_set_access_flags(self, vma, addr: int, ptep: int, entry: int, dirty: int) -> int:
         """mm/pgtable.c:243-255: if !pte_same(*ptep, entry), hash__ptep_set_access_flags
-        (include/asm/book3s/64/hash.h:225-245) ORs the relaxed bits in with ldarx/stdcx.
+        (include/asm/book3s/64/hash.h:225-244) ORs the relaxed bits in with ldarx/stdcx.
         and flushes no hash entry (the HPTE catches up on the next hash fault, which
         updates its slot in place)."""
         changed = self._get(ptep) != entry

@@ -9,15 +9,22 @@ Hardware (Intel SDM vol. 3A, ch. 4):
 - nothing snoops the page tables: a changed entry stays cached until an invlpg or
   CR3 write on each CPU, so remote CPUs need an IPI (arch/x86/mm/tlb.c).
 
-Kernel (arch/x86/include/asm/pgtable.h, arch/x86/mm/pgtable.c):
-- ptep_get_and_clear is an atomic xchg, so a Dirty the walker sets concurrently
-  lands in the returned value or faults; ptep_get_and_clear_full(full=1) is a plain
-  load and store, because at exit no CPU runs the mm any more;
-- ptep_set_wrprotect and ptep_test_and_clear_young are locked bit operations;
-- ptep_set_access_flags writes only when `dirty`, and flushes nothing: a stale,
-  stricter TLB entry only causes a spurious fault, after which the walk refills it;
-- ptep_clear_flush_young does not flush: a stale Accessed costs only aging accuracy;
-- flush_tlb_mm_range flushes page by page up to tlb_single_page_flush_ceiling (33)
+Kernel, as in Linux 6.12 (Debian's 6.12.117; paths under arch/x86/):
+- ptep_get_and_clear (include/asm/pgtable.h:1317-1323) is native_ptep_get_and_clear, an
+  atomic xchg (include/asm/pgtable_64.h:91), so a Dirty the walker sets concurrently lands
+  in the returned value or faults; ptep_get_and_clear_full(full=1) (pgtable.h:1326-1342)
+  is a plain load and store, because at exit no CPU runs the mm any more;
+- ptep_modify_prot_start/commit are the generic ones (include/linux/pgtable.h:1290-1345):
+  ptep_get_and_clear, then set_pte_at;
+- ptep_set_wrprotect (pgtable.h:1345-1359) is a try_cmpxchg loop (6.12 also moves Dirty to
+  SavedDirty for shadow stacks, which the model does not have); ptep_test_and_clear_young
+  (mm/pgtable.c:557-567) is a locked bit operation;
+- ptep_set_access_flags (mm/pgtable.c:502-512) writes only when `dirty`, and flushes
+  nothing: a stale, stricter TLB entry only causes a spurious fault, after which the walk
+  refills it;
+- ptep_clear_flush_young (mm/pgtable.c:597-614) does not flush: a stale Accessed costs
+  only aging accuracy;
+- flush_tlb_mm_range flushes page by page up to tlb_single_page_flush_ceiling (33, mm/tlb.c:998)
   pages, the whole context beyond.
 """
 
