@@ -68,7 +68,7 @@ def to_markdown(views: dict[str, KernelView]) -> str:
         "",
     ]
     if "x86" in views:
-        for arch in ("ppc64", "ppc32"):
+        for arch in ("ppc64-6.12", "ppc32"):
             if arch in views:
                 extra = extra_states(views, arch, "x86")
                 lines.append(f"**{arch} has {len(extra)} states more than x86** ({len(views[arch].states)} against "
