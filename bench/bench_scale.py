@@ -1,6 +1,6 @@
 """The scale table of issue 16: searches that need a third CPU or a second page.
 
-    .venv/bin/python bench/bench_scale.py [--arch x86,ppc64,ppc64-2.6.27] [--seconds 30] [--only NAME]
+    .venv/bin/python bench/bench_scale.py [--arch x86,ppc64-6.12,ppc64-2.6.27] [--seconds 30] [--only NAME]
 
 Each scenario of bench/scenarios/ (two CPUs fault on one page and on two, three CPUs fault on
 one page, the seed's mprotect race with a third CPU writing, change_protection on four pages,
@@ -41,7 +41,7 @@ def search(test, arch: str, seconds: float) -> tuple:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--arch", default="x86,ppc64,ppc64-2.6.27", help="comma list (default: x86 and the ppc64 variants)")
+    parser.add_argument("--arch", default="x86,ppc64-6.12,ppc64-2.6.27", help="comma list (default: x86 and the ppc64 variants)")
     parser.add_argument("--seconds", type=float, default=30.0, help="cap on each search (default 30)")
     parser.add_argument("--only", action="append", help="run only this scenario (repeatable)")
     args = parser.parse_args()

@@ -20,7 +20,7 @@ def _run(capsys, argv, jobs):
     return status, re.sub(r"(?m)^Time (\S+) \d+\.\d\d$", r"Time \1 -", captured.out), captured.err
 
 
-@pytest.mark.parametrize("extra", [["--arch", "x86,ppc64,ppc64-2.6.27"], ["--arch", "x86,ppc64-2.6.27", "-v"]])
+@pytest.mark.parametrize("extra", [["--arch", "x86,ppc64-6.12,ppc64-2.6.27"], ["--arch", "x86,ppc64-2.6.27", "-v"]])
 def test_one_process_and_two_print_the_same(capsys, extra):
     one = _run(capsys, [*SOME, *extra], 1)
     two = _run(capsys, [*SOME, *extra], 2)
@@ -52,8 +52,8 @@ def test_bad_input_found_in_a_worker_is_exit_2_with_the_same_message(tmp_path, c
     path = tmp_path / "bad.litmus"  # a writable TLB entry of a clean page is refused when built
     path.write_text("PTE bad\n{\n  A: anon rw, clean;\n  cpu1 has A writable in its TLB;\n}\n"
                     "P0 @ cpu0 {\n  write(A, 1);\n}\nP1 @ cpu1 {\n  write(A, 2);\n}\n")
-    one = _run(capsys, [SOME[1], str(path), "--arch", "x86,ppc64"], 1)
-    two = _run(capsys, [SOME[1], str(path), "--arch", "x86,ppc64"], 2)
+    one = _run(capsys, [SOME[1], str(path), "--arch", "x86,ppc64-6.12"], 1)
+    two = _run(capsys, [SOME[1], str(path), "--arch", "x86,ppc64-6.12"], 2)
     assert one[0] == two[0] == 2
     assert one[2] == two[2] and "(on x86)" in one[2] and "Traceback" not in one[2]
 
