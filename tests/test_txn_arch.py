@@ -40,12 +40,15 @@ def test_generic_commit_would_duplicate_the_seed_hpte(monkeypatch):
     test = load(FIXTURES / "txn-seed-mprotect.litmus")
     old = [name for name, cls in ARCHES.items() if cls.txn_break_before_make
            and "duplicate-hash-entry" in test.check(name, api="legacy").outcomes]
-    assert old  # ppc64-2.6.27
+    assert "ppc64-2.6.27" in old and "ppc64-6.12" in old
+    seed = str(FIXTURES / "txn-seed-mprotect.litmus")
     for arch in old:
-        seed = str(FIXTURES / "txn-seed-mprotect.litmus")
         assert main(["litmus", seed, "--arch", arch, "--api", "txn", "--jobs", "1"]) == 0
         assert main(["litmus", seed, "--arch", arch, "--jobs", "1"]) == 1  # legacy: FAIL
+    # the variants are subclasses of one another: take the level away from all, then look
+    for arch in old:
         monkeypatch.setattr(arch_class(arch), "txn_break_before_make", False)
+    for arch in old:
         assert "duplicate-hash-entry" in test.check(arch, api="txn").outcomes
 
 
