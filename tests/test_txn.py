@@ -19,7 +19,9 @@ from ptelab.machine.coherence import stale_translations
 from ptelab.mm.fault import SegmentationFault, user_read, user_write
 from ptelab.mm.kernel import Kernel
 from ptelab.mm.mmap import MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE, vm_mmap, vm_munmap
+from ptelab.mm.madvise import MADV_DONTNEED, MADV_FREE, do_madvise
 from ptelab.mm.mprotect import do_mprotect
+from ptelab.mm.task_mmu import clear_refs
 from ptelab.mm.pgtable import pte_alloc, pte_offset_map_lock, spin_unlock
 from ptelab.pte import ARCH_MASK, PAGE_SIZE, PFN_SHIFT, PMD_SIZE, pte_dirty, pte_mkclean, pte_mkdirty, pte_pfn, pte_young, pte_mkwrite, pte_mkyoung, pte_present
 from ptelab.txn import PteTxn, TxnError
@@ -31,8 +33,8 @@ OPS = ("unmap", "protect", "wrprotect", "relax", "age", "clean", "map")
 SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
 
 
-def _setup(arch: str, writes, reads):
-    machine = boot(arch, cpus=2, pages=256)
+def _setup(arch: str, writes, reads, debug: bool = True):
+    machine = boot(arch, cpus=2, pages=256, debug=debug)
     kernel = Kernel(machine)
     mm = kernel.new_mm()
     addr = vm_mmap(mm, BASE, PAGES * PAGE_SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
@@ -178,12 +180,14 @@ def test_bad_intents_are_refused():
 
 # ---- mm on txn: legacy and txn agree ------------------------------------------------------
 
-ranges = st.lists(st.tuples(st.sampled_from(("mprotect-ro", "mprotect-rw", "munmap", "write")),
+ranges = st.lists(st.tuples(st.sampled_from(("mprotect-ro", "mprotect-rw", "munmap", "write", "madv-free",
+                                             "madv-dontneed", "clear-refs")),
                             st.integers(0, PAGES - 1), st.integers(1, PAGES)), min_size=1, max_size=6)
 
 
 def _run_ops(arch, api, writes, ops):
-    machine, mm, vma = _setup(arch, writes, [])
+    # debug mode on txn only: legacy MADV_FREE breaks flush-before-reuse (docs/rules.md)
+    machine, mm, vma = _setup(arch, writes, [], debug=api == "txn")
     machine.api = api
     for op, first, n in ops:
         n = min(n, PAGES - first)
@@ -195,16 +199,21 @@ def _run_ops(arch, api, writes, ops):
                 pass
         elif op == "munmap":
             vm_munmap(mm, start, n * PAGE_SIZE)
+        elif op in ("madv-free", "madv-dontneed"):
+            do_madvise(mm, start, n * PAGE_SIZE, MADV_FREE if op == "madv-free" else MADV_DONTNEED)
+        elif op == "clear-refs":
+            clear_refs(mm)
         elif all(mm.vmas_in(BASE + j * PAGE_SIZE, BASE + (j + 1) * PAGE_SIZE) for j in range(first, first + n)):
             do_mprotect(mm, start, n * PAGE_SIZE, PROT_READ if op == "mprotect-ro" else RW)
         assert stale_translations(machine) == []
+    entries = _entries(mm)  # before the reads below make every page young
     contents = []
     for i in range(PAGES):
         try:
             contents.append(user_read(mm, machine.cpus[0], BASE + i * PAGE_SIZE))
         except SegmentationFault:
             contents.append(None)
-    return _entries(mm), contents, machine.mem.frames_in_use()
+    return entries, contents, machine.mem.frames_in_use()
 
 
 @pytest.mark.parametrize("arch", list(ARCHES))

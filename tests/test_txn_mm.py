@@ -109,3 +109,57 @@ def test_move_refuses_what_it_cannot_do():
             t.move(BASE, TARGET)  # no PTE table at TARGET yet
     assert mm.entry(BASE) != 0
     assert all(ptl.owner is None for ptl in machine.mem.ptl.values())
+
+
+def _end_state(machine):
+    """Every page table's entries (bits the backend keeps for itself aside), every frame's
+    contents and use count: what a workload leaves behind."""
+    mem = machine.mem
+    tables = sorted((pfn, [e & ~ARCH_MASK for e in entries]) for pfn, entries in mem.ptes.items())
+    return tables, list(mem.data), list(mem.refcount), mem.frames_in_use()
+
+
+@pytest.mark.parametrize("arch", list(ARCHES))
+def test_workloads_legacy_and_txn_agree(arch):
+    """Every workload of `ptelab run` (each checks what it reads back) ends in the same page
+    tables, contents and frames with the txn versions of the mm operations as with the
+    accessor code; txn runs with debug mode, so no rule of any backend is broken (legacy
+    runs without: its MADV_FREE breaks flush-before-reuse, docs/rules.md)."""
+    from ptelab.workloads import WORKLOADS, run_workload
+
+    for name in WORKLOADS:
+        ends = []
+        for api, debug in (("legacy", False), ("txn", True)):
+            machine = boot(arch, cpus=2, pages=256, debug=debug)
+            machine.api = api
+            run_workload(machine, name, 24)
+            assert stale_translations(machine) == [], (name, api)
+            ends.append(_end_state(machine))
+        assert ends[0] == ends[1], name
+
+
+@pytest.mark.parametrize("arch", list(ARCHES))
+def test_remap_pfn_range_legacy_and_txn_agree(arch):
+    """remap_pfn_range over two PTE tables: the same special entries, read the same."""
+    from ptelab.machine.memory import PG_reserved
+    from ptelab.mm.memory import remap_pfn_range
+    from ptelab.mm.mmap import MAP_SHARED
+    from ptelab.pte import PAGE_READONLY
+
+    out = []
+    for api in ("legacy", "txn"):
+        machine = boot(arch, cpus=2, pages=256)
+        machine.api = api
+        kernel = Kernel(machine)
+        mm = kernel.new_mm()
+        mapping = kernel.new_file("dev", PAGES)
+        assert vm_mmap(mm, BASE, PAGES * PAGE_SIZE, PROT_READ, MAP_SHARED | MAP_FIXED, mapping) == BASE
+        frames = [machine.mem.alloc_page(PG_reserved) for _ in range(PAGES)]
+        for i, pfn in enumerate(frames):
+            machine.mem.data[pfn] = 100 + i
+        remap_pfn_range(mm.find_vma(BASE), BASE, frames[0], PAGES * PAGE_SIZE, PAGE_READONLY)
+        entries = [mm.entry(BASE + i * PAGE_SIZE) & ~ARCH_MASK for i in range(PAGES)]
+        assert [user_read(mm, machine.cpus[1], BASE + i * PAGE_SIZE) for i in range(PAGES)] == \
+            [100 + i for i in range(PAGES)]
+        out.append((entries, machine.mem.frames_in_use()))
+    assert out[0] == out[1]

@@ -242,10 +242,12 @@ class PteTxn:
         cur = self.get(addr)
         return self._intent("age", addr, pte_mkold(cur) if pte_present(cur) else cur)
 
-    def clean(self, addr: int) -> Result:
-        """Clear Dirty (and keep everything else); the result is the old entry."""
+    def clean(self, addr: int, wrprotect: bool = False, mkold: bool = False) -> Result:
+        """Clear Dirty, and write too with wrprotect (page_mkclean), and Accessed too with
+        mkold (MADV_FREE's clear_young_dirty_ptes); the result is the old entry."""
         cur = self.get(addr)
-        return self._intent("clean", addr, pte_mkclean(cur) if pte_present(cur) else cur)
+        new = _cleaned(cur, wrprotect, mkold) if _needs_clean(cur, wrprotect, mkold) else cur
+        return self._intent("clean", addr, new, wrprotect, mkold)
 
     def move(self, addr: int, new_addr: int) -> Result:
         """Move the entry at addr, whatever it holds, to new_addr (which must be none), in
@@ -290,6 +292,8 @@ class PteTxn:
                 arch.arch_enter_lazy_mmu_mode()
             self._apply_round(round_)
         self.committed = True
+        # the old entries reach the caller now, not at the clear that read them (G2)
+        self.machine.handed_back([r._value for op, _, _, r, *_ in self.intents if op in _REWRITES and r.done])
         if not rounds:
             arch.arch_leave_lazy_mmu_mode()
 
@@ -297,19 +301,22 @@ class PteTxn:
         """One round: the backend's txn levels (arch/generic.py) decide how the writes are
         batched and flushed; the writes themselves are always the backend's accessors."""
         arch, vma, mm = self.machine.arch, self.vma, self.mm
-        rewritten = [(addr, ptep) for op, addr, ptep, *_ in intents
-                     if op in _REWRITES and pte_present(arch.ptep_get(ptep))]
+        rewritten = [(addr, ptep) for op, addr, ptep, _, *args in intents if op in _REWRITES
+                     and pte_present(cur := arch.ptep_get(ptep)) and (op != "clean" or _needs_clean(cur, *args))]
         if rewritten:
             arch.txn_round_begin(mm, rewritten)
-        if arch.txn_break_before_make:
+        # a clean is always made by breaking first: the cleaned entry may be written only
+        # once the clear is flushed (flush-before-reuse), so the round's cleans share one flush
+        if arch.txn_break_before_make or any(intent[0] == "clean" for intent in intents):
             span = self._break_then_make(intents)
         else:
             span = self._writes(intents, _APPLY)
         self._round_end(span)
 
-    def _writes(self, intents, apply) -> tuple | None:
+    def _writes(self, intents, apply, defer: bool = True) -> tuple | None:
         """Each intent by the accessors `apply` names; the span of the entries that lost a
-        permission (handed to defer_flush instead when the caller owes the flush)."""
+        permission (handed to defer_flush instead when the caller owes the flush and
+        `defer`: a break is flushed by the commit itself, before its make)."""
         arch, vma, mm = self.machine.arch, self.vma, self.mm
         lo, hi = None, None
         i = 0
@@ -321,7 +328,7 @@ class PteTxn:
             i += 1
             old, new = apply[op](arch, vma, mm, addr, ptep, *args)
             result._set(old if op != "age" else pte_young(old))
-            if weakens(old, new) and self.defer_flush is not None:
+            if weakens(old, new) and defer and self.defer_flush is not None:
                 self.defer_flush(addr, ptep)
             elif weakens(old, new):
                 lo = addr if lo is None else min(lo, addr)
@@ -335,10 +342,10 @@ class PteTxn:
         written, in a new section.  No entry is made valid again while an invalidation of
         its old translation is still queued (flush-before-reuse)."""
         arch, vma, mm = self.machine.arch, self.vma, self.mm
-        span = self._writes(intents, _BREAK)
+        span = self._writes(intents, _BREAK, defer=False)
         makes = [(addr, ptep, _made(op, result._value, args)) for op, addr, ptep, result, *args in intents
-                 if op in ("protect", "clean") and pte_present(result._value)
-                 and (op == "protect" or pte_dirty(result._value))]
+                 if op == "protect" and pte_present(result._value)
+                 or op == "clean" and _needs_clean(result._value, *args)]
         if not makes:
             return span
         self._round_end(span)
@@ -435,16 +442,15 @@ def _age(arch, vma, mm, addr, ptep):
     return (old | _PAGE_ACCESSED if young else old & ~_PAGE_ACCESSED), pte_mkold(old)
 
 
-def _clean(arch, vma, mm, addr, ptep):
-    old = arch.ptep_get(ptep)
-    if not pte_present(old) or not pte_dirty(old):
-        return old, old
-    # not clear_young_dirty_ptes: its generic form (include/linux/pgtable.h:489-511, 6.12)
-    # writes the cleaned entry over its own unflushed clear, which breaks flush-before-reuse
-    # in a lazy section (MADV_FREE's finding); the clear is flushed before the entry returns
-    old = arch.ptep_clear_flush(vma, addr, ptep)
-    arch.set_pte_at(mm, addr, ptep, pte_mkclean(old))
-    return old, pte_mkclean(old)
+def _needs_clean(pte: int, wrprotect: bool, mkold: bool) -> bool:
+    """Has a clean anything to take from this entry?"""
+    return bool(pte_present(pte) and (pte_dirty(pte) or wrprotect and pte_write(pte) or mkold and pte_young(pte)))
+
+
+def _cleaned(pte: int, wrprotect: bool, mkold: bool) -> int:
+    pte = pte_mkclean(pte)
+    pte = pte_wrprotect(pte) if wrprotect else pte
+    return pte_mkold(pte) if mkold else pte
 
 
 def _break(arch, vma, mm, addr, ptep, *args):
@@ -452,20 +458,23 @@ def _break(arch, vma, mm, addr, ptep, *args):
     return _unmap(arch, vma, mm, addr, ptep)
 
 
-def _break_dirty(arch, vma, mm, addr, ptep):
-    """The break for clean: only a present, dirty entry is cleared (nothing to clean else)."""
+def _break_clean(arch, vma, mm, addr, ptep, wrprotect, mkold):
+    """The break for clean: an entry with something to clean is cleared, its old value
+    exact (not clear_young_dirty_ptes, whose generic form, include/linux/pgtable.h:489-511,
+    6.12, writes the cleaned entry over its own unflushed clear in a lazy section: the
+    MADV_FREE finding); the make writes the cleaned entry once the round's flush is issued."""
     old = arch.ptep_get(ptep)
-    if not pte_present(old) or not pte_dirty(old):
+    if not _needs_clean(old, wrprotect, mkold):
         return old, old
     return _unmap(arch, vma, mm, addr, ptep)
 
 
 def _made(op: str, old: int, args) -> int:
     """The make of break-before-make: the entry protect or clean writes after the break."""
-    return _protected(old, *args) if op == "protect" else pte_mkclean(old)
+    return _protected(old, *args) if op == "protect" else _cleaned(old, *args)
 
 
 _APPLY = {"unmap": _unmap, "protect": _protect, "wrprotect": _wrprotect,
-          "relax": _relax, "age": _age, "clean": _clean, "move": _move}
+          "relax": _relax, "age": _age, "move": _move}
 _REWRITES = ("unmap", "protect", "clean", "move")  # the intents that clear or rewrite an entry whole
-_BREAK = {**_APPLY, "protect": _break, "clean": _break_dirty}
+_BREAK = {**_APPLY, "protect": _break, "clean": _break_clean}

@@ -242,6 +242,10 @@ class ExplorableMachine(Machine, Controlled):
     def operation_end(self):
         self.ctl.operation_end()
 
+    def handed_back(self, olds):
+        for old in olds:
+            self.ctl.returned(old)
+
 
 class ExplorableMemory(PhysicalMemory, Controlled):
     def alloc_page(self, flags: int = 0) -> int:

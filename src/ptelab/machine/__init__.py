@@ -108,6 +108,11 @@ class Machine:
     def operation_end(self) -> None:
         """The innermost operation begun on this_cpu returns."""
 
+    def handed_back(self, olds) -> None:
+        """Old entries, cleared or changed earlier, reach their caller only now (a
+        transaction's results, at its commit): the explorer's lost-dirty invariant counts
+        a Dirty bit as recorded from here on, as it does at an accessor's return."""
+
     def violation(self, invariant: str, detail: str, **where) -> None:
         """A safety invariant broke.  Sequential runs stop here; the explorer records it."""
         raise InvariantViolation(invariant, detail, **where)

@@ -7,6 +7,7 @@ from ..machine.memory import PG_anon, PG_dirty, PG_swapbacked
 from ..mmu_gather import MmuGather, tlb_finish_mmu, tlb_gather_mmu, tlb_remove_tlb_entry
 from ..pte import (
     PAGE_SHIFT,
+    PAGE_SIZE,
     is_migration_entry,
     pte_dirty,
     pte_none,
@@ -14,6 +15,7 @@ from ..pte import (
     pte_to_swp_entry,
     pte_young,
 )
+from ..txn import PteTxn
 from .memory import vm_normal_page, zap_page_range
 from .mmap import MmapError, page_align, with_mmap_lock
 from .pgtable import pmd_chunks, pte_offset_map_lock, spin_unlock
@@ -44,7 +46,10 @@ def _madvise_locked(mm, start: int, length: int, advice: int) -> None:
 
 
 def madvise_free_single_vma(vma, start: int, end: int) -> None:
-    """6.12 mm/madvise.c:798-831 (madvise_free_single_vma)."""
+    """6.12 mm/madvise.c:798-831 (madvise_free_single_vma); on the transactional interface
+    when the machine runs `--api txn`."""
+    if vma.mm.machine.api == "txn":
+        return madvise_free_txn(vma, start, end)
     tlb = MmuGather()
     tlb_gather_mmu(tlb, vma.mm)
     for addr, next_ in pmd_chunks(start, end):
@@ -86,3 +91,38 @@ def madvise_free_pte_range(tlb, vma, addr: int, end: int) -> None:
         mem.flags[page] &= ~PG_swapbacked  # mark_page_lazyfree
     arch.arch_leave_lazy_mmu_mode()
     spin_unlock(mm, ptl)
+
+
+def madvise_free_txn(vma, start: int, end: int) -> None:
+    """Model's own: madvise_free_pte_range on the transactional interface (txn.py): one
+    transaction over the range; a swap entry is unmapped (its slot freed once the commit
+    returned it), an exclusive anonymous page that is young or dirty gets a clean intent
+    that ages it too.  The commit clears those entries, issues the batch and one flush,
+    and only then writes them back clean and old, before unlock: the cleaned entry is
+    never written over an unflushed clear, which the generic clear_young_dirty_ptes does
+    inside its lazy section (the MADV_FREE finding, litmus/op-madv-free.litmus)."""
+    mm = vma.mm
+    mem = mm.machine.mem
+    swapped = []
+    with PteTxn(vma, start, end) as t:
+        flush_tlb_batched_pending(mm)
+        for addr, next_ in pmd_chunks(start, end):
+            if mm.pte_offset(addr) is None:
+                continue
+            for a in range(addr, next_, PAGE_SIZE):
+                ptent = t.get(a)
+                if pte_none(ptent):
+                    continue
+                if not pte_present(ptent):
+                    if not is_migration_entry(pte_to_swp_entry(ptent)):
+                        swapped.append(t.unmap(a))
+                    continue
+                page = vm_normal_page(vma, a, ptent)
+                if page is None or not mem.flags[page] & PG_anon or mem.mapcount[page] != 1:
+                    continue
+                mem.flags[page] &= ~PG_dirty
+                if pte_young(ptent) or pte_dirty(ptent):
+                    t.clean(a, mkold=True)
+                mem.flags[page] &= ~PG_swapbacked  # mark_page_lazyfree
+    for old in swapped:
+        mm.kernel.swap.swap_free(pte_to_swp_entry(old.value))

@@ -494,6 +494,8 @@ def remap_pfn_range(vma, addr: int, pfn: int, size: int, prot: int) -> None:
     arch = mm.machine.arch
     vma.flags |= VM_PFNMAP
     end = addr + size
+    if mm.machine.api == "txn":
+        return remap_pfn_range_txn(vma, addr, pfn, size, prot)
     for start, next_ in pmd_chunks(addr, end):
         ptep, ptl = pte_alloc_map_lock(mm, start)
         arch.arch_enter_lazy_mmu_mode()
@@ -504,3 +506,20 @@ def remap_pfn_range(vma, addr: int, pfn: int, size: int, prot: int) -> None:
                             pte_mkspecial(pfn_pte(pfn + ((start - addr) >> PAGE_SHIFT) + i, prot)))
         arch.arch_leave_lazy_mmu_mode()
         spin_unlock(mm, ptl)
+
+
+def remap_pfn_range_txn(vma, addr: int, pfn: int, size: int, prot: int) -> None:
+    """Model's own: remap_pte_range on the transactional interface (txn.py): the PTE
+    tables allocated first (pte_alloc_map_lock's allocation), then one transaction over
+    the range, one map intent of consecutive special frames per PTE table (set_ptes)."""
+    mm = vma.mm
+    end = addr + size
+    for start, _ in pmd_chunks(addr, end):
+        pte_alloc(mm, start)
+    with PteTxn(vma, addr, end) as t:
+        for start, next_ in pmd_chunks(addr, end):
+            for a in range(start, next_, PAGE_SIZE):
+                if not pte_none(t.get(a)):
+                    raise AssertionError(f"remap_pfn_range over a mapped entry at {a:#x}")
+            t.map(start, pte_mkspecial(pfn_pte(pfn + ((start - addr) >> PAGE_SHIFT), prot)),
+                  (next_ - start) >> PAGE_SHIFT)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..machine.memory import PG_anon, PG_dirty, PG_swapbacked
 from ..pte import (
+    PAGE_SIZE,
     VM_SHARED,
     pte_accessible,
     pte_dirty,
@@ -21,6 +22,7 @@ from ..pte import (
     pte_wrprotect,
     swp_entry_to_pte,
 )
+from ..txn import PteTxn
 from .mm_types import anon_vma_prepare, linear_page_index, vma_address
 from .pgtable import pte_offset_map_lock, spin_unlock
 
@@ -101,6 +103,9 @@ def page_mkclean(mem, page: int) -> int:
     for vma, addr in rmap_walk(mem, page):
         if not vma.flags & VM_SHARED:
             continue
+        if vma.mm.machine.api == "txn":
+            cleaned += page_mkclean_one_txn(vma, addr, page)
+            continue
         ptep, ptl = _map_pte_lock(vma, addr, page)
         if ptep is None:
             continue
@@ -114,6 +119,21 @@ def page_mkclean(mem, page: int) -> int:
             cleaned += 1
         spin_unlock(mm, ptl)
     return cleaned
+
+
+def page_mkclean_one_txn(vma, addr: int, page: int) -> int:
+    """Model's own: page_vma_mkclean_one on the transactional interface (txn.py): under the
+    transaction's PTE lock, if addr still maps the page, dirty or writable, a clean intent
+    that write-protects too; its commit clears the entry, flushes it, and writes it back
+    clean and read-only, before unlock.  1 if the entry was dirty or writable."""
+    if vma.mm.pte_offset(addr) is None:
+        return 0
+    with PteTxn(vma, addr, addr + PAGE_SIZE) as t:
+        pte = t.get(addr)
+        if not (pte_present(pte) and pte_pfn(pte) == page and (pte_dirty(pte) or pte_write(pte))):
+            return 0
+        t.clean(addr, wrprotect=True)
+    return 1
 
 
 def clear_page_dirty_for_io(mem, page: int) -> bool:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..machine.memory import PG_referenced
-from ..pte import PAGE_SHIFT, pte_present
+from ..pte import PAGE_SHIFT, PAGE_SIZE, pte_present
+from ..txn import PteTxn
 from .memory import vm_normal_page
 from .mmap_lock import mmap_write_lock, mmap_write_unlock
 from .pgtable import pmd_chunks, pte_offset_map_lock, spin_unlock
@@ -15,6 +16,9 @@ def clear_refs(mm) -> int:
     mmap_write_lock(mm)
     young = 0
     for vma in mm.vmas:
+        if mm.machine.api == "txn":
+            young += clear_refs_txn(vma)
+            continue
         for addr, end in pmd_chunks(vma.start, vma.end):
             young += clear_refs_pte_range(vma, addr, end)
     mm.machine.arch.flush_tlb_mm(mm)
@@ -42,3 +46,25 @@ def clear_refs_pte_range(vma, addr: int, end: int) -> int:
             mem.flags[page] &= ~PG_referenced
     spin_unlock(mm, ptl)
     return young
+
+
+def clear_refs_txn(vma) -> int:
+    """Model's own: clear_refs_pte_range on the transactional interface (txn.py): one
+    transaction over the vma, an age intent per present entry; aging takes no permission
+    away, so the commit flushes nothing (the caller's flush_tlb_mm does, as in 6.12)."""
+    mm = vma.mm
+    mem = mm.machine.mem
+    aged = []
+    with PteTxn(vma, vma.start, vma.end) as t:
+        for addr, end in pmd_chunks(vma.start, vma.end):
+            if mm.pte_offset(addr) is None:
+                continue
+            for a in range(addr, end, PAGE_SIZE):
+                pte = t.get(a)
+                if pte_present(pte):
+                    aged.append((a, pte, t.age(a)))
+    for a, pte, young in aged:
+        page = vm_normal_page(vma, a, pte)
+        if page is not None:
+            mem.flags[page] &= ~PG_referenced
+    return sum(bool(young.value) for _, _, young in aged)
