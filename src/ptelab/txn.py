@@ -187,6 +187,13 @@ class PteTxn:
             raise TxnError(f"no PTE table maps {addr:#x}")
         return ptep
 
+    def addresses(self):
+        """Every page of the (source) range that a PTE table maps, in order: what core code
+        walks (the pages of a range with no table have no entry to change)."""
+        for lo, hi in _chunks(self.start, self.end):
+            if self.mm.pte_offset(lo) is not None:
+                yield from range(lo, hi, PAGE_SIZE)
+
     def get(self, addr: int) -> int:
         """The entry as this transaction's intents leave it (ptep_get otherwise)."""
         ptep = self._ptep(addr)

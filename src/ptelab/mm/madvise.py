@@ -7,7 +7,6 @@ from ..machine.memory import PG_anon, PG_dirty, PG_swapbacked
 from ..mmu_gather import MmuGather, tlb_finish_mmu, tlb_gather_mmu, tlb_remove_tlb_entry
 from ..pte import (
     PAGE_SHIFT,
-    PAGE_SIZE,
     is_migration_entry,
     pte_dirty,
     pte_none,
@@ -79,10 +78,9 @@ def madvise_free_pte_range(tlb, vma, addr: int, end: int) -> None:
                 mm.kernel.swap.swap_free(entry)
                 arch.pte_clear_not_present_full(mm, a, p, tlb.fullmm)
             continue
-        page = vm_normal_page(vma, a, ptent)
-        if page is None or not mem.flags[page] & PG_anon or mem.mapcount[page] != 1:
+        page = _lazyfree_candidate(vma, a, ptent)
+        if page is None:
             continue
-        mem.flags[page] &= ~PG_dirty
         if pte_young(ptent) or pte_dirty(ptent):
             # mm/madvise.c:775-778 (6.12); the generic clear_young_dirty_ptes clears the
             # entry and sets it again inside this lazy-MMU section (docs/findings/)
@@ -91,6 +89,17 @@ def madvise_free_pte_range(tlb, vma, addr: int, end: int) -> None:
         mem.flags[page] &= ~PG_swapbacked  # mark_page_lazyfree
     arch.arch_leave_lazy_mmu_mode()
     spin_unlock(mm, ptl)
+
+
+def _lazyfree_candidate(vma, addr: int, ptent: int):
+    """The page a present entry maps if MADV_FREE may make it lazyfree (an exclusive
+    anonymous page, mm/madvise.c:705-760), its PG_dirty cleared; else None."""
+    mem = vma.mm.machine.mem
+    page = vm_normal_page(vma, addr, ptent)
+    if page is None or not mem.flags[page] & PG_anon or mem.mapcount[page] != 1:
+        return None
+    mem.flags[page] &= ~PG_dirty
+    return page
 
 
 def madvise_free_txn(vma, start: int, end: int) -> None:
@@ -106,23 +115,19 @@ def madvise_free_txn(vma, start: int, end: int) -> None:
     swapped = []
     with PteTxn(vma, start, end) as t:
         flush_tlb_batched_pending(mm)
-        for addr, next_ in pmd_chunks(start, end):
-            if mm.pte_offset(addr) is None:
+        for a in t.addresses():
+            ptent = t.get(a)
+            if pte_none(ptent):
                 continue
-            for a in range(addr, next_, PAGE_SIZE):
-                ptent = t.get(a)
-                if pte_none(ptent):
-                    continue
-                if not pte_present(ptent):
-                    if not is_migration_entry(pte_to_swp_entry(ptent)):
-                        swapped.append(t.unmap(a))
-                    continue
-                page = vm_normal_page(vma, a, ptent)
-                if page is None or not mem.flags[page] & PG_anon or mem.mapcount[page] != 1:
-                    continue
-                mem.flags[page] &= ~PG_dirty
-                if pte_young(ptent) or pte_dirty(ptent):
-                    t.clean(a, mkold=True)
-                mem.flags[page] &= ~PG_swapbacked  # mark_page_lazyfree
+            if not pte_present(ptent):
+                if not is_migration_entry(pte_to_swp_entry(ptent)):
+                    swapped.append(t.unmap(a))
+                continue
+            page = _lazyfree_candidate(vma, a, ptent)
+            if page is None:
+                continue
+            if pte_young(ptent) or pte_dirty(ptent):
+                t.clean(a, mkold=True)
+            mem.flags[page] &= ~PG_swapbacked  # mark_page_lazyfree
     for old in swapped:
         mm.kernel.swap.swap_free(pte_to_swp_entry(old.value))

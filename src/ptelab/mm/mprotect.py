@@ -59,13 +59,10 @@ def change_protection_txn(vma, start: int, end: int, newprot: int, dirty_account
     mm = vma.mm
     with PteTxn(vma, start, end) as t:
         flush_tlb_batched_pending(mm)
-        for addr, next_ in pmd_chunks(start, end):
-            if mm.pte_offset(addr) is None:
-                continue
-            for a in range(addr, next_, PAGE_SIZE):
-                if t.get(a) & _PRESENT:
-                    t.protect(a, newprot, dirty_accountable)
-                    pages += 1
+        for a in t.addresses():
+            if t.get(a) & _PRESENT:
+                t.protect(a, newprot, dirty_accountable)
+                pages += 1
     return pages
 
 

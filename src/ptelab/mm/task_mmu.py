@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..machine.memory import PG_referenced
-from ..pte import PAGE_SHIFT, PAGE_SIZE, pte_present
+from ..pte import PAGE_SHIFT, pte_present
 from ..txn import PteTxn
 from .memory import vm_normal_page
 from .mmap_lock import mmap_write_lock, mmap_write_unlock
@@ -56,13 +56,10 @@ def clear_refs_txn(vma) -> int:
     mem = mm.machine.mem
     aged = []
     with PteTxn(vma, vma.start, vma.end) as t:
-        for addr, end in pmd_chunks(vma.start, vma.end):
-            if mm.pte_offset(addr) is None:
-                continue
-            for a in range(addr, end, PAGE_SIZE):
-                pte = t.get(a)
-                if pte_present(pte):
-                    aged.append((a, pte, t.age(a)))
+        for a in t.addresses():
+            pte = t.get(a)
+            if pte_present(pte):
+                aged.append((a, pte, t.age(a)))
     for a, pte, young in aged:
         page = vm_normal_page(vma, a, pte)
         if page is not None:
