@@ -12,10 +12,6 @@ import time
 
 from pathlib import Path
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-
 from . import __version__
 from .arch import ARCHES, boot
 from .debug import RuleViolation
@@ -57,6 +53,8 @@ def parse_arches(spec: str) -> list[str]:
 def output_console() -> Console:
     """The console for tables on standard output: on a file or a pipe, wide enough that no
     name or title is folded or cut (a terminal's own width otherwise)."""
+    from rich.console import Console  # rich is imported only where it prints (start-up, issue 16)
+
     console = Console()
     return console if console.is_terminal else Console(width=400)
 
@@ -92,6 +90,8 @@ def seconds(text: str) -> float:
 
 
 def counters_table(title: str, columns: dict[str, Counters], elapsed: dict[str, float]) -> Table:
+    from rich.table import Table
+
     table = Table(title=title)
     table.add_column("event")
     for name in columns:  # an architecture's name is never cut, however many are shown
@@ -133,6 +133,8 @@ def cmd_run(args) -> int:
         api = ", api txn" if args.api == "txn" else ""  # the legacy title as it was
         title = f"{workload}: {WORKLOADS[workload][1]} ({plural(args.pages, 'page')}, {plural(args.cpus, 'CPU')}, {mode}{api})"
         console.print(counters_table(title, columns, elapsed))
+    from rich.markup import escape
+
     for finding, hits in found.items():
         console.print(f"[bold yellow]finding[/] rule {finding.rule} is broken by the kernel's own "
                       f"{finding.caller}: {finding.page}", highlight=False)
@@ -158,6 +160,8 @@ def _raced(finding, arch: str) -> str:
 
 
 def cmd_cost(args) -> int:
+    from rich.table import Table
+
     from .cost import NEVER_MORE, OPERATIONS, TABLE_COLUMNS, cost_table, table_cells
 
     arches = parse_arches(args.arch)
@@ -205,6 +209,9 @@ def cmd_cost(args) -> int:
 
 
 def cmd_list(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     table = Table(title="architectures")
     table.add_column("name")
@@ -225,6 +232,9 @@ def cmd_list(args) -> int:
 
 
 def cmd_rules(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     if args.id is not None:
         rule = BY_ID.get(args.id)
@@ -299,10 +309,11 @@ def cmd_litmus(args) -> int:
             raise UsageError(str(err)) from None
     options = Options(mode, bounds, seed=args.seed, runs=args.runs, debug=debug, json=args.json,
                       verbose=args.verbose, api=args.api)
-    console = Console(stderr=True)
+    from .plain_table import on_pipe
+
     cells, out = [], []
-    shown = not args.json and console.is_terminal
-    progress = _progress(console, enabled=shown)
+    shown = not args.json and not on_pipe(sys.stderr)  # rich's console is made only when shown
+    progress = _progress(None, enabled=shown)
     running: dict[tuple[str, str], int] = {}  # (file, arch) -> the progress line of a cell being checked
 
     def searching(test, arch, executions, states, seconds):
@@ -334,7 +345,7 @@ def cmd_litmus(args) -> int:
             out += cell.lines
             out.append("")
         print("\n".join(out))
-        output_console().print(_matrix(cells, arches))
+        _print_matrix(cells, arches)
     verdicts = {cell.verdict for cell in cells}
     return EXIT_FAIL if FAIL in verdicts else EXIT_OK if verdicts == {OK} else EXIT_INCONCLUSIVE
 
@@ -398,10 +409,11 @@ def _progress(console, enabled):
             def remove_task(self, *a, **k):
                 pass
         return Quiet()
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[count]}"),
-                    TimeElapsedColumn(), console=console, transient=True)
+                    TimeElapsedColumn(), console=console or Console(stderr=True), transient=True)
 
 
 def _status(enabled: bool = True):
@@ -411,6 +423,8 @@ def _status(enabled: bool = True):
 
     @contextmanager
     def showing():
+        from rich.console import Console
+
         console = Console(stderr=True)
         progress = _progress(console, enabled=enabled and console.is_terminal)
         with progress:
@@ -424,7 +438,21 @@ def _status(enabled: bool = True):
     return showing()
 
 
-def _matrix(cells, arches) -> Table:
+def _print_matrix(cells, arches) -> None:
+    """On a pipe or in a file the matrix is drawn without rich, as rich draws it there
+    (rich's import was a sixth of a verdict's start-up); on a terminal, by rich."""
+    from .plain_table import Table, on_pipe
+
+    text = _matrix(cells, arches, Table).render() if on_pipe() else None
+    if text is not None:
+        print(text)
+        return
+    from rich.table import Table as RichTable
+
+    output_console().print(_matrix(cells, arches, RichTable))
+
+
+def _matrix(cells, arches, Table):
     table = Table(title="litmus verdicts", caption="ok: a complete search, every expectation held")
     table.add_column("test")
     for arch in arches:
