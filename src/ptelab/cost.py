@@ -12,10 +12,11 @@ from __future__ import annotations
 from .arch import boot
 from .mm.fault import SegmentationFault, user_read, user_write
 from .mm.kernel import Kernel
-from .mm.madvise import MADV_DONTNEED, do_madvise
+from .mm.madvise import MADV_DONTNEED, MADV_FREE, do_madvise
 from .mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, vm_mmap, vm_munmap
 from .mm.mprotect import do_mprotect
 from .mm.mremap import do_mremap
+from .mm.task_mmu import clear_refs
 from .machine.counters import (
     ATOMIC_RMW,
     CONTPTE_FOLD,
@@ -86,6 +87,20 @@ def _mremap(mm, addr, pages):
     return do_mremap(mm, addr, pages * PAGE_SIZE, (pages + 1) * PAGE_SIZE)
 
 
+def _madv_free(mm, addr, pages):
+    do_madvise(mm, addr, pages * PAGE_SIZE, MADV_FREE)
+
+
+def _clear_refs(mm, addr, pages):
+    clear_refs(mm)
+
+
+def _check_kept(mm, cpu, addr, pages):
+    for i in range(pages):
+        if user_read(mm, cpu, addr + i * PAGE_SIZE) != i + 1:
+            raise CostError(f"page {i} lost its contents (no reclaim ran)")
+
+
 def _check_moved(mm, cpu, addr, pages):
     for i in range(pages):
         if user_read(mm, cpu, addr + i * PAGE_SIZE) != i + 1:
@@ -124,6 +139,8 @@ OPERATIONS = {
     "munmap": (_munmap, _check_gone, "munmap of a written anonymous region"),
     "madv-dontneed": (_dontneed, _check_zero, "MADV_DONTNEED of a written anonymous region"),
     "mremap": (_mremap, _check_moved, "mremap of a written anonymous region to a new place, one page longer"),
+    "madv-free": (_madv_free, _check_kept, "MADV_FREE of a written anonymous region (no reclaim after)"),
+    "clear-refs": (_clear_refs, _check_kept, "/proc/PID/clear_refs over a written anonymous region"),
 }
 
 

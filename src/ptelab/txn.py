@@ -308,10 +308,9 @@ class PteTxn:
         """One round: the backend's txn levels (arch/generic.py) decide how the writes are
         batched and flushed; the writes themselves are always the backend's accessors."""
         arch, vma, mm = self.machine.arch, self.vma, self.mm
-        rewritten = [(addr, ptep) for op, addr, ptep, _, *args in intents if op in _REWRITES
-                     and pte_present(cur := arch.ptep_get(ptep)) and (op != "clean" or _needs_clean(cur, *args))]
-        if rewritten:
-            arch.txn_round_begin(mm, rewritten)
+        rewritten = [(addr, ptep) for op, addr, ptep, _, *args in intents
+                     if _rewrites(op, arch.ptep_get(ptep), args)]
+        arch.txn_round_begin(mm, rewritten)
         # a clean is always made by breaking first: the cleaned entry may be written only
         # once the clear is flushed (flush-before-reuse), so the round's cleans share one flush
         if arch.txn_break_before_make or any(intent[0] == "clean" for intent in intents):
@@ -357,6 +356,7 @@ class PteTxn:
             return span
         self._round_end(span)
         arch.arch_enter_lazy_mmu_mode()
+        arch.txn_round_begin(mm, [])  # the make's section: nothing valid to take out of use
         for addr, ptep, new in makes:
             arch.set_pte_at(mm, addr, ptep, new)
         return None
@@ -447,6 +447,19 @@ def _age(arch, vma, mm, addr, ptep):
         return old, old
     young = arch.ptep_test_and_clear_young(vma, addr, ptep)
     return (old | _PAGE_ACCESSED if young else old & ~_PAGE_ACCESSED), pte_mkold(old)
+
+
+def _rewrites(op: str, cur: int, args) -> bool:
+    """Does the intent replace a present entry with a value of its own (clear, rewrite,
+    move, clean; age of a young entry, relax: what txn_round_begin is told)?  Not
+    wrprotect, which keeps the rest of the entry as the hardware left it."""
+    if not pte_present(cur):
+        return False
+    if op == "clean":
+        return _needs_clean(cur, *args)
+    if op == "age":
+        return bool(pte_young(cur))
+    return op in _REWRITES or op == "relax"
 
 
 def _needs_clean(pte: int, wrprotect: bool, mkold: bool) -> bool:

@@ -313,10 +313,11 @@ class GenericArch:
                                # joins what the section batched (Xen: one multicall)
 
     def txn_round_begin(self, mm, rewritten: list) -> None:
-        """A commit round is about to clear or rewrite whole the present entries
-        `rewritten` ((addr, ptep) in address order), under their PTE locks and in lazy MMU
-        mode: the backend may take them out of use in one go first (s390's IPTE range).
-        Nothing by default: each accessor does its own."""
+        """A lazy-MMU section of a commit begins, under the PTE locks: it will replace the
+        present entries `rewritten` ((addr, ptep) in address order; unmap, protect, move,
+        clean, relax, and age of a young entry) with values of their own.  The backend may
+        take them out of use in one go first (s390's IPTE range), or prepare to batch the
+        section's writes its own way (Xen).  Nothing by default: each accessor does its own."""
 
     # ---- what the explorer's invariants ask of the hardware --------------------------------
     def cached_translations(self, mm, va: int):
