@@ -1,0 +1,56 @@
+"""What the transactional interface saves (issue 15): `ptelab cost`'s counters as ratios.
+
+    .venv/bin/python bench/bench_cost_ratios.py [--sizes 64,4096] [--arch all]
+
+For each mm operation, backend and region size, the legacy accessor code and the txn code
+are measured by `ptelab.cost.measure` (a fresh machine each, two CPUs, no debug mode, the
+result checked), and each group of `cost.NEVER_MORE` (flushes, IPIs, hypercalls,
+invalidations) is compared.  Prints a markdown table: per operation and size, per backend,
+the groups where txn costs less as `legacy -> txn (ratio)`, "=" where every group is equal;
+it exits 1 if txn costs more anywhere (tests/test_txn.py asserts the same at 1, 64, 600).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from ptelab.arch import ARCHES  # noqa: E402
+from ptelab.cost import NEVER_MORE, OPERATIONS, cost_table, group, worse  # noqa: E402
+
+
+def cell(row) -> str:
+    parts = []
+    for name in NEVER_MORE:
+        legacy, txn = group(row["legacy"], name), group(row["txn"], name)
+        if txn < legacy:
+            ratio = f"{legacy / txn:.0f}x" if txn else "all"
+            parts.append(f"{name} {legacy} -> {txn} ({ratio})")
+    return "; ".join(parts) or "="
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="64,4096")
+    parser.add_argument("--arch", default="all")
+    args = parser.parse_args(argv)
+    arches = list(ARCHES) if args.arch == "all" else args.arch.split(",")
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rows = cost_table(arches, list(OPERATIONS), sizes)
+    print("| operation | pages | " + " | ".join(arches) + " |")
+    print("|---|---:|" + "---|" * len(arches))
+    for operation in OPERATIONS:
+        for pages in sizes:
+            mine = {r["arch"]: r for r in rows if r["operation"] == operation and r["pages"] == pages}
+            print(f"| {operation} | {pages} | " + " | ".join(cell(mine[a]) for a in arches) + " |")
+    bad = [(r["operation"], r["arch"], r["pages"], worse(r)) for r in rows if worse(r)]
+    for line in bad:
+        print("txn costs more:", *line, file=sys.stderr)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
