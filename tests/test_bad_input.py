@@ -318,7 +318,7 @@ SEED = Path(__file__).resolve().parent.parent / "litmus" / "seed-mprotect.litmus
     (["--mode", "dfs"], "unknown mode 'dfs'; accepted: exhaustive, random"),
     (["--arch", "al"], "unknown architecture 'al' (did you mean 'all'?); accepted: x86, "),
     (["--arch", "x86,"], "unknown architecture ''; accepted: x86, "),
-    (["--jsn"], "unknown option '--jsn' for ptelab litmus (did you mean '--json'?); accepted: --arch,"),
+    (["--jsn"], "unknown option '--jsn' for ptelab litmus (did you mean '--json'?); accepted: --api, --arch,"),
     (["--arhc=x86"], "unknown option '--arhc' for ptelab litmus (did you mean '--arch'?)"),
 ])
 def test_a_bad_option_is_refused_with_the_accepted_form(capsys, options, message):
