@@ -102,15 +102,27 @@ def test_a_zap_that_skips_the_nested_flush_breaks_its_promise(monkeypatch):
     """6.12's tlb_finish_mmu flushes when another flush of the mm is pending; without it
     (Linux before 4.13) MADV_DONTNEED returns while cpu1 holds what P0's zap cleared, and the
     blame names the rule the returning zap broke."""
-    test = load(SUITE / "rule-flush-nested.litmus")
+    test = load(SUITE / "rule-flush-nested-fixed.litmus")
     assert test.check("x86").ok and not test.check("x86").outcomes
     monkeypatch.setattr(mmu_gather, "mm_tlb_flush_nested", lambda mm: False)
     result = test.check("x86")
     assert set(result.outcomes) == {"stale-translation"} and result.complete
     [violation] = result.counterexamples["stale-translation"].result.violations
     assert violation.detail.startswith("P1's madvise > mmu_gather") and "P0's mmu_gather" in violation.detail
-    assert violation.prevented_by is None  # the nested flush has no rule in the rulebook yet
-    assert "rule: none in the rulebook prevents it" in violation.describe()
+    assert violation.prevented_by == "flush-nested"
+    assert "rule: flush-nested (broken by the code that ran" in violation.describe()
+
+
+def test_the_pre_4_13_finish_breaks_flush_nested_and_is_blamed_for_it():
+    """litmus/rule-flush-nested.litmus: the hand-written zap whose tlb_finish_mmu has no
+    nested check returns while cpu1 holds what the other zap removed; the 6.12 finish does not."""
+    result = load(SUITE / "rule-flush-nested.litmus").check("x86")
+    [violation] = result.counterexamples["stale-translation"].result.violations
+    assert violation.detail.startswith("P1's mmu_gather") and "left behind by P0's mmu_gather" in violation.detail
+    assert violation.prevented_by == "flush-nested"
+    fixed = (SUITE / "rule-flush-nested.litmus").read_text().replace("tlb_finish_mmu_unnested", "tlb_finish_mmu")
+    result = LitmusTest(parse("fixed.litmus", fixed)).check("x86")
+    assert result.complete and not result.outcomes  # (its expectation, the breach, is unmet)
 
 
 def test_reclaims_deferred_flush_is_blamed_on_the_missing_flush_tlb_batched_pending():

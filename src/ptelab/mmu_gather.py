@@ -134,9 +134,11 @@ def tlb_flush_mmu(tlb: MmuGather) -> None:
     tlb_flush_mmu_free(tlb)
 
 
-def tlb_finish_mmu(tlb: MmuGather) -> None:
-    """6.12 mm/mmu_gather.c:464-504 (tlb_finish_mmu)."""
-    if mm_tlb_flush_nested(tlb.mm):
+def tlb_finish_mmu(tlb: MmuGather, nested_check: bool = True) -> None:
+    """6.12 mm/mmu_gather.c:464-504 (tlb_finish_mmu): when another flush of the mm is in
+    flight (:484-496), everything is flushed, not only what this gather collected.
+    nested_check=False: before Linux 4.13 (99baac21e458), only the gathered range."""
+    if nested_check and mm_tlb_flush_nested(tlb.mm):
         tlb.need_flush_all = True
     tlb_flush_mmu(tlb)
     dec_tlb_flush_pending(tlb.mm)

@@ -249,6 +249,22 @@ RULES: tuple[Rule, ...] = (
          "tests/test_contracts.py::test_an_operation_that_skips_the_flush_reclaim_deferred_breaks_its_promise"),
     ),
     Rule(
+        "flush-nested",
+        "A zap that ends its mmu_gather while another flush of the same mm is still pending "
+        "(mm_tlb_flush_nested) flushes the whole range, gathered or not, before it returns.",
+        "Two zaps of one range race under the read side of mmap_lock (munmap's or MADV_FREE's against "
+        "MADV_DONTNEED): the first clears the entries and drops the PTE lock with its flush deferred to "
+        "tlb_finish_mmu; the second finds them none, gathers nothing, and would return while a CPU still "
+        "uses what the first removed (Linux 4.13, 99baac21e458 'mm: fix MADV_[FREE|DONTNEED] TLB flush "
+        "miss problem'; 6.12 mm/mmu_gather.c:472-498 tlb_finish_mmu, include/linux/mm_inline.h:514-524).",
+        ("x86", "xen", "arm64", "ia64"),
+        ("tlb_finish_mmu",),
+        INVARIANT,
+        "explorer: the zap's contract at its return (explore/invariants.py)",
+        ("litmus/rule-flush-nested.litmus", "litmus/rule-flush-nested-fixed.litmus",
+         "tests/test_contracts.py::test_a_zap_that_skips_the_nested_flush_breaks_its_promise"),
+    ),
+    Rule(
         "no-stale-translation",
         "When an operation that reduced or removed a mapping returns, no TLB, hash entry or shadow grants "
         "more than the PTE does.",

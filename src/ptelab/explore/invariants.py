@@ -227,9 +227,9 @@ class Invariants:
         """Who wrote the entry first after the translation was filled, and which rule of the
         rulebook the returning operation, or that writer, broke (None: no rule prevents it):
         - the writer is another operation still in flight, which deferred its flush past the
-          lock: a zap returning then owed the nested flush (mm_tlb_flush_nested, no rule of
-          the rulebook yet); another operation owed a flush before that writer dropped the
-          lock, if the translation is writable (flush-dirty-shared-before-unlock);
+          lock: a zap returning then owed the nested flush (flush-nested, mm_tlb_flush_nested);
+          another operation owed a flush before that writer dropped the lock, if the
+          translation is writable (flush-dirty-shared-before-unlock);
         - reclaim cleared the entry and its batched flush is still pending:
           flush-batched-pending;
         - the operation's own write: it returned without its flush (no-stale-translation)."""
@@ -237,7 +237,7 @@ class Invariants:
         execution.touch(("tlb_flush_batched", mm.context), False)
         if actor is not None and actor is not op.actor and writer_op is not None and writer_op in actor.ops:
             if "mmu_gather" in op.name:
-                return where, None  # the nested flush (mm_tlb_flush_nested): not in the rulebook yet
+                return where, "flush-nested"  # mm_tlb_flush_nested, 6.12 mm/mmu_gather.c:472-496
             return where, "flush-dirty-shared-before-unlock" if writable else None
         if getattr(mm, "tlb_flush_batched", False):
             return where, "flush-batched-pending"

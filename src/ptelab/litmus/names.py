@@ -637,6 +637,9 @@ FUNCTIONS.update({
     "tlb_remove_page": _gather(tlb_remove_page, "tlb page"),
     "tlb_flush_mmu": _gather(tlb_flush_mmu, "tlb"),
     "tlb_finish_mmu": _gather(tlb_finish_mmu, "tlb"),
+    "tlb_finish_mmu_unnested": Function(lambda env, tlb: tlb_finish_mmu(tlb, False), ("tlb",),
+                                        "tlb_finish_mmu before Linux 4.13 (99baac21e458): no "
+                                        "mm_tlb_flush_nested check, only the gathered range is flushed"),
     "unmap_mapping_range": _unmap_mapping_range, "page_mkclean": _page_mkclean,
     "clear_page_dirty_for_io": _clear_page_dirty_for_io, "write_one_page": _write_one_page,
     "try_to_unmap": _try_to_unmap,
