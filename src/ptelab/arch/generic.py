@@ -355,6 +355,14 @@ class GenericArch:
         state, which the diagrams draw in red."""
         return "-"
 
+    @staticmethod
+    def kernel_view_cache(pte_class: str, hashed: bool, cache: str) -> str:
+        """What the kernel view (kernel_view.py) says of a state's abstract_caches text, in a
+        kernel developer's words, given the PTE's class ("none", "swap", "ro", "rw dirty"...)
+        and whether it is hashed: "" when there is nothing worth a state of its own.  By
+        default the text itself."""
+        return "" if cache == "-" else cache
+
     def evict_cached(self, mm, addr: int) -> bool:
         """The hardware drops what its own structures (beyond the TLBs) cache for (mm, addr),
         as a hash table evicts an entry: True if there was something to drop."""

@@ -98,6 +98,34 @@ class HashMmu(GenericArch):
         kinds = sorted({"rw" if self.hpt.entry(s)[1] & HPTE_R_PP == PP_RW else "ro" for s in slots})
         return "hash " + "+".join(kinds) + (" DUPLICATE" if len(slots) > 1 else "")
 
+    @staticmethod
+    def kernel_view_cache(pte_class: str, hashed: bool, cache: str) -> str:
+        """The page's HPTEs as a powerpc developer tells them apart, against its PTE, not by
+        slot or by their own PP bits:
+        - nothing, when no HPTE is valid, or when every valid one is what the PTE's hashed
+          bit promises and grants no more than the PTE (a read-only HPTE under a writable
+          PTE is upgraded by hash_page on a store): "hashed" says it (_PAGE_HASHPTE,
+          book3s/32/pgtable.h:22; H_PAGE_HASHPTE, whose pte_update queues the HPTE's
+          invalidation, book3s/64/hash.h:216-217, 6.12);
+        - "stale HPTE" / "stale writable HPTE": it grants more than the PTE (any access
+          to a cleared or swapped entry, a store to a read-only one); with "hashed" on a
+          cleared ppc32 entry this is the cleared-but-hash-pending state (the bit is kept
+          until flush_hash_pages, pgtable.h:216-217, 314-319);
+        - "unrecorded HPTE": it grants no more, but the PTE no longer records it (rewritten
+          without the hashed bit; only a queued invalidation or an eviction removes it);
+        - "DUPLICATE HPTE": two valid entries for one page, architecturally illegal."""
+        if cache in ("-", "hash none"):
+            return ""
+        if "DUPLICATE" in cache:
+            return "DUPLICATE HPTE"
+        kinds = cache.split()[1].split("+")
+        present = pte_class not in ("none", "swap")
+        if "rw" in kinds and not pte_class.startswith("rw"):
+            return "stale writable HPTE"
+        if not present:
+            return "stale HPTE"
+        return "" if hashed else "unrecorded HPTE"
+
     def evict_cached(self, mm, addr: int) -> bool:
         """The hash table evicts an entry (a full group: native_hpte_remove on ppc64, the
         round-robin next_slot of create_hpte on ppc32)."""
