@@ -398,6 +398,7 @@ class Execution:
                 actor.outcome = "SIGSEGV"
             except InvariantViolation as e:  # a check outside the explorer's hooks
                 self._record(e.invariant, e.detail, e.va, e.pfn, e.cpu)
+                self.violations[-1].own = e.own
             except (BadPageState, LockError, AssertionError, RuntimeError) as e:
                 self._record(BUG, kernel_bug(e))
             # anything else is not the scenario's fault (a litmus body's arguments are checked

@@ -83,9 +83,12 @@ class Violation:
     actor: str | None = None
     blame: bool = True  # False: no rule of the rulebook prevents it (a spin loop's livelock)
     broke: str | None = None  # the rule the check itself found broken (an operation's contract)
+    own: str | None = None  # the caller alone is to blame, and why (a lock it took twice)
 
     @property
     def prevented_by(self) -> str | None:
+        if self.own:
+            return None
         if self.rule or self.broke:
             return self.rule or self.broke
         return PREVENTED_BY.get(self.invariant) if self.blame else None
@@ -113,7 +116,9 @@ class Violation:
             where.append(f"frame {self.pfn}")
         text = f"{self.invariant}: {self.detail} ({', '.join(where)})"
         rule = self.prevented_by
-        if rule:
+        if self.own:
+            text += f"\n  blame: the caller's own: {self.own}"
+        elif rule:
             text += f"\n  rule: {rule} ({self._how(rule)})"
         else:
             text += "\n  rule: none in the rulebook prevents it"

@@ -164,6 +164,8 @@ class ExplorableSpinLock(SpinLock, Controlled):
     __slots__ = ()
 
     def lock(self, owner: int) -> None:
+        if self.owner == owner:  # only this CPU makes it so: no other actor's step matters
+            SpinLock.lock(self, owner)  # RecursiveLock, before it waits for itself
         self.ctl.point(("lock", self.name), True, f"spin_lock({self.name})", self.free)
         SpinLock.lock(self, owner)
 

@@ -22,9 +22,9 @@ import tree_sitter_c
 from tree_sitter import Language, Parser
 
 from ..explore.execution import kernel_bug
-from ..explore.invariants import BUG
+from ..explore.invariants import BUG, DEADLOCK
 from ..machine.memory import BadPageState
-from ..machine.spinlock import LockError
+from ..machine.spinlock import LockError, RecursiveLock
 from ..machine.violation import InvariantViolation
 from .errors import LitmusError
 from .names import CONSTANTS, FUNCTIONS, ONCE, PTE_LOAD, PTE_STORE, STRUCTS, TYPES, BadArgument, Ref, describe
@@ -501,6 +501,13 @@ class Compiler:
                 return call(env, *values)
             except BadArgument as e:
                 raise self.error_at(byte, f"{name}: {e}") from None
+            except RecursiveLock as e:
+                col = self.error_at(byte, "").col
+                raise InvariantViolation(
+                    DEADLOCK, f"{env.actor.name}'s {name}() at {path}:{line}:{col}: {e}: it waits for itself "
+                    "forever", cpu=env.cpu.id,
+                    own=f"it took a lock it holds ({name}() at {path}:{line}:{col}; a recursive spin_lock, "
+                    "6.12 kernel/locking/spinlock_debug.c:87 'recursion'), no rule or other CPU is involved") from None
             except (LockError, BadPageState) as e:
                 col = self.error_at(byte, "").col
                 raise InvariantViolation(BUG, f"{name}() at {path}:{line}:{col}: {kernel_bug(e)}") from None

@@ -7,6 +7,11 @@ class LockError(Exception):
     """Unlocking a lock one does not hold, or taking one already held (a deadlock)."""
 
 
+class RecursiveLock(LockError):
+    """A CPU taking a lock it already holds: it waits for itself forever (6.12
+    kernel/locking/spinlock_debug.c:85-89, debug_spin_lock_before: "recursion")."""
+
+
 class SpinLock:
     __slots__ = ("name", "owner", "counters")
 
@@ -16,6 +21,8 @@ class SpinLock:
         self.counters = counters
 
     def lock(self, owner: int) -> None:
+        if self.owner == owner:
+            raise RecursiveLock(f"{self.name}: taken by cpu{owner}, which already holds it")
         if self.owner is not None:
             raise LockError(f"{self.name}: taken by cpu{owner} while held by cpu{self.owner}")
         self.owner = owner

@@ -10,8 +10,9 @@ BREAK_BEFORE_MAKE = "break-before-make"  # arm64: a CPU can hold two conflicting
 class InvariantViolation(Exception):
     """A safety invariant broke.  Sequential runs raise it at the step it happens."""
 
-    def __init__(self, invariant: str, detail: str, *, va=None, pfn=None, cpu=None):
+    def __init__(self, invariant: str, detail: str, *, va=None, pfn=None, cpu=None, own=None):
         self.invariant = invariant
+        self.own = own  # why the caller alone is to blame (a lock it took twice), if so
         self.detail = detail
         self.va = va
         self.pfn = pfn
