@@ -132,7 +132,8 @@ def test_any_file_of_the_grammar_ends_with_a_verdict_or_a_clear_error(capsys, te
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "gen.litmus"
         path.write_text(text)
-        rc = main(["litmus", str(path), "--arch", "x86,ppc64-6.12", "--executions", "30", "--max-steps", "300"])
+        rc = main(["litmus", str(path), "--arch", "x86,ppc64-6.12", "--executions", "30", "--max-steps", "300",
+                   "--jobs", "1"])  # no pool forked per example (test_jobs covers --jobs)
     out, err = capsys.readouterr()
     assert rc in (0, 1, 2, 3), f"exit {rc} for:\n{text}\n{err[-2000:]}"
     found = INTERNALS.search(out + err)
