@@ -24,6 +24,9 @@ OPS = ["litmus/op-change-protection.litmus", "litmus/op-zap-page-range.litmus",
        "litmus/op-unmap-mapping-range.litmus", "litmus/mremap-fault-old-address.litmus",
        "litmus/op-clear-refs.litmus", "litmus/op-page-mkclean.litmus", "litmus/op-reclaim-madvise.litmus",
        pytest.param("litmus/zap-dirty-shared-flush.litmus", marks=pytest.mark.slow),  # 40 s: three CPUs
+       "litmus/fork-cow.litmus",  # the write-protect fault's copy: unmap, then map, two rounds
+       pytest.param("litmus/op-fault.litmus", marks=pytest.mark.slow),  # two CPUs faulting one page
+       pytest.param("litmus/op-fault-file.litmus", marks=pytest.mark.slow),
        str(FIXTURES / "txn-seed-mprotect.litmus")]
 ROOT = Path(__file__).parent.parent
 

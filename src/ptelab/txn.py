@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from .machine.memory import PTE_TABLE_SHIFT
 from .pte import (
+    ARCH_MASK,
     PAGE_SHIFT,
     PAGE_SIZE,
     PFN_SHIFT,
@@ -238,11 +239,16 @@ class PteTxn:
         self._intent("wrprotect", addr, pte_wrprotect(cur))
 
     def relax(self, addr: int, entry: int) -> None:
-        """ptep_set_access_flags: add Accessed, Dirty or write to a present entry."""
+        """ptep_set_access_flags: add the Accessed, Dirty or write that `entry` has to a
+        present entry of the same frame and protection (what the entry has more already,
+        set by the hardware meanwhile, stays; so do the bits the backend keeps for itself,
+        which a lockless hash_page may change: ARCH_MASK)."""
         cur = self.get(addr)
-        if not pte_present(cur) or (entry & ~_RELAX_BITS) != (cur & ~_RELAX_BITS) or cur & ~entry & _RELAX_BITS:
+        keep = ~(_RELAX_BITS | ARCH_MASK)
+        if not pte_present(cur) or entry & keep != cur & keep:
             raise TxnError(f"relax at {addr:#x} may only add Accessed, Dirty or write")
-        self._intent("relax", addr, entry, entry & ~cur)
+        add = entry & ~cur & _RELAX_BITS
+        self._intent("relax", addr, cur | add, add)
 
     def age(self, addr: int) -> Result:
         """ptep_test_and_clear_young: the result is whether it was young."""
@@ -277,11 +283,13 @@ class PteTxn:
         no accessor may read back an entry written earlier in the same section (Xen may
         still hold the write in its multicall buffer); one intent per entry is one round."""
         arch = self.machine.arch
-        if self.defer_flush is None:
+        if self.defer_flush is None and any(intent[0] in _TAKES for intent in self.intents):
             # G1 as an operation contract (explore/invariants.py): when the transaction
             # returns, no translation of an entry the commit saw under the locks, filled
             # before the write it saw, grants more than that entry.  A caller that owes the
-            # flush (defer_flush) promises it at its own return instead.
+            # flush (defer_flush) promises it at its own return instead; a transaction that
+            # only maps, relaxes or ages takes nothing away and promises nothing (as a fault
+            # has no contract: another operation's missing flush is not its to answer for).
             self.machine.operation_begin("txn commit")
             self.contract = True
         rounds: list[list[tuple]] = []
@@ -436,7 +444,8 @@ def _wrprotect(arch, vma, mm, addr, ptep):
 def _relax(arch, vma, mm, addr, ptep, add):
     old = arch.ptep_get(ptep)
     # dirty=1 whenever something is added: x86 stores only then (arch/x86/mm/pgtable.c:502-512,
-    # 6.12), leaving Accessed alone to the hardware, and the intent promises the entry it names
+    # 6.12), leaving Accessed alone to the hardware, and the intent promises the entry it names;
+    # called even when nothing is added, as the fault handler calls it (a backend may mend more)
     arch.ptep_set_access_flags(vma, addr, ptep, old | add, int(bool(add)))
     return old, old | add
 
@@ -459,7 +468,9 @@ def _rewrites(op: str, cur: int, args) -> bool:
         return _needs_clean(cur, *args)
     if op == "age":
         return bool(pte_young(cur))
-    return op in _REWRITES or op == "relax"
+    if op == "relax":  # only if it adds something: a relax of nothing changes no entry (s390)
+        return bool(args[0] & ~cur)
+    return op in _REWRITES
 
 
 def _needs_clean(pte: int, wrprotect: bool, mkold: bool) -> bool:
@@ -496,5 +507,6 @@ def _made(op: str, old: int, args) -> int:
 
 _APPLY = {"unmap": _unmap, "protect": _protect, "wrprotect": _wrprotect,
           "relax": _relax, "age": _age, "move": _move}
-_REWRITES = ("unmap", "protect", "clean", "move")  # the intents that clear or rewrite an entry whole
+_REWRITES = ("unmap", "protect", "clean", "move")
+_TAKES = ("unmap", "protect", "wrprotect", "clean", "move")  # the intents that may take a permission away  # the intents that clear or rewrite an entry whole
 _BREAK = {**_APPLY, "protect": _break, "clean": _break_clean}

@@ -104,6 +104,8 @@ def handle_mm_fault(vma, addr: int, write: bool) -> None:
     if not pte_present(entry):
         do_swap_page(vma, addr, ptep, entry, write)
         return
+    if mm.machine.api == "txn":
+        return _fault_present_txn(vma, addr, ptep, entry, write)
     arch = mm.machine.arch
     ptl = pte_lockptr(mm, ptep)
     spin_lock(mm, ptl)
@@ -128,6 +130,8 @@ def _set_new_pte(vma, addr: int, ptep: int, entry: int) -> bool:
     of do_anonymous_page, finish_fault and insert_pfn)."""
     mm = vma.mm
     arch = mm.machine.arch
+    if mm.machine.api == "txn":
+        return _set_new_pte_txn(vma, addr, ptep, entry)
     ptl = pte_lockptr(mm, ptep)
     spin_lock(mm, ptl)
     installed = pte_none(arch.ptep_get(ptep))
@@ -222,6 +226,8 @@ def wp_page_copy(vma, addr: int, ptep: int, orig: int, old_page) -> None:
     anon_vma_prepare(vma)
     new = mem.alloc_page(PG_anon | PG_swapbacked)
     mem.data[new] = mem.data[pte_pfn(orig)] if old_page is not None else 0
+    if mm.machine.api == "txn":
+        return _wp_page_copy_txn(vma, addr, ptep, orig, old_page, new)
     ptl = pte_lockptr(mm, ptep)
     spin_lock(mm, ptl)
     if arch.ptep_get(ptep) != orig:
@@ -251,6 +257,8 @@ def do_swap_page(vma, addr: int, ptep: int, orig: int, write: bool) -> None:
     swap = mm.kernel.swap
     anon_vma_prepare(vma)
     page = mem.alloc_page(PG_anon | PG_swapbacked | PG_dirty)
+    if mm.machine.api == "txn":
+        return _swap_in_txn(vma, addr, ptep, orig, write, page)
     ptl = pte_lockptr(mm, ptep)
     spin_lock(mm, ptl)
     if arch.ptep_get(ptep) != orig:
@@ -270,6 +278,97 @@ def do_swap_page(vma, addr: int, ptep: int, orig: int, write: bool) -> None:
     arch.set_pte_at(mm, addr, ptep, pte)
     arch.update_mmu_cache(vma, addr, ptep)
     spin_unlock(mm, ptl)
+
+
+# ---- the faults on the transactional interface (txn.py; model's own) ---------------------
+# Each is the function above it written as one transaction over the faulting page: the
+# entry is checked against what the fault saw, under the transaction's PTE lock, and the
+# change is an intent; update_mmu_cache and the rmap follow the commit, under the lock.
+
+def _set_new_pte_txn(vma, addr: int, ptep: int, entry: int) -> bool:
+    with PteTxn(vma, addr, addr + PAGE_SIZE) as t:
+        if not pte_none(t.get(addr)):
+            return False
+        t.map(addr, entry)
+        t.commit()
+        vma.mm.machine.arch.update_mmu_cache(vma, addr, ptep)
+    return True
+
+
+def _fault_present_txn(vma, addr: int, ptep: int, orig: int, write: bool) -> None:
+    """handle_pte_fault's present entry: the Accessed/Dirty fix-up or a write-protect
+    fault's reuse is a relax intent; a copy (wp_page_copy) is made after the lock is
+    dropped, as in 6.12."""
+    mm = vma.mm
+    mem = mm.machine.mem
+    arch = mm.machine.arch
+    page, copy, shared_dirty = None, False, False
+    with PteTxn(vma, addr, addr + PAGE_SIZE) as t:
+        if t.get(addr) != orig:
+            return
+        entry = pte_mkyoung(orig)
+        if write and not pte_write(orig):
+            page = vm_normal_page(vma, addr, orig)
+            shared_dirty = bool(vma.flags & VM_SHARED) and page is not None
+            copy = not vma.flags & VM_SHARED and not (page is not None and PageAnon(mem, page)
+                                                      and mem.refcount[page] == 1)
+            entry = maybe_mkwrite(pte_mkdirty(entry), vma.flags)
+        elif write:
+            entry = pte_mkdirty(entry)
+        if not copy:
+            # even when it adds nothing: the backend may have more to mend than the bits
+            # (s390's ptep_set_access_flags rewrites an entry left invalid, pgtable.h:1292-1307)
+            t.relax(addr, entry)
+            t.commit()
+            if arch.ptep_get(ptep) != orig:
+                arch.update_mmu_cache(vma, addr, ptep)
+            elif write:
+                arch.flush_tlb_fix_spurious_fault(vma, addr, ptep)
+    if copy:
+        wp_page_copy(vma, addr, ptep, orig, page)
+    elif shared_dirty:
+        set_page_dirty(mem, page)  # fault_dirty_shared_page
+
+
+def _wp_page_copy_txn(vma, addr: int, ptep: int, orig: int, old_page, new: int) -> None:
+    """wp_page_copy: the old entry unmapped (its round flushed) and the copy mapped in the
+    next round, so the new frame is never mapped over an unflushed old one."""
+    mm = vma.mm
+    mem = mm.machine.mem
+    with PteTxn(vma, addr, addr + PAGE_SIZE) as t:
+        if t.get(addr) != orig:
+            mem.put_page(new)
+            return
+        t.unmap(addr)
+        t.map(addr, maybe_mkwrite(pte_mkdirty(mk_pte(new, vma.page_prot)), vma.flags))
+        page_add_new_anon_rmap(mem, new, vma, addr)
+        t.commit()
+        mm.machine.arch.update_mmu_cache(vma, addr, ptep)
+        if old_page is not None:
+            page_remove_rmap(mem, old_page)
+            mem.put_page(old_page)  # the old mapping's reference, after the flush
+
+
+def _swap_in_txn(vma, addr: int, ptep: int, orig: int, write: bool, page: int) -> None:
+    """do_swap_page: the swap entry replaced by the new page's entry (a map intent over a
+    not-present entry), if it is still the one the fault saw."""
+    mm = vma.mm
+    mem = mm.machine.mem
+    swap = mm.kernel.swap
+    with PteTxn(vma, addr, addr + PAGE_SIZE) as t:
+        if t.get(addr) != orig:
+            mem.put_page(page)
+            return
+        entry = pte_to_swp_entry(orig)
+        mem.data[page] = swap.read(entry)
+        swap.swap_free(entry)
+        pte = mk_pte(page, vma.page_prot)
+        if write:
+            pte = maybe_mkwrite(pte_mkdirty(pte), vma.flags)
+        page_add_new_anon_rmap(mem, page, vma, addr)
+        t.map(addr, pte)
+        t.commit()
+        mm.machine.arch.update_mmu_cache(vma, addr, ptep)
 
 
 # ---- fork --------------------------------------------------------------------------------
