@@ -254,7 +254,6 @@ def do_swap_page(vma, addr: int, ptep: int, orig: int, write: bool) -> None:
     if is_migration_entry(entry):
         migration_entry_wait(vma, addr, ptep)  # then the access is retried
         return
-    swap = mm.kernel.swap
     anon_vma_prepare(vma)
     page = mem.alloc_page(PG_anon | PG_swapbacked | PG_dirty)
     if mm.machine.api == "txn":
@@ -269,12 +268,7 @@ def do_swap_page(vma, addr: int, ptep: int, orig: int, write: bool) -> None:
     # loses the race finds the folio and waits on its lock (6.12 mm/memory.c:4274-4330).
     # With no swap cache here, the slot is read once the entry is known to be still there:
     # the winner frees it, and a loser read it after that.
-    mem.data[page] = swap.read(entry)
-    swap.swap_free(entry)
-    pte = mk_pte(page, vma.page_prot)
-    if write:
-        pte = maybe_mkwrite(pte_mkdirty(pte), vma.flags)
-    page_add_new_anon_rmap(mem, page, vma, addr)
+    pte = _swapped_in(vma, addr, entry, write, page)
     arch.set_pte_at(mm, addr, ptep, pte)
     arch.update_mmu_cache(vma, addr, ptep)
     spin_unlock(mm, ptl)
@@ -349,24 +343,28 @@ def _wp_page_copy_txn(vma, addr: int, ptep: int, orig: int, old_page, new: int) 
             mem.put_page(old_page)  # the old mapping's reference, after the flush
 
 
+def _swapped_in(vma, addr: int, entry, write: bool, page: int) -> int:
+    """The slot read into the new page and freed, the page in the rmap: the entry to map."""
+    mm = vma.mm
+    mm.machine.mem.data[page] = mm.kernel.swap.read(entry)
+    mm.kernel.swap.swap_free(entry)
+    pte = mk_pte(page, vma.page_prot)
+    if write:
+        pte = maybe_mkwrite(pte_mkdirty(pte), vma.flags)
+    page_add_new_anon_rmap(mm.machine.mem, page, vma, addr)
+    return pte
+
+
 def _swap_in_txn(vma, addr: int, ptep: int, orig: int, write: bool, page: int) -> None:
     """do_swap_page: the swap entry replaced by the new page's entry (a map intent over a
     not-present entry), if it is still the one the fault saw."""
     mm = vma.mm
     mem = mm.machine.mem
-    swap = mm.kernel.swap
     with PteTxn(vma, addr, addr + PAGE_SIZE) as t:
         if t.get(addr) != orig:
             mem.put_page(page)
             return
-        entry = pte_to_swp_entry(orig)
-        mem.data[page] = swap.read(entry)
-        swap.swap_free(entry)
-        pte = mk_pte(page, vma.page_prot)
-        if write:
-            pte = maybe_mkwrite(pte_mkdirty(pte), vma.flags)
-        page_add_new_anon_rmap(mem, page, vma, addr)
-        t.map(addr, pte)
+        t.map(addr, _swapped_in(vma, addr, pte_to_swp_entry(orig), write, page))
         t.commit()
         mm.machine.arch.update_mmu_cache(vma, addr, ptep)
 
