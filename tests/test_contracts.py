@@ -148,3 +148,31 @@ def test_a_violation_no_rule_prevents_says_so():
     assert "no per-call check" in v.describe()  # no-stale-translation is checked on state only
     v = Violation("lost-dirty", "x", None, None, None, 3, None)
     assert "or the caller broke a rule the rulebook lacks" in v.describe()
+
+
+def test_try_to_migrate_promises_no_translation_of_the_old_page_at_its_return(monkeypatch):
+    """6.12 try_to_migrate flushes each entry it replaces under the PTE lock (mm/rmap.c:2198):
+    migrate-fault-waits passes.  A try_to_migrate whose ptep_clear_flush does not flush
+    breaks its own promise, found at its return inside migrate_page, before any copy."""
+    from ptelab.arch import ARCHES
+
+    test = load(SUITE / "migrate-fault-waits.litmus")
+    assert "stale-translation" not in test.check("x86").outcomes
+    monkeypatch.setattr(ARCHES["x86"], "ptep_clear_flush",
+                        lambda self, vma, addr, ptep: self.ptep_get_and_clear(vma.mm, addr, ptep))
+    result = test.check("x86")
+    [violation] = result.counterexamples["stale-translation"].result.violations
+    assert violation.detail.startswith("P0's try_to_migrate") and "cpu1 TLB still holds A" in violation.detail
+    assert violation.prevented_by == "no-stale-translation"
+
+
+def test_a_migration_that_flushes_after_unlock_breaks_the_racing_mprotect():
+    """The pair: the hand-written migration's late flush leaves mprotect returning with cpu2's
+    writable translation (blamed on no rule: the rulebook has none for it); 6.12's sequence
+    passes on x86."""
+    late = load(SUITE / "migrate-flush-after-unlock.litmus").check("x86")
+    [violation] = late.counterexamples["stale-translation"].result.violations
+    assert violation.detail.startswith("P1's change_protection") and "left behind by P0" in violation.detail
+    assert violation.prevented_by is None
+    kernel = load(SUITE / "migrate-kernel-sequence.litmus").check("x86")
+    assert kernel.ok and kernel.complete and not kernel.outcomes

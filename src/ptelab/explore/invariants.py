@@ -219,7 +219,7 @@ class Invariants:
                     execution.touch(("frame", pfn), False)
                     problem = grants_more(machine, pte, pfn, gen, writable)
                     if problem:
-                        left, broke = self._left_by(execution, op, mm, ptep, filled, writable)
+                        left, broke = self._left_by(execution, op, mm, ptep, filled, writable, pfn)
                         detail = (f"{op.where} returned while {where} still holds {name} {problem} (filled "
                                   f"from an earlier write than the one it saw under the PTE lock; left "
                                   f"behind by {left})")
@@ -228,13 +228,13 @@ class Invariants:
                         execution.violations[-1].blame = broke is not None
                         return
 
-    def _left_by(self, execution, op, mm, ptep: int, filled: int, writable: bool) -> tuple:
+    def _left_by(self, execution, op, mm, ptep: int, filled: int, writable: bool, pfn: int) -> tuple:
         """Who wrote the entry first after the translation was filled, and which rule of the
         rulebook the returning operation, or that writer, broke (None: no rule prevents it):
         - the writer is another operation still in flight, which deferred its flush past the
           lock: a zap returning then owed the nested flush (flush-nested, mm_tlb_flush_nested);
           another operation owed a flush before that writer dropped the lock, if the
-          translation is writable (flush-dirty-shared-before-unlock);
+          translation is writable and its page not anonymous (flush-dirty-shared-before-unlock);
         - reclaim cleared the entry and its batched flush is still pending:
           flush-batched-pending;
         - the operation's own write: it returned without its flush (no-stale-translation)."""
@@ -243,7 +243,8 @@ class Invariants:
         if actor is not None and actor is not op.actor and writer_op is not None and writer_op in actor.ops:
             if "mmu_gather" in op.name:
                 return where, "flush-nested"  # mm_tlb_flush_nested, 6.12 mm/mmu_gather.c:472-496
-            return where, "flush-dirty-shared-before-unlock" if writable else None
+            shared = writable and not self.mem.flags[pfn] & PG_anon
+            return where, "flush-dirty-shared-before-unlock" if shared else None
         if getattr(mm, "tlb_flush_batched", False):
             return where, "flush-batched-pending"
         if actor is op.actor:

@@ -72,9 +72,14 @@ def migrate_page(kernel, page: int):
 
 def try_to_migrate(kernel, page: int) -> None:
     """6.12 mm/rmap.c:2363-2399 with try_to_migrate_one (:2034-2353), without
-    TTU_BATCH_FLUSH: each PTE mapping the page is cleared and flushed (ptep_clear_flush),
-    its Dirty moved to the page, and replaced by a migration entry, writable if it was."""
+    TTU_BATCH_FLUSH: each PTE mapping the page is cleared and flushed (ptep_clear_flush,
+    :2198), its Dirty moved to the page, and replaced by a migration entry, writable if it
+    was.  Its promise, checked at its return: no CPU can use a translation of the page
+    through an entry it replaced, so nothing writes the page while it is copied (MIGRATE_ASYNC's
+    TTU_BATCH_FLUSH, mm/migrate.c:1319, keeps it later, at migrate_pages_batch's
+    try_to_unmap_flush before the copy, :1893-1894: not modelled)."""
     mem = kernel.machine.mem
+    kernel.machine.operation_begin("try_to_migrate")
     for vma, addr in rmap_walk(mem, page):
         ptep, ptl = _map_pte_lock(vma, addr, page)
         if ptep is None:
@@ -90,6 +95,7 @@ def try_to_migrate(kernel, page: int) -> None:
         page_remove_rmap(mem, page)
         mem.put_page(page)  # the mapping's reference
         spin_unlock(mm, ptl)
+    kernel.machine.operation_end()
 
 
 def migrate_folio(mem, dst: int, src: int) -> None:
@@ -112,8 +118,11 @@ def migrate_folio(mem, dst: int, src: int) -> None:
 def remove_migration_ptes(kernel, src: int, dst: int) -> None:
     """6.12 mm/migrate.c:401-419 with remove_migration_pte (:288-395): every migration
     entry for src becomes a PTE of dst (old, writable if the entry was; dirtiness stays
-    in the page, the entries have no Dirty bit)."""
+    in the page, the entries have no Dirty bit).  No flush (the entries it replaces are not
+    present: try_to_migrate flushed what they replaced); its promise, checked at its
+    return: no CPU uses a translation older than the entries it made."""
     mem = kernel.machine.mem
+    kernel.machine.operation_begin("remove_migration_ptes")
     for vma, addr in rmap_walk(mem, dst):
         mm = vma.mm
         ptep, ptl = pte_offset_map_lock(mm, addr)
@@ -133,3 +142,4 @@ def remove_migration_ptes(kernel, src: int, dst: int) -> None:
         arch.set_pte_at(mm, addr, ptep, pte)
         arch.update_mmu_cache(vma, addr, ptep)
         spin_unlock(mm, ptl)
+    kernel.machine.operation_end()
