@@ -55,6 +55,10 @@ def test_report_page_structure(tmp_path, capsys, monkeypatch):
     assert "cpu0" in text and "cpu1" in text and "hardware (TLB / cache)" in text and "lock-held" in text
     assert "--replay" in text
     assert "states more than x86" in text or "ppc64" in text
+    # the findings rendered from their markdown, not shown as its source
+    findings = [i for i in outline.ids if i.startswith("finding-")]
+    assert findings and "<pre>#" not in page and "<h3>" in page
+    assert "states-x86" in outline.ids  # each architecture's diagram in its own block
     # the costs: a plot per operation (matplotlib installed) or its table, either way a heading each
     assert all(f"cost-{op}" in outline.ids for op in OPERATIONS)
     costs = page[page.index("<section id=costs>"):]

@@ -15,12 +15,25 @@ trap 'rm -rf "$work"' EXIT
 cp "$report/index.html" "$work/top.html"
 # headless --screenshot ignores a URL's #fragment: one copy of the page per section,
 # showing only that section (a style rule added to the page's head).
-for section in rules states compare matrix counterexamples findings; do
+for section in rules states compare matrix counterexamples costs findings; do
   sed "s|</head>|<style>section:not(#$section){display:none}</style></head>|" "$report/index.html" > "$work/$section.html"
 done
-for section in top rules states compare matrix counterexamples findings; do
-  echo "screenshot_report: $section"
-  "$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1400,1000 \
-    --screenshot="$out/$section.png" "file://$work/$section.html" >/dev/null 2>&1
+# and one per architecture's state diagram, alone, in a window as tall as a printed page is
+# to its width (does the kernel view fit on a page?)
+arches=$(grep -o "class=arch id='states-[^']*'" "$report/index.html" | sed "s/.*id='states-//; s/'$//" || true)
+for arch in $arches; do
+  sed "s|</head>|<style>section:not(#states){display:none}.arch:not([id='states-$arch']){display:none}</style></head>|" \
+    "$report/index.html" > "$work/states-$arch.html"
+done
+shoot() {  # name, window size
+  echo "screenshot_report: $1"
+  "$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size="$2" \
+    --screenshot="$out/$1.png" "file://$work/$1.html" >/dev/null 2>&1
+}
+for section in top rules states compare matrix counterexamples costs findings; do
+  shoot "$section" 1400,1000
+done
+for arch in $arches; do
+  shoot "states-$arch" 1400,1980
 done
 ls -l "$out"

@@ -22,13 +22,15 @@ from .rules import RULES
 from .states import derive
 
 CSS = """
-body{font-family:Helvetica,Arial,sans-serif;margin:1.5em;max-width:1400px;color:#222}
+body{font-family:Helvetica,Arial,sans-serif;margin:1.5em;color:#222}
 h1{font-size:1.6em}h2{border-bottom:2px solid #888;margin-top:2em}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #bbb;padding:2px 6px;font-size:.85em;vertical-align:top}
 th{background:#eee}.ok{background:#d8f5d8}.FAIL{background:#f8c8c8;font-weight:bold}.INCONCLUSIVE{background:#fbeec0}
-.red{color:#c00}.lane{min-width:14em}.hw{background:#f4f4ff}.diagram{overflow:auto;border:1px solid #ddd;max-height:48em}
+.red{color:#c00}.lane{min-width:14em}.hw{background:#f4f4ff}.diagram{overflow:auto;border:1px solid #ddd}.diagram svg{max-width:100%;height:auto}
 pre{background:#f7f7f7;padding:.5em;overflow:auto;font-size:.8em}nav a{margin-right:1em}
 figure{margin:.5em 0}figure img{max-width:100%}summary{cursor:pointer;font-size:.85em}
+td.ok,td.FAIL,td.INCONCLUSIVE{font-size:.75em;padding:2px 3px}th{font-size:.8em}
+.finding{border-left:3px solid #ccc;padding-left:1em;margin:1em 0;max-width:60em}.finding code{font-size:.85em}
 """
 
 
@@ -62,10 +64,10 @@ def states_section(arches: list[str], progress=_quiet) -> tuple[str, dict[str, K
         views[arch] = view = kernel_view(sm)
         red = sum(1 for _, broken in drawn_edges(view).values() if broken)
         svg = _svg(view)
-        parts.append(f"<h3 id='states-{arch}'>{arch}</h3><p>{len(view.states)} states, {len(drawn_edges(view))} "
-                     f"edges ({red} breaking a rule, red); the full machine has {len(sm.states)} states and "
-                     f"{len(sm.transitions)} transitions.</p>"
-                     + (f"<div class=diagram>{svg}</div>" if svg else _view_table(view)))
+        parts.append(f"<div class=arch id='states-{arch}'><h3>{arch}</h3><p>{len(view.states)} states, "
+                     f"{len(drawn_edges(view))} edges ({red} breaking a rule, red); the full machine has "
+                     f"{len(sm.states)} states and {len(sm.transitions)} transitions.</p>"
+                     + (f"<div class=diagram>{svg}</div>" if svg else _view_table(view)) + "</div>")
     return "".join(parts), views
 
 
@@ -105,8 +107,8 @@ def run_litmus(paths: list[str], arches: list[str], progress=_quiet):
 
 
 def _cell(r) -> str:
-    seen = ",".join(sorted(r.outcomes)) or "-"
-    return f"<td class={r.verdict}>{escape(r.verdict)} {escape(seen)}</td>"
+    seen = ", ".join(sorted(r.outcomes)) or "-"  # a space after each comma: twelve columns wrap there
+    return f"<td class={r.verdict}><b>{escape(r.verdict)}</b><br>{escape(seen)}</td>"
 
 
 def rules_section(results, arches) -> str:
@@ -225,8 +227,15 @@ def costs_section(arches: list[str], progress=_quiet) -> str:
 
 
 def findings_section(docs: Path) -> str:
+    """Each finding's markdown as HTML (markdown-it, which rich brings; raw HTML in it escaped),
+    its headings one level down, under the finding's file name."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
     files = sorted((docs / "findings").glob("*.md"))
-    return "".join(f"<h3>{escape(f.stem)}</h3><pre>{escape(f.read_text())}</pre>" for f in files) or "<p>None.</p>"
+    return "".join(f"<div class=finding id='finding-{escape(f.stem)}'>"
+                   + md.render(f.read_text()).replace("<h1>", "<h3>").replace("</h1>", "</h3>")
+                   .replace("<h2>", "<h4>").replace("</h2>", "</h4>") + "</div>" for f in files) or "<p>None.</p>"
 
 
 SECTIONS = ("rules", "states", "compare", "matrix", "counterexamples", "costs", "findings")
