@@ -8,6 +8,11 @@ four CPUs fault on one page) is searched exhaustively (DPOR with sleep sets, deb
 core), each search capped at --seconds.  One line per scenario and architecture: executions,
 executions a sleep set cut short, distinct final states, complete or the bound that cut it, and
 seconds.  A search cut by --seconds is a lower bound of the work, never an "ok".
+
+With --merge each search is also run merged (explore/dpor.py `merge=True`: equal states are
+recognised and not explored again), right after the stateless one: two rows per scenario and
+architecture, "runs" counting the executions the merged search stopped at an explored state
+("merged") and "states" the distinct states it fingerprinted.
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ ORDER = ("fault-2cpu-1page", "fault-2cpu-2pages", "fault-3cpu-1page", "seed-mpro
          "change-protection-4pages", "fault-4cpu-1page")
 
 
-def search(test, arch: str, seconds: float) -> tuple:
-    """One exhaustive search: (executions, redundant, distinct final states, cut, seconds)."""
+def search(test, arch: str, seconds: float, merge: bool = False) -> tuple:
+    """One exhaustive search: (the Search, distinct final states, cut, seconds)."""
     finals = set()
 
     def seen(result):
@@ -33,10 +38,10 @@ def search(test, arch: str, seconds: float) -> tuple:
             finals.add(repr(sorted(result.final.items())))
 
     start = time.perf_counter()
-    s = Exhaustive(test.scenario, arch, Bounds(seconds=seconds)).run(seen)
+    s = Exhaustive(test.scenario, arch, Bounds(seconds=seconds), merge=merge).run(seen)
     elapsed = time.perf_counter() - start
     cut = ", ".join(sorted(s.cut)) or "complete"
-    return s.executions, s.redundant, len(finals), cut, elapsed
+    return s, len(finals), cut, elapsed
 
 
 def main() -> None:
@@ -44,17 +49,22 @@ def main() -> None:
     parser.add_argument("--arch", default="x86,ppc64-6.12,ppc64-2.6.27", help="comma list (default: x86 and the ppc64 variants)")
     parser.add_argument("--seconds", type=float, default=30.0, help="cap on each search (default 30)")
     parser.add_argument("--only", action="append", help="run only this scenario (repeatable)")
+    parser.add_argument("--merge", action="store_true", help="also the merged search, row after row")
     args = parser.parse_args()
     names = args.only or list(ORDER)
-    print(f"| {'scenario':<26} | {'arch':<13} | {'executions':>10} | {'sleep-cut':>9} | {'final states':>12} "
-          f"| {'search':<10} | {'s':>6} |")
-    print(f"|{'-' * 28}|{'-' * 15}|{'-' * 11}:|{'-' * 10}:|{'-' * 13}:|{'-' * 12}|{'-' * 7}:|")
+    modes = (False, True) if args.merge else (False,)
+    print(f"| {'scenario':<26} | {'arch':<16} | {'search':<7} | {'executions':>10} | {'sleep-cut':>9} | {'merged':>7} "
+          f"| {'states':>7} | {'final states':>12} | {'cut':<10} | {'s':>6} |")
+    print(f"|{'-' * 28}|{'-' * 18}|{'-' * 9}|{'-' * 11}:|{'-' * 10}:|{'-' * 8}:|{'-' * 8}:|{'-' * 13}:|{'-' * 12}|"
+          f"{'-' * 7}:|")
     for name in names:
         test = load(str(SCENARIOS / f"{name}.litmus"))
         for arch in args.arch.split(","):
-            executions, redundant, finals, cut, seconds = search(test, arch, args.seconds)
-            print(f"| {name:<26} | {arch:<13} | {executions:>10,} | {redundant:>9,} | {finals:>12} "
-                  f"| {cut:<10} | {seconds:>6.1f} |", flush=True)
+            for merge in modes:
+                s, finals, cut, seconds = search(test, arch, args.seconds, merge)
+                print(f"| {name:<26} | {arch:<16} | {'merged' if merge else 'DPOR':<7} | {s.executions:>10,} "
+                      f"| {s.redundant:>9,} | {s.merged:>7,} | {s.states:>7,} | {finals:>12} | {cut:<10} "
+                      f"| {seconds:>6.1f} |", flush=True)
 
 
 if __name__ == "__main__":

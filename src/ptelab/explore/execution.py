@@ -194,6 +194,7 @@ class Execution:
         self.prefix, self.prefix_steps = chooser.prefix() if hasattr(chooser, "prefix") else ((), ())
         self.prefix_length = len(self.prefix)
         self.replaying = False
+        self._fingerprinter = None
 
     # ---- what the scheduling points call ---------------------------------------------
     def point(self, loc, write, what, enabled=None, also=None):
@@ -344,6 +345,32 @@ class Execution:
         return Result(self.schedule, self.steps, self.violations, self.breaches, final,
                       {a.name: a.outcome for a in actors if a.outcome}, redundant, result_cut,
                       self.cut.note if self.cut is not None and result_cut == self.cut.bound else "", world)
+
+    def fingerprint(self) -> bytes | None:
+        """The state this execution has reached, for the merged search (explore/state.py):
+        the world, the invariants' bookkeeping, the breaches so far and every actor's
+        position; None when part of it cannot be hashed soundly."""
+        fingerprinter = self._fingerprinter
+        if fingerprinter is None:
+            from ..machine import Machine
+            from ..machine.counters import Counters
+            from .loops import Loop, Waiting
+            from .state import Fingerprinter
+
+            special = {
+                Actor: lambda a, now: (a.index, a.finished, a.outcome, a.pending, a.wrote, a.line, a.waiting, a.ops),
+                Loop: lambda loop, now: (loop.actor, loop.where, loop.locals, now - loop.first),
+                Waiting: lambda w, now: (w.reads, now - w.since, w.where),
+                Counters: lambda c, now: (),  # written by the model, never read by it
+                # the CPU that ran last: _switch_to sets it before every step
+                Machine: lambda m, now: tuple(item for item in m.__dict__.items() if item[0] != "this_cpu"),
+            }
+            atoms = [(self, "<execution>"), (self._main, "<controller>"),
+                     *((glet, "<greenlet>") for glet in (*self.workers, *(a.glet for a in self.actors)))]
+            fingerprinter = self._fingerprinter = Fingerprinter(atoms, special,
+                                                                (Execution.point.__code__, _serve.__code__),
+                                                                static=self.scenario)
+        return fingerprinter.of((self.world, self.invariants, self.breaches), self.actors, len(self.steps))
 
     def _worker(self) -> greenlet:
         """An idle worker of the search, or a new one."""

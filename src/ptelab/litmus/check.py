@@ -112,11 +112,12 @@ class LitmusTest:
 
     def check(self, arch: str, mode: str = "exhaustive", bounds: Bounds | None = None, seed: int = 0,
               runs: int = 1000, debug: bool = True, naive: bool = False, api: str = "legacy",
-              progress=None) -> ArchResult:
+              progress=None, merge: bool = False) -> ArchResult:
         """Explore the test on `arch`; `naive` turns the partial-order reduction off; `api`
         runs the mm operations the test calls on the accessors (legacy) or on txn.
         `progress`, if given, is called now and then (dpor.PROGRESS_EVERY) with the executions
-        explored so far, the distinct final states found and the seconds spent."""
+        explored so far, the distinct final states found and the seconds spent.  `merge`
+        merges equal states (explore/dpor.py)."""
         self.scenario.api = api
         bounds = bounds or Bounds()
         result = ArchResult(self.name, arch, mode, self.condition_text(),
@@ -155,7 +156,8 @@ class LitmusTest:
         scenario = self.scenario
         hook = None if progress is None else lambda s: progress(s.executions, len(result.states), s.seconds)
         if mode == "exhaustive":
-            search = Exhaustive(scenario, arch, bounds, naive=naive, debug=debug, progress=hook).run(tally)
+            search = Exhaustive(scenario, arch, bounds, naive=naive, debug=debug, progress=hook,
+                                merge=merge).run(tally)
         else:
             search = PCT(scenario, arch, bounds, seed=seed, runs=runs, debug=debug, progress=hook).run(tally)
         result.executions, result.redundant = search.executions, search.redundant

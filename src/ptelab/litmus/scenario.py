@@ -99,7 +99,10 @@ class LitmusScenario:
         machine.api = self.api
         kernel = Kernel(machine)
         mms = {"mm": kernel.new_mm()}
-        state = {"kernel": kernel, "mms": mms, "va": {}, "frames": {}, "vars": {}, "ended": set()}
+        # "vars" in the blocks' order whichever starts first: a state does not record that order
+        # (the merged search tells states apart by their content, explore/state.py)
+        state = {"kernel": kernel, "mms": mms, "va": {}, "frames": {}, "ended": set(),
+                 "vars": {block.name: {} for block in self.litmus.blocks}}
         pages_in = {"mm": []}
         forks = list(self.litmus.forks)
         for i, page in enumerate(self.litmus.pages):
