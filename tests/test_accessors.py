@@ -6,6 +6,7 @@ from ptelab.arch.ppc64_hash import _PAGE_HASHPTE
 from ptelab.machine import FAULT
 from ptelab.machine.counters import ATOMIC_RMW, TLB_FLUSH_FULL, TLB_FLUSH_PAGE
 from ptelab.machine.hash_table import hpt_vpn
+from ptelab.machine.storage_key import _PAGE_REFERENCED
 from ptelab.mm.pgtable import pte_alloc, pte_lockptr, spin_lock
 from ptelab.pte import (
     pte_present,
@@ -56,6 +57,19 @@ class Setup:
             pfn = self.machine.translate(cpu, self.mm, self.addr, write)
         return pfn
 
+    def young(self, pte=None) -> bool:
+        """Young of the entry (by default the current one), wherever the architecture keeps
+        it: in the entry, or (s390-2.6.27) in the storage key of the frame it maps."""
+        pte = self.pte() if pte is None else pte
+        keys = self.machine.storage_keys
+        return pte_young(pte) or keys is not None and bool(keys.key(pte_pfn(pte)) & _PAGE_REFERENCED)
+
+    def dirty(self, pte=None) -> bool:
+        """Dirty, likewise (the key's change bit on s390-2.6.27)."""
+        pte = self.pte() if pte is None else pte
+        keys = self.machine.storage_keys
+        return pte_dirty(pte) or keys is not None and keys.changed(pte_pfn(pte))
+
     def cached_anywhere(self):
         if any(cpu.tlb.holds(self.mm.context, self.addr) for cpu in self.machine.cpus):
             return True
@@ -89,16 +103,16 @@ def test_set_ptes_maps_consecutive_frames(s):
 def test_hardware_sets_accessed_and_dirty(s):
     s.install()
     assert s.touch(s.cpu1, write=False) == s.page
-    assert pte_young(s.pte()) and not pte_dirty(s.pte())
+    assert s.young() and not s.dirty()
     assert s.touch(s.cpu1, write=True) == s.page
-    assert pte_dirty(s.pte())
+    assert s.dirty()
 
 
 def test_get_and_clear_returns_hardware_dirty_and_clears(s):
     s.install()
     s.touch(s.cpu1, write=True)
     old = s.arch.ptep_get_and_clear(s.mm, s.addr, s.ptep)
-    assert pte_dirty(old) and pte_young(old) and pte_pfn(old) == s.page
+    assert s.dirty(old) and s.young(old) and pte_pfn(old) == s.page
     assert pte_none(s.pte())
 
 
@@ -116,13 +130,15 @@ def test_set_wrprotect_keeps_dirty_and_stops_stores_after_flush(s):
     s.install()
     s.touch(s.cpu1, write=True)
     s.arch.ptep_set_wrprotect(s.mm, s.addr, s.ptep)
-    assert not pte_write(s.pte()) and pte_dirty(s.pte())
+    assert not pte_write(s.pte()) and s.dirty()
     s.arch.flush_tlb_page(s.vma, s.addr)
     assert s.touch(s.cpu1, write=True) == FAULT
     assert s.touch(s.cpu1, write=False) == s.page
 
 
 def test_set_access_flags_relaxes(s):
+    if s.arch.name == "s390-2.6.27":
+        pytest.skip("no Young or Dirty in the entry to relax: test_s390_2_6_27_entries_have_no_young_or_dirty")
     s.install(PAGE_READONLY)
     entry = pte_mkyoung(pte_mkdirty(s.pte()))
     assert s.arch.ptep_set_access_flags(s.vma, s.addr, s.ptep, entry, 1)
@@ -131,6 +147,8 @@ def test_set_access_flags_relaxes(s):
 
 
 def test_test_and_clear_young(s):
+    if s.arch.name == "s390-2.6.27":
+        pytest.skip("always 0 there: test_s390_2_6_27_young_is_the_keys")
     s.install()
     s.touch(s.cpu1, write=False)
     assert s.arch.ptep_test_and_clear_young(s.vma, s.addr, s.ptep) == 1
@@ -139,6 +157,8 @@ def test_test_and_clear_young(s):
 
 
 def test_clear_flush_young(s):
+    if s.arch.name == "s390-2.6.27":
+        pytest.skip("always 0 there: test_s390_2_6_27_young_is_the_keys")
     s.install()
     s.touch(s.cpu1, write=False)
     assert s.arch.ptep_clear_flush_young(s.vma, s.addr, s.ptep) == 1
@@ -162,7 +182,7 @@ def test_modify_prot_start_commit(s):
     s.arch.ptep_modify_prot_commit(s.vma, s.addr, s.ptep, old, pte_modify(old, PAGE_READONLY))
     s.arch.arch_leave_lazy_mmu_mode()
     assert generic(s.pte()) == generic(pte_modify(old, PAGE_READONLY))
-    assert pte_dirty(s.pte()) and not pte_write(s.pte())
+    assert s.dirty() and not pte_write(s.pte())
     s.arch.flush_tlb_page(s.vma, s.addr)
     assert s.touch(s.cpu1, write=True) == FAULT
 
@@ -172,8 +192,9 @@ def test_test_and_clear_young_is_atomic_only_where_the_arch_says(s):
     s.touch(s.cpu1, write=False)
     before = s.machine.counters[ATOMIC_RMW]
     s.arch.ptep_test_and_clear_young(s.vma, s.addr, s.ptep)
-    # one atomic update; ppc32 then flushes the hashed entry, clearing its hash bit atomically too
-    assert s.machine.counters[ATOMIC_RMW] == before + (2 if s.arch.name == "ppc32" else 1)
+    # one atomic update; ppc32 then flushes the hashed entry, clearing its hash bit atomically too;
+    # s390-2.6.27 returns 0 without touching the entry (pgtable.h:747-770, 2.6.27)
+    assert s.machine.counters[ATOMIC_RMW] == before + {"ppc32": 2, "s390-2.6.27": 0}.get(s.arch.name, 1)
 
 
 # ---- x86 ----------------------------------------------------------------------------------

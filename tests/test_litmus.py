@@ -125,6 +125,9 @@ forbid any_invariant
     ("P1 @ cpu1 {", "P1 @ cpu1 in child {", "undefined mm 'child'", 14, 1),
     ("forbid any_invariant", "forbid use-after-fre", "unknown outcome 'use-after-fre'; choose an invariant", 17, 8),
     ("forbid any_invariant", "expect ppc65: lost-dirty", "unknown architecture 'ppc65'", 17, 8),
+    ("forbid any_invariant", "expect all except ppc65: lost-dirty", "unknown architecture 'ppc65' after 'except'",
+     17, 19),
+    ("forbid any_invariant", "expect all except all: lost-dirty", "unknown architecture 'all' after 'except'", 17, 19),
     ("A: anon rw", "A: anon rx", "unknown page attribute 'rx'", 4, 11),
     ("P1 @ cpu1", "P1 @ cpu0", "cpu0 already runs another block", 14, 6),
     ("  pte_t old", "  pte_t *old", None, None, None),  # a pointer declarator is fine
@@ -215,7 +218,8 @@ def test_every_rule_links_a_litmus_test_that_shows_its_failure():
 
 
 def test_loops_and_conditions_run_as_c(tmp_path):
-    """A for loop over a range of pages, an if, compound assignment: the final state says so."""
+    """A for loop over a range of pages, an if, compound assignment: the final state says so
+    (pte_young is 0 on s390-2.6.27, whose Young is in the storage key: `expect ... except`)."""
     text = """PTE loop
 "two pages, one loop"
 {
@@ -231,7 +235,8 @@ P0 @ cpu0 {
   }
   int young = pte_young(ptep_get(pte_offset(B))) ? 1 : 0;
 }
-forbid (P0.sum != 8 || value(B) != 7 || P0.young != 1)
+forbid (P0.sum != 8 || value(B) != 7)
+expect all except s390-2.6.27: (P0.young == 1)
 """
     path = tmp_path / "loop.litmus"
     path.write_text(text)

@@ -149,7 +149,10 @@ def test_migration_moves_content_dirtiness_and_mappings(arch_name, shared):
         new = migrate_page(kernel, old)
     assert new is not None and new != old and mem.is_free(old)
     assert pte_pfn(_pte(kernel, mm, addr)) == new and mem.mapcount[new] == 1
-    assert mem.flags[new] & PG_dirty  # the PTE's Dirty went to the page, then to the new one
+    # the PTE's Dirty went to the page, then to the new one; on s390-2.6.27 an anonymous
+    # page's is in its frame's storage key, moved to the page only for a file or swap-cache
+    # page (2.6.27 mm/rmap.c:665-676), and the copy's own stores (not modelled) set the new key
+    assert mem.flags[new] & PG_dirty or arch_name == "s390-2.6.27" and not shared
     assert user_read(mm, cpus[1], addr) == 9  # cpu1's old TLB entry was flushed
     user_write(mm, cpus[1], addr, 10)
     assert mem.data[new] == 10

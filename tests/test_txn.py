@@ -289,7 +289,9 @@ def test_batch_accessors_as_intents(arch):
     entries, olds = _batch(arch, [0, 2], lambda t, v: [t.unmap(a) for a in ADDRS],
                            lambda ar, v, p: [ar.ptep_get_and_clear_full(v.mm, a, p + i, 0)
                                              for i, a in enumerate(ADDRS)])
-    assert entries[:N] == [0] * N and pte_dirty(_merged(olds)) and pte_young(_merged(olds))
+    assert entries[:N] == [0] * N
+    # no entry has Young or Dirty on s390-2.6.27 (pgtable.h:598-614, 2.6.27: the storage key)
+    assert (pte_dirty(_merged(olds)) and pte_young(_merged(olds))) != (arch == "s390-2.6.27")
 
     # clear_young_dirty_ptes(CYDP_CLEAR_YOUNG) (:489-511): age each entry
     def cydp(ar, v, p):

@@ -206,7 +206,7 @@ class PteTxn:
         ptep = self._ptep(addr)
         result = Result()
         self.intents.append((op, addr, ptep, result, *args))
-        self.view[addr] = new
+        self.view[addr] = self.machine.arch.pte_as_set(new)
         return result
 
     # ---- intents -----------------------------------------------------------------------

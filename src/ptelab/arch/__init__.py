@@ -48,6 +48,7 @@ ARCHES: Mapping[str, type[GenericArch]] = Registry((  # (name, module, class)
     ("arm64-nocont", "arm64", "Arm64NoCont"),
     ("ppc32", "ppc32_hash", "Ppc32Hash"),
     ("s390-6.12", "s390", "S390"),
+    ("s390-2.6.27", "s390", "S390_2_6_27"),
     ("ia64", "ia64", "Ia64"),
 ))
 

@@ -35,6 +35,8 @@ from ..pte import (
     PAGE_SIZE,
     PFN_SHIFT,
     _PAGE_ACCESSED,
+    _PAGE_DIRTY,
+    _PAGE_RW,
     pte_accessible,
     pte_mkclean,
     pte_mkold,
@@ -272,6 +274,15 @@ class GenericArch:
         cpu.is_lazy = False
         next_.cpumask.add(cpu.id)
 
+    def attach_ready(self, mm):
+        """A condition a CPU's context switch to mm waits for (explore/points.py), or None:
+        never by default."""
+        return None
+
+    def finish_arch_post_lock_switch(self, cpu) -> None:
+        """What the architecture does once a context switch to cpu.mm is done, before the
+        task runs (kernel/sched/core.c finish_task_switch): nothing by default."""
+
     def enter_lazy_tlb(self, cpu) -> None:
         """Nothing by default: the CPU keeps the mm and receives its flushes."""
 
@@ -370,6 +381,30 @@ class GenericArch:
 
     def pending_invalidation(self, mm, addr: int) -> bool:
         """Is an invalidation of (mm, addr) queued on this CPU and not yet issued?"""
+        return False
+
+    def pte_as_set(self, pte: int) -> int:
+        """The entry this backend stores when core code hands it `pte` (what set_pte_at
+        makes of it), for a reader predicting it (txn.py): `pte` by default; s390-2.6.27
+        drops Young and Dirty, which its pte_mkyoung and pte_mkdirty never set."""
+        return pte
+
+    def writable_translation(self, pte: int) -> bool:
+        """May the MMU cache a translation of this entry that stores use without a fault?
+        By default when it is writable and dirty (x86 caches a writable entry only with Dirty
+        set; the software-dirty backends make a clean entry fault on the first store)."""
+        return bool(pte & _PAGE_RW and pte & _PAGE_DIRTY)
+
+    def frame_state(self, pfn: int, young: bool, dirty: bool) -> None:
+        """A scenario declares the page at frame pfn young or old, dirty or clean (litmus
+        initial state): what the hardware records of it outside the PTE is made to agree (an
+        s390 storage key's R and C).  Nothing by default: the entry says it all."""
+
+    def page_test_and_clear_dirty(self, pfn: int) -> bool:
+        """Was frame pfn written since the hardware last recorded it clean outside the PTEs,
+        and record it clean (2.6.27's page_test_dirty then page_clear_dirty, called from
+        mm/rmap.c page_mkclean and page_remove_rmap; include/asm-generic/pgtable.h:106-112
+        2.6.27: 0 and nothing, as here).  Generic mm calls it where 2.6.27 did."""
         return False
 
     def dirty_recorded(self, pfn: int) -> bool:

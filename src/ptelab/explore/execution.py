@@ -239,6 +239,10 @@ class Execution:
             self.invariants.returned(old)
         return old
 
+    def dirty_taken(self, pfn):
+        if self.active:
+            self.invariants.freed(pfn)
+
     def user_stored(self, pfn, va, cpu):
         if self.active:
             self.invariants.stored(pfn, va, cpu)

@@ -151,6 +151,8 @@ class Invariants:
             self.stores.pop(old >> PFN_SHIFT, None)
 
     def freed(self, pfn: int) -> None:
+        """The frame was freed, or software took its record of the stores (an s390 storage
+        key's change bit): no store before this one can be lost any more."""
         self.stores.pop(pfn, None)
 
     # ---- operations and their contracts -------------------------------------------------

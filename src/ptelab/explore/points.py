@@ -22,8 +22,9 @@ dependent, and so are try_to_unmap's mapcount test and a racing fault's rmap.
 The controller also hears what the invariants need: which PTE each CPU wrote (and
 counts the writes of each entry, machine/memory.py pte_seq), what each entry was
 when an operation last saw it under its lock, where operations begin and return,
-which old entries the accessors returned (their Dirty is then software's), and
-which frames user stores reached.
+which old entries the accessors returned (their Dirty is then software's, as is a change
+bit page_test_and_clear_dirty took from an s390 storage key), and which frames user
+stores reached.
 """
 
 from __future__ import annotations
@@ -114,6 +115,12 @@ def explorable_class(cls: type) -> type:
             if "ptep_modify_prot_start" in self.INLINED:
                 return self.ctl.returned(self._update(vma.mm, addr, ptep, ~0, 0))
             return self.ctl.returned(cls.ptep_modify_prot_start(self, vma, addr, ptep))
+
+        def page_test_and_clear_dirty(self, pfn):
+            dirty = cls.page_test_and_clear_dirty(self, pfn)
+            if dirty:  # a store's record handed to software, as a returned dirty entry is
+                self.ctl.dirty_taken(pfn)
+            return dirty
 
         def ptep_modify_prot_commit(self, vma, addr, ptep, old_pte, pte):
             if "ptep_modify_prot_commit" in self.INLINED:
@@ -214,6 +221,18 @@ class ExplorableRwSemaphore(RwSemaphore, Controlled):
 class ExplorableMachine(Machine, Controlled):
     def shared(self, loc, write):
         self.ctl.touch(loc, write)
+
+    def switch_mm(self, cpu, pgd):
+        """A CPU attaching to an address space is a point: what another CPU's accessors
+        decide from mm_cpumask (s390's lazy invalidation) depends on its order with it.  It
+        waits while the architecture says (s390: an invalidation of the mm in progress)."""
+        self.ctl.point(("cpumask", pgd.context), True, f"switch_mm: cpu{cpu.id} attaches",
+                       self.arch.attach_ready(pgd))
+        Machine.switch_mm(self, cpu, pgd)
+
+    def switch_mm_irqs_off(self, cpu, pgd):
+        self.ctl.point(("cpumask", pgd.context), True, f"switch_mm_irqs_off: cpu{cpu.id} attaches")
+        Machine.switch_mm_irqs_off(self, cpu, pgd)
 
     def wait_event(self, loc, condition, what):
         """A sleep: a point that reads loc, enabled once condition() holds (a deadlock

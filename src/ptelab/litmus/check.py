@@ -89,6 +89,10 @@ class LitmusTest:
                 if name != ANY and name not in OUTCOMES:
                     raise litmus.error(offset, f"unknown outcome '{name}'; choose an invariant "
                                        f"({', '.join(INVARIANTS)}), a rule id, or {ANY}", OUTCOMES, name)
+            for name, offset in clause.excluded:
+                if name not in ARCHES:
+                    raise litmus.error(offset, f"unknown architecture '{name}' after 'except'; choose "
+                                       f"from: {', '.join(ARCHES)}", tuple(ARCHES), name)
             for name, offset in clause.archs:
                 if name != "all" and name not in ARCHES:
                     raise litmus.error(offset, f"unknown architecture '{name}'; choose from: "
@@ -210,7 +214,7 @@ class LitmusTest:
 
 
 def _names_arch(clause, arch: str) -> bool:
-    return any(a in ("all", arch) for a, _ in clause.archs)
+    return any(a in ("all", arch) for a, _ in clause.archs) and all(a != arch for a, _ in clause.excluded)
 
 
 def _spaced(expr: str) -> str:

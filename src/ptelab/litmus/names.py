@@ -312,7 +312,7 @@ def _put_page(env, page):
 
 @_fn("page", "page_remove_rmap")
 def _page_remove_rmap(env, page):
-    rmap.page_remove_rmap(env.machine.mem, page)
+    rmap.page_remove_rmap(env.machine.mem, page, env.mm)
 
 
 @_fn("tlb mm", "tlb_gather_mmu")

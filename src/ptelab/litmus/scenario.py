@@ -178,11 +178,14 @@ class LitmusScenario:
                 machine.mem.flags[pfn] &= ~PG_dirty
             # clear, flush, set again with the declared bits (no TLB or HPTE keeps the old one)
             old = machine.arch.ptep_get_and_clear(mm, va, ptep)
-            machine.arch.flush_tlb_page(vma, va)
+            # flush_tlb_range, as change_pte_range pairs them: s390-2.6.27 leaves a one-user
+            # mm's purge to it (arch/s390/include/asm/pgtable.h:822-845, tlbflush.h:118-122)
+            machine.arch.flush_tlb_range(vma, va, va + PAGE_SIZE)
             bits = (_PAGE_RW if page.write else 0) | (_PAGE_ACCESSED if page.young else 0) \
                 | (_PAGE_DIRTY if page.dirty else 0)
             kept = old & ~(_PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_HW_DIRTY)  # HW_DIRTY: arm64's
             machine.arch.set_pte_at(mm, va, ptep, kept | bits)
+            machine.arch.frame_state(pfn, page.young, page.dirty)  # s390-2.6.27's storage key
             if page.state == "swapped":
                 if not shrink_page(kernel, pfn):
                     raise self.litmus.error(page.offset, f"page {page.name} could not be swapped out")
@@ -219,7 +222,7 @@ class LitmusScenario:
         pte = mm.entry(va)
         if not pte & _PAGE_PRESENT:
             raise self.litmus.error(offset, f"{name} is not present, so no CPU can hold it in its TLB")
-        if writable and not (pte & _PAGE_RW and pte & _PAGE_DIRTY):
+        if writable and not machine.arch.writable_translation(pte):
             raise self.litmus.error(offset, f"a TLB entry of {name} is writable only if the entry is "
                                     f"writable and dirty; it is '{pte_str(pte)}'")
         previous, machine.this_cpu = machine.this_cpu, cpu

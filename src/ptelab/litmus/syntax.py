@@ -93,6 +93,7 @@ class Clause:
     expr: str | None = None  # a C expression on the final state, with its parentheses
     expr_offset: int = 0
     archs: list[tuple[str, int]] = field(default_factory=list)  # expect only
+    excluded: list[tuple[str, int]] = field(default_factory=list)  # expect all except ...
 
 
 @dataclass
@@ -385,7 +386,10 @@ def _clauses(r: _Reader) -> list[Clause]:
         clause = Clause(token, offset)
         if token == "expect":
             clause.archs = _names(r)
-            r.expect(":", " (expect ARCH[, ARCH]: OUTCOME[, OUTCOME] or (C))")
+            if r.peek()[0] == "except":
+                r.next()
+                clause.excluded = _names(r)
+            r.expect(":", " (expect ARCH[, ARCH] [except ARCH[, ARCH]]: OUTCOME[, OUTCOME] or (C))")
             if r.peek()[0] == "(":  # a condition expected on those architectures
                 clause.expr, clause.expr_offset = _parens(r)
             else:

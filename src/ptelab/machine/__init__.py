@@ -31,6 +31,7 @@ class Machine:
         self.arch = None
         self.debug = None  # ptelab.debug installs itself here
         self.hash_table = None
+        self.storage_keys = None  # s390's per-frame keys (storage_key.py), where the backend has them
         self._next_context = 1
         self.address_spaces = WeakValueDictionary()  # context -> PageDirectory
         self.zero_pfn = self.mem.alloc_page(PG_reserved)
@@ -64,8 +65,18 @@ class Machine:
             self.this_cpu = previous
 
     def switch_mm(self, cpu: CPU, pgd) -> None:
-        """Load an address space on a CPU (switch_mm, the architecture's): it joins
-        mm_cpumask.  Also the return from lazy TLB mode to the same mm."""
+        """Load an address space on a CPU as a context switch does (kernel/sched/core.c
+        context_switch): the architecture's switch_mm_irqs_off, then finish_task_switch's
+        finish_arch_post_lock_switch.  Also the return from lazy TLB mode to the same mm."""
+        self._attach(cpu, pgd)
+        self.arch.finish_arch_post_lock_switch(cpu)
+
+    def switch_mm_irqs_off(self, cpu: CPU, pgd) -> None:
+        """The first half alone: the CPU attaches to the address space (it joins
+        mm_cpumask)."""
+        self._attach(cpu, pgd)
+
+    def _attach(self, cpu: CPU, pgd) -> None:
         self.shared(("cpumask", pgd.context), True)
         if cpu.mm is not None and cpu.mm is not pgd:
             self.shared(("cpumask", cpu.mm.context), True)
@@ -92,6 +103,8 @@ class Machine:
             state = "free" if self.mem.is_free(pfn) else "reused"
             self.violation(USE_AFTER_FREE, f"{'store' if write else 'load'} through a stale "
                            f"translation reaches a {state} frame", va=va, pfn=pfn, cpu=cpu.id)
+        if self.storage_keys is not None:
+            self.storage_keys.access(pfn, write)
         return pfn
 
     def access(self, cpu: CPU, va: int, write: bool) -> int:

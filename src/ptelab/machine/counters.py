@@ -41,6 +41,9 @@ LAZY_INVALIDATE = "lazy_invalidate"
 PTC_L = "ptc_l"
 PTC_GA = "ptc_ga"
 IA64_AD_FAULT = "ad_fault"
+ISKE = "iske"
+SSKE = "sske"
+RRBE = "rrbe"
 
 DESCRIPTIONS = {
     TLB_FLUSH_PAGE: "local single-page TLB invalidations (invlpg)",
@@ -78,6 +81,9 @@ DESCRIPTIONS = {
     PTC_L: "ia64 local TLB purges (ptc.l)",
     PTC_GA: "ia64 global TLB purges broadcast by the hardware (ptc.ga)",
     IA64_AD_FAULT: "ia64 Access-bit and Dirty-bit faults handled in ivt.S",
+    ISKE: "s390 ISKEs: a frame's storage key read (page_get_storage_key)",
+    SSKE: "s390 SSKEs: a frame's storage key set (page_set_storage_key)",
+    RRBE: "s390 RRBEs: a frame's reference bit read and reset",
 }
 
 

@@ -240,7 +240,7 @@ def wp_page_copy(vma, addr: int, ptep: int, orig: int, old_page) -> None:
     arch.set_pte_at(mm, addr, ptep, entry)
     arch.update_mmu_cache(vma, addr, ptep)
     if old_page is not None:
-        page_remove_rmap(mem, old_page)
+        page_remove_rmap(mem, old_page, mm)
         mem.put_page(old_page)  # the old mapping's reference, after the flush
     spin_unlock(mm, ptl)
 
@@ -467,7 +467,7 @@ def zap_pte_range(tlb, vma, addr: int, end: int, details=None) -> None:
                 tlb.delayed_rmap.append(page)  # tlb_delay_rmap
                 force_flush = True
             else:
-                page_remove_rmap(mem, page)
+                page_remove_rmap(mem, page, mm)
             tlb_remove_page(tlb, page)
             continue
         if details is not None and not details.even_cows:
@@ -525,7 +525,7 @@ def zap_range_txn(tlb, vma, start: int, end: int, details=None) -> None:
                 continue
             if not PageAnon(mem, page) and pte_dirty(ptent):
                 set_page_dirty(mem, page)  # folio_mark_dirty
-            page_remove_rmap(mem, page)
+            page_remove_rmap(mem, page, mm)
             tlb_remove_page(tlb, page)
 
 

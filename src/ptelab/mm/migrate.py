@@ -92,7 +92,7 @@ def try_to_migrate(kernel, page: int) -> None:
         entry = make_writable_migration_entry(page) if pte_write(pteval) else \
             make_readable_migration_entry(page)
         arch.set_pte_at(mm, addr, ptep, swp_entry_to_pte(entry))
-        page_remove_rmap(mem, page)
+        page_remove_rmap(mem, page, mm)
         mem.put_page(page)  # the mapping's reference
         spin_unlock(mm, ptl)
     kernel.machine.operation_end()

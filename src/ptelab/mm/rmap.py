@@ -57,9 +57,17 @@ def page_dup_rmap(mem, page: int) -> None:
     mem.mapcount[page] += 1
 
 
-def page_remove_rmap(mem, page: int) -> None:
-    """6.12 mm/rmap.c:1613-1617 (folio_remove_rmap_ptes)."""
+def page_remove_rmap(mem, page: int, mm=None) -> None:
+    """6.12 mm/rmap.c:1613-1617 (folio_remove_rmap_ptes).  When the last mapping of a file
+    or swap-cache page goes, the architecture's record of a store outside the PTEs moves to
+    PG_dirty, as 2.6.27 mm/rmap.c:665-676 did for s390's storage key (a no-op elsewhere;
+    `mm`, the mapping's, reaches the backend and the swap cache)."""
     mem.mapcount[page] -= 1
+    if mm is None or mem.mapcount[page]:
+        return
+    if (not PageAnon(mem, page) or page in mm.kernel.swap_cache) \
+            and mm.machine.arch.page_test_and_clear_dirty(page):
+        set_page_dirty(mem, page)
 
 
 def rmap_walk(mem, page: int):
@@ -96,11 +104,15 @@ def page_mkclean(mem, page: int) -> int:
     Write-protect and clean every shared mapping; the number of entries that were
     dirty or writable (the caller re-dirties the page if any was).  A page no PTE maps
     is left alone (:1114-1115, and 2.6.27's page_mkclean: page_mapped first): a zap that
-    removed the rmap, its flush still to come, is not waited for."""
+    removed the rmap, its flush still to come, is not waited for.  A mapped page then has
+    the architecture's record of a store outside the PTEs tested and reset, counted as one
+    more, as 2.6.27 mm/rmap.c:495-512 did for s390's storage key (a no-op elsewhere)."""
     if not mem.mapcount[page]:
         return 0
     cleaned = 0
+    arch = None
     for vma, addr in rmap_walk(mem, page):
+        arch = vma.mm.machine.arch
         if not vma.flags & VM_SHARED:
             continue
         if vma.mm.machine.api == "txn":
@@ -118,6 +130,8 @@ def page_mkclean(mem, page: int) -> int:
             arch.set_pte_at(mm, addr, ptep, entry)
             cleaned += 1
         spin_unlock(mm, ptl)
+    if arch is not None and arch.page_test_and_clear_dirty(page):
+        cleaned += 1
     return cleaned
 
 
@@ -224,7 +238,10 @@ def try_to_unmap_one(kernel, vma, addr: int, page: int, flags: int, swap_entry) 
         set_tlb_ubc_flush_pending(kernel, mm, pteval, addr)
     else:
         pteval = arch.ptep_clear_flush(vma, addr, ptep)
-    if pte_dirty(pteval):
+    lazyfree = mem.flags[page] & PG_anon and not mem.flags[page] & PG_swapbacked
+    # a lazily-freed page written since MADV_FREE is kept: on s390-2.6.27 the write is in the
+    # storage key, not the entry (madvise_free_pte_range)
+    if pte_dirty(pteval) or lazyfree and arch.page_test_and_clear_dirty(page):
         set_page_dirty(mem, page)
     if mem.flags[page] & PG_anon:
         if not mem.flags[page] & PG_swapbacked:  # MADV_FREE'd
@@ -236,7 +253,7 @@ def try_to_unmap_one(kernel, vma, addr: int, page: int, flags: int, swap_entry) 
         else:
             kernel.swap.swap_duplicate(swap_entry)
             arch.set_pte_at(mm, addr, ptep, swp_entry_to_pte(swap_entry))
-    page_remove_rmap(mem, page)
+    page_remove_rmap(mem, page, mm)
     mem.put_page(page)
     spin_unlock(mm, ptl)
     return True
