@@ -14,7 +14,7 @@ STATE = """{
 
 # word -> (body of P0, a condition every execution must meet)
 WORDS = {
-    "*ptep": ("pte_t v = *pte_offset(A);", "pte_dirty(P0.v) && pte_pfn(P0.v) == page_of(A)"),
+    "*ptep": ("pte_t v = *pte_offset(A);", "pte_write(P0.v) && pte_pfn(P0.v) == page_of(A)"),
     "READ_ONCE": ("pte_t v = READ_ONCE(*pte_offset(A)); int x = 3; int y = READ_ONCE(x);",
                   "pte_write(P0.v) && P0.y == 3"),
     "WRITE_ONCE": ("spinlock_t *ptl = pte_lockptr(A); spin_lock(ptl); pte_t *p = pte_offset(A); pte_t o = ptep_get_and_clear(mm, A, p); flush_tlb_page(vma, A);"
@@ -136,3 +136,51 @@ def test_the_new_words_refuse_bad_input_with_a_position(old, new, message):
     with pytest.raises(LitmusError, match=message.replace("(", r"\(").replace(")", r"\)")) as e:
         LitmusTest(parse("bad.litmus", text)).check("x86")
     assert "bad.litmus:" in str(e.value)
+
+
+SWITCH = """PTE switch
+"cpu0 runs another process, then this one again"
+{
+  fork other;
+  A: anon rw, young, dirty, value 7;
+}
+P0 @ cpu0 {
+  switch_mm(other);
+  WORD(mm);
+  int v = read(A);
+}
+forbid any_invariant
+forbid (P0.v != 7)
+"""
+
+
+@pytest.mark.parametrize("word", ["switch_mm", "switch_mm_irqs_off"])
+def test_a_block_switches_its_cpu_to_another_mm_and_back(word, arch_name):
+    result = LitmusTest(parse("switch.litmus", SWITCH.replace("WORD", word))).check(arch_name)
+    assert result.complete and result.ok, (result.problems, dict(result.states))
+
+
+def test_switch_mm_flushes_what_a_lazy_invalidation_owes_and_switch_mm_irqs_off_does_not():
+    """s390-6.12: finish_arch_post_lock_switch's __tlb_flush_mm_lazy (mmu_context.h:100-113)."""
+    from ptelab.arch import boot
+    from ptelab.mm.fault import user_write
+    from ptelab.mm.kernel import Kernel
+    from ptelab.mm.pgtable import pte_offset_map_lock, spin_unlock
+    from tests.conftest import anon_region
+
+    for word, kept in (("switch_mm_irqs_off", True), ("switch_mm", False)):
+        kernel = Kernel(boot("s390-6.12", cpus=2))
+        machine = kernel.machine
+        cpu0, cpu1 = machine.cpus
+        mm, addr = anon_region(kernel, 1)
+        other = kernel.new_mm()
+        user_write(mm, cpu1, addr, 1)  # cpu1 caches a writable translation
+        machine.switch_mm(cpu1, other)  # and leaves: cpu0 alone is attached
+        user_write(mm, cpu0, addr, 2)
+        with machine.on_cpu(cpu0):
+            ptep, ptl = pte_offset_map_lock(mm, addr)
+            machine.arch.ptep_set_wrprotect(mm, addr, ptep)  # lazy: no purge, a flush owed
+            spin_unlock(mm, ptl)
+        assert cpu1.tlb.holds(mm.context, addr)
+        getattr(machine, word)(cpu1, mm)
+        assert cpu1.tlb.holds(mm.context, addr) == kept, word

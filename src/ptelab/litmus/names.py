@@ -621,6 +621,18 @@ def _ptep_set_wrprotect_noncont(env, mm, addr, ptep):
     env.machine.arch.ptep_set_wrprotect_noncont(mm, addr, ptep)
 
 
+@_fn("mm", "kernel/sched/core.c context_switch: this block's CPU runs mm (switch_mm_irqs_off, then "
+           "finish_task_switch's finish_arch_post_lock_switch)")
+def _switch_mm(env, mm):
+    env.machine.switch_mm(env.cpu, mm)
+
+
+@_fn("mm", "switch_mm_irqs_off alone: this block's CPU attaches to mm without finish_arch_post_lock_switch "
+           "(s390: the flush a lazy invalidation owes, mmu_context.h:100-113)")
+def _switch_mm_irqs_off(env, mm):
+    env.machine.switch_mm_irqs_off(env.cpu, mm)
+
+
 FUNCTIONS: dict[str, Function] = {name: _accessor(name) for name in ACCESSORS}
 for _name in ("set_pte_at", "set_ptes", "ptep_modify_prot_commit"):  # they write their `pte`
     FUNCTIONS[_name] = FUNCTIONS[_name].with_kind("pte", ENTRY)
@@ -650,6 +662,7 @@ FUNCTIONS.update({
     "add_to_swap": _add_to_swap,
     "flush_tlb_page_nosync": _flush_tlb_page_nosync, "dsb": _dsb,
     "__ptep_set_wrprotect": _ptep_set_wrprotect_noncont,
+    "switch_mm": _switch_mm, "switch_mm_irqs_off": _switch_mm_irqs_off,
 })
 # the words to write kernel sequences by hand
 FUNCTIONS.update({
