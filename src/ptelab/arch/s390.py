@@ -235,11 +235,11 @@ class S390(GenericArch):
         find the entries invalid and purge nothing more (ptep_flush_direct/lazy return at
         once, pgtable.c:78-113).  When the mm is attached to this CPU only, the accessors'
         lazy invalidations and the round's one IDTE are cheaper already: nothing here."""
-        if self._only_this_cpu(self.attached.get(mm.context, ())):
+        if self._only_this_cpu(self.attached.get(mm.context, ()), mm):
             return
         run: list = []
         for addr, ptep in rewritten:
-            if not hw_valid(self._get(ptep)):
+            if not self.hw_valid(self._get(ptep)):
                 continue
             if run and not self._extends(run, ptep):
                 self._ipte_range(mm, run)
@@ -256,7 +256,7 @@ class S390(GenericArch):
         first, last = run[0][1], run[-1][1]
         if ptep >> PTE_TABLE_SHIFT != first >> PTE_TABLE_SHIFT or ptep - first >= IPTE_RANGE_MAX:
             return False
-        return not any(hw_valid(self._get(p)) for p in range(last + 1, ptep))
+        return not any(self.hw_valid(self._get(p)) for p in range(last + 1, ptep))
 
     def _ipte_range(self, mm, run: list) -> None:
         """One IPTE with the range option from run's first entry to its last (of one table):
@@ -429,6 +429,9 @@ class S390_2_6_27(S390):
 
     def attach_ready(self, mm):
         return None
+
+    # no IPTE range in 2.6.27 (__ptep_ipte_range came with 4.x): each accessor purges
+    txn_round_begin = GenericArch.txn_round_begin
 
     def _single_user(self, mm) -> bool:
         """mm_users <= 1 && mm == current->active_mm (pgtable.h:838-839, tlbflush.h:94)."""
