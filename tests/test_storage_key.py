@@ -148,6 +148,6 @@ def test_a_one_user_mm_defers_the_purge_to_flush_tlb_range(kernel):
 
 def test_the_state_machine_shows_the_key(capsys):
     assert main(["states", "--arch", ARCH]) == 0
-    assert "rw [key R C]" in capsys.readouterr().out
+    assert "key R C" in capsys.readouterr().out  # lumped with "key R" by the kernel view
     assert main(["states", "--arch", "x86"]) == 0
     assert "key" not in capsys.readouterr().out
