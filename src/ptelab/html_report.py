@@ -34,11 +34,28 @@ td.ok,td.FAIL,td.INCONCLUSIVE{font-size:.75em;padding:2px 3px}th{font-size:.8em}
 """
 
 
-def _svg(view: KernelView) -> str | None:
+LEGIBLE = 60  # drawn edges a diagram can carry and still be read (chromium's screenshots: x86's 31 can)
+
+
+def _svg(dot: str) -> str | None:
     if not shutil.which("dot"):
         return None
-    out = subprocess.run(["dot", "-Tsvg"], input=to_dot(view), capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(["dot", "-Tsvg"], input=dot, capture_output=True, text=True, check=True).stdout
     return out[out.index("<svg"):]
+
+
+def _diagram(view: KernelView, red: int) -> str:
+    """The kernel view drawn whole; past LEGIBLE edges, its legal moves drawn, every edge in
+    a table (the rule-breaking ones red, with their rules) and the whole drawing folded."""
+    svg = _svg(to_dot(view))
+    if svg is None:
+        return _view_table(view)
+    if len(drawn_edges(view)) <= LEGIBLE:
+        return f"<div class=diagram>{svg}</div>"
+    return (f"<p>Too many edges to read in one drawing: the legal moves are drawn; the {red} edges that "
+            f"break a rule are in the table, and the whole drawing is folded under it.</p>"
+            f"<div class=diagram>{_svg(to_dot(view, legal_only=True))}</div>{_view_table(view)}"
+            f"<details><summary>the whole drawing</summary><div class=diagram>{svg}</div></details>")
 
 
 def _view_table(view: KernelView) -> str:
@@ -63,11 +80,10 @@ def states_section(arches: list[str], progress=_quiet) -> tuple[str, dict[str, K
             f"state machine of {arch}: {states:,} states, {transitions:,} transitions", i, len(arches)))
         views[arch] = view = kernel_view(sm)
         red = sum(1 for _, broken in drawn_edges(view).values() if broken)
-        svg = _svg(view)
         parts.append(f"<div class=arch id='states-{arch}'><h3>{arch}</h3><p>{len(view.states)} states, "
                      f"{len(drawn_edges(view))} edges ({red} breaking a rule, red); the full machine has "
                      f"{len(sm.states)} states and {len(sm.transitions)} transitions.</p>"
-                     + (f"<div class=diagram>{svg}</div>" if svg else _view_table(view)) + "</div>")
+                     + _diagram(view, red) + "</div>")
     return "".join(parts), views
 
 

@@ -205,7 +205,9 @@ def edge_text(legal: list[str], broken: dict[str, list[str]], sep: str) -> str:
                     [f"{', '.join(labels)} [{rule}]" for rule, labels in sorted(broken.items())])
 
 
-def to_dot(view: KernelView) -> str:
+def to_dot(view: KernelView, legal_only: bool = False) -> str:
+    """The diagram; `legal_only`: the legal moves alone (the report's drawing of a view with
+    more edges than a drawing can carry)."""
     ids = {s: f"K{i}" for i, s in enumerate(view.states)}
     lines = [f'digraph "{view.arch}" {{', "  rankdir=LR;", '  node [shape=box, fontsize=10, fontname="Helvetica"];',
              '  edge [fontsize=8, fontname="Helvetica"];']
@@ -214,6 +216,10 @@ def to_dot(view: KernelView) -> str:
         shape = ", peripheries=2" if state == view.states[0] else ""
         lines.append(f'  {ids[state]} [label="{state}"{style}{shape}];')
     for (src, dst), (legal, broken) in drawn_edges(view).items():
+        if legal_only:
+            if not legal:
+                continue
+            broken = {}
         color = "" if legal else ", color=red, fontcolor=red"
         color = ', color="black:red"' if legal and broken else color
         lines.append(f'  {ids[src]} -> {ids[dst]} [label="{edge_text(legal, broken, chr(92) + "n")}"{color}];')
