@@ -40,3 +40,14 @@ def test_a_store_after_writebacks_clean_is_lost_and_named():
     detail = lost[0].detail
     assert "cpu1's store" in detail and "holding 2" in detail and "block 0 of file 'f' holds 0" in detail
     assert _file_block(result) == 0 and result.world.machine.mem.data[2] == 2
+
+
+def test_the_step_table_shows_what_writeback_wrote(capsys):
+    from ptelab.cli import main
+
+    main(["litmus", str(SUITE / "zap-dirty-shared-noflush.litmus"), "--arch", "x86",
+          "--replay", "P0*5 P1 P2 P1 P0*2"])
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if "written to" in line)
+    assert "P2" in row and "frame 2 written to block 0 of file 'f' (0)" in row
+    assert "left frame 2 holding 2, block 0 of file 'f' holds 0" in out

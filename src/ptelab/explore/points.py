@@ -274,6 +274,9 @@ class ExplorableMemory(PhysicalMemory, Controlled):
         self.ctl.touch(("frame", pfn), True)
         return pfn
 
+    def note(self, event: str) -> None:
+        self.ctl.note(event)
+
     def _free(self, pfn: int) -> None:
         self.ctl.touch(("frame", pfn), True)
         PhysicalMemory._free(self, pfn)

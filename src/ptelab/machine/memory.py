@@ -124,6 +124,10 @@ class PhysicalMemory:
         self.gen[pfn] += 1
         self.free_list.append(pfn)
 
+    def note(self, event: str) -> None:
+        """An event of the frames a step table shows (a page written to its backing store):
+        the explorer writes it in the step's row.  Nothing when run sequentially."""
+
     def is_free(self, pfn: int) -> bool:
         return self.refcount[pfn] == 0
 

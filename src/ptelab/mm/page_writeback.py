@@ -15,8 +15,16 @@ def write_one_page(mem, page: int) -> bool:
     Write the page back if it is dirty; True if it was written."""
     if not clear_page_dirty_for_io(mem, page):
         return False
-    mem.mapping[page].store[mem.index[page]] = mem.data[page]
+    writepage(mem, page)
     return True
+
+
+def writepage(mem, page: int) -> None:
+    """Model's own: the I/O of a clean-for-io file page (the filesystem's writepage): its
+    content to its block of the file."""
+    mapping, index = mem.mapping[page], mem.index[page]
+    mapping.store[index] = value = mem.data[page]
+    mem.note(f"frame {page} written to block {index} of file {mapping.name!r} ({value})")
 
 
 def writeback_mapping(mem, mapping) -> int:

@@ -9,8 +9,9 @@ writing a dirty page out (try_to_unmap_flush_dirty) and before freeing.
 from __future__ import annotations
 
 from ..machine.memory import PG_anon, PG_dirty, PG_swapbacked
-from ..pte import PAGE_SIZE, pte_pfn, pte_present
+from ..pte import PAGE_SIZE, pte_pfn, pte_present, swp_offset
 from .filemap import delete_from_page_cache
+from .page_writeback import writepage
 from .memory import vm_normal_page
 from .swapfile import add_to_swap, delete_from_swap_cache
 from .rmap import (
@@ -49,6 +50,7 @@ def _shrink_anon(kernel, page: int) -> bool:
         return False
     try_to_unmap_flush_dirty(kernel)
     kernel.swap.write(entry, mem.data[page])  # pageout
+    mem.note(f"frame {page} written to swap slot {swp_offset(entry)} ({mem.data[page]})")
     mem.flags[page] &= ~PG_dirty
     delete_from_swap_cache(kernel, page)
     return True
@@ -62,7 +64,7 @@ def _shrink_file(kernel, page: int) -> bool:
         return False
     try_to_unmap_flush_dirty(kernel)
     if clear_page_dirty_for_io(mem, page):
-        mem.mapping[page].store[mem.index[page]] = mem.data[page]  # pageout
+        writepage(mem, page)  # pageout
     delete_from_page_cache(mem, page)
     return True
 
