@@ -134,6 +134,10 @@ class Invariants:
         self.kernel = world.state.get("kernel")  # its swap cache and swap device, if the scenario has them
         # each watched page with its TLB key, computed once
         self.pages = [(mm, va, name, tlb_key(mm.context, va)) for mm, va, name in world.watched]
+        # each watched page's PTE slot, kept when the table that held it is freed (munmap's
+        # free_pgtables, 6.12 mm/vma.c:347-363, runs before tlb_finish_mmu flushes): the
+        # operation that freed it still owes the flush of what it removed there
+        self.slots = {key: mm.pte_offset(va) for mm, va, _, key in self.pages}
         # frame -> (va, cpu, made on a MADV_FREE'd page) of the last store whose Dirty
         # software has not taken
         self.stores: dict[int, tuple[int, int, bool]] = {}
@@ -176,6 +180,14 @@ class Invariants:
         where = op.where if op else actor.name + (f" (line {actor.line})" if actor.line else "")
         self.writers[(ptep, seq)] = (where, actor, op)
 
+    def _slot(self, mm, va: int, key: int) -> int | None:
+        """The page's PTE pointer; where no table maps it now, the slot it had last."""
+        ptep = mm.pte_offset(va)
+        if ptep is None:
+            return self.slots.get(key)
+        self.slots[key] = ptep
+        return ptep
+
     def end(self, execution, actor) -> None:
         """An operation returns: its contract is checked after this step, which reads every
         cached translation of the watched pages it saw (so the reduction orders it against
@@ -189,8 +201,8 @@ class Invariants:
         touch = execution.touch
         for cpu in self.machine.cpus:
             touch(("tlb", cpu.id), False)
-        for mm, va, _, _ in self.pages:
-            ptep = mm.pte_offset(va)
+        for mm, va, _, key in self.pages:
+            ptep = self._slot(mm, va, key)
             if ptep in op.seen:
                 touch(("pte", ptep), False)
                 for loc in self.arch.cache_locations(mm, va):
@@ -208,7 +220,7 @@ class Invariants:
         ended, self.ended = self.ended, []
         for op in ended:
             for mm, va, name, key in self.pages:
-                ptep = mm.pte_offset(va)
+                ptep = self._slot(mm, va, key)
                 if ptep not in op.seen:
                     continue
                 seq, pte = op.seen[ptep]
@@ -276,8 +288,8 @@ class Invariants:
         machine = self.machine
         quiet = True  # no watched PTE is being changed by an operation still running
         for mm, va, name, key in self.pages:
+            ptep = self._slot(mm, va, key)
             if in_flight:
-                ptep = mm.pte_offset(va)
                 if ptep is not None and any(ptep in wrote for wrote in in_flight):
                     quiet = False
                     continue
