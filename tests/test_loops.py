@@ -133,3 +133,20 @@ def test_the_spin_reduction_finds_what_naive_enumeration_of_every_interleaving_f
     if "executions" not in naive.cut:
         assert _key_free_of(reduced.states, "[deadlock]") <= finished
         assert set(reduced.outcomes) - {"deadlock"} <= set(naive.outcomes)
+
+
+def test_a_loop_opening_operations_it_never_closes_ends_with_the_bound_in_bounded_memory():
+    """Each tlb_gather_mmu begins an operation (explore/invariants.py); named after the
+    outermost one, 100,000 of them cost kilobytes each, not a name per level (the grammar
+    property drew this loop and the suite was killed at 24 GB)."""
+    import tracemalloc
+
+    test = _test("gathers", "while (1) { struct mmu_gather tlb; tlb_gather_mmu(&tlb, mm); }", "int r = read(A);")
+    tracemalloc.start()
+    try:
+        result = test.check("x86")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.verdict == "INCONCLUSIVE" and "local-work" in result.cut
+    assert peak < 500 * 2**20, f"{peak / 2**20:.0f} MB"
