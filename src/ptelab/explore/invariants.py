@@ -164,7 +164,7 @@ class Invariants:
         """An operation starts, inside those the actor is already in (madvise > mmu_gather):
         named after the outermost one only, so that a loop opening operations it never
         closes (a litmus body's tlb_gather_mmu) does not build ever longer names."""
-        outer = actor.ops[0].name.partition(" > ")[0] + " > " if actor.ops else ""
+        outer = actor.ops[0].name + " > " if actor.ops else ""  # the outermost has no " > "
         where = f"{actor.name}'s {outer}{name}" + (f" (line {actor.line})" if actor.line else "")
         actor.ops.append(Operation(outer + name, where, actor))
 
