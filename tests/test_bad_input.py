@@ -377,3 +377,40 @@ def test_ctrl_c_ends_with_one_line_and_exit_130(capsys):
         timer.cancel()
     out, err = capsys.readouterr()
     assert rc == 130 and err == "ptelab: interrupted\n" and not out
+
+
+# ---- pages sharing a vma (`follows`, `next table`) and the api a file names ----------------
+GROUPED = "PTE grouped\n{{\n  A: anon, value 1;\n{decls}\n}}\nP0 @ cpu0 {{\n  int v = read(A);\n}}\n"
+
+
+@pytest.mark.parametrize("decls,where,message", [
+    ("  B: anon, follows Z;", "4:3", "page B follows 'Z': name a page declared before it"),
+    ("  B: anon, follows B;", "4:3", "page B follows 'B': name a page declared before it"),
+    ("  B: anon, next table;", "4:12", "'next table' places a page that follows another"),
+    ("  B: anon, follows A, next tables;", "4:28", "expected 'table'"),
+    ('  B: file "f", follows A;', "4:3", "give it the same kind of memory (anon, private)"),
+    ("  B: anon, ro, follows A;", "4:3", "one vma, which is rw: say 'vma rw'"),
+    ("  B: anon, follows A;\n  C: anon, follows A;", "5:3", "which B already follows; follow that one"),
+    ("  X: anon;\n  B: anon, follows A;", "5:3", "declare it right after A"),
+    ("  fork child;\n  B: anon, follows A;", "5:3", "a fork comes between it and A"),
+    ("  B: anon, follows A, next table;\n  C: anon, follows B, next table;", "5:3", "one 'next table' per vma"),
+    ("  B: anon, follows A, follows A;", "4:23", "page B says twice: give its place once"),
+    ('  F: file "f", index 2;\n  G: file "f", index 3, follows F;', "5:16", "its index is F's plus one: give none"),
+    ("  api txn;\n  api txn;", "5:3", "the file already says 'api txn': give it once"),
+    ("  api fast;", "4:7", "unknown api 'fast'; choose from: legacy, txn"),
+])
+def test_a_page_placed_where_no_vma_can_hold_it_is_refused(tmp_path, decls, where, message):
+    path = tmp_path / "grouped.litmus"
+    path.write_text(GROUPED.format(decls=decls))
+    with pytest.raises(LitmusError) as caught:
+        load(path)
+    assert message in caught.value.message
+    assert f"{caught.value.line}:{caught.value.col}" == where
+
+
+def test_a_cont_block_is_followed_by_nothing(tmp_path):
+    path = tmp_path / "cont.litmus"
+    path.write_text(GROUPED.format(decls="").replace("A: anon, value 1;", "A: anon, cont;\n  B: anon, follows A;"))
+    with pytest.raises(LitmusError, match="a 'cont' block is a vma of its own") as caught:
+        load(path)
+    assert (caught.value.line, caught.value.col) == (4, 3)

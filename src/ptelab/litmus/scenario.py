@@ -36,6 +36,7 @@ from ..mm.vmscan import shrink_page
 from ..pte import (
     PAGE_SIZE,
     PFN_SHIFT,
+    PMD_SIZE,
     VM_WRITE,
     _PAGE_ACCESSED,
     _PAGE_DIRTY,
@@ -71,11 +72,14 @@ class LitmusScenario:
             self.blocks.append(compiler.block(block.body))
             self.locals[block.name] = dict(compiler.locals)
         self.hardware = [f"hw:cpu{h.cpu}:{h.kind}:{h.page}" for h in litmus.hardware]
+        self.pages = {page.name: page for page in litmus.pages}
+        self.groups = _vma_groups(litmus.pages)
         sizes = {}  # file -> (pages declared in it, 1 + the highest index declared)
         for page in litmus.pages:
             if page.file is not None:
                 count, top = sizes.get(page.file, (0, 0))
-                sizes[page.file] = (count + 1, max(top, (page.index or 0) + 1))
+                span = len(self.groups[page.name]) if page.follows is None else 1
+                sizes[page.file] = (count + 1, max(top, (page.index or 0) + span))
         self.file_pages = {name: max(FILE_PAGES, *size) for name, size in sizes.items()}
         self.conditions = [self._condition(c) if c.expr else None for c in litmus.clauses]
 
@@ -96,7 +100,7 @@ class LitmusScenario:
 
     # ---- the initial state ----------------------------------------------------------------
     def build(self, machine, debug: bool = True) -> World:
-        machine.api = self.api
+        machine.api = self.litmus.api or self.api  # a file that names its api keeps it
         kernel = Kernel(machine)
         mms = {"mm": kernel.new_mm()}
         # "vars" in the blocks' order whichever starts first: a state does not record that order
@@ -147,18 +151,17 @@ class LitmusScenario:
         pages_in[fork.name] = list(pages_in["mm"])
 
     def _page(self, kernel, mm, page, state):
-        prot = PROT_READ | PROT_WRITE
         if page.cont:
             return self._cont_block(mm, page, state)
-        if page.file is None:
-            va = vm_mmap(mm, 0, PAGE_SIZE, prot, MAP_PRIVATE | MAP_ANONYMOUS)
+        group = self.groups[page.name]
+        if page.follows is None:
+            va = self._mmap(kernel, mm, page, group)
         else:
-            mapping = kernel.files.get(page.file) or kernel.new_file(page.file, self.file_pages[page.file])
-            index = page.index if page.index is not None else len(mapping.pages)
-            mapping.store[index] = page.value
-            va = vm_mmap(mm, 0, PAGE_SIZE, prot, MAP_SHARED if page.shared else MAP_PRIVATE, mapping, index)
+            va = state["va"][page.follows] + PAGE_SIZE
         state["va"][page.name] = va
         vma = mm.find_vma(va)
+        if page.file is not None:
+            vma.file.store[linear_page_index(vma, va)] = page.value
         machine = mm.machine
         if page.state == "none":
             pte_alloc(mm, va)  # the table exists: the test may set the entry
@@ -189,9 +192,28 @@ class LitmusScenario:
             if page.state == "swapped":
                 if not shrink_page(kernel, pfn):
                     raise self.litmus.error(page.offset, f"page {page.name} could not be swapped out")
-        if page.vma_write is not None and not page.vma_write or page.vma_write is None and not page.write:
+        last = group[-1] == page.name  # a vma shared by pages is made read-only once all are in
+        if last and (page.vma_write is not None and not page.vma_write or page.vma_write is None and not page.write):
             vma.flags &= ~VM_WRITE
             vma_set_page_prot(vma)
+
+    def _mmap(self, kernel, mm, page, group) -> int:
+        """The vma of a page and of the pages that follow it (`follows`): one mmap of them all.
+        With `next table`, placed so that the page saying it is the first entry of a PTE table
+        (PMD_SIZE-aligned) and the one before it the last entry of the table below."""
+        prot, length = PROT_READ | PROT_WRITE, len(group) * PAGE_SIZE
+        split = [k for k, name in enumerate(group) if self.pages[name].next_table]
+        addr, flags = 0, 0
+        if split:
+            below = split[0] * PAGE_SIZE
+            addr = ((get_unmapped_area(mm, length + PMD_SIZE) + below + PMD_SIZE - 1) & ~(PMD_SIZE - 1)) - below
+            flags = MAP_FIXED
+        if page.file is None:
+            return vm_mmap(mm, addr, length, prot, MAP_PRIVATE | MAP_ANONYMOUS | flags)
+        mapping = kernel.files.get(page.file) or kernel.new_file(page.file, self.file_pages[page.file])
+        index = page.index if page.index is not None else len(mapping.pages)
+        return vm_mmap(mm, addr, length, prot, (MAP_SHARED if page.shared else MAP_PRIVATE) | flags,
+                       mapping, index)
 
     def _cont_block(self, mm, page, state):
         """`cont`: a 64 KiB-aligned anonymous vma of CONT_PAGES pages, mapped by one set_ptes
@@ -284,6 +306,19 @@ class LitmusScenario:
         env = Env(world, None, world.state["mms"]["mm"])
         env.vars = {b.name: world.state["vars"].get(b.name, {}) for b in self.litmus.blocks}
         return bool(self.conditions[index](env))
+
+
+def _vma_groups(pages) -> dict:
+    """Each page's vma group: the names of the pages of its vma in address order (a page
+    alone, or a page and those that `follow` it)."""
+    groups = {}
+    for page in pages:
+        if page.follows is None:
+            groups[page.name] = [page.name]
+        else:
+            groups[page.name] = groups[page.follows]
+            groups[page.name].append(page.name)
+    return groups
 
 
 def _page_va(name):

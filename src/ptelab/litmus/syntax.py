@@ -18,8 +18,9 @@ _BRACE_OR_SKIP = re.compile(r"""/\*|//|["'{}]""")  # what braces() looks at; the
 _SKIP = re.compile(r"(?:\s+|/\*.*?\*/|//[^\n]*)*", re.S)
 
 PAGE_WORDS = ("anon", "file", "private", "shared", "rw", "ro", "young", "old", "dirty", "clean",
-              "hashed", "none", "swapped", "cached", "value", "index", "vma", "cont")
+              "hashed", "none", "swapped", "cached", "value", "index", "vma", "cont", "follows", "next")
 CLAUSES = ("forbid", "exists", "expect")
+APIS = ("legacy", "txn")  # `api NAME;`: the mm code a file's operations run (docs/txn.md)
 MAX_NUMBER = 2**64 - 1  # a number in the header is an unsigned long
 MAX_CPUS = 64  # cpu0 ... cpu63
 
@@ -28,7 +29,7 @@ _GROUPS = {"anon": "kind", "file": "kind", "private": "sharing", "shared": "shar
            "rw": "write bit", "ro": "write bit", "young": "Accessed bit", "old": "Accessed bit",
            "dirty": "Dirty bit", "clean": "Dirty bit", "none": "entry", "swapped": "entry",
            "value": "content", "index": "index", "vma": "vma protection", "hashed": "hashed",
-           "cached": "cached", "cont": "contiguous block"}
+           "cached": "cached", "cont": "contiguous block", "follows": "place", "next": "table"}
 # Attributes that describe a present entry's bits: a none or swapped entry has none of them.
 _PRESENT_ONLY = ("young", "old", "dirty", "clean", "hashed")
 
@@ -49,6 +50,8 @@ class Page:
     index: int | None = None
     vma_write: bool | None = None  # None: as the PTE
     cont: bool = False  # the first of 16 pages mapped as one aligned block (arm64 contpte)
+    follows: str | None = None  # the page just below it in one vma (`follows A`)
+    next_table: bool = False  # `next table`: it is the first entry of the next PTE table
 
 
 @dataclass
@@ -108,6 +111,7 @@ class LitmusFile:
     hardware: list[Hardware]
     blocks: list[Block]
     clauses: list[Clause]
+    api: str | None = None  # `api txn;`: the mm code its operations run, whatever --api says
 
     def error(self, offset: int, message: str, choices=(), near: str = "") -> LitmusError:
         line, col = position(self.text, offset)
@@ -211,22 +215,28 @@ def parse(path: str, text: str) -> LitmusFile:
     token, offset = r.peek()
     if token.startswith('"'):
         description = " ".join(r.string("the description").split())
-    pages, forks, tlbs, hardware = _state(r)
+    pages, forks, tlbs, hardware, api = _state(r)
     blocks = _blocks(r)
     clauses = _clauses(r)
-    result = LitmusFile(path, text, name, description, pages, forks, tlbs, hardware, blocks, clauses)
+    result = LitmusFile(path, text, name, description, pages, forks, tlbs, hardware, blocks, clauses, api)
     _check_names(result)
     return result
 
 
 def _state(r: _Reader):
-    pages, forks, tlbs, hardware = [], [], [], []
+    pages, forks, tlbs, hardware, api = [], [], [], [], None
     r.expect("{", " (the initial state)")
     while True:
         token, offset = r.next()
         if token == "}":
-            return pages, forks, tlbs, hardware
-        if token == "fork":
+            return pages, forks, tlbs, hardware, api
+        if token == "api" and r.peek()[0] != ":":
+            if api is not None:
+                raise r.error(offset, f"the file already says 'api {api}': give it once")
+            api, aoff = r.word("'legacy' or 'txn'")
+            if api not in APIS:
+                raise r.error(aoff, f"unknown api '{api}'; choose from: {', '.join(APIS)}", APIS, api)
+        elif token == "fork":
             name, _ = r.word("a name for the forked mm")
             forks.append(Fork(name, offset, len(pages)))
         elif re.fullmatch(r"cpu\d+", token):
@@ -298,6 +308,11 @@ def _page(r: _Reader, name: str, offset: int) -> Page:
             page.value = r.number("the page's content")
         elif token == "index":
             page.index = r.number("the page's index in its file")
+        elif token == "follows":
+            page.follows, _ = r.word("the page it follows")
+        elif token == "next":
+            r.expect("table", " ('next table': the page starts the next PTE table)")
+            page.next_table = True
         elif token == "vma":
             prot, poff = r.next()
             if prot not in ("rw", "ro"):
@@ -318,6 +333,12 @@ def _page(r: _Reader, name: str, offset: int) -> Page:
         raise r.error(offset, f"page {name}: only anonymous pages are swapped")
     if page.cont and (kind != "anon" or page.state != "present"):
         raise r.error(offset, f"page {name}: 'cont' is for a present anonymous page (16 pages of one block)")
+    if page.next_table and page.follows is None:
+        raise r.error(said["table"][1], f"page {name}: 'next table' places a page that follows "
+                      "another (follows A, next table)")
+    if page.follows is not None and page.index is not None:
+        raise r.error(said["index"][1], f"page {name} follows {page.follows} in its vma, so its index "
+                      f"is {page.follows}'s plus one: give none")
     return page
 
 
@@ -430,6 +451,7 @@ def _check_names(f: LitmusFile) -> None:
     for page in f.pages:
         if names.count(page.name) > 1:
             raise f.error(page.offset, f"page {page.name} is declared twice")
+    _check_follows(f)
     mms = ["mm"] + [fork.name for fork in f.forks]
     for decl in (*f.tlbs, *f.hardware):
         if decl.page not in names:
@@ -437,3 +459,49 @@ def _check_names(f: LitmusFile) -> None:
     for block in f.blocks:
         if block.mm not in mms:
             raise f.error(block.offset, f"block {block.name} runs in undefined mm '{block.mm}'", mms, block.mm)
+
+
+def _vma_writable(page: Page) -> bool:
+    return page.write if page.vma_write is None else page.vma_write
+
+
+def _check_follows(f: LitmusFile) -> None:
+    """`B: ..., follows A`: B is the page after A in A's vma, so it must be declared right
+    after A's group, be the same kind of memory with the same vma protection, and no fork
+    may come between them (the vma is built whole before any fork copies it)."""
+    index = {p.name: i for i, p in enumerate(f.pages)}
+    group_of: dict[str, int] = {}  # page -> index of its group's first page
+    last: dict[int, int] = {}  # group -> index of its last page so far
+    for i, page in enumerate(f.pages):
+        if page.follows is None:
+            group_of[page.name] = last[i] = i
+            continue
+        prev = page.follows
+        where = page.offset
+        if prev not in index or index[prev] >= i:
+            raise f.error(where, f"page {page.name} follows '{prev}': name a page declared before it",
+                          [p.name for p in f.pages[:i]], prev)
+        lead = group_of[prev]
+        if last[lead] != index[prev]:
+            raise f.error(where, f"page {page.name} follows {prev}, which "
+                          f"{f.pages[last[lead]].name} already follows; follow that one")
+        if last[lead] != i - 1:
+            raise f.error(where, f"page {page.name} follows {prev}: declare it right after {prev}")
+        a = f.pages[lead]
+        if page.cont or a.cont:
+            raise f.error(where, f"page {page.name}: a 'cont' block is a vma of its own; nothing follows it")
+        if (page.file, page.shared) != (a.file, a.shared):
+            raise f.error(where, f"page {page.name} follows {prev} in one vma: give it the same kind "
+                          f"of memory ({'anon' if a.file is None else repr(a.file)}, "
+                          f"{'shared' if a.shared else 'private'})")
+        if _vma_writable(page) != _vma_writable(a):
+            raise f.error(where, f"page {page.name} follows {prev} in one vma, which is "
+                          f"{'rw' if _vma_writable(a) else 'ro'}: say 'vma {'rw' if _vma_writable(a) else 'ro'}'")
+        if page.next_table and any(p.next_table for p in f.pages[lead:i]):
+            raise f.error(where, f"page {page.name}: one 'next table' per vma (a second table "
+                          "boundary is 512 pages away)")
+        if any(lead < fork.pages <= i for fork in f.forks):
+            raise f.error(where, f"page {page.name}: a fork comes between it and {prev}, the vma "
+                          "they share; declare the fork after both")
+        group_of[page.name] = lead
+        last[lead] = i
