@@ -1,6 +1,6 @@
 """What the transactional interface saves (issue 15): `ptelab cost`'s counters as ratios.
 
-    .venv/bin/python bench/bench_cost_ratios.py [--sizes 64,4096] [--arch all]
+    .venv/bin/python bench/bench_cost_ratios.py [--sizes 64,4096] [--arch all] [--cpu-feature tlbirange]
 
 For each mm operation, backend and region size, the legacy accessor code and the txn code
 are measured by `ptelab.cost.measure` (a fresh machine each, two CPUs, no debug mode, the
@@ -36,10 +36,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="64,4096")
     parser.add_argument("--arch", default="all")
+    parser.add_argument("--cpu-feature", action="append", default=[], help="machine.CPU_FEATURES (repeatable)")
     args = parser.parse_args(argv)
     arches = list(ARCHES) if args.arch == "all" else args.arch.split(",")
     sizes = [int(s) for s in args.sizes.split(",")]
-    rows = cost_table(arches, list(OPERATIONS), sizes)
+    rows = cost_table(arches, list(OPERATIONS), sizes, features=tuple(args.cpu_feature))
     print("| operation | pages | " + " | ".join(arches) + " |")
     print("|---|---:|" + "---|" * len(arches))
     for operation in OPERATIONS:

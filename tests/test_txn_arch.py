@@ -27,7 +27,8 @@ OPS = ["litmus/op-change-protection.litmus", "litmus/op-zap-page-range.litmus",
        "litmus/fork-cow.litmus",  # the write-protect fault's copy: unmap, then map, two rounds
        pytest.param("litmus/op-fault.litmus", marks=pytest.mark.slow),  # two CPUs faulting one page
        pytest.param("litmus/op-fault-file.litmus", marks=pytest.mark.slow),
-       str(FIXTURES / "txn-seed-mprotect.litmus")]
+       str(FIXTURES / "txn-seed-mprotect.litmus"),
+       str(FIXTURES / "txn-arm64-cont-mprotect.litmus")]  # arm64: a block unfolded once
 ROOT = Path(__file__).parent.parent
 
 

@@ -111,7 +111,8 @@ def cmd_run(args) -> int:
     arches = parse_arches(args.arch)
     columns, elapsed, broken, found = {}, {}, [], {}
     for name in arches:
-        machine = boot(name, cpus=args.cpus, pages=args.pages, debug=not args.no_debug)
+        machine = boot(name, cpus=args.cpus, pages=args.pages, debug=not args.no_debug,
+                       features=cpu_features(args.cpu_feature))
         machine.api = args.api
         breaches = Breaches()  # a rule broken is recorded and the workload runs on
         start = time.perf_counter()
@@ -159,6 +160,16 @@ def _raced(finding, arch: str) -> str:
     return f"; raced ({finding.litmus}): {', '.join(shown) or 'no invariant broken'}"
 
 
+def cpu_features(names) -> tuple[str, ...]:
+    """--cpu-feature (repeated): names of machine.CPU_FEATURES."""
+    from .machine import CPU_FEATURES
+
+    for name in names:
+        if name not in CPU_FEATURES:
+            raise UsageError(f"--cpu-feature: unknown CPU feature {name!r}; choose from: {', '.join(CPU_FEATURES)}")
+    return tuple(names)
+
+
 def cmd_cost(args) -> int:
     from rich.table import Table
 
@@ -188,7 +199,7 @@ def cmd_cost(args) -> int:
         say("measuring", done, total)
 
     with _status(enabled=not args.json) as say:
-        rows = cost_table(arches, operations, sizes, measured)
+        rows = cost_table(arches, operations, sizes, measured, features=cpu_features(args.cpu_feature))
     if args.png is not None:
         from .cost import plot
 
@@ -588,6 +599,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-debug", action="store_true", help="do not check the rulebook on every accessor call")
     run.add_argument("--api", choices=("legacy", "txn"), default="legacy",
                      help="mm's PTE code: the accessor sequences (legacy) or the transactional interface (txn)")
+    run.add_argument("--cpu-feature", action="append", default=[], metavar="NAME",
+                     help="a CPU feature every CPU has (repeatable): tlbirange (arm64 FEAT_TLBIRANGE)")
     run.set_defaults(func=cmd_run)
     cost = sub.add_parser("cost", help="what each mm operation costs, legacy accessor code against txn")
     cost.add_argument("--arch", default="all", help=f"one of {', '.join(ARCHES)}, a comma list, or all (default)")
@@ -595,6 +608,8 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--sizes", default="1,8,64,512,4096", help="region sizes in pages (default 1,8,64,512,4096)")
     cost.add_argument("--json", action="store_true", help="the counters of every measurement as JSON")
     cost.add_argument("--png", metavar="DIR", help="also a plot per operation, DIR/cost-OP.png (needs ptelab[plot])")
+    cost.add_argument("--cpu-feature", action="append", default=[], metavar="NAME",
+                      help="a CPU feature every CPU has (repeatable): tlbirange (arm64 FEAT_TLBIRANGE)")
     cost.set_defaults(func=cmd_cost)
     lst = sub.add_parser("list", help="list architectures and workloads")
     lst.set_defaults(func=cmd_list)

@@ -35,6 +35,8 @@ from .machine.counters import (
     TLB_FLUSH_PAGE,
     TLB_FLUSH_REMOTE,
     TLBI_ASIDE1IS,
+    TLBI_RVAE1IS,
+    TLBI_RVALE1IS,
     TLBI_VAE1IS,
     TLBI_VALE1IS,
     TLBIE,
@@ -45,7 +47,7 @@ from .machine.counters import (
 from .pte import PAGE_SIZE
 
 # the counters the issue asks for, as machine/counters.py names them
-TLBI = (TLBI_VALE1IS, TLBI_VAE1IS, TLBI_ASIDE1IS)
+TLBI = (TLBI_VALE1IS, TLBI_VAE1IS, TLBI_ASIDE1IS, TLBI_RVALE1IS, TLBI_RVAE1IS)
 COST_COUNTERS = (TLB_FLUSH_PAGE, TLB_FLUSH_FULL, TLB_FLUSH_REMOTE, IPI, ATOMIC_RMW, XEN_HYPERCALL,
                  XEN_MC_ENTRY, XEN_TLB_FLUSH, HASH_INVALIDATE, HASH_BATCH_FLUSH, TLBIE, *TLBI, DSB_ISH,
                  CONTPTE_FOLD, CONTPTE_UNFOLD, IPTE_GLOBAL, IPTE_LOCAL, IPTE_RANGE, IDTE, PTC_L, PTC_GA)
@@ -144,9 +146,10 @@ OPERATIONS = {
 }
 
 
-def measure(arch: str, operation: str, pages: int, api: str, cpus: int = 2) -> dict[str, int]:
-    """The counters of one operation over `pages` pages on `arch` with `api`."""
-    machine = boot(arch, cpus=cpus, pages=pages + 64, debug=False)
+def measure(arch: str, operation: str, pages: int, api: str, cpus: int = 2, features=()) -> dict[str, int]:
+    """The counters of one operation over `pages` pages on `arch` with `api`, on CPUs with
+    `features` (machine.CPU_FEATURES)."""
+    machine = boot(arch, cpus=cpus, pages=pages + 64, debug=False, features=features)
     machine.api = api
     kernel = Kernel(machine)
     mm = kernel.new_mm()
@@ -161,7 +164,7 @@ def measure(arch: str, operation: str, pages: int, api: str, cpus: int = 2) -> d
     return {c: after.get(c, 0) - before.get(c, 0) for c in COST_COUNTERS}
 
 
-def cost_table(arches, operations, sizes, progress=None) -> list[dict]:
+def cost_table(arches, operations, sizes, progress=None, features=()) -> list[dict]:
     """One row per (operation, arch, size): both APIs' counters."""
     rows = []
     for operation in operations:
@@ -169,7 +172,7 @@ def cost_table(arches, operations, sizes, progress=None) -> list[dict]:
             for pages in sizes:
                 row = {"operation": operation, "arch": arch, "pages": pages}
                 for api in APIS:
-                    row[api] = measure(arch, operation, pages, api)
+                    row[api] = measure(arch, operation, pages, api, features=features)
                     if progress is not None:
                         progress()
                 rows.append(row)

@@ -66,12 +66,14 @@ def arch_class(name: str) -> type[GenericArch]:
         raise UnknownArch(name) from None
 
 
-def boot(name: str, cpus: int = 2, pages: int = 4096, debug: bool = True, hash_groups: int | None = None) -> Machine:
+def boot(name: str, cpus: int = 2, pages: int = 4096, debug: bool = True, hash_groups: int | None = None,
+         features=()) -> Machine:
     """A machine with `cpus` CPUs running the named backend, sized for `pages` of user
     memory (or given `hash_groups` HPTE groups), with debug mode (every rule checked on
-    every accessor call) unless told not."""
+    every accessor call) unless told not; its CPUs have `features` (machine.CPU_FEATURES,
+    each used by the backends that know it, ignored by the others)."""
     cls = arch_class(name)
-    machine = Machine(ncpus=cpus)
+    machine = Machine(ncpus=cpus, features=features)
     machine.arch = cls.attach(machine, pages, hash_groups)
     if debug:
         from ..debug import enable_debug

@@ -42,8 +42,18 @@ Kernel (arch/arm64/include/asm/pgtable.h, tlbflush.h, mm/fault.c, mm/contpte.c, 
   writes it contiguous; ptep_get ORs Accessed and Dirty across the block; anything that
   changes one entry of a block unfolds it first (contpte_convert: clear all 16, flush,
   write all 16: break-before-make), except Accessed/Dirty updates, which stay in place.
-Not modelled: FEAT_TLBIRANGE range operations (TLBIs are issued page by page, up to
-MAX_DVM_OPS pages, then one by ASID), KPTI's second ASID (__tlbi_user), erratum
+FEAT_TLBIRANGE is a CPU feature, not a variant (the same 6.12 kernel tests it at run time,
+system_supports_tlb_range, cpufeature.h:825-828): a machine booted with the feature
+`tlbirange` (`--cpu-feature tlbirange`) flushes a range with TLBI RVAE1IS/RVALE1IS
+(Arm ARM DDI 0487, C5.5 "TLBI RVAE1IS, TLB Range Invalidate by VA, EL1, Inner Shareable":
+[BaseADDR, BaseADDR + (NUM + 1) * 2^(5 * SCALE + 1) pages), present only with FEAT_TLBIRANGE),
+as __flush_tlb_range_op splits it (tlbflush.h:408-445); without it, page by page up to
+MAX_DVM_OPS pages, then one TLBI by ASID.
+The txn commit (txn_round_begin) unfolds every contiguous block a round rewrites at once:
+every block's entries cleared, one flush of the blocks and one DSB, then all written back
+(contpte_convert's break-before-make, contpte.c:49-74, made once for the round).
+Not modelled: FEAT_LPA2's 64 KiB alignment of range operations (4 KiB pages, 48-bit VAs),
+KPTI's second ASID (__tlbi_user), erratum
 2645198's workaround in ptep_modify_prot_start, and large folios: the model's frames are
 order-0 folios, so __contpte_try_fold never folds (contpte.c:118-119).
 """
@@ -58,6 +68,8 @@ from ..machine.counters import (
     DSB_ISH,
     HW_WALK,
     TLBI_ASIDE1IS,
+    TLBI_RVAE1IS,
+    TLBI_RVALE1IS,
     TLBI_VAE1IS,
     TLBI_VALE1IS,
 )
@@ -90,6 +102,14 @@ PTE_CONT = 1 << (ARCH_BITS_SHIFT + 5)
 CONT_PTES = 16  # CONFIG_ARM64_CONT_PTE_SHIFT 4 with 4K pages (pgtable-hwdef.h:84-86)
 CONT_PTE_SIZE = CONT_PTES * PAGE_SIZE
 MAX_DVM_OPS = PTRS_PER_PTE  # tlbflush.h:373
+
+
+def _tlbi_range_pages(num: int, scale: int) -> int:
+    """__TLBI_RANGE_PAGES (tlbflush.h:158-159): the pages one range operation covers."""
+    return (num + 1) << (5 * scale + 1)
+
+
+MAX_TLBI_RANGE_PAGES = _tlbi_range_pages(31, 3)  # tlbflush.h:160
 _ALL = 1 << 48  # flush_tlb_mm: the whole ASID
 
 # what a cmpxchg of __ptep_set_access_flags carries over (fault.c:222)
@@ -309,17 +329,43 @@ class Arm64(GenericArch):
         self.flush_tlb_page_nosync(vma, addr)
         self.dsb_ish()
 
+    @property
+    def tlbi_range(self) -> bool:
+        """system_supports_tlb_range (cpufeature.h:825-828): the machine's CPUs have
+        FEAT_TLBIRANGE (machine.CPU_FEATURES)."""
+        return "tlbirange" in self.machine.features
+
     def _flush_tlb_range_nosync(self, mm, start: int, end: int, last_level: bool) -> None:
-        """__flush_tlb_range_nosync (tlbflush.h:448-483), without FEAT_TLBIRANGE: one TLBI per
-        page, or the whole ASID from MAX_DVM_OPS pages."""
+        """__flush_tlb_range_nosync (tlbflush.h:448-483): the whole ASID from MAX_DVM_OPS
+        pages without FEAT_TLBIRANGE (beyond MAX_TLBI_RANGE_PAGES with it), else
+        __flush_tlb_range_op."""
         start &= ~(PAGE_SIZE - 1)
         end = (end + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
-        if end - start >= MAX_DVM_OPS * PAGE_SIZE:
+        pages = (end - start) >> PAGE_SHIFT
+        if not self.tlbi_range and pages >= MAX_DVM_OPS or pages > MAX_TLBI_RANGE_PAGES:
             self.flush_tlb_mm(mm)  # with its own DSB, as in the kernel
             return
+        self._flush_tlb_range_op(mm.context, start, pages, last_level)
+
+    def _flush_tlb_range_op(self, context: int, start: int, pages: int, last_level: bool) -> None:
+        """__flush_tlb_range_op (tlbflush.h:408-445, stride one page, no LPA2): without
+        FEAT_TLBIRANGE one TLBI per page; with it, from scale 3 down, the most pages one
+        range operation of that scale covers, and a last odd page by a page TLBI."""
         kind = TLBI_VALE1IS if last_level else TLBI_VAE1IS
-        for va in range(start, end, PAGE_SIZE):
-            self._tlbi(kind, mm.context, va, va + PAGE_SIZE)
+        scale = 3
+        while pages > 0:
+            if not self.tlbi_range or pages == 1:
+                self._tlbi(kind, context, start, start + PAGE_SIZE)
+                start += PAGE_SIZE
+                pages -= 1
+                continue
+            num = (min(pages, _tlbi_range_pages(31, scale)) >> (5 * scale + 1)) - 1  # __TLBI_RANGE_NUM
+            if num >= 0:
+                n = _tlbi_range_pages(num, scale)
+                self._tlbi(TLBI_RVALE1IS if last_level else TLBI_RVAE1IS, context, start, start + (n << PAGE_SHIFT))
+                start += n << PAGE_SHIFT
+                pages -= n
+            scale -= 1
 
     def flush_tlb_range(self, vma, start: int, end: int) -> None:
         """tlbflush.h:485-505: not last-level only (VAE1IS), then the DSB."""
@@ -549,6 +595,14 @@ class Arm64(GenericArch):
     def _contpte_convert(self, mm, addr: int, ptep: int, pte: int) -> None:
         """contpte.c:49-74: clear all 16 entries gathering Accessed and Dirty, flush the
         block (TLBI + DSB), then write all 16: break-before-make over the block."""
+        first, start, pte = self._contpte_break(mm, addr, ptep, pte)
+        self._flush_tlb_range_nosync(mm, start, start + CONT_PTE_SIZE, True)
+        self.dsb_ish()
+        self._contpte_make(mm, start, first, pte)
+
+    def _contpte_break(self, mm, addr: int, ptep: int, pte: int) -> tuple[int, int, int]:
+        """contpte.c:58-64: the block's 16 entries cleared, Accessed and Dirty gathered into
+        `pte` (its frame moved to the block's first): (first ptep, first va, that entry)."""
         first = ptep & ~(CONT_PTES - 1)
         start = addr & ~(CONT_PTE_SIZE - 1)
         pfn = (pte >> PFN_SHIFT) & ~(CONT_PTES - 1)
@@ -559,11 +613,49 @@ class Arm64(GenericArch):
                 pte = _mkdirty_hw(pte | _PAGE_DIRTY)
             if pte_young(old):
                 pte |= _PAGE_ACCESSED
-        self._flush_tlb_range_nosync(mm, start, start + CONT_PTE_SIZE, True)
-        self.dsb_ish()
+        return first, start, pte
+
+    def _contpte_make(self, mm, start: int, first: int, pte: int) -> None:
+        """contpte.c:73: the block's 16 entries written from `pte`, once it is flushed."""
         self._set_ptes(mm, start, first, pte, CONT_PTES)
         if pte & PTE_CONT:
-            self.cont_blocks[pfn] = first
+            self.cont_blocks[pte >> PFN_SHIFT] = first
+
+    # ---- the transactional interface's level (txn.py, docs/txn.md) -------------------------
+    def txn_round_begin(self, mm, rewritten: list) -> None:
+        """Every contiguous block an entry of `rewritten` lies in is unfolded, all at once:
+        contpte_convert's break for each (contpte.c:58-64), then one flush of the blocks
+        (adjacent blocks flushed as one range: one TLBI RVALE1IS with FEAT_TLBIRANGE) and
+        one DSB, then each block written back entry by entry (:73), where the accessors
+        would unfold block by block, each with its own flush and DSB (pgtable.h:1597-1602).
+        The entries then keep the block's Accessed and Dirty, as after contpte_convert, so
+        the round's clears return what they would have.  A block is not folded again: the
+        model's frames are order-0 folios, and only a folio covering the block folds
+        (contpte.c:111-119)."""
+        if not self.contpte:
+            return
+        firsts = {}
+        for addr, ptep in rewritten:
+            pte = self._get(ptep)
+            if _valid_cont(pte):
+                firsts.setdefault(ptep & ~(CONT_PTES - 1), (addr, ptep, pte))
+        if not firsts:
+            return
+        broken = []
+        for addr, ptep, pte in firsts.values():
+            self.counters[CONTPTE_UNFOLD] += 1
+            broken.append(self._contpte_break(mm, addr, ptep, pte & ~PTE_CONT))
+        runs: list[list[int]] = []  # [start, end) of runs of adjacent blocks
+        for _, start, _ in sorted(broken, key=lambda b: b[1]):
+            if runs and runs[-1][1] == start:
+                runs[-1][1] = start + CONT_PTE_SIZE
+            else:
+                runs.append([start, start + CONT_PTE_SIZE])
+        for start, end in runs:
+            self._flush_tlb_range_nosync(mm, start, end, True)
+        self.dsb_ish()
+        for first, start, pte in broken:
+            self._contpte_make(mm, start, first, pte)
 
     def _contpte_set_ptes(self, mm, addr: int, ptep: int, pte: int, nr: int) -> None:
         """contpte.c:240-282: the entries are not present; each whole, aligned block of

@@ -19,11 +19,27 @@ from .violation import USE_AFTER_FREE, InvariantViolation
 
 FAULT = -1
 
+# CPU features a machine may be given (`--cpu-feature`): every CPU has them, as the kernel
+# sees a system-wide capability (arch/arm64/kernel/cpufeature.c, ARM64_CPUCAP_SYSTEM_FEATURE)
+CPU_FEATURES = {
+    # ID_AA64ISAR0_EL1.TLB == RANGE (cpufeature.c:2576-2581, 6.12): TLBI RVAE1IS and friends
+    "tlbirange": "arm64 FEAT_TLBIRANGE: TLB range invalidations (TLBI RVAE1IS, Arm ARM DDI 0487 C5.5)",
+}
+
+
+class UnknownFeature(ValueError):
+    def __init__(self, name: str):
+        super().__init__(f"unknown CPU feature {name!r}; choose from: {', '.join(CPU_FEATURES)}")
+
 
 class Machine:
-    def __init__(self, ncpus: int = 2, tlb_capacity: int = 1536):
+    def __init__(self, ncpus: int = 2, tlb_capacity: int = 1536, features=()):
         if ncpus < 1:
             raise ValueError("a machine needs at least one CPU")
+        for name in features:
+            if name not in CPU_FEATURES:
+                raise UnknownFeature(name)
+        self.features = frozenset(features)  # CPU_FEATURES names; a backend reads what it knows
         self.counters = Counters()
         self.mem = PhysicalMemory(self.counters)
         self.cpus = [CPU(i, tlb_capacity) for i in range(ncpus)]

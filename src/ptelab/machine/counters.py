@@ -29,6 +29,8 @@ XEN_TLB_FLUSH = "xen_tlb_flush"
 TLBI_VALE1IS = "tlbi_vale1is"
 TLBI_VAE1IS = "tlbi_vae1is"
 TLBI_ASIDE1IS = "tlbi_aside1is"
+TLBI_RVALE1IS = "tlbi_rvale1is"
+TLBI_RVAE1IS = "tlbi_rvae1is"
 DSB_ISH = "dsb_ish"
 CMPXCHG_RETRY = "cmpxchg_retry"
 CONTPTE_FOLD = "contpte_fold"
@@ -69,6 +71,8 @@ DESCRIPTIONS = {
     TLBI_VALE1IS: "arm64 broadcast TLBIs of one page, last level (TLBI VALE1IS)",
     TLBI_VAE1IS: "arm64 broadcast TLBIs of one page, all levels (TLBI VAE1IS)",
     TLBI_ASIDE1IS: "arm64 broadcast TLBIs of a whole ASID (TLBI ASIDE1IS)",
+    TLBI_RVALE1IS: "arm64 broadcast TLBIs of a range of pages, last level (TLBI RVALE1IS, FEAT_TLBIRANGE)",
+    TLBI_RVAE1IS: "arm64 broadcast TLBIs of a range of pages, all levels (TLBI RVAE1IS, FEAT_TLBIRANGE)",
     DSB_ISH: "arm64 DSB ISH barriers completing this CPU's TLBIs",
     CMPXCHG_RETRY: "compare-and-exchange updates of a PTE that failed and looped",
     CONTPTE_FOLD: "arm64 contiguous blocks made (contpte_set_ptes or a fold)",
