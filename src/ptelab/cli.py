@@ -319,7 +319,13 @@ def cmd_litmus(args) -> int:
         except ScheduleError as err:
             raise UsageError(str(err)) from None
     options = Options(mode, bounds, seed=args.seed, runs=args.runs, debug=debug, json=args.json,
-                      verbose=args.verbose, api=args.api)
+                      verbose=args.verbose, api=args.api, cluster=args.cluster)
+    if args.cluster is not None:
+        from .explore.cluster import ClusterError, connect
+        try:
+            connect(args.cluster)
+        except ClusterError as err:
+            raise UsageError(str(err)) from None
     from .plain_table import on_pipe
 
     cells, out = [], []
@@ -639,7 +645,11 @@ def build_parser() -> argparse.ArgumentParser:
     lit.add_argument("--api", choices=("legacy", "txn"), default="legacy",
                      help="the mm operations the tests call: on the accessors (default) or on txn")
     lit.add_argument("--jobs", type=positive, default=None,
-                     help="processes checking the test x architecture matrix (default: the cores available)")
+                     help="processes checking the test x architecture matrix, and one search when the matrix "
+                     "has fewer cells (default: the cores available)")
+    lit.add_argument("--cluster", metavar="ADDRESS", default=None,
+                     help="explore each search as tasks on the Ray cluster at ADDRESS (auto, HOST:PORT, or local "
+                     "to start one here); needs the extra ptelab[cluster]")
     lit.set_defaults(func=cmd_litmus)
     report = sub.add_parser("report", help="write one self-contained HTML page: rules, state machines, litmus, findings")
     report.add_argument("--out", default="report", help="the directory to write index.html to (default: report)")

@@ -116,58 +116,37 @@ class LitmusTest:
 
     def check(self, arch: str, mode: str = "exhaustive", bounds: Bounds | None = None, seed: int = 0,
               runs: int = 1000, debug: bool = True, naive: bool = False, api: str = "legacy",
-              progress=None, merge: bool = False) -> ArchResult:
+              progress=None, merge: bool = False, workers=1, cluster: str | None = None) -> ArchResult:
         """Explore the test on `arch`; `naive` turns the partial-order reduction off; `api`
         runs the mm operations the test calls on the accessors (legacy) or on txn.
         `progress`, if given, is called now and then (dpor.PROGRESS_EVERY) with the executions
         explored so far, the distinct final states found and the seconds spent.  `merge`
-        merges equal states (explore/dpor.py)."""
+        merges equal states (explore/dpor.py).  `workers` > 1 explores the one search on that
+        many processes (or on a multiprocessing Pool given), `cluster` (a Ray address) as tasks on a Ray cluster (litmus/parallel.py:
+        the same verdict, final states and counterexamples; other execution counts)."""
         self.scenario.api = api
         bounds = bounds or Bounds()
         result = ArchResult(self.name, arch, mode, self.condition_text(),
                             "Allowed" if self.main is not None and self.main.kind == "exists" else "Forbidden")
         result.expected = tuple(n for n in self.expected(arch) if debug or n in INVARIANTS or n not in BY_ID)
         result.seed = seed
-        names = self.scenario.actor_names()
-        clauses = self.litmus.clauses
-
-        def tally(ex_result):
-            seen = {v.invariant for v in ex_result.violations}
-            if debug:
-                seen |= {b[0] for b in ex_result.breaches}
-            for name in sorted(seen, key=_outcome_order):  # the same order whatever PYTHONHASHSEED
-                result.outcomes[name] += 1
-                if name not in result.counterexamples:
-                    result.counterexamples[name] = Counterexample(
-                        name, ex_result, format_schedule(ex_result.schedule, names))
-            state = _state_key(ex_result, seen)
-            result.states[state] += 1
-            holds = [self._holds(i, c, seen, ex_result) for i, c in enumerate(clauses)]
-            for i, held in enumerate(holds):
-                hits[i] += held
-                if held and clauses[i].expr is not None:  # the first execution it holds in, shown
-                    key = condition_key(clauses[i])
-                    if key not in result.counterexamples:
-                        result.counterexamples[key] = Counterexample(
-                            key, ex_result, format_schedule(ex_result.schedule, names))
-            main = self.main
-            if main is not None and holds[clauses.index(main)] or main is None and seen & set(INVARIANTS):
-                result.positive += 1
-            else:
-                result.negative += 1
-
-        hits = [0] * len(clauses)  # per clause: the executions in which it holds
+        tally = Tally(self, debug)
         scenario = self.scenario
-        hook = None if progress is None else lambda s: progress(s.executions, len(result.states), s.seconds)
-        if mode == "exhaustive":
+        hook = None if progress is None else lambda s: progress(s.executions, len(tally.states), s.seconds)
+        if mode == "exhaustive" and (workers != 1 or cluster is not None) and not naive and not merge \
+                and bounds.executions is None:
+            from .parallel import check_in_parallel  # one search on several processes or a cluster
+            search = check_in_parallel(self, arch, bounds, debug, tally, workers, cluster, progress)
+        elif mode == "exhaustive":
             search = Exhaustive(scenario, arch, bounds, naive=naive, debug=debug, progress=hook,
                                 merge=merge).run(tally)
         else:
             search = PCT(scenario, arch, bounds, seed=seed, runs=runs, debug=debug, progress=hook).run(tally)
+        tally.into(result)
         result.executions, result.redundant = search.executions, search.redundant
         result.cut, result.complete, result.seconds = search.cut, search.complete, search.seconds
         result.notes = search.notes
-        self._judge(result, hits)
+        self._judge(result, tally.hits)
         return result
 
     def _holds(self, i, clause, seen, ex_result) -> bool:
@@ -211,6 +190,68 @@ class LitmusTest:
         ex = Execution(self.scenario, arch, Replay(list(counterexample.result.schedule)), table=True,
                        debug=debug)
         return ex.run(), ex
+
+
+class Tally:
+    """What a search's executions showed, one execution at a time: final states, outcomes,
+    witnesses, per clause the executions it holds in, and the first execution that showed
+    each outcome or condition (its Counterexample; with `schedules`, only its schedule, which
+    a worker process can send back: litmus/parallel.py)."""
+
+    def __init__(self, test: LitmusTest, debug: bool, schedules: bool = False):
+        self.test, self.debug, self.schedules = test, debug, schedules
+        self.names = test.scenario.actor_names()
+        self.states: Counter = Counter()
+        self.outcomes: Counter = Counter()
+        self.positive = self.negative = 0
+        self.hits = [0] * len(test.litmus.clauses)  # per clause: the executions in which it holds
+        self.counterexamples: dict = {}
+        self.candidates: dict[str, list] = {}  # key -> the schedules workers showed it first in
+
+    def _first(self, key: str, ex_result) -> None:
+        if key not in self.counterexamples:
+            self.counterexamples[key] = list(ex_result.schedule) if self.schedules else Counterexample(
+                key, ex_result, format_schedule(ex_result.schedule, self.names))
+
+    def __call__(self, ex_result) -> None:
+        test, clauses = self.test, self.test.litmus.clauses
+        seen = {v.invariant for v in ex_result.violations}
+        if self.debug:
+            seen |= {b[0] for b in ex_result.breaches}
+        for name in sorted(seen, key=_outcome_order):  # the same order whatever PYTHONHASHSEED
+            self.outcomes[name] += 1
+            self._first(name, ex_result)
+        self.states[_state_key(ex_result, seen)] += 1
+        holds = [test._holds(i, c, seen, ex_result) for i, c in enumerate(clauses)]
+        for i, held in enumerate(holds):
+            self.hits[i] += held
+            if held and clauses[i].expr is not None:  # the first execution it holds in, shown
+                self._first(condition_key(clauses[i]), ex_result)
+        main = test.main
+        if main is not None and holds[clauses.index(main)] or main is None and seen & set(INVARIANTS):
+            self.positive += 1
+        else:
+            self.negative += 1
+
+    def summary(self) -> tuple:
+        """What a worker sends back (plain data)."""
+        return self.states, self.outcomes, self.positive, self.negative, self.hits, self.counterexamples
+
+    def add(self, summary: tuple) -> None:
+        """Add a worker's summary (its schedules kept as candidates: litmus/parallel.py)."""
+        states, outcomes, positive, negative, hits, firsts = summary
+        self.states.update(states)
+        self.outcomes.update(outcomes)
+        self.positive += positive
+        self.negative += negative
+        self.hits = [a + b for a, b in zip(self.hits, hits)]
+        for key, schedule in firsts.items():
+            self.candidates.setdefault(key, []).append(schedule)
+
+    def into(self, result: ArchResult) -> None:
+        result.states, result.outcomes = self.states, self.outcomes
+        result.positive, result.negative = self.positive, self.negative
+        result.counterexamples = self.counterexamples
 
 
 def _names_arch(clause, arch: str) -> bool:

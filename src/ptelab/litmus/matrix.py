@@ -28,6 +28,8 @@ class Options:
     json: bool = False
     verbose: bool = False
     api: str = "legacy"  # the mm code the tests' operations run: legacy or txn
+    cluster: str | None = None  # a Ray address: each search's units are tasks there (explore/cluster.py)
+    pool: object = None  # processes for one search's units, when the matrix has fewer cells than jobs
 
 
 @dataclass
@@ -63,7 +65,7 @@ def _check(job: tuple[int, str]) -> Cell:
     try:
         hook = None if _REPORT is None else lambda *so_far: _REPORT(index, arch, *so_far)
         r = test.check(arch, o.mode, o.bounds, seed=o.seed, runs=o.runs, debug=o.debug, api=o.api,
-                       progress=hook)
+                       progress=hook, workers=o.pool or 1, cluster=o.cluster)
     except (ScenarioError, LitmusError) as err:
         first, _, rest = str(err).partition("\n")  # the arch on the message's line
         cell.error = f"{first} (on {arch})" + (f"\n{rest}" if rest else "")
@@ -95,6 +97,11 @@ class Matrix:
     def __init__(self, tests: list, arches: list[str], options: Options, jobs: int, progress=None):
         self.jobs = [(i, arch) for i in range(len(tests)) for arch in arches]
         self.processes = max(1, min(jobs, len(self.jobs)))
+        # fewer cells than jobs (or a cluster): the cells one after another here, each search
+        # split over `jobs` processes (litmus/parallel.py) or the cluster's tasks
+        self.spread = jobs if options.cluster is None and len(self.jobs) < jobs else 0
+        if self.spread or options.cluster is not None:
+            self.processes = 1
         self.tests, self.options = tests, options
         self.progress = progress
         self.pool = self.queue = None
@@ -108,11 +115,13 @@ class Matrix:
         global _TESTS, _OPTIONS, _REPORT
         _TESTS, _OPTIONS = self.tests, self.options
         _REPORT = None if self.progress is None else self._report
-        if self.processes == 1:
-            return map(_check, self.jobs)
         import multiprocessing
 
         context = multiprocessing.get_context("fork")
+        if self.spread:
+            self.options.pool = self.pool = context.Pool(self.spread, initializer=_quiet_worker)
+        if self.processes == 1:
+            return map(_check, self.jobs)
         if self.progress is not None:
             self.queue = context.SimpleQueue()
             _REPORT = lambda *message: self.queue.put(message)  # noqa: E731 - in the workers

@@ -1,0 +1,146 @@
+"""One litmus search on several processes, or on a Ray cluster.
+
+The search's tree is split into units (explore/parallel.py); each unit is explored where a
+worker is free (a forked process of a pool, or a Ray task: explore/cluster.py), which tallies
+its executions as the sequential check does (check.Tally) and sends back the sums: final
+states, outcomes, witnesses, per clause the executions it holds in, and, for each outcome or
+condition it showed, the schedule of its first execution there.
+
+What is reported does not depend on the number of workers, or on where they ran:
+- the verdict, the distinct final states and the outcomes, because every search is exhaustive
+  (the split search is sound: explore/parallel.py);
+- the counterexamples, because they are chosen canonically: each is the one `--jobs 1` shows,
+  the first execution in the sequential search's order that showed it.  Once the units are
+  done, the set of outcomes and conditions to show is known, and the sequential search is run
+  again from the start, stopping as soon as it has shown all of them (usually within its first
+  executions; at worst it is the whole sequential search).  If a bound stops it first (a
+  --seconds search), a missing one is the least schedule the workers sent, shortest first,
+  then by actor numbers: deterministic, though not necessarily the one `--jobs 1` shows.
+The number of executions, the executions each state was seen in and the `Time` line differ
+(the split search tries every actor above its cut).
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..explore.dpor import Bounds, Exhaustive, Search
+from ..explore.execution import Execution
+from ..explore.parallel import add, explore_unit, split
+from ..explore.schedule import Replay, format_schedule
+
+_TESTS: dict = {}  # (path, source, api) -> LitmusTest: forked workers find theirs here, others parse it
+
+
+def _test(key: tuple):
+    test = _TESTS.get(key)
+    if test is None:
+        from .check import LitmusTest
+        from .syntax import parse
+
+        path, source, api = key
+        test = _TESTS[key] = LitmusTest(parse(path, source))
+        test.scenario.api = api
+    return test
+
+
+def explore_unit_tally(payload: tuple) -> tuple:
+    """A worker: explore one unit, return (its Search, its tally's summary)."""
+    from .check import Tally
+
+    key, arch, bounds, debug, unit, deadline = payload
+    test = _test(key)
+    tally = Tally(test, debug, schedules=True)
+    search = explore_unit(test.scenario, arch, bounds, unit, tally, debug=debug, deadline=deadline)
+    search.progress = None
+    return search, tally.summary()
+
+
+class _Found(Exception):
+    """Every counterexample wanted was shown: the sequential search stops."""
+
+
+def _first_counterexamples(test, arch: str, bounds: Bounds, debug: bool, wanted: set, deadline) -> dict:
+    """The counterexamples the sequential search shows first, for the keys in `wanted`."""
+    from .check import Tally
+
+    tally = Tally(test, debug)
+
+    def tally_until_found(ex_result):
+        tally(ex_result)
+        if wanted <= tally.counterexamples.keys():
+            raise _Found
+
+    seconds = None if deadline is None else max(0.0, deadline - time.time())
+    try:
+        Exhaustive(test.scenario, arch, Bounds(max_steps=bounds.max_steps, preemptions=bounds.preemptions,
+                                               seconds=seconds), debug=debug).run(tally_until_found)
+    except _Found:
+        pass
+    return tally.counterexamples
+
+
+def _least(test, arch: str, debug: bool, key: str, schedules: list):
+    """A counterexample the sequential search did not reach in its time: the least schedule."""
+    from .check import Counterexample
+
+    schedule = min(schedules, key=lambda s: (len(s), s))
+    result = Execution(test.scenario, arch, Replay(schedule), debug=debug).run()
+    return Counterexample(key, result, format_schedule(result.schedule, test.scenario.actor_names()))
+
+
+def _pool_map(workers, payloads: list):
+    """The units on a Pool given, or on one of `workers` processes forked for them."""
+    if not isinstance(workers, int):
+        yield from workers.imap_unordered(explore_unit_tally, payloads, chunksize=1)
+        return
+    import multiprocessing
+
+    from .matrix import _quiet_worker
+
+    with multiprocessing.get_context("fork").Pool(workers, initializer=_quiet_worker) as pool:
+        yield from pool.imap_unordered(explore_unit_tally, payloads, chunksize=1)
+
+
+def check_in_parallel(test, arch: str, bounds: Bounds, debug: bool, tally, workers, cluster: str | None,
+                      progress=None) -> Search:
+    """Explore `test` on `arch` split into units on `workers` processes (a number, or a
+    multiprocessing Pool whose workers were forked before the test was loaded: they parse it
+    from its source), or on the Ray cluster
+    at `cluster`), tallying into `tally`; the Search summed over the units."""
+    from .check import Tally
+
+    start = time.perf_counter()
+    deadline = None if bounds.seconds is None else time.time() + bounds.seconds
+    if cluster is not None:
+        from ..explore.cluster import cpus
+
+        count = cpus(cluster)
+    else:
+        count = workers if isinstance(workers, int) else workers._processes
+    units, search, top_tally = split(test.scenario, arch, bounds, count,
+                                     lambda: Tally(test, debug, schedules=True), debug=debug)
+    tally.add(top_tally.summary())
+    key = (test.litmus.path, test.litmus.text, test.scenario.api)
+    _TESTS[key] = test
+    payloads = [(key, arch, bounds, debug, unit, deadline) for unit in units]
+    if cluster is not None:
+        from ..explore.cluster import ray_map
+
+        parts = ray_map(cluster, explore_unit_tally, payloads)
+    elif count > 1 and len(units) > 1:
+        parts = _pool_map(workers, payloads)
+    else:
+        parts = map(explore_unit_tally, payloads)
+    for part, summary in parts:
+        add(search, part)
+        tally.add(summary)
+        if progress is not None:
+            progress(search.executions, len(tally.states), time.perf_counter() - start)
+    wanted = set(tally.candidates)
+    tally.counterexamples = _first_counterexamples(test, arch, bounds, debug, wanted, deadline) if wanted else {}
+    for key in sorted(wanted - tally.counterexamples.keys()):
+        tally.counterexamples[key] = _least(test, arch, debug, key, tally.candidates[key])
+    search.complete = not search.cut
+    search.seconds = time.perf_counter() - start
+    return search

@@ -1,0 +1,124 @@
+"""One search on several processes (explore/parallel.py, litmus/parallel.py), and on a Ray
+cluster (explore/cluster.py): sound (every final state and outcome naive enumeration reaches)
+and deterministic (the verdict, the final states, the outcomes and the counterexamples shown
+are those of one process)."""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ptelab.cli import main
+from ptelab.explore.dpor import Bounds
+from ptelab.explore.parallel import split
+from ptelab.litmus import load
+from ptelab.litmus.check import LitmusTest
+from ptelab.litmus.syntax import parse
+from .test_explore import litmus_texts
+
+SUITE = Path(__file__).resolve().parent.parent / "litmus"
+
+
+def _seen(r) -> tuple:
+    """What must not depend on the workers: the counterexamples in the order they are shown."""
+    return (r.verdict, set(r.states), dict(r.outcomes).keys(), r.problems and r.verdict,
+            [(key, ce.schedule) for key, ce in r.counterexamples.items()])
+
+
+@pytest.mark.parametrize("name,arch", [
+    ("seed-mprotect", "ppc64-2.6.27"), ("seed-mprotect", "x86"), ("zap-dirty-shared-noflush", "x86"),
+    ("zap-dirty-shared-noflush", "ppc64-6.12"), ("op-zap-page-range", "arm64"), ("mremap-fault-old-address", "x86"),
+    ("op-shrink-page", "ppc64-6.12"), ("rule-lock-held", "ppc64-2.6.27")])
+def test_two_workers_show_what_one_shows(name, arch):
+    test = load(SUITE / f"{name}.litmus")
+    one, two = test.check(arch), test.check(arch, workers=2)
+    assert _seen(one) == _seen(two)
+    assert two.complete and two.executions > 0
+
+
+def test_a_failure_shows_the_counterexample_one_process_shows(tmp_path):
+    path = tmp_path / "t.litmus"  # the ppc64-2.6.27 duplicate HPTE, no longer expected: FAIL there
+    path.write_text((SUITE / "seed-mprotect.litmus").read_text().replace("expect ppc64-2.6.27", "expect x86"))
+    test = load(path)
+    one, two = test.check("ppc64-2.6.27"), test.check("ppc64-2.6.27", workers=3)
+    assert one.verdict == two.verdict == "FAIL"
+    assert _seen(one) == _seen(two) and two.counterexamples
+
+
+def test_the_split_pins_each_unit_below_the_top():
+    test = load(SUITE / "zap-dirty-shared-noflush.litmus")
+    units, top, _ = split(test.scenario, "x86", Bounds(), 2, lambda: (lambda result: None))
+    assert len(units) >= 16 and len({tuple(c for c, _ in u) for u in units}) == len(units)  # distinct paths
+    assert len({len(u) for u in units}) == 1 and top.complete
+
+
+def _normal(out: str) -> str:
+    """The output without what may differ: executions, per state counts, wall-clock time."""
+    out = re.sub(r"(?m)^Time (\S+) \d+\.\d\d$", r"Time \1 -", out)
+    out = re.sub(r"(?m)^Explored .*$", "Explored -", out)
+    out = re.sub(r"(?m)^(Positive|Observation) .*$", r"\1 -", out)
+    out = re.sub(r"(?m)^FAIL: (.*) in \d+ execution\(s\)$", r"FAIL: \1", out)
+    return re.sub(r"(?m);  \(\d+\)$", ";", out)
+
+
+def test_one_cell_and_two_jobs_print_what_one_job_prints(tmp_path, capsys):
+    path = tmp_path / "t.litmus"
+    path.write_text((SUITE / "seed-mprotect.litmus").read_text().replace("expect ppc64-2.6.27", "expect x86"))
+    outs = []
+    for jobs in (1, 2):
+        status = main(["litmus", str(path), "--arch", "ppc64-2.6.27", "--jobs", str(jobs)])
+        outs.append((status, _normal(capsys.readouterr().out)))
+    assert outs[0] == outs[1] and outs[0][0] == 1 and "--replay" in outs[0][1]
+
+
+def test_json_of_one_search_is_the_same_bar_the_counts(capsys):
+    def records(jobs):
+        main(["litmus", str(SUITE / "zap-dirty-shared-noflush.litmus"), "--arch", "x86", "--json", "--jobs", str(jobs)])
+        got = json.loads(capsys.readouterr().out)
+        for record in got:
+            for counted in ("seconds", "executions", "redundant", "positive", "negative", "outcomes"):
+                record.pop(counted)
+            record["states"] = sorted(map(tuple, (s["state"] for s in record["states"])))
+        return got
+    assert records(1) == records(2)
+
+
+# derandomized (CI runs the same examples every time), a handful of small scenarios: naive
+# enumeration is the slow part (about 10 s an example here)
+@pytest.mark.slow
+@settings(max_examples=5, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(text=litmus_texts(), arch=st.sampled_from(["x86", "arm64", "ppc32", "s390-6.12"]))
+def test_the_split_search_reaches_every_state_and_outcome_naive_enumeration_reaches(text, arch):
+    test = LitmusTest(parse("random.litmus", text))
+    naive, split_search = test.check(arch, naive=True), test.check(arch, workers=2)
+    assert naive.complete and split_search.complete
+    assert set(naive.states) == set(split_search.states)
+    assert set(naive.outcomes) == set(split_search.outcomes)
+
+
+def test_cluster_without_ray_is_a_usage_error_naming_the_extra(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails as if not installed
+    assert main(["litmus", str(SUITE / "seed-mprotect.litmus"), "--arch", "x86", "--cluster", "local"]) == 2
+    err = capsys.readouterr().err
+    assert "ptelab[cluster]" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_local_ray_cluster_shows_what_one_process_shows(tmp_path):
+    ray = pytest.importorskip("ray", reason="the cluster extra: pip install -e '.[cluster]'")
+    from ptelab.explore.cluster import connect
+    path = tmp_path / "t.litmus"
+    path.write_text((SUITE / "seed-mprotect.litmus").read_text().replace("expect ppc64-2.6.27", "expect x86"))
+    test = load(path)
+    connect("local")
+    try:
+        for name, arch in ((path, "ppc64-2.6.27"), (SUITE / "zap-dirty-shared-noflush.litmus", "x86")):
+            test = load(name)
+            one, cluster = test.check(arch), test.check(arch, cluster="local")
+            assert _seen(one) == _seen(cluster) and cluster.complete
+    finally:
+        ray.shutdown()
