@@ -364,8 +364,11 @@ class Exhaustive:
         for actor in ex.unfinished:
             if actor.pending is not None:
                 self._observe(n, actor.index, actor.next_footprint(), record=False)
-                if stopped is not None and actor.index in stopped.enabled:
-                    stopped.backtrack.add(actor.index)
+                if stopped is not None:
+                    if actor.index in stopped.enabled:
+                        stopped.backtrack.add(actor.index)
+                    else:  # Flanagan and Godefroid: it could not run there, so every actor that could
+                        stopped.backtrack.update(stopped.enabled)
 
     # ---- the search -----------------------------------------------------------------------
     def _next_prefix(self) -> bool:

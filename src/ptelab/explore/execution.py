@@ -35,6 +35,9 @@ from .loops import Cut, Loop
 from .points import attach, instrument
 
 
+OUTCOME = ("outcome",)  # the location standing for what an execution records (Execution._outcome)
+
+
 class _Stop(Exception):
     """Unwinds the actor whose step broke an invariant: its execution stops there."""
 
@@ -215,6 +218,22 @@ class Execution:
             fp = self.step.footprint
             fp[loc] = fp.get(loc, False) or write
 
+    def checked(self, loc):
+        """The checks after the step in progress read loc (explore/invariants.py): a read
+        of the step."""
+        if not self.replaying and self.step is not None:
+            self.step.footprint.setdefault(loc, False)
+
+    def _outcome(self, write: bool) -> None:
+        """The step changes what the execution's outcome records.  Rule breaches are
+        recorded as a set, so two of them commute (reads of OUTCOME); a violation ends the
+        execution and what is recorded with it (a write): a step that records a breach is
+        ordered against it, so the reduction also runs the breach before the violation."""
+        step = self.step
+        if step is not None and not self.replaying:
+            fp = step.footprint
+            fp[OUTCOME] = fp.get(OUTCOME, False) or write
+
     def pte_written(self, ptep):
         if self.active:
             self.current.wrote.add(ptep)
@@ -271,6 +290,7 @@ class Execution:
         step table); `blame=False` when no rule of the rulebook prevents it."""
         if cpu is None and self.current is not None:
             cpu = self.current.cpu.id
+        self._outcome(True)
         rule = self.breaches[0][0] if self.breaches else None
         self.violations.append(Violation(invariant, detail, va, pfn, cpu, max(0, len(self.steps) - 1), rule,
                                          self.current.name if self.current else None, blame))
@@ -326,9 +346,11 @@ class Execution:
                 # a violation the hardware model saw stopped its actor mid-operation: what
                 # the checks would find after that is no state the code reaches
                 if not self.violations and self.invariants.may_break(footprint, actor):
-                    self.active = False  # the checks' own reads are not part of the step
+                    self.active = False  # the checks' own reads are added by `checked`
                     self.invariants.after_step(self)
                     self.active = True
+                # the chooser hears of the step with what its checks read
+                self.chooser.executed(self, len(self.steps) - 1, actor.index, footprint)
                 if self.violations:
                     break
         finally:
@@ -436,6 +458,8 @@ class Execution:
             # before each call): a bug of ptelab's, which the command reports as one
             finally:
                 actor.finished = True
+                for ptep in actor.wrote:  # its writes are no longer in flight (invariants.py)
+                    self.touch(("in flight", ptep), True)
                 actor.wrote.clear()
                 actor.ops.clear()
         return run
@@ -468,7 +492,6 @@ class Execution:
         self._switch_to(actor)
         if self.table:
             step.after = self.invariants.snapshot()
-        self.chooser.executed(self, len(self.steps) - 1, actor.index, footprint)
         return footprint
 
 
@@ -492,6 +515,7 @@ class _Breaches(list):
         if ex.active and ex.current is not None:
             actor = ex.current
             ex.breaches.append((rule_id, step, actor.name, actor.line))
+            ex._outcome(False)
         else:
             ex.breaches.append((rule_id, step, None, 0))
         ex.note(f"breaks rule {rule_id}")

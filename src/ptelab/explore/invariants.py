@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from ..machine.coherence import grants_more, stale
 from ..rules import BY_ID, INVARIANT
-from ..machine.memory import PG_anon, PG_dirty, PG_swapbacked
+from ..machine.memory import PG_anon, PG_dirty, PG_swapbacked, PTE_TABLE_SHIFT
 from ..machine.tlb import tlb_key
 from ..machine.violation import (
     BREAK_BEFORE_MAKE,
@@ -39,7 +39,7 @@ from ..machine.violation import (
     STALE_TRANSLATION,
     USE_AFTER_FREE,
 )
-from ..pte import PFN_SHIFT, _PAGE_PRESENT, pte_dirty, swp_offset
+from ..pte import PFN_SHIFT, PTRS_PER_PTE, _PAGE_PRESENT, pte_dirty, swp_offset
 
 _OBSERVED = frozenset(("tlb", "hash", "frame"))  # besides entries: what a check reads
 
@@ -232,7 +232,7 @@ class Invariants:
                 for where, pfn, gen, writable, cpu_id, filled in cached:
                     if filled >= seq:
                         continue
-                    execution.touch(("frame", pfn), False)
+                    execution.checked(("frame", pfn))
                     problem = grants_more(machine, pte, pfn, gen, writable)
                     if problem:
                         left, broke = self._left_by(execution, op, mm, ptep, filled, writable, pfn)
@@ -255,7 +255,7 @@ class Invariants:
           flush-batched-pending;
         - the operation's own write: it returned without its flush (no-stale-translation)."""
         where, actor, writer_op = self.writers.get((ptep, filled + 1), ("the initial state", None, None))
-        execution.touch(("tlb_flush_batched", mm.context), False)
+        execution.checked(("tlb_flush_batched", mm.context))
         if actor is not None and actor is not op.actor and writer_op is not None and writer_op in actor.ops:
             if "mmu_gather" in op.name:
                 return where, "flush-nested"  # mm_tlb_flush_nested, 6.12 mm/mmu_gather.c:472-496
@@ -286,32 +286,73 @@ class Invariants:
         return False
 
     def after_step(self, execution) -> None:
+        """The checks after a step.  They are part of the step: what they read is added to
+        its footprint (execution.checked), so that the reduction orders the step against
+        every step of another CPU that changes it, and a check answers the same in every
+        interleaving the reduction treats as equivalent (a check is a read: Peled's
+        visibility proviso, as dependence).  Without it an operation's end found a TLB entry
+        stale in one order, and the order in which hash_page's store, independent of the end,
+        put the PTE back first was never explored.
+
+        The checks are a conjunction of conditions (a page's entry against one CPU's TLB,
+        against the hardware's other caches; a store's frame against its records), each true
+        after every step of an execution that has not stopped: one the step did not write is
+        as true as it was, so only those the step wrote, and those found false, are read, and
+        of a true one only what makes it true (the CPU runs another mm, its TLB has no entry
+        for the page, an entry records the store): a step of another CPU that leaves that as
+        it is cannot change the answer, so the two commute."""
+        read = execution.checked
+        wrote = {loc for loc, write in execution.step.footprint.items() if write}
         in_flight = [actor.wrote for actor in execution.actors if actor.wrote]
         machine = self.machine
         quiet = True  # no watched PTE is being changed by an operation still running
+        self._busy = ()  # what made it not quiet
         for mm, va, name, key in self.pages:
             ptep = self._slot(mm, va, key)
+            entry_locs = () if ptep is None else (("pte", ptep), ("in flight", ptep))
+            changed = any(loc in wrote for loc in entry_locs)
             if in_flight:
                 if ptep is not None and any(ptep in wrote for wrote in in_flight):
                     quiet = False
+                    self._busy = entry_locs
+                    if changed:
+                        _read_all(read, entry_locs)
                     continue
             pte = None
+            running = ("cpumask", mm.context)  # written when a CPU attaches or goes lazy
             for cpu in machine.cpus:
+                tlb = ("tlb", cpu.id)
+                touched = changed or running in wrote or tlb in wrote
                 # a CPU that switched away from mm, or runs it lazily, uses none of its
                 # entries; x86's switch_mm flushes them if a flush skipped it meanwhile
                 if cpu.mm is not mm or cpu.is_lazy:
+                    if touched:
+                        read(running)
                     continue
                 entry = cpu.tlb.entries.get(key)
-                if entry is not None:
-                    pte = self.arch.entry_as_written(mm, va) if pte is None else pte
-                    problem = grants_more(machine, pte, *entry[:3])
-                    if problem:
-                        where = f"{name}: cpu{cpu.id} TLB"
-                        return execution._record(STALE_TRANSLATION, stale(where, mm.context, va, problem),
-                                                 va, entry[0], cpu.id)
-            for where, pfn, gen, writable, cpu_id, _ in self.arch.cached_translations(mm, va):
+                if entry is None:
+                    if touched:
+                        _read_all(read, (running, tlb))
+                    continue
+                pte = self.arch.entry_as_written(mm, va) if pte is None else pte
+                problem = grants_more(machine, pte, *entry[:3])
+                frame = ("frame", entry[0])  # its allocation generation
+                if problem or touched or frame in wrote:
+                    _read_all(read, entry_locs, (running, tlb, frame))
+                if problem:
+                    where = f"{name}: cpu{cpu.id} TLB"
+                    return execution._record(STALE_TRANSLATION, stale(where, mm.context, va, problem),
+                                             va, entry[0], cpu.id)
+            caches = self.arch.cache_locations(mm, va)
+            touched = changed or any(loc in wrote for loc in caches)
+            cached = list(self.arch.cached_translations(mm, va))
+            if not cached and touched:
+                _read_all(read, caches)
+            for where, pfn, gen, writable, cpu_id, _ in cached:
                 pte = self.arch.entry_as_written(mm, va) if pte is None else pte
                 problem = grants_more(machine, pte, pfn, gen, writable)
+                if problem or touched or ("frame", pfn) in wrote:
+                    _read_all(read, entry_locs, caches, (("frame", pfn),))
                 if problem:
                     return execution._record(STALE_TRANSLATION, stale(f"{name}: {where}", mm.context, va, problem),
                                              va, pfn, cpu_id)
@@ -319,8 +360,11 @@ class Invariants:
             self._check_contracts(execution)
             if execution.violations:
                 return
-        if self.stores and quiet:
-            self._check_dirty(execution)
+        if self.stores:
+            if quiet:
+                self._check_dirty(execution, wrote)
+            elif any(loc[0] in ("frame", "pte", "in flight") for loc in wrote):
+                _read_all(read, self._busy)  # the store's check waits for that entry's operation
 
     def _home(self, pfn: int, lazy: bool) -> tuple[int, str] | None:
         """What the frame's backing store holds for it, and its name; None when reclaim
@@ -342,9 +386,16 @@ class Invariants:
         index = mem.index[pfn]
         return mapping.store.get(index, 0), f"block {index} of file {mapping.name!r}"
 
-    def _check_dirty(self, execution) -> None:
+    def _check_dirty(self, execution, wrote: set) -> None:
         flags = self.mem.flags
+        read = execution.checked
+        # a store's condition is written by a write of its frame or of an entry (any entry
+        # of a watched mm may record it dirty) or the end of an operation on an entry
+        entries = any(loc[0] in ("pte", "in flight") for loc in wrote)
         for pfn, (store_va, cpu, lazy) in list(self.stores.items()):
+            changed = entries or ("frame", pfn) in wrote
+            if changed:
+                read(("frame", pfn))  # its flags, data, mapping and swap slot
             if flags[pfn] & PG_dirty or self.arch.dirty_recorded(pfn):
                 del self.stores[pfn]
                 continue
@@ -353,14 +404,32 @@ class Invariants:
             if home is None or home[0] == data:  # nothing to lose (yet): the data is on its backing store
                 continue
             # any entry of a watched mm: mremap may have moved the page's entry elsewhere
-            recorded = any(pte & _PAGE_PRESENT and pte >> PFN_SHIFT == pfn and pte_dirty(pte)
-                           for mm in {mm for mm, _, _ in self.watched}
-                           for table in mm.pmd.values() for pte in self.mem.ptes[table])
-            if not recorded:
-                return execution._record(LOST_DIRTY, f"cpu{cpu}'s store to {store_va:#x} left frame {pfn} holding "
-                                         f"{data}, {home[1]} holds {home[0]}, and no Dirty bit, page flag or "
-                                         "returned entry records it: reclaim may discard the page as clean",
-                                         store_va, pfn, cpu)
+            tables = [table for mm in {mm for mm, _, _ in self.watched} for table in mm.pmd.values()]
+            recorded = self._dirty_entry(pfn, tables)
+            if recorded is not None:
+                if changed:  # one entry that records it is enough: the answer holds while it does
+                    read(("pte", recorded))
+                continue
+            # nothing records it: every entry of every table was read
+            read(("frame", pfn))
+            for table in tables:
+                read(("frame", table))
+                base = table << PTE_TABLE_SHIFT
+                for i in range(PTRS_PER_PTE):
+                    read(("pte", base | i))
+            return execution._record(LOST_DIRTY, f"cpu{cpu}'s store to {store_va:#x} left frame {pfn} holding "
+                                     f"{data}, {home[1]} holds {home[0]}, and no Dirty bit, page flag or "
+                                     "returned entry records it: reclaim may discard the page as clean",
+                                     store_va, pfn, cpu)
+
+    def _dirty_entry(self, pfn: int, tables: list) -> int | None:
+        """An entry of those tables that maps pfn Dirty (its pointer), or None."""
+        ptes = self.mem.ptes
+        for table in tables:
+            for i, pte in enumerate(ptes[table]):
+                if pte & _PAGE_PRESENT and pte >> PFN_SHIFT == pfn and pte_dirty(pte):
+                    return (table << PTE_TABLE_SHIFT) | i
+        return None
 
     def snapshot(self) -> tuple:
         """For the step table: each watched page's PTE, TLB entries, and the translations the
@@ -375,3 +444,9 @@ class Invariants:
             cached = tuple((where, pfn, writable) for where, pfn, _, writable, *_ in arch.cached_translations(mm, va))
             rows.append((name, pte, tlbs, cached))
         return tuple(rows)
+
+
+def _read_all(read, *groups) -> None:
+    for group in groups:
+        for loc in group:
+            read(loc)

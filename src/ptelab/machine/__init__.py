@@ -101,6 +101,8 @@ class Machine:
     def enter_lazy_tlb(self, cpu: CPU) -> None:
         """The CPU's thread of its mm stops (it sleeps, or exits to the idle task), the mm
         stays loaded (enter_lazy_tlb)."""
+        if cpu.mm is not None:  # which CPUs use the mm's entries changes (explore/invariants.py)
+            self.shared(("cpumask", cpu.mm.context), True)
         self.arch.enter_lazy_tlb(cpu)
 
     def translate(self, cpu: CPU, pgd, va: int, write: bool) -> int:

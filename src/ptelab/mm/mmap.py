@@ -157,6 +157,7 @@ def exit_mmap(mm) -> None:
     fullmm gather (the model holds mmap_lock for write throughout; 6.12 reads first)."""
     for cpu in mm.machine.cpus:
         if cpu.mm is mm:
+            mm.machine.shared(("cpumask", mm.context), True)
             cpu.mm = None
     mmap_write_lock(mm)
     tlb = MmuGather()
