@@ -21,7 +21,9 @@ from ptelab.mm.kernel import Kernel
 from ptelab.mm.mmap import MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE, vm_mmap, vm_munmap
 from ptelab.mm.madvise import MADV_DONTNEED, MADV_FREE, do_madvise
 from ptelab.mm.mprotect import do_mprotect
+from ptelab.mm.fork import dup_mm
 from ptelab.mm.task_mmu import clear_refs
+from ptelab.mm.vmscan import reclaim_range
 from ptelab.mm.pgtable import pte_alloc, pte_offset_map_lock, spin_unlock
 from ptelab.pte import ARCH_MASK, PAGE_SIZE, PFN_SHIFT, PMD_SIZE, pte_dirty, pte_mkclean, pte_mkdirty, pte_pfn, pte_young, pte_mkwrite, pte_mkyoung, pte_present
 from ptelab.txn import PteTxn, TxnError
@@ -181,7 +183,7 @@ def test_bad_intents_are_refused():
 # ---- mm on txn: legacy and txn agree ------------------------------------------------------
 
 ranges = st.lists(st.tuples(st.sampled_from(("mprotect-ro", "mprotect-rw", "munmap", "write", "madv-free",
-                                             "madv-dontneed", "clear-refs")),
+                                             "madv-dontneed", "clear-refs", "fork", "reclaim")),
                             st.integers(0, PAGES - 1), st.integers(1, PAGES)), min_size=1, max_size=6)
 
 
@@ -189,10 +191,15 @@ def _run_ops(arch, api, writes, ops):
     # debug mode on txn only: legacy MADV_FREE breaks flush-before-reuse (docs/rules.md)
     machine, mm, vma = _setup(arch, writes, [], debug=api == "txn")
     machine.api = api
+    children = []
     for op, first, n in ops:
         n = min(n, PAGES - first)
         start = BASE + first * PAGE_SIZE
-        if op == "write":
+        if op == "fork":  # copy_pte_range: the parent write-protected, the child mapped
+            children.append(dup_mm(mm))
+        elif op == "reclaim":  # swap-out, MADV_FREE'd pages discarded, the batched unmap flush
+            reclaim_range(mm.kernel, mm, start, start + n * PAGE_SIZE)
+        elif op == "write":
             try:
                 user_write(mm, machine.cpus[1], start, first + 100)
             except SegmentationFault:
@@ -208,14 +215,15 @@ def _run_ops(arch, api, writes, ops):
         assert stale_translations(machine) == []
     # before the reads below make every page young; bits the backend keeps for itself aside
     # (ppc64-6.12+fix updates a hashed entry's HPTE in place, txn invalidates it: both valid)
-    entries = [e & ~ARCH_MASK for e in _entries(mm)]
+    entries = [[e & ~ARCH_MASK for e in _entries(m)] for m in (mm, *children)]
     contents = []
-    for i in range(PAGES):
-        try:
-            contents.append(user_read(mm, machine.cpus[0], BASE + i * PAGE_SIZE))
-        except SegmentationFault:
-            contents.append(None)
-    return entries, contents, machine.mem.frames_in_use()
+    for m in (mm, *children):
+        for i in range(PAGES):
+            try:
+                contents.append(user_read(m, machine.cpus[0], BASE + i * PAGE_SIZE))
+            except SegmentationFault:
+                contents.append(None)
+    return entries, contents, machine.mem.frames_in_use(), mm.kernel.swap.slots_in_use()
 
 
 @pytest.mark.parametrize("arch", list(ARCHES))

@@ -28,7 +28,10 @@ OPS = ["litmus/op-change-protection.litmus", "litmus/op-zap-page-range.litmus",
        pytest.param("litmus/op-fault.litmus", marks=pytest.mark.slow),  # two CPUs faulting one page
        pytest.param("litmus/op-fault-file.litmus", marks=pytest.mark.slow),
        str(FIXTURES / "txn-seed-mprotect.litmus"),
-       str(FIXTURES / "txn-arm64-cont-mprotect.litmus")]  # arm64: a block unfolded once
+       str(FIXTURES / "txn-arm64-cont-mprotect.litmus"),  # arm64: a block unfolded once
+       # fork's copy, reclaim (batched unmap of a file page, swap-out of an anonymous one)
+       "litmus/op-fork.litmus", "litmus/op-shrink-page.litmus", "litmus/op-try-to-unmap.litmus",
+       str(FIXTURES / "txn-swap-out.litmus")]
 ROOT = Path(__file__).parent.parent
 
 

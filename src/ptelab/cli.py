@@ -610,7 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     cost = sub.add_parser("cost", help="what each mm operation costs, legacy accessor code against txn")
     cost.add_argument("--arch", default="all", help=f"one of {', '.join(ARCHES)}, a comma list, or all (default)")
-    cost.add_argument("--op", default="all", help="mprotect, munmap, madv-dontneed, mremap, madv-free, clear-refs or all (default)")
+    cost.add_argument("--op", default="all", help="mprotect, munmap, madv-dontneed, mremap, madv-free, clear-refs, fork, swap-out or all (default)")
     cost.add_argument("--sizes", default="1,8,64,512,4096", help="region sizes in pages (default 1,8,64,512,4096)")
     cost.add_argument("--json", action="store_true", help="the counters of every measurement as JSON")
     cost.add_argument("--png", metavar="DIR", help="also a plot per operation, DIR/cost-OP.png (needs ptelab[plot])")

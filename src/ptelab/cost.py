@@ -17,6 +17,8 @@ from .mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, vm_mmap,
 from .mm.mprotect import do_mprotect
 from .mm.mremap import do_mremap
 from .mm.task_mmu import clear_refs
+from .mm.fork import dup_mm
+from .mm.vmscan import reclaim_range
 from .machine.counters import (
     ATOMIC_RMW,
     CONTPTE_FOLD,
@@ -44,7 +46,7 @@ from .machine.counters import (
     XEN_MC_ENTRY,
     XEN_TLB_FLUSH,
 )
-from .pte import PAGE_SIZE
+from .pte import PAGE_SIZE, pte_write
 
 # the counters the issue asks for, as machine/counters.py names them
 TLBI = (TLBI_VALE1IS, TLBI_VAE1IS, TLBI_ASIDE1IS, TLBI_RVALE1IS, TLBI_RVAE1IS)
@@ -97,6 +99,17 @@ def _clear_refs(mm, addr, pages):
     clear_refs(mm)
 
 
+def _fork(mm, addr, pages):
+    dup_mm(mm)
+
+
+def _swap_out(mm, addr, pages):
+    """Reclaim of every page of the region (anonymous: swap-out, with the batched unmap
+    flush where the architecture has it)."""
+    if reclaim_range(mm.kernel, mm, addr, addr + pages * PAGE_SIZE) != pages:
+        raise CostError("reclaim did not free every page of the region")
+
+
 def _check_kept(mm, cpu, addr, pages):
     for i in range(pages):
         if user_read(mm, cpu, addr + i * PAGE_SIZE) != i + 1:
@@ -118,6 +131,15 @@ def _check_readonly(mm, cpu, addr, pages):
         except SegmentationFault:
             continue
         raise CostError(f"page {i} is still writable after mprotect(PROT_READ)")
+
+
+def _check_cow(mm, cpu, addr, pages):
+    for i in range(pages):
+        pte = mm.entry(addr + i * PAGE_SIZE)
+        if pte_write(pte):
+            raise CostError(f"page {i} is still writable in the parent after fork")
+        if user_read(mm, cpu, addr + i * PAGE_SIZE) != i + 1:
+            raise CostError(f"page {i} lost its contents")
 
 
 def _check_gone(mm, cpu, addr, pages):
@@ -143,6 +165,8 @@ OPERATIONS = {
     "mremap": (_mremap, _check_moved, "mremap of a written anonymous region to a new place, one page longer"),
     "madv-free": (_madv_free, _check_kept, "MADV_FREE of a written anonymous region (no reclaim after)"),
     "clear-refs": (_clear_refs, _check_kept, "/proc/PID/clear_refs over a written anonymous region"),
+    "fork": (_fork, _check_cow, "fork of a process with a written anonymous region (copy_pte_range)"),
+    "swap-out": (_swap_out, _check_kept, "reclaim of a written anonymous region to swap (read back after)"),
 }
 
 

@@ -169,6 +169,17 @@ class PteTxn:
             raise TxnError("the transaction has already committed")
         self._apply()
 
+    def again(self) -> None:
+        """After commit(), inside the block: a new transaction over the same range under the
+        locks still held, its intents committed when the block ends (or by commit()).  What
+        the kernel does when it decides on a second write only from the first's result,
+        under the same lock (try_to_unmap_one puts back the entry of a lazily-freed page
+        written since, 6.12 mm/rmap.c:1897-1908)."""
+        if not self.committed:
+            raise TxnError("again() follows a commit()")
+        self.intents, self.view, self.committed = [], {}, False
+        self.machine.arch.arch_enter_lazy_mmu_mode()
+
     def _unlock(self) -> None:
         me, debug = self.machine.this_cpu.id, self.machine.debug
         for ptl in reversed(self.locks):
@@ -283,7 +294,7 @@ class PteTxn:
         no accessor may read back an entry written earlier in the same section (Xen may
         still hold the write in its multicall buffer); one intent per entry is one round."""
         arch = self.machine.arch
-        if self.defer_flush is None and any(intent[0] in _TAKES for intent in self.intents):
+        if self.defer_flush is None and not self.contract and any(intent[0] in _TAKES for intent in self.intents):
             # G1 as an operation contract (explore/invariants.py): when the transaction
             # returns, no translation of an entry the commit saw under the locks, filled
             # before the write it saw, grants more than that entry.  A caller that owes the

@@ -382,42 +382,89 @@ def copy_page_range(dst_vma, src_vma) -> None:
 
 
 def copy_pte_range(dst_vma, src_vma, addr: int, end: int) -> None:
-    """6.12 mm/memory.c:1080-1224 (copy_pte_range) with copy_present_ptes (:980-1055), copy_nonpresent_pte (:792-900)."""
+    """6.12 mm/memory.c:1080-1224 (copy_pte_range) with copy_present_ptes (:980-1055), copy_nonpresent_pte (:792-900).
+    On the transactional interface when the machine runs `--api txn`."""
+    if src_vma.mm.machine.api == "txn":
+        copy_pte_range_txn(dst_vma, src_vma, addr, end)
+        return
     src_mm, dst_mm = src_vma.mm, dst_vma.mm
-    mem = src_mm.machine.mem
     arch = src_mm.machine.arch
-    swap = src_mm.kernel.swap
     dst_ptep, dst_ptl = pte_alloc_map_lock(dst_mm, addr)
     src_ptep = src_mm.pte_offset(addr)
     src_ptl = pte_lockptr(src_mm, src_ptep)
     spin_lock(src_mm, src_ptl)
     arch.arch_enter_lazy_mmu_mode()
-    cow = is_cow_mapping(src_vma.flags)
     for i in range((end - addr) >> PAGE_SHIFT):
         a = addr + (i << PAGE_SHIFT)
         pte = arch.ptep_get(src_ptep + i)
         if pte_none(pte):
             continue
-        if not pte_present(pte):  # copy_nonpresent_pte
-            entry = pte_to_swp_entry(pte)
-            if not is_migration_entry(entry):
-                swap.swap_duplicate(entry)
-            arch.set_pte_at(dst_mm, a, dst_ptep + i, pte)
-            continue
-        page = vm_normal_page(src_vma, a, pte)
-        if cow and pte_write(pte):
+        child, wrprotect = _copy_one(src_vma, a, pte)
+        if wrprotect:
             arch.ptep_set_wrprotect(src_mm, a, src_ptep + i)
-            pte = pte_wrprotect(pte)
-        if src_vma.flags & VM_SHARED:
-            pte = pte_mkclean(pte)
-        pte = pte_mkold(pte)
-        if page is not None:
-            mem.get_page(page)
-            page_dup_rmap(mem, page)
-        arch.set_pte_at(dst_mm, a, dst_ptep + i, pte)
+        arch.set_pte_at(dst_mm, a, dst_ptep + i, child)
     arch.arch_leave_lazy_mmu_mode()
     spin_unlock(src_mm, src_ptl)
     spin_unlock(dst_mm, dst_ptl)
+
+
+def copy_pte_range_txn(dst_vma, src_vma, addr: int, end: int) -> None:
+    """Model's own: copy_pte_range on the transactional interface (txn.py), in two
+    transactions.  The child's PTE table allocated first (pte_alloc_map_lock's
+    allocation); then one transaction over the parent's range: a `wrprotect` per writable
+    entry of a COW mapping, each entry's copy computed from what it reads; committed
+    (the locks kept), the child's transaction maps every copy, before the parent's lock
+    is dropped.  The parent's write-protection is flushed by dup_mm's flush_tlb_mm after
+    every vma (6.12 kernel/fork.c:800), as in legacy: the commit hands it the entries
+    (`defer_flush`) and makes no flush of its own.  The kernel takes the child's lock
+    first (memory.c:1109-1120); here the parent's is taken first, since the child's
+    section can only begin once the parent's has ended (lazy MMU sections do not nest):
+    no deadlock, as the child's mm is reached by nobody but rmap walkers, who hold one
+    PTE lock at a time."""
+    src_mm, dst_mm = src_vma.mm, dst_vma.mm
+    pte_alloc(dst_mm, addr)
+    copies = []
+    with PteTxn(src_vma, addr, end, defer_flush=_flushed_by_dup_mm) as t:
+        for a in t.addresses():
+            pte = t.get(a)
+            if pte_none(pte):
+                continue
+            child, wrprotect = _copy_one(src_vma, a, pte)
+            if wrprotect:
+                t.wrprotect(a)
+            copies.append((a, child))
+        t.commit()
+        with PteTxn(dst_vma, addr, end) as c:
+            for a, child in copies:
+                c.map(a, child)
+
+
+def _flushed_by_dup_mm(addr: int, ptep: int) -> None:
+    """The parent's write-protected entries are flushed by dup_mm (flush_tlb_mm)."""
+
+
+def _copy_one(src_vma, addr: int, pte: int) -> tuple[int, bool]:
+    """copy_nonpresent_pte (6.12 mm/memory.c:792-900: the swap slot's count) or
+    copy_present_ptes (:980-1055: the page's reference and rmap, write-protected in both
+    for a COW mapping, clean in the child of a shared one, old), for one entry that is not
+    none: (the child's entry, whether the parent's is write-protected).  Shared by the
+    accessor and txn versions."""
+    mem = src_vma.mm.machine.mem
+    if not pte_present(pte):
+        entry = pte_to_swp_entry(pte)
+        if not is_migration_entry(entry):
+            src_vma.mm.kernel.swap.swap_duplicate(entry)
+        return pte, False
+    page = vm_normal_page(src_vma, addr, pte)
+    wrprotect = bool(is_cow_mapping(src_vma.flags) and pte_write(pte))
+    if wrprotect:
+        pte = pte_wrprotect(pte)
+    if src_vma.flags & VM_SHARED:
+        pte = pte_mkclean(pte)
+    if page is not None:
+        mem.get_page(page)
+        page_dup_rmap(mem, page)
+    return pte_mkold(pte), wrprotect
 
 
 # ---- zap ---------------------------------------------------------------------------------

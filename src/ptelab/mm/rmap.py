@@ -226,34 +226,101 @@ def try_to_unmap(kernel, page: int, flags: int) -> bool:
 def try_to_unmap_one(kernel, vma, addr: int, page: int, flags: int, swap_entry) -> bool:
     """6.12 mm/rmap.c:1642-1989, one small page: clear (the flush deferred with
     TTU_BATCH_FLUSH where the architecture batches), move Dirty to the page, then a swap
-    entry, or, for a MADV_FREE'd page written since, the old entry back."""
+    entry, or, for a MADV_FREE'd page written since, the old entry back.  On the
+    transactional interface when the machine runs `--api txn`."""
+    if vma.mm.machine.api == "txn":
+        return try_to_unmap_one_txn(kernel, vma, addr, page, flags, swap_entry)
     mm = vma.mm
-    mem = mm.machine.mem
     arch = mm.machine.arch
     ptep, ptl = _map_pte_lock(vma, addr, page)
     if ptep is None:
         return True
-    if flags & TTU_BATCH_FLUSH and arch.batched_unmap_tlb_flush:
+    if _defers_flush(arch, flags):
         pteval = arch.ptep_get_and_clear(mm, addr, ptep)
         set_tlb_ubc_flush_pending(kernel, mm, pteval, addr)
     else:
         pteval = arch.ptep_clear_flush(vma, addr, ptep)
+    back = _unmapped(kernel, mm, page, pteval, swap_entry)
+    if back is not None:
+        arch.set_pte_at(mm, addr, ptep, back)
+    if back != pteval:
+        page_remove_rmap(mm.machine.mem, page, mm)
+        mm.machine.mem.put_page(page)
+    spin_unlock(mm, ptl)
+    return back != pteval
+
+
+def try_to_unmap_one_txn(kernel, vma, addr: int, page: int, flags: int, swap_entry) -> bool:
+    """Model's own: try_to_unmap_one on the transactional interface (txn.py).  Under the
+    transaction's PTE lock, if addr still maps the page: an `unmap` intent, and for a
+    swap-backed anonymous page (swap-out) the swap entry's `map` in the same transaction
+    (two rounds of one entry: the clear, flushed or handed to reclaim's batch, then the
+    swap entry); committed before the rmap goes, under the lock.  With TTU_BATCH_FLUSH
+    where the architecture batches, the commit hands the cleared entry to reclaim's
+    batch (`defer_flush` = set_tlb_ubc_flush_pending, rmap.c:1794-1804) and makes no
+    flush: try_to_unmap_flush(_dirty) owes it; otherwise it flushes before unlock, as
+    ptep_clear_flush.  A lazily-freed page written since gets its old entry back in a
+    second transaction under the same lock (`again`, rmap.c:1897-1908)."""
+    mm = vma.mm
+    mem = mm.machine.mem
+    arch = mm.machine.arch
+    if mm.pte_offset(addr) is None:
+        return True
+    cleared = []
+
+    def batched(a: int, ptep: int) -> None:
+        set_tlb_ubc_flush_pending(kernel, mm, cleared[0].value, a)
+
+    swap_out = swap_entry is not None and mem.flags[page] & PG_anon and mem.flags[page] & PG_swapbacked
+    with PteTxn(vma, addr, addr + PAGE_SIZE, defer_flush=batched if _defers_flush(arch, flags) else None) as t:
+        pte = t.get(addr)
+        if not (pte_present(pte) and pte_pfn(pte) == page):  # page_vma_mapped_walk
+            return True
+        cleared.append(t.unmap(addr))
+        if swap_out:
+            kernel.swap.swap_duplicate(swap_entry)  # the slot's count before its entry is visible
+            t.map(addr, swp_entry_to_pte(swap_entry))
+        t.commit()
+        pteval = cleared[0].value
+        back = _unmapped(kernel, mm, page, pteval, swap_entry, duplicated=bool(swap_out))
+        if back is not None and not swap_out:
+            t.again()
+            t.map(addr, back)
+            t.commit()
+        if back != pteval:
+            page_remove_rmap(mem, page, mm)
+            mem.put_page(page)
+    return back != pteval
+
+
+def _defers_flush(arch, flags: int) -> bool:
+    """should_defer_flush (6.12 mm/rmap.c:723-740): TTU_BATCH_FLUSH on an architecture with
+    ARCH_WANT_BATCHED_UNMAP_TLB_FLUSH."""
+    return bool(flags & TTU_BATCH_FLUSH and arch.batched_unmap_tlb_flush)
+
+
+def _unmapped(kernel, mm, page: int, pteval: int, swap_entry, duplicated: bool = False):
+    """What try_to_unmap_one does once the entry is cleared (6.12 mm/rmap.c:1809-1810,
+    1845-1956), shared by the accessor and txn versions: Dirty moves to the page; the entry
+    to write back: the swap entry (swap_duplicate'd here unless `duplicated`), the old
+    entry of a MADV_FREE'd page written since (made swap-backed again: kept mapped), or
+    None (a clean lazily-freed page is discarded, a file page dropped)."""
+    mem = mm.machine.mem
+    arch = mm.machine.arch
     lazyfree = mem.flags[page] & PG_anon and not mem.flags[page] & PG_swapbacked
     # a lazily-freed page written since MADV_FREE is kept: on s390-2.6.27 the write is in the
     # storage key, not the entry (madvise_free_pte_range)
     if pte_dirty(pteval) or lazyfree and arch.page_test_and_clear_dirty(page):
         set_page_dirty(mem, page)
-    if mem.flags[page] & PG_anon:
-        if not mem.flags[page] & PG_swapbacked:  # MADV_FREE'd
-            if mem.flags[page] & PG_dirty:
-                mem.flags[page] |= PG_swapbacked
-                arch.set_pte_at(mm, addr, ptep, pteval)
-                spin_unlock(mm, ptl)
-                return False
-        else:
-            kernel.swap.swap_duplicate(swap_entry)
-            arch.set_pte_at(mm, addr, ptep, swp_entry_to_pte(swap_entry))
-    page_remove_rmap(mem, page, mm)
-    mem.put_page(page)
-    spin_unlock(mm, ptl)
-    return True
+    if not mem.flags[page] & PG_anon:
+        return None
+    if lazyfree:
+        if mem.flags[page] & PG_dirty:
+            mem.flags[page] |= PG_swapbacked
+            return pteval
+        return None
+    if not duplicated:
+        kernel.swap.swap_duplicate(swap_entry)
+    return swp_entry_to_pte(swap_entry)
+
+
