@@ -65,10 +65,11 @@ class Ia64(GenericArch):
         if table_pfn is None:
             return None
         ptep = (table_pfn << PTE_TABLE_SHIFT) | ((va >> PAGE_SHIFT) & PTE_INDEX_MASK)
+        table = self.tables[table_pfn]  # freed meanwhile (free_pgtables): its none entries, a fault
         for _ in range(MAX_HANDLER_RETRIES):
             self.counters[HW_WALK] += 1
             self._sched(("pte", ptep), False, "VHPT walk", also=(("tlb", cpu.id),))
-            pte = self.tables[table_pfn][ptep & PTE_INDEX_MASK]
+            pte = table[ptep & PTE_INDEX_MASK]
             need = _PAGE_PRESENT | _PAGE_USER | (_PAGE_RW if write else 0)
             if pte & need != need:
                 return None  # a page-not-present or access-rights fault: the generic handler

@@ -99,8 +99,11 @@ class S390(GenericArch):
         if table_pfn is None:
             return None
         ptep = (table_pfn << PTE_TABLE_SHIFT) | ((va >> PAGE_SHIFT) & PTE_INDEX_MASK)
+        # the table the walk started from: one freed meanwhile (free_pgtables, after the
+        # purge) reads as the none entries it was freed with, a translation exception
+        table = self.tables[table_pfn]
         self._sched(("pte", ptep), False, "DAT walk", also=(("tlb", cpu.id),))
-        pte = self.tables[table_pfn][ptep & PTE_INDEX_MASK]
+        pte = table[ptep & PTE_INDEX_MASK]
         if not self.hw_valid(pte) or (write and not self.hw_writable(pte)):
             return None  # a translation exception or a protection exception
         return self.fill_tlb(cpu, mm, va, ptep, pte >> PFN_SHIFT, self.hw_writable(pte))
