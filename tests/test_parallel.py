@@ -17,6 +17,7 @@ from ptelab.explore.dpor import Bounds
 from ptelab.explore import parallel
 from ptelab.explore.parallel import split
 from ptelab.litmus import load
+from ptelab.litmus import parallel as litmus_parallel
 from ptelab.litmus.check import LitmusTest
 from ptelab.litmus.syntax import parse
 from .test_explore import litmus_texts
@@ -66,14 +67,18 @@ def _normal(out: str) -> str:
     return re.sub(r"(?m);  \(\d+\)$", ";", out)
 
 
-def test_one_cell_and_two_jobs_print_what_one_job_prints(tmp_path, capsys):
+def test_one_cell_and_two_jobs_print_what_one_job_prints(tmp_path, capsys, monkeypatch):
     path = tmp_path / "t.litmus"
     path.write_text((SUITE / "seed-mprotect.litmus").read_text().replace("expect ppc64-2.6.27", "expect x86"))
+    split_searches = []
+    real = litmus_parallel.check_in_parallel
+    monkeypatch.setattr(litmus_parallel, "check_in_parallel", lambda *a, **k: split_searches.append(a[1]) or real(*a, **k))
     outs = []
     for jobs in (1, 2):
         status = main(["litmus", str(path), "--arch", "ppc64-2.6.27", "--jobs", str(jobs)])
         outs.append((status, _normal(capsys.readouterr().out)))
     assert outs[0] == outs[1] and outs[0][0] == 1 and "--replay" in outs[0][1]
+    assert split_searches == ["ppc64-2.6.27"]  # the one cell, with two jobs, was split
 
 
 def test_json_of_one_search_is_the_same_bar_the_counts(capsys):
