@@ -45,7 +45,7 @@ def modelled(test, arch: str, workers: int) -> tuple[float, float]:
     Exhaustive(test.scenario, arch, Bounds()).run(Tally(test, True))
     sequential = time.process_time() - start
     start = time.process_time()
-    units, _, _ = split(test.scenario, arch, Bounds(), workers, lambda: Tally(test, True, schedules=True))
+    units = split(test.scenario, arch, Bounds(), workers, lambda: Tally(test, True, schedules=True)).units
     top = time.process_time() - start
     free = [0.0] * workers  # when each worker is next free
     for unit in units:

@@ -53,9 +53,11 @@ def test_a_failure_shows_the_counterexample_one_process_shows(tmp_path):
 
 def test_the_split_pins_each_unit_below_the_top():
     test = load(SUITE / "zap-dirty-shared-noflush.litmus")
-    units, top, _ = split(test.scenario, "x86", Bounds(), 2, lambda: (lambda result: None))
+    cut = split(test.scenario, "x86", Bounds(), 2, lambda: (lambda result: None))
+    units = cut.units
     assert len(units) >= 16 and len({tuple(c for c, _ in u) for u in units}) == len(units)  # distinct paths
-    assert len({len(u) for u in units}) == 1 and top.complete
+    assert len({len(u) for u in units}) == 1 and cut.search.complete and cut.leftmost
+    assert not any(units[0][i][1] for i in range(len(units[0])))  # the first path: nothing tried before
 
 
 def _normal(out: str) -> str:
@@ -104,8 +106,7 @@ def test_the_split_search_reaches_every_state_and_outcome_naive_enumeration_reac
     wanted = parallel.UNITS_PER_WORKER
     parallel.UNITS_PER_WORKER = 1  # these trees are small: cut high, so that units explore most of it
     try:
-        units, _, _ = split(test.scenario, arch, Bounds(), 2, lambda: (lambda result: None))
-        assert units  # the search is split
+        assert split(test.scenario, arch, Bounds(), 2, lambda: (lambda result: None)).units  # it is split
         split_search = test.check(arch, workers=2)
     finally:
         parallel.UNITS_PER_WORKER = wanted

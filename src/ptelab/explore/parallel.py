@@ -30,6 +30,7 @@ that ran it, which returns what it made of them (litmus/check.py sums the tallie
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from .dpor import Bounds, Exhaustive, Search
 
@@ -46,10 +47,13 @@ class _Top(Exhaustive):
         super().__init__(scenario, arch, bounds, **kw)
         self.depth = depth
         self.units: list[tuple] = []
+        self.leftmost = False  # the first unit is the first execution's: the sequential search's first subtree
 
     def choose(self, ex, i: int, enabled: list[int]):
         new = i >= len(self.stack)
         if new and i == self.depth:
+            if not self.units and self.search.executions == self.search.redundant == 0:
+                self.leftmost = True
             self.units.append(tuple((frame.choice, dict(frame.done)) for frame in self.stack))
             return None
         choice = super().choose(ex, i, enabled)
@@ -84,12 +88,25 @@ class Subtree(Exhaustive):
         return super()._next_prefix()
 
 
+@dataclass
+class Split:
+    units: list[tuple]  # each: per state of its path, (the actor that steps, {actor tried before: footprint})
+    search: Search  # the top search's
+    tally: object  # what its executions that ended above the cut were handed to
+    leftmost: bool  # the first unit is the sequential search's first subtree (split's docstring)
+
+
 def split(scenario, arch: str, bounds: Bounds, workers: int, tally, debug: bool = True,
-          spin: bool | None = None) -> tuple[list[tuple], Search, object]:
+          spin: bool | None = None) -> Split:
     """The units for `workers` workers (at least UNITS_PER_WORKER each, when the tree is that
     wide), the top search, and the tally (a fresh `tally()` per depth tried) its executions
     that ended above the cut were handed to, each as it ended (a result's world is the
-    search's, put back in its initial state by the next execution)."""
+    search's, put back in its initial state by the next execution).
+
+    When the top search's first execution reached the cut (`leftmost`), the first unit
+    is explored as the sequential search explores its first subtree, execution for execution:
+    its pinned states are the sequential search's, with nothing tried before and nothing
+    asleep, and DFS finishes a subtree before it backtracks above it."""
     depth = 1
     while True:
         top = _Top(scenario, arch, Bounds(max_steps=bounds.max_steps, preemptions=bounds.preemptions),
@@ -99,7 +116,7 @@ def split(scenario, arch: str, bounds: Bounds, workers: int, tally, debug: bool 
         search.redundant -= len(top.units)  # stopped at the cut: not cut by a sleep set
         if len(top.units) >= UNITS_PER_WORKER * workers or not top.units or depth >= MAX_DEPTH \
                 or not search.complete:
-            return top.units, search, on_result
+            return Split(top.units, search, on_result, top.leftmost)
         depth += 1
 
 

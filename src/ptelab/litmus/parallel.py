@@ -45,15 +45,15 @@ def _test(key: tuple):
 
 
 def explore_unit_tally(payload: tuple) -> tuple:
-    """A worker: explore one unit, return (its Search, its tally's summary)."""
+    """A worker: explore one unit, return (its index, its Search, its tally's summary)."""
     from .check import Tally
 
-    key, arch, bounds, debug, unit, deadline = payload
+    index, key, arch, bounds, debug, unit, deadline = payload
     test = _test(key)
     tally = Tally(test, debug, schedules=True)
     search = explore_unit(test.scenario, arch, bounds, unit, tally, debug=debug, deadline=deadline)
     search.progress = None
-    return search, tally.summary()
+    return index, search, tally.summary()
 
 
 class _Found(Exception):
@@ -80,12 +80,11 @@ def _first_counterexamples(test, arch: str, bounds: Bounds, debug: bool, wanted:
     return tally.counterexamples
 
 
-def _least(test, arch: str, debug: bool, key: str, schedules: list):
-    """A counterexample the sequential search did not reach in its time: the least schedule."""
+def _replayed(test, arch: str, bounds: Bounds, debug: bool, key: str, schedule: list):
+    """The Counterexample of the execution a worker ran with that schedule (run again here)."""
     from .check import Counterexample
 
-    schedule = min(schedules, key=lambda s: (len(s), s))
-    result = Execution(test.scenario, arch, Replay(schedule), debug=debug).run()
+    result = Execution(test.scenario, arch, Replay(schedule), max_steps=bounds.max_steps, debug=debug).run()
     return Counterexample(key, result, format_schedule(result.schedule, test.scenario.actor_names()))
 
 
@@ -118,12 +117,13 @@ def check_in_parallel(test, arch: str, bounds: Bounds, debug: bool, tally, worke
         count = cpus(cluster)
     else:
         count = workers if isinstance(workers, int) else workers._processes
-    units, search, top_tally = split(test.scenario, arch, bounds, count,
-                                     lambda: Tally(test, debug, schedules=True), debug=debug)
-    tally.add(top_tally.summary())
+    cut = split(test.scenario, arch, bounds, count, lambda: Tally(test, debug, schedules=True), debug=debug)
+    units, search = cut.units, cut.search
+    tally.add(cut.tally.summary())
     key = (test.litmus.path, test.litmus.text, test.scenario.api)
     _TESTS[key] = test
-    payloads = [(key, arch, bounds, debug, unit, deadline) for unit in units]
+    payloads = [(i, key, arch, bounds, debug, unit, deadline) for i, unit in enumerate(units)]
+    first = {}  # the first unit's first executions per outcome, when they are the sequential search's
     if cluster is not None:
         from ..explore.cluster import ray_map
 
@@ -132,15 +132,21 @@ def check_in_parallel(test, arch: str, bounds: Bounds, debug: bool, tally, worke
         parts = _pool_map(workers, payloads)
     else:
         parts = map(explore_unit_tally, payloads)
-    for part, summary in parts:
+    for index, part, summary in parts:
+        if index == 0 and cut.leftmost:
+            first = summary[-1]
         add(search, part)
         tally.add(summary)
         if progress is not None:
             progress(search.executions, len(tally.states), time.perf_counter() - start)
     wanted = set(tally.candidates)
-    tally.counterexamples = _first_counterexamples(test, arch, bounds, debug, wanted, deadline) if wanted else {}
-    for key in sorted(wanted - tally.counterexamples.keys()):
-        tally.counterexamples[key] = _least(test, arch, debug, key, tally.candidates[key])
+    if wanted <= first.keys():  # the sequential search shows them all in its first subtree: the first unit
+        tally.counterexamples = {k: _replayed(test, arch, bounds, debug, k, first[k]) for k in first}
+    else:
+        tally.counterexamples = _first_counterexamples(test, arch, bounds, debug, wanted, deadline)
+    for key in sorted(wanted - tally.counterexamples.keys()):  # a bound stopped it: the least schedule
+        schedule = min(tally.candidates[key], key=lambda s: (len(s), s))
+        tally.counterexamples[key] = _replayed(test, arch, bounds, debug, key, schedule)
     search.complete = not search.cut
     search.seconds = time.perf_counter() - start
     return search
