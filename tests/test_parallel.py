@@ -25,6 +25,12 @@ from .test_explore import litmus_texts
 SUITE = Path(__file__).resolve().parent.parent / "litmus"
 
 
+@pytest.fixture(autouse=True)
+def split_at_once(monkeypatch):
+    """These searches are small: split them at once instead of finishing them sequentially."""
+    monkeypatch.setattr(litmus_parallel, "SEQUENTIAL_FIRST", 0)
+
+
 def _seen(r) -> tuple:
     """What must not depend on the workers: the counterexamples in the order they are shown."""
     return (r.verdict, set(r.states), dict(r.outcomes).keys(), r.problems and r.verdict,
@@ -113,6 +119,14 @@ def test_the_split_search_reaches_every_state_and_outcome_naive_enumeration_reac
     assert naive.complete and split_search.complete
     assert set(naive.states) == set(split_search.states)
     assert set(naive.outcomes) == set(split_search.outcomes)
+
+
+def test_a_small_search_is_not_split(monkeypatch):
+    monkeypatch.setattr(litmus_parallel, "SEQUENTIAL_FIRST", 60)
+    monkeypatch.setattr(litmus_parallel, "split", None)  # would fail if called
+    test = load(SUITE / "seed-mprotect.litmus")
+    one, two = test.check("ppc64-2.6.27"), test.check("ppc64-2.6.27", workers=2)
+    assert _seen(one) == _seen(two) and (one.executions, one.redundant) == (two.executions, two.redundant)
 
 
 def test_cluster_without_ray_is_a_usage_error_naming_the_extra(monkeypatch, capsys):

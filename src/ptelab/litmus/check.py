@@ -136,7 +136,7 @@ class LitmusTest:
         if mode == "exhaustive" and (workers != 1 or cluster is not None) and not naive and not merge \
                 and bounds.executions is None:
             from .parallel import check_in_parallel  # one search on several processes or a cluster
-            search = check_in_parallel(self, arch, bounds, debug, tally, workers, cluster, progress)
+            search, tally = check_in_parallel(self, arch, bounds, debug, workers, cluster, progress)
         elif mode == "exhaustive":
             search = Exhaustive(scenario, arch, bounds, naive=naive, debug=debug, progress=hook,
                                 merge=merge).run(tally)

@@ -17,7 +17,8 @@ What is reported does not depend on the number of workers, or on where they ran:
   --seconds search), a missing one is the least schedule the workers sent, shortest first,
   then by actor numbers: deterministic, though not necessarily the one `--jobs 1` shows.
 The number of executions, the executions each state was seen in and the `Time` line differ
-(the split search tries every actor above its cut).
+(the split search tries every actor above its cut).  A search the sequential one finishes within
+SEQUENTIAL_FIRST seconds is that one: small searches are not split (forking costs more).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ..explore.execution import Execution
 from ..explore.parallel import add, explore_unit, split
 from ..explore.schedule import Replay, format_schedule
 
+SEQUENTIAL_FIRST = 0.5  # seconds the sequential search is given before the search is split
 _TESTS: dict = {}  # (path, source, api) -> LitmusTest: forked workers find theirs here, others parse it
 
 
@@ -101,15 +103,24 @@ def _pool_map(workers, payloads: list):
         yield from pool.imap_unordered(explore_unit_tally, payloads, chunksize=1)
 
 
-def check_in_parallel(test, arch: str, bounds: Bounds, debug: bool, tally, workers, cluster: str | None,
-                      progress=None) -> Search:
+def check_in_parallel(test, arch: str, bounds: Bounds, debug: bool, workers, cluster: str | None,
+                      progress=None) -> tuple[Search, object]:
     """Explore `test` on `arch` split into units on `workers` processes (a number, or a
     multiprocessing Pool whose workers were forked before the test was loaded: they parse it
     from its source), or on the Ray cluster
-    at `cluster`), tallying into `tally`; the Search summed over the units."""
+    at `cluster`): the Search summed over the units, and the check.Tally of its executions.
+    A search the sequential one finishes within SEQUENTIAL_FIRST seconds is not split (forking
+    workers would cost more): it is that one, exactly."""
     from .check import Tally
 
     start = time.perf_counter()
+    if bounds.seconds is None and SEQUENTIAL_FIRST > 0:
+        tally = Tally(test, debug)
+        search = Exhaustive(test.scenario, arch, Bounds(max_steps=bounds.max_steps, preemptions=bounds.preemptions,
+                                                        seconds=SEQUENTIAL_FIRST), debug=debug).run(tally)
+        if search.complete:
+            return search, tally
+    tally = Tally(test, debug)
     deadline = None if bounds.seconds is None else time.time() + bounds.seconds
     if cluster is not None:
         from ..explore.cluster import cpus
@@ -149,4 +160,4 @@ def check_in_parallel(test, arch: str, bounds: Bounds, debug: bool, tally, worke
         tally.counterexamples[key] = _replayed(test, arch, bounds, debug, key, schedule)
     search.complete = not search.cut
     search.seconds = time.perf_counter() - start
-    return search
+    return search, tally
