@@ -31,7 +31,9 @@ OPS = ["litmus/op-change-protection.litmus", "litmus/op-zap-page-range.litmus",
        str(FIXTURES / "txn-arm64-cont-mprotect.litmus"),  # arm64: a block unfolded once
        # fork's copy, reclaim (batched unmap of a file page, swap-out of an anonymous one)
        "litmus/op-fork.litmus", "litmus/op-shrink-page.litmus", "litmus/op-try-to-unmap.litmus",
-       str(FIXTURES / "txn-swap-out.litmus")]
+       str(FIXTURES / "txn-swap-out.litmus"),
+       # transactions of three entries over two PTE tables (`follows`, `next table`)
+       str(FIXTURES / "txn-mprotect-multi.litmus"), str(FIXTURES / "txn-fork-multi.litmus")]
 ROOT = Path(__file__).parent.parent
 
 

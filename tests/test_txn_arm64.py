@@ -33,7 +33,9 @@ from ptelab.mm.pgtable import pte_alloc_map_lock, spin_unlock
 from ptelab.mm.rmap import page_add_new_anon_rmap
 from ptelab.pte import PAGE_SHIFT, PAGE_SIZE, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW, mk_pte
 
-FIXTURE = Path(__file__).parent / "fixtures" / "txn" / "txn-arm64-cont-mprotect.litmus"
+FIXTURES = Path(__file__).parent / "fixtures" / "txn"
+FIXTURE = FIXTURES / "txn-arm64-cont-mprotect.litmus"
+MULTI = [FIXTURES / "txn-mprotect-multi.litmus", FIXTURES / "txn-fork-multi.litmus"]
 BASE = 0x20000000
 BLOCKS = 4
 
@@ -127,6 +129,32 @@ def test_explorer_cont_block_txn(ranged, monkeypatch):
         result = test.check(arch, api="txn")
         assert result.verdict == "ok", (arch, result.problems)
         assert result.complete and result.executions > 1
+
+
+@pytest.mark.parametrize("path", MULTI, ids=lambda p: p.stem)
+def test_explorer_multi_entry_txn_with_range_ops(path, monkeypatch):
+    """Transactions of three entries over two PTE tables (mprotect, fork) raced against
+    stores, on CPUs with FEAT_TLBIRANGE: the round's flush is a range operation and a page
+    TLBI; nothing found."""
+    monkeypatch.setattr(Arm64, "tlbi_range", True)
+    for arch in ("arm64", "arm64-nocont"):
+        result = load(path).check(arch)
+        assert result.verdict == "ok" and result.complete, (arch, result.problems)
+
+
+def test_a_range_op_one_page_short_is_caught(monkeypatch):
+    """The test above can fail: a TLBI RVAE1IS that stops a page short leaves cpu1's
+    writable translation of the middle page after mprotect."""
+    monkeypatch.setattr(Arm64, "tlbi_range", True)
+    tlbi = Arm64._tlbi
+
+    def short(self, kind, context, start, end):
+        if kind in (TLBI_RVAE1IS, TLBI_RVALE1IS):
+            end -= PAGE_SIZE
+        return tlbi(self, kind, context, start, end)
+
+    monkeypatch.setattr(Arm64, "_tlbi", short)
+    assert "stale-translation" in load(MULTI[0]).check("arm64").outcomes
 
 
 def test_cost_with_the_feature(capsys):
