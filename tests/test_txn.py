@@ -178,6 +178,19 @@ def test_bad_intents_are_refused():
         t.commit()
         assert pte_present(old.value) and mm.entry(BASE) == 0
     assert all(ptl.owner is None for ptl in machine.mem.ptl.values())
+    # again(): a second transaction under the same locks, only after a commit
+    with pytest.raises(TxnError):
+        with PteTxn(vma, BASE, BASE + 2 * PAGE_SIZE) as t:
+            t.again()
+    with PteTxn(vma, BASE, BASE + 2 * PAGE_SIZE) as t:
+        old = t.unmap(BASE + PAGE_SIZE)
+        t.commit()
+        t.again()
+        assert t.get(BASE + PAGE_SIZE) == 0
+        t.map(BASE + PAGE_SIZE, old.value)  # put back, as reclaim does a MADV_FREE'd page written since
+        assert mm.entry(BASE + PAGE_SIZE) == 0  # not before the second commit
+    assert mm.entry(BASE + PAGE_SIZE) == old.value and not machine.this_cpu.lazy_mmu
+    assert all(ptl.owner is None for ptl in machine.mem.ptl.values())
 
 
 # ---- mm on txn: legacy and txn agree ------------------------------------------------------
