@@ -2,12 +2,15 @@
 share a vma (`follows`), in one PTE table or across two (`next table`), and a file that
 names the mm code it runs (`api txn`)."""
 
+from pathlib import Path
+
 import pytest
 
 from ptelab.arch import boot
+from ptelab.explore.invariants import TORN_TRANSACTION
 from ptelab.litmus import load
 from ptelab.machine.memory import PTE_INDEX_MASK, PTE_TABLE_SHIFT
-from ptelab.pte import PAGE_SIZE, PFN_SHIFT
+from ptelab.pte import PAGE_SIZE, PFN_SHIFT, pte_none
 from ptelab import txn
 
 GROUP = """PTE group
@@ -66,3 +69,42 @@ def test_a_file_that_names_txn_runs_its_range_as_one_transaction_of_every_entry(
     path.write_text(GROUP.format(api=api, kind="anon"))
     assert load(path).check("x86", api="legacy").ok
     assert max(sizes, default=0) == opened
+
+
+# ---- G3 across entries: torn-transaction catches a commit a walker could see torn ---------
+SUITE = Path(__file__).resolve().parent.parent / "litmus"
+
+
+def _set_then_clear(arch, vma, mm, addr, ptep, new_addr, new_ptep):
+    """move_ptes' two writes the wrong way round: the destination set, then the source cleared."""
+    old = arch.ptep_get(ptep)
+    if pte_none(old):
+        return old, old
+    arch.set_pte_at(mm, new_addr, new_ptep, old)
+    return arch.ptep_get_and_clear(mm, addr, ptep), 0
+
+
+def _next_frame(arch, vma, mm, addr, ptep, newprot, dirty_writable):
+    """A batched protect that writes each entry with its neighbour's frame."""
+    old = arch.ptep_modify_prot_start(vma, addr, ptep)
+    new = txn._protected(old, newprot, dirty_writable)
+    arch.ptep_modify_prot_commit(vma, addr, ptep, old, new + (1 << PFN_SHIFT))
+    return old, new
+
+
+@pytest.mark.parametrize("arch", ["x86", "ppc64-6.12", "s390-6.12"])
+@pytest.mark.parametrize("name,op,broken", [("txn-mremap-range", "move", _set_then_clear),
+                                            ("txn-mprotect-range", "protect", _next_frame)])
+def test_a_commit_a_walker_could_see_torn_is_caught(monkeypatch, arch, name, op, broken):
+    test = load(SUITE / f"{name}.litmus")
+    assert TORN_TRANSACTION not in test.check(arch).outcomes
+    for table in [t for t in (txn._APPLY, txn._BREAK) if t[op] is txn._APPLY[op]]:
+        monkeypatch.setitem(table, op, broken)
+    if op == "protect":  # and the make of a backend that breaks before it makes
+        made = txn._made
+        monkeypatch.setattr(txn, "_made", lambda *args: made(*args) + (1 << PFN_SHIFT))
+    result = test.check(arch)
+    assert not result.ok and TORN_TRANSACTION in result.outcomes
+    [torn] = [v for v in result.counterexamples[TORN_TRANSACTION].result.violations
+              if v.invariant == TORN_TRANSACTION]
+    assert ("at both" if op == "move" else "grants more than each entry") in torn.detail

@@ -349,6 +349,16 @@ INVARIANTS: tuple[Invariant, ...] = (
         ("litmus/spin-livelock.litmus",),
     ),
     Invariant(
+        "torn-transaction",
+        "While a transaction commits, a lockless walker (the MMU, hash_page, GUP-fast) finds each entry it "
+        "changes as it was, as one of its intents leaves it, or granting less (none, PROT_NONE); never more, "
+        "and never a moved frame at both its source and its destination.  A batch is not all-or-nothing to "
+        "lockless walkers in Linux (change_pte_range writes entry by entry, 6.12 mm/mprotect.c:86-294; "
+        "gup_fast_pte_range checks each entry alone, mm/gup.c:2935-3024); lock holders see all or nothing "
+        "because the commit holds every PTE lock of its range.",
+        "the explorer, after every step that writes an entry of a committing transaction (txn.Observable)",
+    ),
+    Invariant(
         "bug",
         "The model's own consistency checks hold: no mapped page is freed, no lock is released that is not "
         "held.  A bug outcome is an error of the scenario or of ptelab, not of a rule.",

@@ -130,6 +130,7 @@ class PteTxn:
             self.ranges.append((new_start, new_end))
         self.intents: list[tuple] = []
         self.view: dict[int, int] = {}  # addr -> the entry as the intents so far leave it
+        self.states: dict[int, list[int]] = {}  # addr -> the entry as each of its intents leaves it
         self.locks: list = []
         self.committed = False
         self.flushed = None  # (lo, hi) of the commit's flush, or None
@@ -217,8 +218,12 @@ class PteTxn:
         ptep = self._ptep(addr)
         result = Result()
         self.intents.append((op, addr, ptep, result, *args))
-        self.view[addr] = self.machine.arch.pte_as_set(new)
+        self._view(addr, self.machine.arch.pte_as_set(new))
         return result
+
+    def _view(self, addr: int, pte: int) -> None:
+        self.view[addr] = pte
+        self.states.setdefault(addr, []).append(pte)
 
     # ---- intents -----------------------------------------------------------------------
     def map(self, addr: int, pte: int, nr: int = 1) -> None:
@@ -284,7 +289,7 @@ class PteTxn:
             raise TxnError("a move to the same address")
         self._ptep(new_addr)
         result = self._intent("move", addr, 0, new_addr, self.mm.pte_offset(new_addr))
-        self.view[new_addr] = cur
+        self._view(new_addr, cur)
         return result
 
     # ---- the generic commit ------------------------------------------------------------
@@ -293,7 +298,6 @@ class PteTxn:
         k-th intent in round k), each round one lazy-MMU section closed by its flush, as
         no accessor may read back an entry written earlier in the same section (Xen may
         still hold the write in its multicall buffer); one intent per entry is one round."""
-        arch = self.machine.arch
         if self.defer_flush is None and not self.contract and any(intent[0] in _TAKES for intent in self.intents):
             # G1 as an operation contract (explore/invariants.py): when the transaction
             # returns, no translation of an entry the commit saw under the locks, filled
@@ -303,6 +307,22 @@ class PteTxn:
             # has no contract: another operation's missing flush is not its to answer for).
             self.machine.operation_begin("txn commit")
             self.contract = True
+        # G3 to lockless walkers, checked by the explorer while the commit writes
+        # (explore/invariants.py, torn-transaction): what each entry may be seen holding
+        self.machine.txns.append(self._observable())
+        try:
+            self._apply_rounds()
+        finally:
+            self.machine.txns.pop()
+
+    def _observable(self) -> "Observable":
+        mm = self.mm
+        entries = {mm.pte_offset(addr): (addr, (mm.entry(addr), *states)) for addr, states in self.states.items()}
+        moves = [(ptep, args[1]) for op, _, ptep, _, *args in self.intents if op == "move"]
+        return Observable(self.machine.this_cpu.id, entries, moves)
+
+    def _apply_rounds(self) -> None:
+        arch = self.machine.arch
         rounds: list[list[tuple]] = []
         seen: dict[int, int] = {}
         for intent in self.intents:
@@ -391,6 +411,26 @@ class PteTxn:
             lo, hi = span
             self.flushed = span if self.flushed is None else \
                 (min(lo, self.flushed[0]), max(hi, self.flushed[1]))
+
+
+class Observable:
+    """What a lockless walker (the MMU, hash_page, GUP-fast) may see of a committing
+    transaction, entry by entry: its entry before the commit or as one of its intents leaves
+    it, or something that grants less than one of those (none, PROT_NONE, an invalid mark:
+    a break or ptep_modify_prot_start); never more.  A batch is not all-or-nothing to them in
+    Linux: change_pte_range writes its entries one by one under the PTE lock (6.12
+    mm/mprotect.c:86-294) and nothing stops the hardware walking between two; GUP-fast
+    checks each entry alone (gup_fast_pte_range, mm/gup.c:2935-3024: ptep_get_lockless at
+    :2947, the entry read again after taking the folio at :2984).  Across entries one thing
+    is promised: a moved entry is cleared at its source before it is set at its destination
+    (move_ptes, 6.12 mm/mremap.c:195 then :221), so no walker finds the frame at both."""
+
+    __slots__ = ("cpu", "entries", "moves")
+
+    def __init__(self, cpu: int, entries: dict, moves: list):
+        self.cpu = cpu
+        self.entries = entries  # ptep -> (addr, the entries it may be seen as)
+        self.moves = moves  # (source ptep, destination ptep) of each move
 
 
 def _protected(old: int, newprot: int, dirty_writable: bool) -> int:

@@ -18,6 +18,10 @@
   it); a MADV_FREE'd one is discarded when clean, so its stores are judged as a file's
   against an empty block.  It is judged when no operation is changing a watched PTE,
   since an operation holds the old entry it read or cleared until it returns;
+- torn-transaction (G3 to lockless walkers, txn.Observable): while a transaction commits,
+  each entry it changes holds its old value, one its intents leave, or something that
+  grants less (none, PROT_NONE); and no moved frame is mapped at its source and its
+  destination at once;
 - deadlock, and a BUG (the model's own consistency checks: freeing a mapped page,
   unlocking a lock not held) end an execution too.
 
@@ -39,13 +43,16 @@ from ..machine.violation import (
     STALE_TRANSLATION,
     USE_AFTER_FREE,
 )
-from ..pte import PFN_SHIFT, PTRS_PER_PTE, _PAGE_PRESENT, pte_dirty, swp_offset
+from ..pte import PFN_SHIFT, PTRS_PER_PTE, _PAGE_PRESENT, pte_accessible, pte_dirty, pte_pfn, swp_offset
+from ..txn import weakens
 
 _OBSERVED = frozenset(("tlb", "hash", "frame"))  # besides entries: what a check reads
 
 DEADLOCK = "deadlock"
 BUG = "bug"
-INVARIANTS = (USE_AFTER_FREE, STALE_TRANSLATION, LOST_DIRTY, DUPLICATE_HASH_ENTRY, BREAK_BEFORE_MAKE, DEADLOCK, BUG)
+TORN_TRANSACTION = "torn-transaction"
+INVARIANTS = (USE_AFTER_FREE, STALE_TRANSLATION, LOST_DIRTY, DUPLICATE_HASH_ENTRY, BREAK_BEFORE_MAKE, DEADLOCK, BUG,
+              TORN_TRANSACTION)
 
 # The rule whose breach leads to each invariant, when debug mode saw none broken first
 # (the backend itself broke it, as 2.6.27's ptep_modify_prot_start does).
@@ -57,6 +64,7 @@ PREVENTED_BY = {
     BREAK_BEFORE_MAKE: "break-before-make",
     DEADLOCK: "lock-held",
     BUG: None,
+    TORN_TRANSACTION: None,  # the transaction's own commit (txn.py, a backend's txn levels)
 }
 
 
@@ -275,7 +283,10 @@ class Invariants:
         ends, and it keeps the lost-dirty check waiting until then)."""
         if actor.finished or self.ended:
             return True
+        txns = self.machine.txns
         for loc, write in footprint.items():
+            if write and txns and loc[0] == "pte" and any(loc[1] in t.entries for t in txns):
+                return True  # an entry of a committing transaction: torn-transaction reads it
             if write:
                 kind = loc[0]
                 if kind == "pte":
@@ -303,6 +314,8 @@ class Invariants:
         it is cannot change the answer, so the two commute."""
         read = execution.checked
         wrote = {loc for loc, write in execution.step.footprint.items() if write}
+        if self.machine.txns and self._check_txns(execution, wrote):
+            return
         in_flight = [actor.wrote for actor in execution.actors if actor.wrote]
         machine = self.machine
         quiet = True  # no watched PTE is being changed by an operation still running
@@ -365,6 +378,40 @@ class Invariants:
                 self._check_dirty(execution, wrote)
             elif any(loc[0] in ("frame", "pte", "in flight") for loc in wrote):
                 _read_all(read, self._busy)  # the store's check waits for that entry's operation
+
+    def _raw(self, ptep: int) -> int:
+        table = self.tables.get(ptep >> PTE_TABLE_SHIFT)
+        return 0 if table is None else table[ptep % PTRS_PER_PTE]
+
+    def _check_txns(self, execution, wrote) -> bool:
+        """G3 to lockless walkers (txn.Observable): an entry of a committing transaction this
+        step wrote may hold only what a walker is allowed to see of it; a moved frame never
+        at both ends.  Only the entries the step wrote (and a move's other end) are read."""
+        describe = self.arch.describe_pte
+        for txn in self.machine.txns:
+            for ptep, (addr, allowed) in txn.entries.items():
+                if ("pte", ptep) not in wrote:
+                    continue
+                pte = self._raw(ptep)
+                if pte_accessible(pte) and all(weakens(pte, ok) for ok in allowed):
+                    seen = ", ".join(f"'{describe(v)}'" for v in dict.fromkeys(allowed))
+                    execution._record(TORN_TRANSACTION, f"cpu{txn.cpu}'s transaction left the entry at {addr:#x} "
+                                      f"'{describe(pte)}', which grants more than each entry a walker may "
+                                      f"see there ({seen})", addr, pte_pfn(pte), txn.cpu)
+                    return True
+            for src, dst in txn.moves:
+                if ("pte", src) not in wrote and ("pte", dst) not in wrote:
+                    continue
+                execution.checked(("pte", src))
+                execution.checked(("pte", dst))
+                old, new = self._raw(src), self._raw(dst)
+                if pte_accessible(old) and pte_accessible(new) and pte_pfn(old) == pte_pfn(new):
+                    execution._record(TORN_TRANSACTION, f"cpu{txn.cpu}'s move maps frame {pte_pfn(new)} at "
+                                      f"both {txn.entries[src][0]:#x} and {txn.entries[dst][0]:#x}: the source "
+                                      "is cleared before the destination is set (move_ptes, 6.12 "
+                                      "mm/mremap.c:195, then :221)", txn.entries[dst][0], pte_pfn(new), txn.cpu)
+                    return True
+        return False
 
     def _home(self, pfn: int, lazy: bool) -> tuple[int, str] | None:
         """What the frame's backing store holds for it, and its name; None when reclaim

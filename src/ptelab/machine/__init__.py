@@ -53,6 +53,7 @@ class Machine:
         self.zero_pfn = self.mem.alloc_page(PG_reserved)
         self.rwsem_class = RwSemaphore  # the explorer's are scheduling points
         self.api = "legacy"  # mm's PTE code: "legacy" (accessors) or "txn" (ptelab/txn.py)
+        self.txns: list = []  # transactions committing now (txn.py): the explorer's G3 check
 
     def wait_event(self, loc, condition, what: str) -> None:
         """Kernel code sleeps until condition() holds (wait_event, a folio lock).  In the
