@@ -125,7 +125,8 @@ def test_hash_states_stay_apart_from_their_pte_class():
         assert any(name.startswith("none") and "[stale" in name for name in names)
         assert any(name.startswith("ro") and "[stale writable HPTE]" in name for name in names)
         assert not any("slot" in name or "hash ro" in name for name in names)
-    assert "none hashed [stale HPTE]" in kernel_view(derive("ppc32")).states
+    assert any(n.startswith("none hashed [stale HPTE") for n in kernel_view(derive("ppc32")).states)
+    assert "none hashed" in kernel_view(derive("ppc32")).states
     assert [n for n in kernel_view(derive("ppc64-2.6.27")).states if "DUPLICATE" in n] == ["[DUPLICATE HPTE]"]
     assert not any("[" in n for n in kernel_view(derive("x86")).states)
 

@@ -34,13 +34,54 @@ def test_nothing_reachable_is_missing(arch, choices):
     _walk(arch, choices)
 
 
-@pytest.mark.xfail(strict=True, reason="open: the abstract state does not record debug mode's dirty "
-                   "shared clears owed a flush before unlock (debug.py dirty_shared), so an unlock from "
-                   "'none' breaks flush-dirty-shared-before-unlock on one path and not on another; "
-                   "recording it doubles x86's machine (426 -> 852 states) and still left walks "
-                   "unlisted on xen, arm64 and s390-6.12")
-def test_known_gap_a_dirty_shared_clear_is_not_in_the_state():
+def test_a_dirty_shared_clear_owed_a_flush_is_in_the_state():
+    """From 'none', an unlock breaks flush-dirty-shared-before-unlock after a dirty entry of
+    this (not anonymous) page was cleared unflushed, and not otherwise: the state says which
+    (found at random: set_pte_at(rw), set_access_flags(+AD), ptep_get_and_clear, cpu1 TLB drop)."""
     _walk("x86", [0, 7, 4, 19])
+    sm = machine("x86")
+    unlocks = [t for t in sm.transitions if t.op == "spin_unlock+spin_lock" and not t.source.lazy
+               and not t.source.txn]
+    assert unlocks and all(("flush-dirty-shared-before-unlock" in t.rules) == t.source.owed for t in unlocks)
+    assert not any(t.target.owed for t in unlocks)
+
+
+def test_a_flush_pays_the_dirty_clears_debt():
+    """A dirty clear, flush_tlb_page, then a clean clear: the unlock owes nothing (the clean
+    clear's entry had no Dirty to lose; the dirty one's flush came)."""
+    s = replay("x86", ["set_pte_at(rw)", "ptep_set_access_flags(+AD)", "ptep_get_and_clear"])
+    assert s.abstract().owed
+    for name in ("flush_tlb_page", "set_pte_at(rw)", "ptep_get_and_clear"):
+        s.apply(OPS_BY_NAME[name])
+    assert not s.abstract().owed
+    s.marks.clear()
+    s.apply(OPS_BY_NAME["spin_unlock+spin_lock"])
+    assert s.marks == []
+
+
+# Found at random (300 walks of up to 40 steps per backend) once the gap above was closed:
+# each is history the abstract state does not keep, so one abstract state leads two ways.
+KNOWN_GAPS = [
+    pytest.param("ppc64-6.12", [3, 6, 3, 6, 7, 1, 13, 10, 4, 0, 14, 19, 6, 1], id="ppc64-6.12-queued-slot",
+                 marks=pytest.mark.xfail(strict=True, reason="open: which HPTE slot a queued invalidation "
+                                         "names (a DUPLICATE ro+rw keeps ro or rw at leave)")),
+    pytest.param("xen", [12, 7, 13, 8, 19, 6, 4, 14, 6, 12, 3, 16, 1, 8, 11, 14], id="xen-tlb-entry-age",
+                 marks=pytest.mark.xfail(strict=True, reason="open (probably): whether cpu1's TLB entry predates the "
+                                         "batched flush issued at leave (the abstract TLB is -, r, rw)")),
+    pytest.param("arm64-nocont", [19, 15, 11, 6, 5, 6, 11, 0, 8, 7, 7, 11, 11, 13, 7, 16, 19, 7, 3, 13, 18, 10,
+                                  15, 1, 0, 14], id="arm64-tlb-entry-contents",
+                 marks=pytest.mark.xfail(strict=True, reason="open (probably): what cpu1's TLB entry holds beyond r/rw "
+                                         "decides whether ptep_set_access_flags drops it")),
+    pytest.param("s390-2.6.27", [14, 15, 11, 3, 10, 14, 13, 19, 0, 6, 5, 5, 7, 14, 8, 10, 6, 1, 1, 13, 5, 13, 6, 8,
+                                 13, 4, 0, 11, 11, 3, 18], id="s390-2.6.27-storage-key",
+                 marks=pytest.mark.xfail(strict=True, reason="open: the frame's storage key is not in the state "
+                                         "while the PTE is none, and set_pte_at shows it again")),
+]
+
+
+@pytest.mark.parametrize("arch, choices", KNOWN_GAPS)
+def test_known_gap_history_not_in_the_state(arch, choices):
+    _walk(arch, choices)
 
 
 def _walk(arch, choices):

@@ -182,8 +182,9 @@ class DebugArch:
             self._flushed(mm, start, end)
 
     def _flushed(self, mm, start=0, end=1 << 64):
-        for cpu in self._machine.cpus:
-            for cleared in (cpu.debug.lazy_cleared, cpu.debug.own_cleared):
+        for cpu in self._machine.cpus:  # (a flush pays a dirty shared clear's debt too: a clean
+            # clear after it owes nothing at unlock, flush-dirty-shared-before-unlock)
+            for cleared in (cpu.debug.lazy_cleared, cpu.debug.own_cleared, cpu.debug.dirty_shared):
                 if cleared:
                     for key in [k for k in cleared if k[0] is mm and start <= k[1] < end]:
                         del cleared[key]

@@ -10,7 +10,9 @@ abstraction keeps what the rules are about: the PTE (kind, write, Accessed,
 Dirty, and powerpc's "hashed"), what cpu1's TLB holds, the valid hash entries
 (read-only, read-write, or a duplicate), a queued invalidation, lazy-MMU mode,
 an open modify_prot transaction, and the history debug mode judges by (a clear
-no flush has covered yet; a write earlier in this lazy section), so that whether
+no flush has covered yet; a write earlier in this lazy section; a dirty entry of
+this page, which is not anonymous, cleared under the lock and owed a flush before
+the unlock, debug.py dirty_shared), so that whether
 a transition breaks a rule depends on the state alone (and a flush_tlb_* made
 inside the lazy section, which counts only once the section is left).
 
@@ -57,6 +59,7 @@ class State:
     unflushed: str  # debug mode's history: a clear of this lazy section no flush has covered, or ""
     written: bool  # debug mode's history: written earlier in this lazy section
     deferred: bool  # debug mode's history: a flush_tlb_* in this lazy section, effective at leave
+    owed: bool  # debug mode's history: a dirty shared clear under this lock no flush has covered
 
     def label(self) -> str:
         parts = [f"pte {self.pte}", f"cpu1 TLB {self.tlb}"]
@@ -74,6 +77,8 @@ class State:
             parts.append("written in section")
         if self.deferred:
             parts.append("flush deferred")
+        if self.owed:
+            parts.append("dirty clear owed a flush")
         return ", ".join(parts)
 
 
@@ -137,7 +142,8 @@ class Scenario:
                      self._describe(self.prot_old) if debug.prot_pending is not None else "",
                      self._unflushed_kind(),
                      bool(debug.lazy_written) and self.ptep in debug.lazy_written,
-                     any(mm is self.mm and start <= self.addr < end for mm, start, end in debug.deferred_flushes))
+                     any(mm is self.mm and start <= self.addr < end for mm, start, end in debug.deferred_flushes),
+                     (self.mm, self.addr) in debug.dirty_shared)
 
     def apply(self, op: "Op") -> None:
         op.run(self)
