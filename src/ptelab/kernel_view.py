@@ -131,10 +131,10 @@ def coarsest_bisimulation(states, edges, seed) -> dict:
 
 def pte_part(name: str) -> str:
     """What minimising never merges across: the PTE's part of a kernel-view state's name, and
-    whether the hardware holds a stale translation (grants more than the PTE: what the rules
-    are about; on ppc32 the cleared-but-hash-pending state stays apart from 'none hashed')."""
-    return name.split(" [")[0].replace(" invalidation queued", "").split(" write queued")[0] + \
-        (" [stale]" if "[stale" in name else "")
+    for a cleared or swapped PTE, whether the hardware still translates it (a stale HPTE: on
+    ppc32 the cleared-but-hash-pending state stays apart from 'none hashed')."""
+    pte = name.split(" [")[0].replace(" invalidation queued", "").split(" write queued")[0]
+    return pte + (" [stale]" if "[stale" in name and pte.split()[0] in ("none", "swap") else "")
 
 
 def minimise(view: KernelView) -> KernelView:
