@@ -1,6 +1,7 @@
 """The kernel view of each architecture's state machine: small, and nothing a rule depends on lost."""
 
 import itertools
+import re
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -8,7 +9,8 @@ from hypothesis import given, settings, strategies as st
 from ptelab.arch import ARCHES
 from ptelab.arch.generic import GenericArch
 from ptelab.cli import main
-from ptelab.kernel_view import coarsest_bisimulation, drawn_edges, group, kernel_key, kernel_view, pte_part
+from ptelab.kernel_view import (LEGIBLE, coarsest_bisimulation, drawn_edges, group, kernel_key, kernel_view, pte_part,
+                                 split, to_dot)
 from ptelab.states import derive
 
 # States a kernel developer reads on one screen (about 20: x86, and every backend with no
@@ -141,3 +143,53 @@ def test_states_cli_views(capsys):
     assert "did you mean 'kernel'" in capsys.readouterr().err
     assert main(["states", "--arch", "x86", "--format", "json"]) == 2
     assert "accepted: md, dot" in capsys.readouterr().err
+
+
+def drawn_rule_breaks(view) -> set:
+    """(source, label, rule) for every rule-breaking move the drawings show, read back from
+    the dot text: an edge into a rule's box from a state or, with ltail, from every state of
+    its class; a note 'L1, L2 breaks R from every state'; a red edge of the whole drawing."""
+    ids = {f"K{i}": s for i, s in enumerate(view.states)}
+    shown = set()
+    if not split(view):
+        for line in to_dot(view).splitlines():
+            m = re.match(r'\s*(K\d+) -> K\d+ \[label="([^"]*)"', line)
+            for part in m.group(2).split("\\n") if m else ():
+                labels, _, rule = part.partition(" [")
+                if rule:
+                    shown |= {(ids[m.group(1)], label, rule.rstrip("]")) for label in labels.split(", ")}
+        return shown
+    text = to_dot(view, "rules")
+    rules = dict(re.findall(r'^\s*(R\d+) \[label="([^"]*)"', text, re.M))
+    clusters, current = {}, None
+    for line in text.splitlines():
+        if m := re.match(r"\s*subgraph (cluster_\d+)", line):
+            current = m.group(1)
+        elif line.strip() == "}":
+            current = None
+        elif (m := re.match(r'\s*(K\d+) \[label=', line)) and current:
+            clusters.setdefault(current, []).append(ids[m.group(1)])
+    for m in re.finditer(r'\s*(K\d+) -> (R\d+) \[label="([^"]*)"(?:, ltail=(cluster_\d+))?', text):
+        sources = clusters[m.group(4)] if m.group(4) else [ids[m.group(1)]]
+        shown |= {(s, label, rules[m.group(2)]) for s in sources for label in m.group(3).split(", ")}
+    for labels, rule in re.findall(r"(?:\\l|label=\")([^\\\"]*?) breaks (\S+) from every state", text):
+        shown |= {(s, label, rule) for s in view.states for label in labels.split(", ")}
+    return shown
+
+
+@pytest.mark.parametrize("arch", list(ARCHES))
+def test_the_drawings_show_every_rule_breaking_move(arch):
+    """Whether drawn whole or split (legal moves; rules broken), the drawings show, for every
+    rule-breaking edge of the view, its source state, its label and its rule (where it
+    leads is in the tables), and nothing breaking a rule that the view does not have."""
+    view = kernel_view(derive(arch))
+    expected = {(e.source, e.label, rule) for e in view.edges for rule in e.rules}
+    assert drawn_rule_breaks(view) == expected
+
+
+def test_a_big_view_is_split_and_each_drawing_is_smaller():
+    view = kernel_view(derive("ppc64-6.12"))
+    assert split(view) and not split(kernel_view(derive("x86")))
+    rules = to_dot(view, "rules")
+    assert rules.count("->") <= LEGIBLE and "[DUPLICATE HPTE]" in rules
+    assert not [line for line in to_dot(view, "legal").splitlines() if "->" in line and "red" in line]

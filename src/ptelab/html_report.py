@@ -15,7 +15,7 @@ from html import escape
 from pathlib import Path
 
 from .compare import to_markdown as compare_markdown
-from .kernel_view import KernelView, drawn_edges, edge_text, kernel_view, to_dot
+from .kernel_view import KernelView, drawn_edges, edge_text, kernel_view, split, to_dot
 from .litmus.check import FAIL, OK
 from .litmus.report import search_text, step_rows
 from .rules import RULES
@@ -34,9 +34,6 @@ td.ok,td.FAIL,td.INCONCLUSIVE{font-size:.75em;padding:2px 3px}th{font-size:.8em}
 """
 
 
-LEGIBLE = 60  # drawn edges a diagram can carry and still be read (chromium's screenshots: x86's 31 can)
-
-
 def _svg(dot: str) -> str | None:
     if not shutil.which("dot"):
         return None
@@ -45,17 +42,18 @@ def _svg(dot: str) -> str | None:
 
 
 def _diagram(view: KernelView, red: int) -> str:
-    """The kernel view drawn whole; past LEGIBLE edges, its legal moves drawn, every edge in
-    a table (the rule-breaking ones red, with their rules) and the whole drawing folded."""
-    svg = _svg(to_dot(view))
-    if svg is None:
+    """The kernel view drawn whole; past LEGIBLE edges, two drawings (its legal moves; the
+    rules broken from each state) and every edge in a table, folded."""
+    if not split(view):
+        svg = _svg(to_dot(view))
+        return _view_table(view) if svg is None else f"<div class=diagram>{svg}</div>"
+    legal, rules = _svg(to_dot(view, "legal")), _svg(to_dot(view, "rules"))
+    if legal is None:
         return _view_table(view)
-    if len(drawn_edges(view)) <= LEGIBLE:
-        return f"<div class=diagram>{svg}</div>"
-    return (f"<p>Too many edges to read in one drawing: the legal moves are drawn; the {red} edges that "
-            f"break a rule are in the table, and the whole drawing is folded under it.</p>"
-            f"<div class=diagram>{_svg(to_dot(view, legal_only=True))}</div>{_view_table(view)}"
-            f"<details><summary>the whole drawing</summary><div class=diagram>{svg}</div></details>")
+    return (f"<p>Too many edges for one drawing: its legal moves, then the rules broken from each state "
+            f"(the {red} edges that break a rule, with where they lead, are in the table).</p>"
+            f"<div class=diagram>{legal}</div><div class=diagram>{rules}</div>"
+            f"<details><summary>every edge</summary>{_view_table(view)}</details>")
 
 
 def _view_table(view: KernelView) -> str:

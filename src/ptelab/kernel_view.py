@@ -208,24 +208,140 @@ def edge_text(legal: list[str], broken: dict[str, list[str]], sep: str) -> str:
                     [f"{', '.join(labels)} [{rule}]" for rule, labels in sorted(broken.items())])
 
 
-def to_dot(view: KernelView, legal_only: bool = False) -> str:
-    """The diagram; `legal_only`: the legal moves alone (the report's drawing of a view with
-    more edges than a drawing can carry)."""
-    ids = {s: f"K{i}" for i, s in enumerate(view.states)}
-    lines = [f'digraph "{view.arch}" {{', "  rankdir=LR;", '  node [shape=box, fontsize=10, fontname="Helvetica"];',
-             '  edge [fontsize=8, fontname="Helvetica"];']
-    for state in view.states:
-        style = ", color=red, penwidth=2" if _illegal(state) else ""
-        shape = ", peripheries=2" if state == view.states[0] else ""
-        lines.append(f'  {ids[state]} [label="{state}"{style}{shape}];')
-    for (src, dst), (legal, broken) in drawn_edges(view).items():
-        if legal_only:
-            if not legal:
+LEGIBLE = 60  # edges one drawing can carry and still be read (x86's 31 can, ppc32's 137 cannot)
+HARDWARE = ("cpu1 load", "cpu1 store", "evict")  # labels of hardware events: drawn dashed
+
+
+def everywhere(view: KernelView) -> dict[str, list[str]]:
+    """Rule -> the labels that break it from every state of the view (an unlock in a lazy
+    section, say): said once under the drawing, not drawn from each state."""
+    sources: dict = {}
+    for e in view.edges:
+        for rule in e.rules:
+            sources.setdefault((rule, e.label), set()).add(e.source)
+    out: dict[str, list[str]] = {}
+    for (rule, label), states in sorted(sources.items()):
+        if len(states) == len(view.states) > 1:
+            out.setdefault(rule, []).append(label)
+    return out
+
+
+def rule_sources(view: KernelView) -> dict[str, dict[str, list[str]]]:
+    """Rule -> source state -> the labels that break it from there (its targets are in the
+    tables), without what breaks it from every state (everywhere)."""
+    common = everywhere(view)
+    out: dict = {}
+    for e in view.edges:
+        for rule in e.rules:
+            if e.label not in common.get(rule, ()):
+                labels = out.setdefault(rule, {}).setdefault(e.source, [])
+                if e.label not in labels:
+                    labels.append(e.label)
+    return out
+
+
+def split(view: KernelView) -> bool:
+    """Whether the view is drawn as two diagrams (legal moves; rule-breaking ones)."""
+    return len(drawn_edges(view)) > LEGIBLE
+
+
+def _cluster(state: str) -> str:
+    """The PTE class a state is drawn in (its cluster): none, swap, ro, rw, ro dirty, rw dirty."""
+    return "" if _illegal(state) else " ".join(w for w in state.split()[:2] if w in ("none", "swap", "ro", "rw", "dirty"))
+
+
+def _by_class(drawn: dict, clusters: dict[str, list[str]]) -> dict:
+    """The legal part of `drawn`, where every state of a class (of more than one) moves to
+    one state outside it by the same labels: one edge from (class, its first state)."""
+    legal = {key: (moves, {}) for key, (moves, _) in drawn.items() if moves}
+    if len(clusters) <= 2:
+        return legal
+    out = dict(legal)
+    for cluster, states in clusters.items():
+        if not cluster or len(states) < 2:
+            continue
+        for (src, dst), (moves, _) in list(legal.items()):
+            if src != states[0] or dst in states:
                 continue
-            broken = {}
-        color = "" if legal else ", color=red, fontcolor=red"
-        color = ', color="black:red"' if legal and broken else color
-        lines.append(f'  {ids[src]} -> {ids[dst]} [label="{edge_text(legal, broken, chr(92) + "n")}"{color}];')
+            if all(sorted(legal.get((state, dst), ([], {}))[0]) == sorted(moves) for state in states):
+                for state in states:
+                    del out[(state, dst)]
+                out[((cluster, src), dst)] = (moves, {})
+    return out
+
+
+def _quote(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def to_dot(view: KernelView, part: str = "") -> str:
+    """The diagram: `part` "legal" for the legal moves alone, "rules" for the rule-breaking
+    ones alone (each rule a red box, an edge from each state it is broken from, labelled by
+    the operations; what breaks it from every state said once under the drawing); "" for
+    both in one drawing when they fit (LEGIBLE), else the legal part.  States are grouped
+    by PTE class, hardware events dashed."""
+    part = part or ("legal" if split(view) else "all")
+    ids = {s: f"K{i}" for i, s in enumerate(view.states)}
+    title = {"legal": "legal moves", "rules": "rules broken", "all": "kernel view"}[part]
+    lines = [f'digraph "{view.arch}" {{', "  rankdir=LR; newrank=true; compound=true; nodesep=0.15; ranksep=0.5;",
+             '  node [shape=box, fontsize=10, fontname="Helvetica", style=rounded];',
+             '  edge [fontsize=8, fontname="Helvetica"];']
+    clusters: dict[str, list[str]] = {}
+    for state in view.states:
+        clusters.setdefault(_cluster(state), []).append(state)
+    for n, (cluster, states) in enumerate(clusters.items()):
+        indent = "  "
+        if cluster and len(clusters) > 2 and len(states) > 1:
+            lines.append(f'  subgraph cluster_{n} {{ label="PTE {cluster}"; fontsize=9; fontname="Helvetica"; '
+                         'color=gray; style=dashed;')
+            indent = "    "
+        for state in states:
+            style = ", color=red, fontcolor=red, penwidth=2" if _illegal(state) else ""
+            shape = ", peripheries=2" if state == view.states[0] else ""
+            lines.append(f'{indent}{ids[state]} [label="{_quote(state)}"{style}{shape}];')
+        if indent != "  ":
+            lines.append("  }")
+    if part in ("legal", "all"):
+        drawn = drawn_edges(view)
+        if part == "legal":  # the same moves from every state of a class to one state: one edge
+            drawn = _by_class(drawn, clusters)
+        for (src, dst), (legal, broken) in drawn.items():
+            if part == "legal":
+                broken = {}
+            if not legal and not broken:
+                continue
+            if not legal:
+                color = ", color=red, fontcolor=red"
+            else:
+                color = ', color="black:red"' if broken else ""
+                if all(label in HARDWARE for label in legal) and not broken:
+                    color = ", style=dashed, color=gray40, fontcolor=gray30"
+            if isinstance(src, tuple):  # a whole class (_by_class)
+                color += f", ltail=cluster_{list(clusters).index(src[0])}"
+                src = src[1]
+            lines.append(f'  {ids[src]} -> {ids[dst]} [label="{_quote(edge_text(legal, broken, chr(92) + "n"))}"{color}];')
+    if part == "rules":
+        number = {cluster: n for n, cluster in enumerate(clusters)}
+        for n, (rule, sources) in enumerate(sorted(rule_sources(view).items())):
+            lines.append(f'  R{n} [label="{rule}", color=red, fontcolor=red, shape=box, style=bold];')
+            for cluster, states in clusters.items():  # the same labels from a whole class: one edge
+                labels = sources.get(states[0])
+                whole = cluster and len(clusters) > 2 and len(states) > 1 and \
+                    all(sorted(sources.get(state, [])) == sorted(labels or []) for state in states)
+                for src in ([states[0]] if labels and whole else [st for st in states if st in sources]):
+                    tail = f", ltail=cluster_{number[cluster]}" if whole else ""
+                    lines.append(f'  {ids[src]} -> R{n} [label="{_quote(", ".join(sources[src]))}"{tail}, '
+                                 'color=red, fontcolor=red];')
+    notes = [f"{', '.join(labels)} breaks {rule} from every state" for rule, labels in everywhere(view).items()]
+    if part == "rules":
+        notes.append("each edge: the operations that break the rule from that state, or from every state of "
+                     "the class it leaves (where they lead: the tables)")
+    elif part == "legal":
+        notes.append(f"the {sum(1 for _, b in drawn_edges(view).values() if b)} edges that break a rule: "
+                     f"{view.arch}-rules.dot and the tables")
+    if part in ("legal", "rules"):
+        lines.append(f'  label="{view.arch}: {title}\\l' + "".join(f"{_quote(n)}\\l" for n in notes)
+                     + '"; labeljust=l; fontsize=10; fontname="Helvetica";')
     lines.append("}")
     return "\n".join(lines) + "\n"
 
