@@ -108,3 +108,13 @@ def test_a_commit_a_walker_could_see_torn_is_caught(monkeypatch, arch, name, op,
     [torn] = [v for v in result.counterexamples[TORN_TRANSACTION].result.violations
               if v.invariant == TORN_TRANSACTION]
     assert ("at both" if op == "move" else "grants more than each entry") in torn.detail
+
+
+# ---- a transaction whose entry a lock-breaking writer changed under it -------------------
+def test_an_intent_refused_after_a_lock_held_breach_is_a_kernel_bug_not_an_internal_error():
+    """rule-lock-held with --api txn on s390-2.6.27: the unlocked wrprotect empties the entry
+    between the fault's check and its map (IPTE, none, store), so the transaction refuses its
+    intent; that is reported as a kernel BUG beside the breach (it was an internal error, exit 4)."""
+    result = load(SUITE / "rule-lock-held.litmus").check("s390-2.6.27", api="txn")
+    assert result.outcomes["lock-held"] and result.outcomes["bug"], result.outcomes
+    assert result.verdict == "FAIL"

@@ -29,6 +29,7 @@ from ..machine.spinlock import LockError
 from ..machine.memory import BadPageState
 from ..machine.violation import InvariantViolation
 from ..mm.fault import SegmentationFault
+from ..txn import TxnError
 from .checkpoint import Checkpoint
 from .invariants import BUG, DEADLOCK, Invariants, Violation
 from .loops import Cut, Loop
@@ -54,6 +55,8 @@ def kernel_bug(e: Exception) -> str:
         return f"BUG: spinlock {e}"
     if isinstance(e, BadPageState):
         return f"BUG: Bad page state: {e}"
+    if isinstance(e, TxnError):  # the interface's own check (txn.py), a WARN in a kernel
+        return f"kernel BUG: transaction refused: {e}"
     return f"kernel BUG: {e or 'a consistency check of the model failed'}"
 
 
@@ -452,7 +455,9 @@ class Execution:
             except InvariantViolation as e:  # a check outside the explorer's hooks
                 self._record(e.invariant, e.detail, e.va, e.pfn, e.cpu)
                 self.violations[-1].own = e.own
-            except (BadPageState, LockError, AssertionError, RuntimeError) as e:
+            except (BadPageState, LockError, TxnError, AssertionError, RuntimeError) as e:
+                # TxnError: an intent the entry no longer allows, when a writer that broke
+                # lock-held changed it under the transaction (rule-lock-held with --api txn)
                 self._record(BUG, kernel_bug(e))
             # anything else is not the scenario's fault (a litmus body's arguments are checked
             # before each call): a bug of ptelab's, which the command reports as one
