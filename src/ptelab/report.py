@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from .arch import ARCHES
@@ -106,7 +107,10 @@ def generated(docs: Path, progress=None) -> dict[Path, str]:
 
 
 def write_docs(docs: Path, progress=None) -> list[Path]:
-    """Write every generated file; draw the SVGs if graphviz is installed."""
+    """Write every generated file; draw the SVGs if graphviz is installed.  A place that
+    cannot be written fails at once (OSError), before minutes of deriving machines."""
+    docs.mkdir(parents=True, exist_ok=True)
+    tempfile.TemporaryFile(dir=docs).close()
     written = []
     files = generated(docs, progress)
     for i, (path, text) in enumerate(files.items()):
