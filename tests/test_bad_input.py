@@ -128,6 +128,14 @@ def test_a_loop_that_touches_nothing_ends_and_names_its_line(capsys):
 INITIAL = "PTE init\n{{\n  A: {attrs};\n}}\nP0 @ cpu0 {{\n  int v = read(A);\n}}\n"
 
 
+def _refused(path, text: str) -> LitmusError:
+    """The error loading `text` from `path` raises."""
+    path.write_text(text)
+    with pytest.raises(LitmusError) as caught:
+        load(path)
+    return caught.value
+
+
 @pytest.mark.parametrize("attrs,col,message", [
     ("anon vma ro, rw", 19, "a writable entry in a read-only vma"),
     ("anon rw, vma ro", 11, "a writable entry in a read-only vma"),
@@ -146,12 +154,9 @@ INITIAL = "PTE init\n{{\n  A: {attrs};\n}}\nP0 @ cpu0 {{\n  int v = read(A);\n}}
     ("file f", 11, "expected the file's name in double quotes, found 'f'"),
 ])
 def test_a_contradictory_or_impossible_initial_state_is_refused(tmp_path, attrs, col, message):
-    path = tmp_path / "init.litmus"
-    path.write_text(INITIAL.format(attrs=attrs))
-    with pytest.raises(LitmusError) as caught:
-        load(path)
-    assert message in caught.value.message
-    assert (caught.value.line, caught.value.col) == (3, col)
+    error = _refused(tmp_path / "init.litmus", INITIAL.format(attrs=attrs))
+    assert message in error.message
+    assert (error.line, error.col) == (3, col)
 
 
 def test_the_largest_value_and_cpu_are_accepted_and_the_next_refused(tmp_path):
@@ -400,12 +405,9 @@ GROUPED = "PTE grouped\n{{\n  A: anon, value 1;\n{decls}\n}}\nP0 @ cpu0 {{\n  in
     ("  api fast;", "4:7", "unknown api 'fast'; choose from: legacy, txn"),
 ])
 def test_a_page_placed_where_no_vma_can_hold_it_is_refused(tmp_path, decls, where, message):
-    path = tmp_path / "grouped.litmus"
-    path.write_text(GROUPED.format(decls=decls))
-    with pytest.raises(LitmusError) as caught:
-        load(path)
-    assert message in caught.value.message
-    assert f"{caught.value.line}:{caught.value.col}" == where
+    error = _refused(tmp_path / "grouped.litmus", GROUPED.format(decls=decls))
+    assert message in error.message
+    assert f"{error.line}:{error.col}" == where
 
 
 def test_a_cont_block_is_followed_by_nothing(tmp_path):

@@ -388,10 +388,12 @@ class Invariants:
         step wrote may hold only what a walker is allowed to see of it; a moved frame never
         at both ends.  Only the entries the step wrote (and a move's other end) are read."""
         describe = self.arch.describe_pte
+        written = sorted(loc[1] for loc in wrote if loc[0] == "pte")
         for txn in self.machine.txns:
-            for ptep, (addr, allowed) in txn.entries.items():
-                if ("pte", ptep) not in wrote:
+            for ptep in written:
+                if ptep not in txn.entries:
                     continue
+                addr, allowed = txn.entries[ptep]
                 pte = self._raw(ptep)
                 if pte_accessible(pte) and all(weakens(pte, ok) for ok in allowed):
                     seen = ", ".join(f"'{describe(v)}'" for v in dict.fromkeys(allowed))
