@@ -16,6 +16,7 @@ from ptelab.pte import (
     PAGE_SHARED,
     PAGE_SIZE,
     _PAGE_ACCESSED,
+    _PAGE_EXEC,
     mk_pte,
     pte_dirty,
     pte_hw_dirty,
@@ -182,13 +183,56 @@ def test_unfolding_a_block_flushes_it_and_gathers_its_dirty():
     assert not r.cpu1.tlb.entries, "the block's translation went with the unfold's TLBI and DSB"
 
 
-def test_changing_a_live_block_in_place_is_break_before_make():
+def test_changing_attributes_of_a_live_block_in_place_is_break_before_make():
+    """Anything but Accessed, Dirty and write permission (here: execute permission, UXN, not
+    in pgattr_change_is_safe's mask, mmu.c:127-128) changed in place in a cached block."""
     r = Region("arm64")
     _block(r)
     r.access(r.cpu1, 0)
     with pytest.raises(InvariantViolation) as caught:
-        r.arch.ptep_set_wrprotect_noncont(r.mm, r.addr + 3 * PAGE_SIZE, r.ptep + 3)
+        r.arch._cmpxchg(r.ptep + 3, r.entry(3), r.entry(3) ^ _PAGE_EXEC)
     assert caught.value.invariant == BREAK_BEFORE_MAKE
+
+
+def test_a_block_whose_entries_differ_is_walked_with_the_most_permissive():
+    """Write permission changes in place without break-before-make (D8.17), but a block left
+    with entries of different permissions may be cached from any of them (D8.7.1): after
+    the flush, a walk of the read-only entry 3 makes a writable translation from a sibling,
+    and the store through it dirties that sibling, not entry 3."""
+    r = Region("arm64")
+    first = _block(r)
+    r.access(r.cpu1, 0, write=True)
+    r.arch.ptep_set_wrprotect_noncont(r.mm, r.addr + 3 * PAGE_SIZE, r.ptep + 3)  # no violation
+    r.arch.flush_tlb_range(r.vma, r.addr, r.addr + CONT_PTES * PAGE_SIZE)
+    assert not r.cpu1.tlb.entries
+    assert r.access(r.cpu1, 3, write=True) == first + 3
+    assert r.cpu1.tlb.entries and all(e[2] for e in r.cpu1.tlb.entries.values())  # writable
+    assert not pte_write(r.entry(3)) and r.entry(3) & PTE_CONT
+    assert r.arch.dirty_recorded(first + 3)
+
+
+@pytest.mark.parametrize("nr,unfolded", [(CONT_PTES, 0), (2 * CONT_PTES, 0), (8, 1), (CONT_PTES + 8, 1),
+                                         (CONT_PTES - 2, 1)])
+def test_wrprotect_ptes_unfolds_only_the_blocks_it_covers_in_part(nr, unfolded):
+    """contpte_wrprotect_ptes (contpte.c:348-363): whole blocks in place, keeping PTE_CONT,
+    with no TLBI of their own; a block the range covers in part unfolded first (an
+    unaligned start: the range starts one page into the first block for CONT_PTES - 2)."""
+    r = Region("arm64")
+    _block(r)
+    second = r.machine.mem.alloc_block(4, PG_anon)
+    r.arch.set_ptes(r.mm, r.addr + CONT_PTES * PAGE_SIZE, r.ptep + CONT_PTES, mk_pte(second, PAGE_SHARED),
+                    CONT_PTES)
+    start = 1 if nr == CONT_PTES - 2 else 0
+    r.arch.wrprotect_ptes(r.mm, r.addr + start * PAGE_SIZE, r.ptep + start, nr)
+    assert r.machine.counters[CONTPTE_UNFOLD] == unfolded
+    assert [pte_write(r.entry(k)) for k in range(2 * CONT_PTES)] == \
+        [not start <= k < start + nr for k in range(2 * CONT_PTES)]
+    whole = [b for b in range(2) if start <= b * CONT_PTES and (b + 1) * CONT_PTES <= start + nr]
+    for b in range(2):
+        cont = [bool(r.entry(b * CONT_PTES + k) & PTE_CONT) for k in range(CONT_PTES)]
+        touched = start < (b + 1) * CONT_PTES and b * CONT_PTES < start + nr
+        assert cont == [b in whole or not touched] * CONT_PTES, (b, cont)
+    assert r.machine.counters[TLBI_VALE1IS] == unfolded * CONT_PTES  # only the unfolds flush
 
 
 def test_access_flags_of_a_live_block_change_in_place():
@@ -203,7 +247,8 @@ def test_access_flags_of_a_live_block_change_in_place():
 
 SMALL = [("arm64-bbm-clear-flush-set", "arm64"), ("arm64-bbm-set-then-flush", "arm64"),
          ("arm64-cont-in-place", "arm64"), ("arm64-dsb-own-cpu", "arm64"), ("arm64-dsb-wrong-cpu", "arm64"),
-         ("arm64-dsb-wrong-cpu", "arm64-nocont")]
+         ("arm64-dsb-wrong-cpu", "arm64-nocont"), ("arm64-cont-wrprotect-partial", "arm64"),
+         ("arm64-cont-wrprotect-block", "arm64")]
 
 
 @pytest.mark.parametrize("name,arch", SMALL)

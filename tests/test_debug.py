@@ -13,6 +13,7 @@ from ptelab.mm.mmap import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, vm
 from ptelab.mm.pgtable import pte_alloc, pte_lockptr, spin_lock, spin_unlock
 from ptelab.pte import (PAGE_READONLY, PAGE_SHARED, mk_pte, pte_dirty, pte_mkdirty, pte_modify, pte_wrprotect, swp_entry,
                         swp_entry_to_pte)
+from ptelab.pte import _PAGE_RW
 from ptelab.rules import DEBUG, RULES
 
 
@@ -92,6 +93,23 @@ def test_lock_held(page):
         page.arch.ptep_set_wrprotect(page.mm, page.addr, page.ptep)
     page.lock()
     page.arch.ptep_set_wrprotect(page.mm, page.addr, page.ptep)
+    page.unlock()
+
+
+def test_wrprotect_ptes_is_checked_entry_by_entry(page):
+    """wrprotect_ptes(nr): the lock-held and lazy-no-readback checks of each entry, the
+    generic loop's ptep_set_wrprotect (include/linux/pgtable.h:835-864) or arm64's own."""
+    with broken(page, "lock-held"):
+        page.arch.wrprotect_ptes(page.mm, page.addr, page.ptep, 1)
+    page.lock()
+    page.arch.arch_enter_lazy_mmu_mode()
+    page.arch.ptep_clear_flush(page.vma, page.addr, page.ptep)
+    page.arch.set_pte_at(page.mm, page.addr, page.ptep, mk_pte(page.frame, PAGE_SHARED))
+    with broken(page, "lazy-no-readback"):
+        page.arch.wrprotect_ptes(page.mm, page.addr, page.ptep, 1)
+    page.arch.arch_leave_lazy_mmu_mode()
+    page.arch.wrprotect_ptes(page.mm, page.addr, page.ptep, 1)
+    assert not page.arch.ptep_get(page.ptep) & _PAGE_RW
     page.unlock()
 
 

@@ -26,6 +26,7 @@ SURFACE: dict[str, str] = {
     "ptep_get_and_clear_full": "as ptep_get_and_clear; full=1 when the whole mm is being torn down",
     "ptep_clear_flush": "clear an entry and flush its translation before returning",
     "ptep_set_wrprotect": "remove write permission from a valid entry, keeping Dirty",
+    "wrprotect_ptes": "remove write permission from nr valid entries mapping consecutive pages of one folio",
     "ptep_set_access_flags": "relax a valid entry: add Accessed, Dirty or write, never remove",
     "ptep_test_and_clear_young": "clear Accessed, returning whether it was set",
     "ptep_clear_flush_young": "clear Accessed and flush if the architecture needs it",
@@ -94,6 +95,10 @@ def ptep_clear_flush(vma, addr, ptep):
 
 def ptep_set_wrprotect(mm, addr, ptep):
     mm.machine.arch.ptep_set_wrprotect(mm, addr, ptep)
+
+
+def wrprotect_ptes(mm, addr, ptep, nr):
+    mm.machine.arch.wrprotect_ptes(mm, addr, ptep, nr)
 
 
 def ptep_set_access_flags(vma, addr, ptep, entry, dirty):

@@ -303,12 +303,21 @@ class DebugArch:
         return self._arch.ptep_clear_flush_young(vma, addr, ptep)
 
     def clear_young_dirty_ptes(self, vma, addr, ptep, nr, flags):
-        if type(self._arch).clear_young_dirty_ptes is GenericArch.clear_young_dirty_ptes:
-            # include/linux/pgtable.h's version is core code: check each accessor it calls
-            return GenericArch.clear_young_dirty_ptes(self, vma, addr, ptep, nr, flags)
-        for i in range(nr):  # an architecture's own: one read-modify-write per entry
-            self._rmw("clear_young_dirty_ptes", (vma, addr, ptep, nr, flags), ptep + i)
-        return self._arch.clear_young_dirty_ptes(vma, addr, ptep, nr, flags)
+        return self._batch("clear_young_dirty_ptes", (vma, addr, ptep, nr, flags), ptep, nr)
+
+    def wrprotect_ptes(self, mm, addr, ptep, nr):
+        return self._batch("wrprotect_ptes", (mm, addr, ptep, nr), ptep, nr)
+
+    def _batch(self, accessor, args, ptep, nr):
+        """An accessor over nr entries.  include/linux/pgtable.h's version is core code:
+        each accessor it calls is checked; an architecture's own is one read-modify-write
+        per entry."""
+        generic = getattr(GenericArch, accessor)
+        if getattr(type(self._arch), accessor) is generic:
+            return generic(self, *args)
+        for i in range(nr):
+            self._rmw(accessor, args, ptep + i)
+        return getattr(self._arch, accessor)(*args)
 
     # start and commit are written out flat: mprotect calls them for every entry.
     def ptep_modify_prot_start(self, vma, addr, ptep):

@@ -16,7 +16,15 @@ Hardware (Arm ARM, DDI 0487, D8: the VMSA):
   model reports `break-before-make` at the software store (or walk) after which a CPU
   can hold two conflicting translations of one address;
 - 16 entries with PTE_CONT mapping a naturally aligned 64 KiB block may be cached as one
-  TLB entry, made from any of them (D8.7.1, quoted at arch/arm64/mm/contpte.c:442-444).
+  TLB entry, made from any of them (D8.7.1, quoted at arch/arm64/mm/contpte.c:442-444):
+  when the entries differ in permissions, which one a walk uses is CONSTRAINED
+  UNPREDICTABLE, so a walk of a read-only entry may cache the write permission of a
+  writable sibling.  The model's walk uses the most permissive entry of the block (the
+  outcome in which a stale grant shows; a walk that picks a less permissive one takes a
+  spurious permission fault, which the fault path retries: not explored).  A permission
+  change of a live entry (PTE_RDONLY, PTE_WRITE/DBM) needs no break-before-make, in a block
+  or not (D8.17; pgattr_change_is_safe's mask, mmu.c:127-128): 6.12 write-protects whole
+  blocks in place (contpte_wrprotect_ptes, contpte.c:348-363), correct once flushed;
 
 The model's PTE layout (ptelab/pte.py) stands for arm64's bits as follows:
     PRESENT  = PTE_VALID            RW       = PTE_WRITE, which is PTE_DBM (pgtable-prot.h:16)
@@ -41,7 +49,9 @@ Kernel (arch/arm64/include/asm/pgtable.h, tlbflush.h, mm/fault.c, mm/contpte.c, 
 - contpte (variant `arm64`): set_ptes of a whole aligned block of consecutive frames
   writes it contiguous; ptep_get ORs Accessed and Dirty across the block; anything that
   changes one entry of a block unfolds it first (contpte_convert: clear all 16, flush,
-  write all 16: break-before-make), except Accessed/Dirty updates, which stay in place.
+  write all 16: break-before-make), except Accessed/Dirty updates, which stay in place,
+  and wrprotect_ptes of whole blocks, which write-protects them in place, unfolding only
+  the blocks at the range's ends it covers in part (contpte.c:29-46, 348-363).
 FEAT_TLBIRANGE is a CPU feature, not a variant (the same 6.12 kernel tests it at run time,
 system_supports_tlb_range, cpufeature.h:825-828): a machine booted with the feature
 `tlbirange` (`--cpu-feature tlbirange`) flushes a range with TLBI RVAE1IS/RVALE1IS
@@ -116,6 +126,12 @@ _ALL = 1 << 48  # flush_tlb_mm: the whole ASID
 _ACCESS_FLAGS = _PAGE_HW_DIRTY | _PAGE_ACCESSED | _PAGE_RW | _PAGE_DIRTY
 # bits the hardware or contpte's in-place updates may change in a live contiguous block
 _LIVE_IN_BLOCK = _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_HW_DIRTY
+# ... and without break-before-make: those and write permission (PTE_WRITE, PTE_RDONLY are
+# in pgattr_change_is_safe's mask, mmu.c:127-128; Arm ARM D8.17 asks break-before-make for
+# a change of output address, memory type, shareability or size (the contiguous bit), not
+# of permissions).  mmu.c:139-141 forbids any change of a live contiguous kernel mapping;
+# user blocks are write-protected in place by 6.12 itself (contpte.c:348-363).
+_SAFE_IN_BLOCK = _LIVE_IN_BLOCK | _PAGE_RW
 
 
 def _mkdirty_hw(pte: int) -> int:
@@ -197,26 +213,50 @@ class Arm64(GenericArch):
         pte = table[i]
         if pte & (_PAGE_PRESENT | _PAGE_USER) != _PAGE_PRESENT | _PAGE_USER:
             return None  # a translation fault: nothing is cached
-        new = pte | _PAGE_ACCESSED  # hardware Access flag (HA)
+        cont = bool(self.contpte and pte & PTE_CONT)
+        s = self._block_source(table_pfn, i, pte) if cont else i
+        used = table[s]  # the descriptor the TLB entry is made from (D8.7.1)
+        new = used | _PAGE_ACCESSED  # hardware Access flag (HA)
         if write:
-            if not pte & (_PAGE_RW | _PAGE_HW_DIRTY):
+            if not used & (_PAGE_RW | _PAGE_HW_DIRTY):
                 return None  # a permission fault: neither DBM nor write permission
             new |= _PAGE_HW_DIRTY  # DBM: the store clears PTE_RDONLY (HD)
-        if new != pte:
-            table[i] = new
+        if new != used:
+            table[s] = new
             self.counters[ATOMIC_RMW] += 1
-        return self._fill(cpu, mm, va, table_pfn, i, new)
+            if s != i:  # a sibling's descriptor updated: the step writes it
+                self._touch(("pte", (table_pfn << PTE_TABLE_SHIFT) | s), True)
+        return self._fill(cpu, mm, va, table_pfn, i, pte >> PFN_SHIFT, bool(new & _PAGE_HW_DIRTY), cont)
 
-    def _fill(self, cpu, mm, va: int, table_pfn: int, i: int, pte: int):
-        """Cache the translation of `pte` (entry i of table table_pfn, mapping va): one page,
+    def _block_source(self, table_pfn: int, i: int, pte: int) -> int:
+        """Which entry of entry i's contiguous block a walk of it makes the TLB entry from:
+        any valid contiguous entry of the block mapping the block's frames may be used
+        (Arm ARM D8.7.1; CONSTRAINED UNPREDICTABLE when they differ).  The most permissive
+        one: writable and dirty (PTE_RDONLY clear), then writable-clean (DBM), then
+        read-only; entry i itself among equals, so a block whose entries agree is walked as
+        a page is.  The walk reads the siblings: they join its footprint."""
+        table = self.tables[table_pfn]
+        first = i & ~(CONT_PTES - 1)
+        base_pfn = (pte >> PFN_SHIFT) - (i - first)
+        best, rank = i, _permission_rank(pte)
+        for j in range(first, first + CONT_PTES):
+            if j == i:
+                continue
+            self._touch(("pte", (table_pfn << PTE_TABLE_SHIFT) | j), False)
+            other = table[j]
+            if not _valid_cont(other) or other >> PFN_SHIFT != base_pfn + j - first or not other & _PAGE_USER:
+                continue
+            if _permission_rank(other) > rank:
+                best, rank = j, _permission_rank(other)
+        return best
+
+    def _fill(self, cpu, mm, va: int, table_pfn: int, i: int, pfn: int, writable: bool, cont: bool):
+        """Cache the translation of entry i of table table_pfn, mapping va to pfn: one page,
         or the entries of its contiguous block that are valid, contiguous and map the
-        block's frames, with this entry's permissions (any entry of a block may be the one
-        the TLB uses, D8.7.1)."""
-        writable = bool(pte & _PAGE_HW_DIRTY)
+        block's frames, with the permissions of the entry the walk used (_block_source)."""
         blocks = cpu.arch_state.blocks
-        pfn = pte >> PFN_SHIFT
         ptep = (table_pfn << PTE_TABLE_SHIFT) | i
-        if not (self.contpte and pte & PTE_CONT):
+        if not cont:
             key = tlb_key(mm.context, va)
             self._check_fill(cpu, key, va, pfn, False)
             blocks.pop(key, None)
@@ -252,10 +292,12 @@ class Arm64(GenericArch):
         """Break-before-make (D8.17, mmu.c:122-159), once software has stored the valid entry
         `new` over `old`: no CPU may hold a translation, of an address `new` maps, that
         differs from it in frame or contiguity; nor of a live contiguous block whose
-        attributes change in place (mmu.c:139-141: only Accessed and Dirty may change)."""
+        attributes change in place (only Accessed, Dirty and write permission may change:
+        _SAFE_IN_BLOCK; a block left with entries of different permissions is judged at the
+        walk, _block_source)."""
         cont = bool(self.contpte and new & PTE_CONT)
         in_place = bool(self.contpte and (old | new) & PTE_CONT and old & _PAGE_PRESENT
-                        and (old ^ new) & ~_LIVE_IN_BLOCK)
+                        and (old ^ new) & ~_SAFE_IN_BLOCK)
         cpus = [cpu for cpu in self.machine.cpus if cpu.tlb.entries]
         if not cpus:
             return
@@ -525,17 +567,38 @@ class Arm64(GenericArch):
         return young
 
     def ptep_set_wrprotect(self, mm, addr: int, ptep: int) -> None:
-        """wrprotect_ptes(nr=1) (pgtable.h:1750-1773)."""
-        pte = self._get(ptep)
-        if self.contpte and pte & PTE_CONT:
-            self._contpte_unfold(mm, addr, ptep, pte)
-            pte &= ~PTE_CONT
-        self._ptep_set_wrprotect(mm, addr, ptep, pte)
+        """pgtable.h:1775-1780: wrprotect_ptes(nr=1)."""
+        self.wrprotect_ptes(mm, addr, ptep, 1)
+
+    def wrprotect_ptes(self, mm, addr: int, ptep: int, nr: int) -> None:
+        """pgtable.h:1751-1773 (without contpte, __wrprotect_ptes: pgtable.h:1824).  One
+        entry: its block unfolded first; more: contpte_wrprotect_ptes (contpte.c:348-363),
+        the blocks the range covers in part unfolded (contpte_try_unfold_partial,
+        contpte.c:29-46), whole blocks write-protected in place, keeping PTE_CONT: "Until
+        the flush, the page may or may not be wrprotected.  After the flush, it is
+        guaranteed wrprotected" (the caller owes the flush, as for ptep_set_wrprotect)."""
+        if self.contpte and nr == 1:
+            pte = self._get(ptep)
+            if pte & PTE_CONT:
+                self._contpte_unfold(mm, addr, ptep, pte)
+                pte &= ~PTE_CONT
+            self._ptep_set_wrprotect(mm, addr, ptep, pte)
+            return
+        if self.contpte:
+            self._contpte_try_unfold_partial(mm, addr, ptep, nr)
+        self.wrprotect_ptes_noncont(mm, addr, ptep, nr)
 
     def ptep_set_wrprotect_noncont(self, mm, addr: int, ptep: int) -> None:
         """__ptep_set_wrprotect (pgtable.h:1351-1355): for callers that manage the contiguous
         bit themselves; on an entry of a live block it changes it in place."""
         self._ptep_set_wrprotect(mm, addr, ptep, self._get(ptep))
+
+    def wrprotect_ptes_noncont(self, mm, addr: int, ptep: int, nr: int) -> None:
+        """__wrprotect_ptes (pgtable.h:1357-1364): __ptep_set_wrprotect on each entry, blind
+        to the contiguous bit: a block it covers in part keeps PTE_CONT with entries of
+        different permissions, which no flush mends (contpte.c:350-358)."""
+        for i in range(nr):
+            self._ptep_set_wrprotect(mm, addr + (i << PAGE_SHIFT), ptep + i, self._get(ptep + i))
 
     def ptep_set_access_flags(self, vma, addr: int, ptep: int, entry: int, dirty: int) -> int:
         entry = _mkdirty_hw(entry) & ~PTE_CONT
@@ -580,6 +643,14 @@ class Arm64(GenericArch):
         """contpte_try_unfold (pgtable.h:1597-1602)."""
         if _valid_cont(pte):
             self._contpte_unfold(mm, addr, ptep, pte)
+
+    def _contpte_try_unfold_partial(self, mm, addr: int, ptep: int, nr: int) -> None:
+        """contpte.c:29-46: a block the range [ptep, ptep + nr) begins or ends inside of."""
+        if ptep & (CONT_PTES - 1) or nr < CONT_PTES:
+            self._contpte_try_unfold(mm, addr, ptep, self._get(ptep))
+        if (ptep + nr) & (CONT_PTES - 1):
+            last = ptep + nr - 1
+            self._contpte_try_unfold(mm, addr + ((nr - 1) << PAGE_SHIFT), last, self._get(last))
 
     def _contpte_unfold(self, mm, addr: int, ptep: int, pte: int) -> None:
         """__contpte_try_unfold (contpte.c:140-153)."""
@@ -731,6 +802,14 @@ class Arm64(GenericArch):
         if pte & PTE_CONT:
             text += " CONT"
         return text
+
+
+def _permission_rank(pte: int) -> int:
+    """How much a walk through the entry may do: 2 write (PTE_RDONLY clear), 1 write once
+    the hardware clears PTE_RDONLY (DBM), 0 read (pgtable.h:343-356)."""
+    if pte & _PAGE_HW_DIRTY:
+        return 2
+    return 1 if pte & _PAGE_RW else 0
 
 
 def _invalidate(cpu, context: int, start: int, end: int) -> None:

@@ -106,6 +106,11 @@ class GenericArch:
         backend's that another CPU holds, ppc32's mmu_hash_lock).  Nothing when run
         sequentially."""
 
+    def _touch(self, loc, write: bool) -> None:
+        """The step in progress (since the last scheduling point) also reads, or writes, `loc`:
+        a walk that reads more entries than the one it announced (arm64's contiguous block).
+        Nothing when run sequentially."""
+
     def _defer(self, ptep: int) -> None:
         """A write of the entry is owed but deferred (queued in a hypervisor batch): the
         running operation counts as having written it.  Nothing when run sequentially."""
@@ -191,6 +196,16 @@ class GenericArch:
     def ptep_set_wrprotect_noncont(self, mm, addr: int, ptep: int) -> None:
         """arm64's __ptep_set_wrprotect, blind to contiguous blocks; elsewhere the same."""
         self.ptep_set_wrprotect(mm, addr, ptep)
+
+    def wrprotect_ptes(self, mm, addr: int, ptep: int, nr: int) -> None:
+        """include/linux/pgtable.h:835-864 (6.12): ptep_set_wrprotect on each of nr entries
+        mapping consecutive pages of one folio, in one PTE table, under its lock."""
+        for i in range(nr):
+            self.ptep_set_wrprotect(mm, addr + (i << PAGE_SHIFT), ptep + i)
+
+    def wrprotect_ptes_noncont(self, mm, addr: int, ptep: int, nr: int) -> None:
+        """arm64's __wrprotect_ptes, blind to contiguous blocks; elsewhere wrprotect_ptes."""
+        self.wrprotect_ptes(mm, addr, ptep, nr)
 
     def ptep_set_access_flags(self, vma, addr: int, ptep: int, entry: int, dirty: int) -> int:
         """mm/pgtable-generic.c: only ever relaxes (adds Accessed, Dirty, write)."""

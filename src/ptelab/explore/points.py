@@ -52,6 +52,9 @@ def explorable_class(cls: type) -> type:
         def _note(self, event):
             self.ctl.note(event)
 
+        def _touch(self, loc, write):
+            self.ctl.touch(loc, write)
+
         def _busy_clear(self, ptep, bits=True):
             """The step may run only while the entry's software lock bit (or `bits`) is clear."""
             table, i = self.tables[ptep >> PTE_TABLE_SHIFT], ptep & PTE_INDEX_MASK

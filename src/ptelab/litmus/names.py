@@ -621,6 +621,12 @@ def _ptep_set_wrprotect_noncont(env, mm, addr, ptep):
     env.machine.arch.ptep_set_wrprotect_noncont(mm, addr, ptep)
 
 
+@_fn("mm addr ptep nr", "arm64 __wrprotect_ptes: write-protect nr entries, blind to contiguous blocks "
+                        "(pgtable.h:1357-1364); elsewhere wrprotect_ptes")
+def _wrprotect_ptes_noncont(env, mm, addr, ptep, nr):
+    env.machine.arch.wrprotect_ptes_noncont(mm, addr, ptep, nr)
+
+
 @_fn("mm", "kernel/sched/core.c context_switch: this block's CPU runs mm (switch_mm_irqs_off, then "
            "finish_task_switch's finish_arch_post_lock_switch)")
 def _switch_mm(env, mm):
@@ -661,7 +667,7 @@ FUNCTIONS.update({
     "madvise": _madvise, "clear_refs": _clear_refs, "dup_mm": _dup_mm,
     "add_to_swap": _add_to_swap,
     "flush_tlb_page_nosync": _flush_tlb_page_nosync, "dsb": _dsb,
-    "__ptep_set_wrprotect": _ptep_set_wrprotect_noncont,
+    "__ptep_set_wrprotect": _ptep_set_wrprotect_noncont, "__wrprotect_ptes": _wrprotect_ptes_noncont,
     "switch_mm": _switch_mm, "switch_mm_irqs_off": _switch_mm_irqs_off,
 })
 # the words to write kernel sequences by hand
