@@ -61,7 +61,9 @@ as __flush_tlb_range_op splits it (tlbflush.h:408-445); without it, page by page
 MAX_DVM_OPS pages, then one TLBI by ASID.
 The txn commit (txn_round_begin) unfolds every contiguous block a round rewrites at once:
 every block's entries cleared, one flush of the blocks and one DSB, then all written back
-(contpte_convert's break-before-make, contpte.c:49-74, made once for the round).
+(contpte_convert's break-before-make, contpte.c:49-74, made once for the round); a block the
+round write-protects whole is not unfolded but write-protected in place, as
+contpte_wrprotect_ptes does (txn_round_wrprotects).
 Not modelled: FEAT_LPA2's 64 KiB alignment of range operations (4 KiB pages, 48-bit VAs),
 KPTI's second ASID (__tlbi_user), erratum
 2645198's workaround in ptep_modify_prot_start, and large folios: the model's frames are
@@ -693,6 +695,21 @@ class Arm64(GenericArch):
             self.cont_blocks[pte >> PFN_SHIFT] = first
 
     # ---- the transactional interface's level (txn.py, docs/txn.md) -------------------------
+    def txn_round_wrprotects(self, mm, wrprotected: list) -> list:
+        """contpte_wrprotect_ptes' choice (contpte.c:348-363) made for the whole round: a
+        contiguous block whose 16 entries the round write-protects stays folded, and the
+        round's wrprotect_ptes write-protects it in place, its flush owed as usual (the
+        commit's, or the caller's: fork's dup_mmap flush_tlb_mm); the entries of a block it
+        write-protects in part go to txn_round_begin, to be unfolded with the round's other
+        blocks at once, instead of by contpte_try_unfold_partial block by block, each with
+        its own flush and DSB (contpte.c:29-46)."""
+        if not self.contpte:
+            return []
+        blocks: dict[int, list] = {}
+        for addr, ptep in wrprotected:
+            blocks.setdefault(ptep & ~(CONT_PTES - 1), []).append((addr, ptep))
+        return [entry for entries in blocks.values() if len(entries) < CONT_PTES for entry in entries]
+
     def txn_round_begin(self, mm, rewritten: list) -> None:
         """Every contiguous block an entry of `rewritten` lies in is unfolded, all at once:
         contpte_convert's break for each (contpte.c:58-64), then one flush of the blocks

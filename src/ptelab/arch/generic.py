@@ -345,6 +345,13 @@ class GenericArch:
         take them out of use in one go first (s390's IPTE range), or prepare to batch the
         section's writes its own way (Xen).  Nothing by default: each accessor does its own."""
 
+    def txn_round_wrprotects(self, mm, wrprotected: list) -> list:
+        """A commit round will write-protect the present entries `wrprotected` ((addr, ptep),
+        in the order stated), each run of consecutive ones with one wrprotect_ptes.  Which
+        of them txn_round_begin should take out of use with the rewritten ones (arm64: those
+        of a contiguous block the round does not write-protect whole).  None by default."""
+        return []
+
     # ---- what the explorer's invariants ask of the hardware --------------------------------
     def cached_translations(self, mm, va: int):
         """Translations of (mm, va) the hardware holds outside the per-CPU TLBs (which every
