@@ -362,6 +362,26 @@ INVARIANTS: tuple[Invariant, ...] = (
         "the explorer, after every step that writes an entry of a committing transaction (txn.Observable)",
     ),
     Invariant(
+        "gup-unmapped-page",
+        "A page GUP-fast keeps for an address is the page the entry maps there, granting what it asked "
+        "(a write for FOLL_WRITE), at the moment it keeps its reference: it reads the entry, takes the "
+        "reference, and reads the entry again, dropping the reference if it changed (6.12 "
+        "mm/gup.c:2946-2987).  Each entry alone: of a range, it may take some pages before a transaction "
+        "and some after, as any lockless walker (torn-transaction).",
+        "the explorer, at the step GUP-fast keeps a reference (mm/gup.py)",
+    ),
+    Invariant(
+        "pin-replaced",
+        "While a page is pinned for write (pin_user_pages, FOLL_PIN | FOLL_WRITE), the mm that pinned it "
+        "maps no other page at that address, unless it unmapped the page there (munmap, MADV_DONTNEED, "
+        "truncation, reclaim): what is written through the pin (DMA) is what the process reads.  fork "
+        "keeps it by copying a maybe-pinned anonymous page for the child instead of sharing it COW "
+        "(page_needs_cow_for_dma, 6.12 include/linux/mm.h:1958-1967, mm/memory.c:1030-1045) and by "
+        "making GUP-fast back off while it write-protects (write_protect_seq, mm/memory.c:1401-1419, "
+        "mm/gup.c:3401-3432).",
+        "the explorer, after every step that writes the entry of a pinned address (mm/gup.py)",
+    ),
+    Invariant(
         "bug",
         "The model's own consistency checks hold: no mapped page is freed, no lock is released that is not "
         "held.  A bug outcome is an error of the scenario or of ptelab, not of a rule.",

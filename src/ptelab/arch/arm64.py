@@ -167,6 +167,12 @@ class Arm64(GenericArch):
     contpte = True  # CONFIG_ARM64_CONTPTE (Kconfig:2412)
     STORE_READS_TLBS = True  # _check_make reads every TLB at a software store
 
+    def pte_access_permitted(self, pte: int, write: bool) -> bool:
+        """6.12 arch/arm64/include/asm/pgtable.h:176-180: PTE_VALID and PTE_USER, and pte_write
+        for a write (POE overlays, por_el0_allows_pkey, are not modelled)."""
+        need = _PAGE_PRESENT | _PAGE_USER
+        return pte & need == need and (not write or bool(pte & _PAGE_RW))
+
     def __init__(self, machine):
         super().__init__(machine)
         for cpu in machine.cpus:

@@ -38,6 +38,8 @@ from ..pte import (
     _PAGE_DIRTY,
     _PAGE_RW,
     pte_accessible,
+    pte_present,
+    pte_write,
     pte_mkclean,
     pte_mkold,
     pte_str,
@@ -60,6 +62,10 @@ class GenericArch:
     BUSY = 0  # a software lock bit in the PTE that atomic updates wait on (ppc64 _PAGE_BUSY)
     INLINED: dict[str, str] = {}  # accessors inlining a primitive; see X86
     STORE_READS_TLBS = False  # a PTE store is checked against every TLB (arm64 break-before-make)
+    # CONFIG_HAVE_GUP_FAST: GUP-fast walks the page tables locklessly (mm/gup.py); 6.12 selects
+    # it on x86, arm64, powerpc and s390 (arch/x86/Kconfig:231, arm64/Kconfig:218,
+    # powerpc/Kconfig:241, s390/Kconfig:182)
+    have_gup_fast = True
 
     def __init__(self, machine):
         self.machine = machine
@@ -119,6 +125,11 @@ class GenericArch:
         """An event a person reading a step table wants to see (an HPTE inserted, an
         invalidation queued): the explorer writes it in the step's row.  Nothing when run
         sequentially."""
+
+    def pte_access_permitted(self, pte: int, write: bool) -> bool:
+        """What GUP-fast may take through the entry: 6.12 include/linux/pgtable.h:1007-1010
+        (the generic one, s390's)."""
+        return pte_present(pte) and (not write or pte_write(pte))
 
     def describe_pte(self, pte: int, mm=None, va: int | None = None) -> str:
         """The entry as a person reads it, architecture bits by name: by default the generic

@@ -14,6 +14,7 @@ A backend derived from HashMmu sets `HASHPTE` (its PTE's "hashed" bit), calls
 
 from __future__ import annotations
 
+from ..pte import _PAGE_PRESENT, _PAGE_RW, _PAGE_USER
 from ..machine.hash_table import HPTE_R_PP, HPTE_V_VALID, HPTES_PER_GROUP, PP_RW, HashPageTable
 from .generic import GenericArch
 
@@ -22,6 +23,14 @@ HASH_OK, HASH_PAGE_FAULT = 0, 1  # hash_page: retry the access / take a Linux pa
 
 class HashMmu(GenericArch):
     HASHPTE = 0  # the PTE bit saying an HPTE was made from it
+
+    def pte_access_permitted(self, pte: int, write: bool) -> bool:
+        """6.12 arch/powerpc/include/asm/book3s/64/pgtable.h:528-541: present, user and readable
+        (PROT_NONE is not), and writable for a write (pkeys, arch_pte_access_permitted, are not
+        modelled); ppc32's (book3s/32/pgtable.h:425-436) asks no user bit, which every user
+        entry of the model has."""
+        need = _PAGE_PRESENT | _PAGE_USER | (_PAGE_RW if write else 0)
+        return pte & need == need
 
     def _init_hash(self, machine, hash_groups: int, vpn) -> None:
         self.hpt = HashPageTable(hash_groups, vpn=vpn)

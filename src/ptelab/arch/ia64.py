@@ -58,6 +58,8 @@ class Ia64(GenericArch):
     kernel = "6.6"
     differs = "the last kernel with ia64 (removed in 6.7); Debian's 6.1 tree read for it"
     software_young = True
+    # 6.6 arch/ia64/Kconfig selects no HAVE_FAST_GUP: get_user_pages_fast is the slow path
+    have_gup_fast = False
 
     # ---- the MMU and the low-level fault handlers ----------------------------------------
     def tlb_miss(self, cpu, mm, va: int, write: bool):

@@ -395,6 +395,9 @@ class S390_2_6_27(S390):
     kernel = "2.6.27"
     differs = "R/C in the frame's storage key, pte_dirty/pte_young always 0 (arch/s390/include/asm/pgtable.h)"
     software_young = False
+    # no GUP-fast on s390 before arch/s390/mm/gup.c ("Copyright IBM Corp. 2010"): 2.6.27's
+    # get_user_pages_fast is mm/util.c's weak one, get_user_pages under mmap_sem
+    have_gup_fast = False
 
     @staticmethod
     def hw_valid(pte: int) -> bool:

@@ -64,6 +64,12 @@ class X86(GenericArch):
     INLINED = {"ptep_get_and_clear": "xchg", "ptep_modify_prot_start": "xchg",
                "ptep_modify_prot_commit": "store"}
 
+    def pte_access_permitted(self, pte: int, write: bool) -> bool:
+        """6.12 arch/x86/include/asm/pgtable.h:1692-1714: _PAGE_PRESENT and _PAGE_USER, and
+        _PAGE_RW for a write (protection keys, __pkru_allows_pkey, are not modelled)."""
+        need = _PAGE_PRESENT | _PAGE_USER | (_PAGE_RW if write else 0)
+        return pte & need == need
+
     # ---- the MMU ---------------------------------------------------------------------
     def tlb_miss(self, cpu, mm, va: int, write: bool):
         self.counters[HW_WALK] += 1

@@ -269,6 +269,10 @@ class Execution:
         if self.active:
             self.invariants.stored(pfn, va, cpu)
 
+    def gup_took(self, mm, addr, pfn, write):
+        if self.active:
+            self.invariants.gup_took(self, mm, addr, pfn, write)
+
     def frame_freed(self, pfn):
         if self.active:
             self.invariants.freed(pfn)

@@ -22,6 +22,12 @@
   each entry it changes holds its old value, one its intents leave, or something that
   grants less (none, PROT_NONE); and no moved frame is mapped at its source and its
   destination at once;
+- gup-unmapped-page: a page GUP-fast keeps for an address is the one the entry maps there,
+  as asked (writable for FOLL_WRITE), when it keeps it: GUP-fast judges one entry at one
+  instant, its recheck (mm/gup.py);
+- pin-replaced: while a write pin is held, the mm that was pinned maps no other page at the
+  pinned address, unless it unmapped the page there (munmap, MADV_DONTNEED, truncation,
+  reclaim): what fork's page_needs_cow_for_dma and write_protect_seq keep (mm/gup.py);
 - deadlock, and a BUG (the model's own consistency checks: freeing a mapped page,
   unlocking a lock not held) end an execution too.
 
@@ -43,7 +49,7 @@ from ..machine.violation import (
     STALE_TRANSLATION,
     USE_AFTER_FREE,
 )
-from ..pte import PFN_SHIFT, PTRS_PER_PTE, _PAGE_PRESENT, pte_accessible, pte_dirty, pte_pfn, swp_offset
+from ..pte import PFN_SHIFT, PTRS_PER_PTE, _PAGE_PRESENT, pte_accessible, pte_dirty, pte_pfn, pte_present, pte_write, swp_offset
 from ..txn import weakens
 
 _OBSERVED = frozenset(("tlb", "hash", "frame"))  # besides entries: what a check reads
@@ -51,8 +57,10 @@ _OBSERVED = frozenset(("tlb", "hash", "frame"))  # besides entries: what a check
 DEADLOCK = "deadlock"
 BUG = "bug"
 TORN_TRANSACTION = "torn-transaction"
+GUP_UNMAPPED_PAGE = "gup-unmapped-page"
+PIN_REPLACED = "pin-replaced"
 INVARIANTS = (USE_AFTER_FREE, STALE_TRANSLATION, LOST_DIRTY, DUPLICATE_HASH_ENTRY, BREAK_BEFORE_MAKE, DEADLOCK, BUG,
-              TORN_TRANSACTION)
+              TORN_TRANSACTION, GUP_UNMAPPED_PAGE, PIN_REPLACED)
 
 # The rule whose breach leads to each invariant, when debug mode saw none broken first
 # (the backend itself broke it, as 2.6.27's ptep_modify_prot_start does).
@@ -65,6 +73,8 @@ PREVENTED_BY = {
     DEADLOCK: "lock-held",
     BUG: None,
     TORN_TRANSACTION: None,  # the transaction's own commit (txn.py, a backend's txn levels)
+    GUP_UNMAPPED_PAGE: None,  # GUP-fast's own recheck (mm/gup.py)
+    PIN_REPLACED: None,  # fork's page_needs_cow_for_dma and write_protect_seq (mm/memory.py)
 }
 
 
@@ -161,6 +171,21 @@ class Invariants:
     def returned(self, old: int) -> None:
         if old & _PAGE_PRESENT and pte_dirty(old):
             self.stores.pop(old >> PFN_SHIFT, None)
+
+    def gup_took(self, execution, mm, addr: int, pfn: int, write: bool) -> None:
+        """GUP-fast keeps its reference on pfn for addr: the entry maps it there now, as
+        asked (a read of the entry by the step)."""
+        ptep = mm.pte_offset(addr)
+        pte = 0 if ptep is None else self._raw(ptep)
+        if ptep is not None:
+            execution.touch(("pte", ptep), False)
+        if pte_accessible(pte) and pte_pfn(pte) == pfn and (pte_write(pte) or not write):
+            return
+        now = "no entry" if ptep is None else f"'{self.arch.describe_pte(pte)}'"
+        execution.violation(GUP_UNMAPPED_PAGE, f"GUP-fast keeps frame {pfn} for {addr:#x}"
+                            f"{' for write' if write else ''} while the entry there is {now}: the "
+                            "reference was taken after the entry changed, and nothing read it again "
+                            "(the recheck, 6.12 mm/gup.c:2983-2987)", addr, pfn)
 
     def freed(self, pfn: int) -> None:
         """The frame was freed, or software took its record of the stores (an s390 storage
@@ -283,6 +308,9 @@ class Invariants:
         ends, and it keeps the lost-dirty check waiting until then)."""
         if actor.finished or self.ended:
             return True
+        pins = self.machine.pins
+        if pins and self._pins_written(footprint):
+            return True
         txns = self.machine.txns
         for loc, write in footprint.items():
             if write and txns and loc[0] == "pte" and any(loc[1] in t.entries for t in txns):
@@ -314,6 +342,8 @@ class Invariants:
         it is cannot change the answer, so the two commute."""
         read = execution.checked
         wrote = {loc for loc, write in execution.step.footprint.items() if write}
+        if self.machine.pins and self._check_pins(execution, wrote):
+            return
         if self.machine.txns and self._check_txns(execution, wrote):
             return
         in_flight = [actor.wrote for actor in execution.actors if actor.wrote]
@@ -382,6 +412,31 @@ class Invariants:
     def _raw(self, ptep: int) -> int:
         table = self.tables.get(ptep >> PTE_TABLE_SHIFT)
         return 0 if table is None else table[ptep % PTRS_PER_PTE]
+
+    def _pin_slots(self):
+        """Each write pin held with the PTE pointer of its address now (None: no table)."""
+        return [(mm, addr, pfn, mm.pte_offset(addr)) for mm, addr, pfn in self.machine.pins]
+
+    def _pins_written(self, footprint: dict) -> bool:
+        return any(footprint.get(("pte", ptep)) or footprint.get(("frame", pfn))
+                   for _, _, pfn, ptep in self._pin_slots())
+
+    def _check_pins(self, execution, wrote) -> bool:
+        """pin-replaced: an entry of a pinned address this step wrote (or whose pin it took)
+        maps no other frame than the pinned one."""
+        for mm, addr, pfn, ptep in self._pin_slots():
+            if ptep is None or (("pte", ptep) not in wrote and ("frame", pfn) not in wrote):
+                continue
+            execution.checked(("pte", ptep))
+            pte = self._raw(ptep)
+            if pte_present(pte) and pte_pfn(pte) != pfn:
+                execution._record(PIN_REPLACED, f"mm {mm.context} maps frame {pte_pfn(pte)} at {addr:#x} while "
+                                  f"frame {pfn}, pinned there for write, is still pinned: what is written "
+                                  "through the pin is lost to the process (fork shared a pinned page: "
+                                  "page_needs_cow_for_dma, 6.12 include/linux/mm.h:1958-1967, and "
+                                  "write_protect_seq, mm/memory.c:1401, mm/gup.c:3401-3432)", addr, pte_pfn(pte))
+                return True
+        return False
 
     def _check_txns(self, execution, wrote) -> bool:
         """G3 to lockless walkers (txn.Observable): an entry of a committing transaction this

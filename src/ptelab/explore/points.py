@@ -263,6 +263,9 @@ class ExplorableMachine(Machine, Controlled):
     def operation_begin(self, name):
         self.ctl.operation_begin(name)
 
+    def gup_took(self, mm, addr, pfn, write):
+        self.ctl.gup_took(mm, addr, pfn, write)
+
     def operation_end(self):
         self.ctl.operation_end()
 

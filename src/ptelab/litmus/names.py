@@ -20,7 +20,7 @@ from ..machine.memory import PG_anon, PG_dirty, PG_swapbacked, PTE_INDEX_MASK, P
 from ..machine.spinlock import LockError, SpinLock
 from ..mm.mm_types import MM, VMA, AddressSpace
 from ..mm import madvise, memory, migrate, mmap, mmap_lock, mprotect, mremap, pgtable, rmap, swapfile, task_mmu
-from ..mm import page_writeback, truncate, vmscan
+from ..mm import gup, page_writeback, truncate, vmscan
 from ..mm.mm_types import vma_set_page_prot
 from ..mm.fault import user_read, user_write
 from ..mm.fork import dup_mm
@@ -216,6 +216,7 @@ CONSTANTS.update(
     MADV_DONTNEED=madvise.MADV_DONTNEED, MADV_FREE=madvise.MADV_FREE,
     TTU_BATCH_FLUSH=rmap.TTU_BATCH_FLUSH, FAULT_FLAG_WRITE=1,
     MREMAP_MAYMOVE=mremap.MREMAP_MAYMOVE, MREMAP_FIXED=mremap.MREMAP_FIXED,
+    FOLL_WRITE=gup.FOLL_WRITE, FOLL_GET=gup.FOLL_GET, FOLL_PIN=gup.FOLL_PIN, FOLL_FAST_ONLY=gup.FOLL_FAST_ONLY,
     ish=0b1011,  # dsb(ish): the Inner Shareable domain (CRm of DSB)
 )
 
@@ -447,6 +448,27 @@ def _dup_mm(env, mm):
     dup_mm(mm)
 
 
+@_fn("start nr_pages gup_flags", "mm/gup.c gup_fast: GUP-fast of nr_pages from start in this block's mm; "
+     "how many it took (the rest: gave up, the slow path is not modelled)")
+def _gup_fast(env, start, nr_pages, gup_flags):
+    if not 0 < nr_pages <= 16:
+        raise BadArgument(f"gup_fast: nr_pages is {describe(nr_pages)}, not 1 to 16 (a test's pages)")
+    try:
+        return len(gup.gup_fast(env.mm, start, nr_pages, gup_flags))
+    except gup.GupFlagsError as e:
+        raise BadArgument(str(e)) from None
+
+
+@_fn("page", "mm/gup.c unpin_user_page: give back a pin GUP-fast took")
+def _unpin_user_page(env, page):
+    gup.unpin_user_page(env.machine, page)  # of a page not pinned: a kernel BUG, the outcome `bug`
+
+
+@_fn("page", "include/linux/mm.h folio_maybe_dma_pinned: the page's refcount has a pin's bias")
+def _folio_maybe_dma_pinned(env, page):
+    return int(gup.folio_maybe_dma_pinned(env.machine.mem, page))
+
+
 # ---- the words to write kernel sequences by hand (docs/litmus.md "Kernel sequences") --------
 @_fn("ptep", "a plain load of the entry: *ptep, READ_ONCE(*ptep)")
 def _pte_load(env, ptep):
@@ -669,6 +691,8 @@ FUNCTIONS.update({
     "flush_tlb_page_nosync": _flush_tlb_page_nosync, "dsb": _dsb,
     "__ptep_set_wrprotect": _ptep_set_wrprotect_noncont, "__wrprotect_ptes": _wrprotect_ptes_noncont,
     "switch_mm": _switch_mm, "switch_mm_irqs_off": _switch_mm_irqs_off,
+    "gup_fast": _gup_fast, "unpin_user_page": _unpin_user_page,
+    "folio_maybe_dma_pinned": _folio_maybe_dma_pinned,
 })
 # the words to write kernel sequences by hand
 FUNCTIONS.update({
@@ -720,4 +744,4 @@ STRUCTS = {"mmu_gather": MmuGather, "page": lambda: 0, "folio": lambda: 0, "vm_a
 ONCE = ("READ_ONCE", "WRITE_ONCE")
 
 # What a final condition may call: it reads the final state, and changes nothing.
-READERS = ("page_of", "PageDirty", "mapping_of", *PTE_HELPERS)
+READERS = ("page_of", "PageDirty", "mapping_of", "folio_maybe_dma_pinned", *PTE_HELPERS)

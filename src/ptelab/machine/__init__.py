@@ -54,6 +54,7 @@ class Machine:
         self.rwsem_class = RwSemaphore  # the explorer's are scheduling points
         self.api = "legacy"  # mm's PTE code: "legacy" (accessors) or "txn" (ptelab/txn.py)
         self.txns: list = []  # transactions committing now (txn.py): the explorer's G3 check
+        self.pins: list = []  # (mm, addr, pfn) of each write pin held (mm/gup.py): the explorer's check
 
     def wait_event(self, loc, condition, what: str) -> None:
         """Kernel code sleeps until condition() holds (wait_event, a folio lock).  In the
@@ -66,6 +67,10 @@ class Machine:
         """Kernel code read or wrote shared state that is not a scheduling point (a vma
         list walked locklessly, a lock sequence number): the explorer records it in the
         step's footprint; a sequential machine does nothing."""
+
+    def gup_took(self, mm, addr: int, pfn: int, write: bool) -> None:
+        """GUP-fast kept a reference on the page it found at addr (mm/gup.py): the explorer
+        checks the entry maps it there now, as asked; a sequential machine does nothing."""
 
     def new_context(self) -> int:
         context = self._next_context

@@ -44,6 +44,7 @@ from ..pte import (
 )
 from ..txn import PteTxn
 from .filemap import filemap_fault
+from .gup import pin_unmapped
 from .migrate import migration_entry_wait
 from .mm_types import anon_vma_prepare, linear_page_index
 from .pgtable import (
@@ -509,6 +510,7 @@ def zap_pte_range(tlb, vma, addr: int, end: int, details=None) -> None:
             tlb_remove_tlb_entry(tlb, p, a)
             if page is None:
                 continue
+            pin_unmapped(mm, a, page)
             if not PageAnon(mem, page) and pte_dirty(ptent):
                 set_page_dirty(mem, page)  # folio_mark_dirty
                 tlb.delayed_rmap.append(page)  # tlb_delay_rmap
@@ -570,6 +572,7 @@ def zap_range_txn(tlb, vma, start: int, end: int, details=None) -> None:
             page = vm_normal_page(vma, a, ptent)
             if page is None:
                 continue
+            pin_unmapped(mm, a, page)
             if not PageAnon(mem, page) and pte_dirty(ptent):
                 set_page_dirty(mem, page)  # folio_mark_dirty
             page_remove_rmap(mem, page, mm)

@@ -29,6 +29,7 @@ from ..pte import (
     swp_entry_to_pte,
 )
 from .pgtable import pte_lockptr, pte_offset_map_lock, pte_peek, spin_lock, spin_unlock
+from .gup import folio_maybe_dma_pinned
 from .rmap import _map_pte_lock, page_remove_rmap, rmap_walk, set_page_dirty
 
 
@@ -59,7 +60,9 @@ def migrate_page(kernel, page: int):
     mem.get_page(page)  # isolated
     new = mem.alloc_page(mem.flags[page] & (PG_anon | PG_swapbacked))
     try_to_migrate(kernel, page)
-    if mem.mapcount[page]:
+    # a pinned page's count is not the one folio_migrate_mapping expects (6.12 mm/migrate.c:543-546,
+    # folio_ref_freeze): -EAGAIN, the old page mapped back
+    if mem.mapcount[page] or folio_maybe_dma_pinned(mem, page):
         remove_migration_ptes(kernel, page, page)
         mem.put_page(new)
         mem.put_page(page)

@@ -23,6 +23,7 @@ from ..pte import (
     swp_entry_to_pte,
 )
 from ..txn import PteTxn
+from .gup import pin_unmapped
 from .mm_types import anon_vma_prepare, linear_page_index, vma_address
 from .pgtable import pte_offset_map_lock, spin_unlock
 
@@ -244,6 +245,7 @@ def try_to_unmap_one(kernel, vma, addr: int, page: int, flags: int, swap_entry) 
     if back is not None:
         arch.set_pte_at(mm, addr, ptep, back)
     if back != pteval:
+        pin_unmapped(mm, addr, page)
         page_remove_rmap(mm.machine.mem, page, mm)
         mm.machine.mem.put_page(page)
     spin_unlock(mm, ptl)
@@ -288,6 +290,7 @@ def try_to_unmap_one_txn(kernel, vma, addr: int, page: int, flags: int, swap_ent
             t.map(addr, back)
             t.commit()
         if back != pteval:
+            pin_unmapped(mm, addr, page)
             page_remove_rmap(mem, page, mm)
             mem.put_page(page)
     return back != pteval

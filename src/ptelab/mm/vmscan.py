@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..machine.memory import PG_anon, PG_dirty, PG_swapbacked
 from ..pte import PAGE_SIZE, pte_pfn, pte_present, swp_offset
 from .filemap import delete_from_page_cache
+from .gup import folio_maybe_dma_pinned
 from .page_writeback import writepage
 from .memory import vm_normal_page
 from .swapfile import add_to_swap, delete_from_swap_cache
@@ -44,6 +45,8 @@ def _shrink_anon(kernel, page: int) -> bool:
         # freed, its content discarded) or, if it was written since, restores them and
         # makes the page swap-backed again (False).
         return try_to_unmap(kernel, page, TTU_BATCH_FLUSH)
+    if folio_maybe_dma_pinned(mem, page):  # 6.12 mm/vmscan.c:1254-1255: kept, not swapped
+        return False
     entry = add_to_swap(kernel, page)
     if not try_to_unmap(kernel, page, TTU_BATCH_FLUSH):
         delete_from_swap_cache(kernel, page)
@@ -61,6 +64,8 @@ def _shrink_file(kernel, page: int) -> bool:
     if mem.mapping[page] is None:
         return False
     if not try_to_unmap(kernel, page, TTU_BATCH_FLUSH):
+        return False
+    if folio_maybe_dma_pinned(mem, page):  # 6.12 mm/vmscan.c:1337-1344: unmapped, kept in the cache
         return False
     try_to_unmap_flush_dirty(kernel)
     if clear_page_dirty_for_io(mem, page):

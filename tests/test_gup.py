@@ -1,0 +1,123 @@
+"""GUP-fast as a lockless walker (mm/gup.py, 6.12 mm/gup.c): what it takes, where it gives
+up, its pins, and the explorer's checks of it (gup-unmapped-page, pin-replaced)."""
+
+from pathlib import Path
+
+import pytest
+
+from ptelab.arch import ARCHES, boot
+from ptelab.explore.invariants import GUP_UNMAPPED_PAGE
+from ptelab.litmus import load
+from ptelab.mm import gup
+from ptelab.mm.mprotect import do_mprotect as mprotect
+from ptelab.mm.memory import handle_mm_fault
+from ptelab.pte import PAGE_SIZE, pte_pfn, pte_special
+from ptelab.mm.mmap import PROT_NONE, PROT_READ
+
+SUITE = Path(__file__).resolve().parent.parent / "litmus"
+PIN_W = gup.FOLL_PIN | gup.FOLL_WRITE
+NO_GUP_FAST = {"ia64", "s390-2.6.27"}
+
+PAGES = """PTE pages
+{
+  A: anon rw, young, dirty, value 5;
+  B: anon rw, value 6, follows A;
+  C: anon, none, follows B;
+  Z: anon, none;
+}
+P0 @ cpu0 {
+  int z = read(Z);
+}
+forbid any_invariant
+"""
+
+
+def _world(tmp_path, arch):
+    path = tmp_path / "pages.litmus"
+    path.write_text(PAGES)
+    test = load(path)
+    machine = boot(arch, cpus=test.scenario.ncpus, debug=False)
+    world = test.scenario.build(machine, debug=False)
+    return machine, world.state["mms"]["mm"], world.state["va"]
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHES))
+def test_a_write_pin_of_writable_pages_adds_the_bias_and_unpin_takes_it_back(tmp_path, arch):
+    machine, mm, va = _world(tmp_path, arch)
+    mem = machine.mem
+    a, b = va["A"], va["B"]
+    frames = [pte_pfn(mm.entry(x)) for x in (a, b)]
+    before = [mem.refcount[f] for f in frames]
+    pages = gup.gup_fast(mm, a, 2, PIN_W)
+    if arch in NO_GUP_FAST:
+        assert pages == [] and machine.pins == []
+        return
+    assert pages == frames
+    assert [mem.refcount[f] - r for f, r in zip(frames, before)] == [gup.GUP_PIN_COUNTING_BIAS] * 2
+    assert all(gup.folio_maybe_dma_pinned(mem, f) for f in frames)
+    assert machine.pins == [(mm, a, frames[0]), (mm, b, frames[1])]
+    for f in frames:
+        gup.unpin_user_page(machine, f)
+    assert [mem.refcount[f] for f in frames] == before and machine.pins == []
+
+
+@pytest.mark.parametrize("arch", ["x86", "arm64", "ppc64-6.12", "ppc32", "s390-6.12", "xen"])
+def test_it_gives_up_at_the_first_entry_it_may_not_take(tmp_path, arch):
+    machine, mm, va = _world(tmp_path, arch)
+    a, b = va["A"], va["B"]
+    # C is none: two pages taken of three, the rest left to the slow path
+    assert len(gup.gup_fast(mm, a, 3, gup.FOLL_GET)) == 2
+    # the zero page, mapped by a read fault, is special: not taken (mm/gup.c:2974-2975)
+    z = va["Z"]
+    handle_mm_fault(mm.find_vma(z), z, False)
+    assert pte_special(mm.entry(z)) and pte_pfn(mm.entry(z)) == machine.zero_pfn
+    assert gup.gup_fast(mm, z, 1, gup.FOLL_GET) == []
+    # read-only: not for a write (pte_access_permitted), but for a read
+    mprotect(mm, b, PAGE_SIZE, PROT_READ)
+    assert len(gup.gup_fast(mm, a, 2, PIN_W)) == 1
+    assert len(gup.gup_fast(mm, b, 1, gup.FOLL_GET)) == 1
+    # PROT_NONE: never (mm/gup.c:2958-2959)
+    mprotect(mm, a, PAGE_SIZE, PROT_NONE)
+    assert gup.gup_fast(mm, a, 1, gup.FOLL_GET) == []
+
+
+@pytest.mark.parametrize("flags", [0, gup.FOLL_GET | gup.FOLL_PIN, gup.FOLL_PIN, gup.FOLL_GET | (1 << 8)])
+def test_flags_the_kernel_refuses_or_the_model_cannot_judge_are_refused(tmp_path, flags):
+    machine, mm, va = _world(tmp_path, "x86")
+    with pytest.raises(gup.GupFlagsError):
+        gup.gup_fast(mm, va["A"], 1, flags)
+
+
+def test_a_read_only_pin_in_a_litmus_file_is_bad_input_at_its_place(tmp_path, capsys):
+    from ptelab.cli import main
+    path = tmp_path / "ro-pin.litmus"
+    path.write_text(PAGES.replace("int z = read(Z);", "int n = gup_fast(A, 1, FOLL_PIN);"))
+    assert main(["litmus", str(path), "--arch", "x86"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:9:11:" in err and "PageAnonExclusive" in err and "Traceback" not in err
+
+
+def test_unpinning_a_page_not_pinned_is_a_kernel_bug_outcome(tmp_path):
+    path = tmp_path / "unpin.litmus"
+    path.write_text(PAGES.replace("int z = read(Z);", "unpin_user_page(page_of(A));"))
+    result = load(path).check("x86")
+    assert result.outcomes.get("bug") and result.verdict == "FAIL"
+
+
+# ---- the explorer: GUP-fast against mm operations ----------------------------------------
+@pytest.mark.parametrize("arch", ["x86", "ppc64-6.12", "arm64", "s390-6.12"])
+def test_without_the_recheck_a_write_pin_through_a_changed_entry_is_caught(monkeypatch, arch):
+    test = load(SUITE / "gup-fast-mprotect.litmus")
+    assert test.check(arch).ok
+    monkeypatch.setattr(gup, "entry_unchanged", lambda *args: True)
+    result = test.check(arch)
+    assert not result.ok and GUP_UNMAPPED_PAGE in result.outcomes
+    [v] = [v for v in result.counterexamples[GUP_UNMAPPED_PAGE].result.violations
+           if v.invariant == GUP_UNMAPPED_PAGE]
+    assert "for write" in v.detail and "recheck" in v.detail
+
+
+@pytest.mark.parametrize("arch", ["x86", "ppc64-6.12", "ia64", "s390-2.6.27"])
+def test_gup_fast_against_munmap_takes_the_page_only_where_the_kernel_has_gup_fast(arch):
+    result = load(SUITE / "gup-fast-munmap.litmus").check(arch)
+    assert result.ok, result.outcomes
