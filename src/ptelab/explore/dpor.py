@@ -179,16 +179,13 @@ class Exhaustive:
         if i < len(stack):
             return stack[i].choice
         if i == 0:
-            sleep, previous, preemptions = {}, None, 0
+            previous, preemptions = None, 0
         else:
             parent = stack[i - 1]
             previous = parent.choice
             preemptions = parent.preemptions + (parent.previous is not None and parent.choice != parent.previous
                                                 and parent.previous in parent.enabled)
-            sleep = {}
-            if not self.naive and (parent.sleep or parent.done):
-                sleep = {q: fp for q, fp in (*parent.sleep.items(), *parent.done.items())
-                         if q != parent.choice and not dependent(fp, parent.footprint)}
+        sleep = self.sleep_at(i)
         frame = _Frame(frozenset(enabled), sleep, previous, preemptions)
         awake = [p for p in enabled if p not in sleep]
         if self.merge and i % self.MERGE_EVERY == 0:
@@ -206,6 +203,18 @@ class Exhaustive:
             self.exploring.add(frame.key)
         stack.append(frame)
         return choice
+
+    def sleep_at(self, i: int) -> dict:
+        """The sleep set of the state after the first i steps of the stack (Godefroid): the
+        actors asleep or already explored at the state before, whose steps are independent of
+        the step taken there, each with its step's footprint."""
+        if i == 0 or self.naive:
+            return {}
+        parent = self.stack[i - 1]
+        if not (parent.sleep or parent.done):
+            return {}
+        return {q: fp for q, fp in (*parent.sleep.items(), *parent.done.items())
+                if q != parent.choice and not dependent(fp, parent.footprint)}
 
     def _known(self, ex: Execution, i: int, frame: _Frame, awake: list[int]) -> list[int] | None:
         """The merged search at a state met anew: the awake actors to explore from it, or

@@ -1,14 +1,18 @@
 """One exhaustive search on several processes: the DPOR tree split by prefixes.
 
-The tree the search explores (explore/dpor.py) is cut at a depth D.  Above it, the *top*
+The tree the search explores (explore/dpor.py) is cut at its D-th fork: a path's D-th state
+where more than one actor is awake (enabled and not asleep).  Depth alone would cut inside the
+chains where one actor runs alone while the others sleep, and leave one unit holding most of
+the tree (bench/bench_parallel.py --model: fault-3cpu-1page's largest unit 3.7 s of 11 s cut at a
+depth, 1.3 s cut at a fork).  Above the cut, the *top*
 search tries every enabled actor that is not asleep at every state (a superset of the
 backtrack sets DPOR would compute there, so no race found below can ask for a choice at a
-state above D that is not already tried); each state at depth D it reaches is a *unit*: the
+state above the cut that is not already tried); each state at the cut it reaches is a *unit*: the
 path to it, with, at each state of the path, the actors already tried there (each with the
-footprint of the step it took).  A unit is explored by an ordinary DPOR search whose first D
+footprint of the step it took).  A unit is explored by an ordinary DPOR search whose first
 states are pinned to the path: their sleep sets are computed from the actors tried before, as
-the sequential search computes them, and the search never backtracks above D.  Units are
-independent (a race a unit finds with a step above D asks for a choice the top search tried
+the sequential search computes them, and the search never backtracks above the cut.  Units are
+independent (a race a unit finds with a step above the cut asks for a choice the top search tried
 anyway), so they can run anywhere in any order: in worker processes here, as Ray tasks on a
 cluster (explore/cluster.py).  This is the partitioning of Simsa, Bryant and Gibson, "dBug:
 systematic testing of unmodified distributed and multi-threaded systems" (SPIN 2011) and of
@@ -16,13 +20,13 @@ Yang, Chen, Gopalakrishnan, Kirby, "Distributed dynamic partial order reduction 
 verification of threaded software" (SPIN 2007), made simpler by trying every actor above the
 cut, which costs the executions DPOR would have skipped there and needs no report back.
 
-Soundness: every state DPOR with sleep sets would explore below a state above D is explored
+Soundness: every state DPOR with sleep sets would explore below a state above the cut is explored
 by the unit that holds it, with the same or a smaller sleep set (the top search tries more,
 never less); tests/test_parallel.py compares the final states with naive enumeration on
 random scenarios.  The number of executions differs from the sequential search's (more at
 the top, and sleep sets made of other choices), the final states and outcomes do not.
 
-An execution that ends above D (the scenario finished, or broke an invariant) is run by the
+An execution that ends above the cut (the scenario finished, or broke an invariant) is run by the
 top search itself and handed on as usual; a unit's executions are handed on in the process
 that ran it, which returns what it made of them (litmus/check.py sums the tallies).
 """
@@ -34,14 +38,15 @@ from dataclasses import dataclass
 
 from .dpor import Bounds, Exhaustive, Search
 
-UNITS_PER_WORKER = 8  # the cut is moved down until there are this many units a worker (load balance)
-MAX_DEPTH = 24  # ... or this deep
+UNITS_PER_WORKER = 16  # the cut is moved down until there are this many units a worker (load balance)
+MAX_DEPTH = 24  # ... or this many forks deep
 
 
 class _Top(Exhaustive):
-    """The search above depth `depth`: every awake enabled actor at every state; a state at
-    `depth` is recorded as a unit (the path, and the actors tried at each state of it with
-    the footprints of their steps) and the execution stops there."""
+    """The search above the `depth`-th fork: every awake enabled actor at every state; a state
+    with more than one actor awake after `depth` forks is recorded as a unit (the path, and the
+    actors tried at each state of it with the footprints of their steps) and the execution
+    stops there."""
 
     def __init__(self, scenario, arch: str, bounds: Bounds, depth: int, **kw):
         super().__init__(scenario, arch, bounds, **kw)
@@ -51,7 +56,7 @@ class _Top(Exhaustive):
 
     def choose(self, ex, i: int, enabled: list[int]):
         new = i >= len(self.stack)
-        if new and i == self.depth:
+        if new and self._forks(i) == self.depth and len(self._awake(i, enabled)) > 1:
             if not self.units and self.search.executions == self.search.redundant == 0:
                 self.leftmost = True
             self.units.append(tuple((frame.choice, dict(frame.done)) for frame in self.stack))
@@ -61,6 +66,15 @@ class _Top(Exhaustive):
             frame = self.stack[-1]
             frame.backtrack = set(enabled)  # every actor: _next_prefix skips the asleep
         return choice
+
+
+    def _awake(self, i: int, enabled) -> list[int]:
+        sleep = self.sleep_at(i)
+        return [p for p in enabled if p not in sleep]
+
+    def _forks(self, i: int) -> int:
+        """The states of the path before state i where more than one actor was awake."""
+        return sum(len(frame.enabled) - len(frame.enabled & frame.sleep.keys()) > 1 for frame in self.stack[:i])
 
 
 class Subtree(Exhaustive):
