@@ -6,12 +6,13 @@ from pathlib import Path
 import pytest
 
 from ptelab.arch import ARCHES, boot
-from ptelab.explore.invariants import GUP_UNMAPPED_PAGE
+from ptelab.explore.invariants import GUP_UNMAPPED_PAGE, PIN_REPLACED
 from ptelab.litmus import load
-from ptelab.mm import gup
+from ptelab.mm import gup, memory
+from ptelab.mm.fork import dup_mm
 from ptelab.mm.mprotect import do_mprotect as mprotect
 from ptelab.mm.memory import handle_mm_fault
-from ptelab.pte import PAGE_SIZE, pte_pfn, pte_special
+from ptelab.pte import PAGE_SIZE, pte_dirty, pte_pfn, pte_special, pte_write
 from ptelab.mm.mmap import PROT_NONE, PROT_READ
 
 SUITE = Path(__file__).resolve().parent.parent / "litmus"
@@ -121,3 +122,105 @@ def test_without_the_recheck_a_write_pin_through_a_changed_entry_is_caught(monke
 def test_gup_fast_against_munmap_takes_the_page_only_where_the_kernel_has_gup_fast(arch):
     result = load(SUITE / "gup-fast-munmap.litmus").check(arch)
     assert result.ok, result.outcomes
+
+
+# ---- pins and fork (page_needs_cow_for_dma, write_protect_seq) ----------------------------
+@pytest.mark.parametrize("api", ["legacy", "txn"])
+@pytest.mark.parametrize("pinned", [False, True])
+def test_fork_copies_a_pinned_anonymous_page_for_the_child_and_shares_an_unpinned_one(tmp_path, api, pinned):
+    machine, mm, va = _world(tmp_path, "x86")
+    machine.api = api
+    mem = machine.mem
+    a = va["A"]
+    frame = pte_pfn(mm.entry(a))
+    if pinned:
+        assert gup.gup_fast(mm, a, 1, PIN_W) == [frame]
+    seq = mm.write_protect_seq
+    child = dup_mm(mm)
+    # one write section, closed: A's COW vma (Z's has no anon_vma, copy_page_range skips it)
+    assert mm.write_protect_seq == seq + 2
+    parent, copy = mm.entry(a), child.entry(a)
+    assert pte_pfn(parent) == frame and mem.data[pte_pfn(copy)] == mem.data[frame] == 5
+    if pinned:  # the child's own writable, dirty copy; the parent's entry still writable
+        assert pte_pfn(copy) != frame and pte_write(copy) and pte_dirty(copy) and pte_write(parent)
+        assert mem.mapcount[frame] == 1 and mem.mapcount[pte_pfn(copy)] == 1
+    else:  # shared COW: write-protected in both
+        assert pte_pfn(copy) == frame and not pte_write(copy) and not pte_write(parent)
+        assert mem.mapcount[frame] == 2
+
+
+def test_reclaim_and_migration_keep_a_pinned_page_where_it_is(tmp_path):
+    from ptelab.mm.migrate import migrate_page
+    from ptelab.mm.vmscan import shrink_page
+
+    path = tmp_path / "pages.litmus"
+    path.write_text(PAGES)
+    test = load(path)
+    machine = boot("x86", cpus=test.scenario.ncpus, debug=False)
+    world = test.scenario.build(machine, debug=False)
+    mm, kernel, a = world.state["mms"]["mm"], world.state["kernel"], world.state["va"]["A"]
+    entry = mm.entry(a)
+    gup.gup_fast(mm, a, 1, PIN_W)
+    assert not shrink_page(kernel, pte_pfn(entry))  # 6.12 mm/vmscan.c:1254-1255
+    assert migrate_page(kernel, pte_pfn(entry)) is None and pte_pfn(mm.entry(a)) == pte_pfn(entry)
+    assert machine.pins == [(mm, a, pte_pfn(entry))]
+
+
+PIN_THEN = """PTE pin-then
+{
+  A: anon rw, young, dirty, value 5;
+}
+P0 @ cpu0 {
+  int n = gup_fast(A, 1, FOLL_WRITE | FOLL_PIN);
+  int r = madvise(mm, A, PAGE_SIZE, MADV_DONTNEED);
+  write(A, 2);
+}
+forbid any_invariant
+exists (P0.n == 1)
+"""
+
+
+def test_a_pin_promises_nothing_once_its_mm_unmapped_the_page(tmp_path):
+    path = tmp_path / "pin-then.litmus"
+    path.write_text(PIN_THEN)
+    assert load(path).check("x86").ok  # MADV_DONTNEED, then a fault maps a new page: allowed
+    path.write_text(PIN_THEN.replace("int r = madvise(mm, A, PAGE_SIZE, MADV_DONTNEED);",
+                                     "int r = mprotect(mm, A, PAGE_SIZE, PROT_READ);\n"
+                                     "  r = mprotect(mm, A, PAGE_SIZE, PROT_READ | PROT_WRITE);\n"
+                                     "  dup_mm(mm);"))
+    assert load(path).check("x86").ok  # a write pin survives mprotect; fork then copies for the child
+
+
+def _without(monkeypatch, what):
+    if what == "page_needs_cow_for_dma":
+        monkeypatch.setattr(memory, "folio_needs_cow_for_dma", lambda *args: False)
+    else:  # GUP-fast's read_seqcount_retry
+        monkeypatch.setattr(gup, "read_seqcount_retry", lambda *args: False)
+
+
+def _pin_fork_caught(monkeypatch, arch, api, what):
+    test = load(SUITE / "gup-pin-fork.litmus")
+    assert test.check(arch, api=api).ok
+    _without(monkeypatch, what)
+    result = test.check(arch, api=api)
+    if arch in NO_GUP_FAST:  # nothing pins: nothing to lose
+        assert result.ok
+        return
+    assert not result.ok and PIN_REPLACED in result.outcomes, (arch, api, what, result.outcomes)
+    [v] = [v for v in result.counterexamples[PIN_REPLACED].result.violations if v.invariant == PIN_REPLACED]
+    assert "still pinned" in v.detail
+
+
+@pytest.mark.parametrize("what", ["page_needs_cow_for_dma", "write_protect_seq"])
+@pytest.mark.parametrize("arch,api", [("x86", "legacy"), ("arm64", "legacy"), ("s390-6.12", "legacy"),
+                                      ("ppc64-6.12", "legacy"), ("x86", "txn"), ("arm64", "txn")])
+def test_fork_without_its_pin_checks_replaces_a_pinned_page(monkeypatch, arch, api, what):
+    _pin_fork_caught(monkeypatch, arch, api, what)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("what", ["page_needs_cow_for_dma", "write_protect_seq"])
+@pytest.mark.parametrize("api", ["legacy", "txn"])
+@pytest.mark.parametrize("arch", sorted(ARCHES))
+def test_fork_without_its_pin_checks_replaces_a_pinned_page_on_every_backend(monkeypatch, arch, api, what):
+    _pin_fork_caught(monkeypatch, arch, api, what)

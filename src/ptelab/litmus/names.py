@@ -174,8 +174,9 @@ KINDS.update(dst=KINDS["page"], src=KINDS["page"], new_addr=KINDS["addr"], old_a
 # Parameters that are plain numbers (a new function's parameter is named here or in KINDS:
 # tests/test_bad_input.py checks that every one is)
 NUMERIC = ("a", "b", "advice", "dirty", "dirty_accountable", "domain", "end", "entry", "even_cows", "flags",
-           "gup_flags", "nr_pages", "full", "holebegin", "holelen", "len", "lend", "lstart", "new_len", "newsize", "offset", "old_end",
-           "old_len", "old_pte", "pfn", "prot", "pte", "pteval", "size", "start", "type_", "value")
+           "full", "gup_flags", "holebegin", "holelen", "len", "lend", "lstart", "new_len", "newsize", "nr_pages",
+           "offset", "old_end", "old_len", "old_pte", "pfn", "prot", "pte", "pteval", "size", "start", "type_",
+           "value")
 _OBJECTS = {MM: "an mm", VMA: "a vma", SpinLock: "a PTE lock", AddressSpace: "a file (struct address_space *)",
             MmuGather: "a struct mmu_gather"}
 

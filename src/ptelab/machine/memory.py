@@ -32,6 +32,7 @@ PG_pgtable = 1 << 3
 PG_reserved = 1 << 4
 PG_referenced = 1 << 5
 PG_writeback = 1 << 6
+PG_anon_exclusive = 1 << 7  # PageAnonExclusive: only one mm maps the anonymous page
 
 PTE_TABLE_SHIFT = 9  # log2(PTRS_PER_PTE)
 PTE_INDEX_MASK = PTRS_PER_PTE - 1

@@ -74,6 +74,9 @@ def gup_fast(mm, start: int, nr_pages: int, flags: int) -> list[int]:
     check_flags(flags)
     machine = mm.machine
     arch = machine.arch
+    if flags & FOLL_PIN:  # gup_fast_fallback's mm_set_has_pinned_flag (:3450-3451), never cleared
+        machine.shared(("mm flags", mm.context), True)
+        mm.has_pinned = True
     if not arch.have_gup_fast:  # !IS_ENABLED(CONFIG_HAVE_GUP_FAST): all to the slow path
         arch._note("GUP-fast gave up: this kernel has no GUP-fast (the slow path is not modelled)")
         return []
@@ -92,8 +95,7 @@ def gup_fast(mm, start: int, nr_pages: int, flags: int) -> list[int]:
             break
         pages.append(page)
     if flags & FOLL_PIN:
-        arch._sched(seq_loc, False, "GUP-fast: read_seqcount_retry(write_protect_seq)")  # :3427-3432
-        if mm.write_protect_seq != seq:
+        if read_seqcount_retry(mm, seq):
             for page in pages:  # gup_fast_unpin_user_pages
                 gup_put_folio(machine, page, flags)
             arch._note("GUP-fast gave up: fork write-protected the mm during the walk (write_protect_seq)")
@@ -105,6 +107,32 @@ def gup_fast(mm, start: int, nr_pages: int, flags: int) -> list[int]:
     if len(pages) < nr_pages:
         arch._note(f"GUP-fast gave up after {len(pages)} of {nr_pages} pages (the slow path is not modelled)")
     return pages
+
+
+def read_seqcount_retry(mm, seq: int) -> bool:
+    """6.12 mm/gup.c:3427-3432: did fork write-protect the mm since GUP-fast read the count?"""
+    mm.machine.arch._sched(("write_protect_seq", mm.context), False,
+                           "GUP-fast: read_seqcount_retry(write_protect_seq)")
+    return mm.write_protect_seq != seq
+
+
+def raw_write_seqcount(mm) -> None:
+    """raw_write_seqcount_begin or _end of mm->write_protect_seq (6.12 mm/memory.c:1401,
+    :1419): fork's write section.  Not a scheduling point (a store in the step of the code
+    around it), but in the step's footprint, so the reduction orders it against GUP-fast's
+    reads of the count."""
+    mm.machine.shared(("write_protect_seq", mm.context), True)
+    mm.write_protect_seq += 1
+
+
+def folio_needs_cow_for_dma(vma, page: int) -> bool:
+    """6.12 include/linux/mm.h:1958-1967 (page_needs_cow_for_dma before 5.18): fork, under the
+    PTE lock and inside write_protect_seq's write section, asks whether a page of the parent
+    may be pinned (MMF_HAS_PINNED, then folio_maybe_dma_pinned); if so the child gets a copy
+    (mm/memory.c:1030-1045, copy_present_page)."""
+    mm = vma.mm
+    mm.machine.shared(("mm flags", mm.context), False)
+    return mm.has_pinned and folio_maybe_dma_pinned(mm.machine.mem, page)
 
 
 def _gup_fast_pte(mm, addr: int, flags: int) -> int | None:

@@ -7,7 +7,7 @@ kernel's, in the kernel's order, because the rules are about that order.
 from __future__ import annotations
 
 from ..machine.counters import PAGE_FAULT
-from ..machine.memory import PG_anon, PG_dirty, PG_swapbacked
+from ..machine.memory import PG_anon, PG_anon_exclusive, PG_dirty, PG_swapbacked
 from ..mmu_gather import (
     MmuGather,
     tlb_finish_mmu,
@@ -44,7 +44,7 @@ from ..pte import (
 )
 from ..txn import PteTxn
 from .filemap import filemap_fault
-from .gup import pin_unmapped
+from .gup import folio_needs_cow_for_dma, pin_unmapped, raw_write_seqcount
 from .migrate import migration_entry_wait
 from .mm_types import anon_vma_prepare, linear_page_index
 from .pgtable import (
@@ -204,11 +204,24 @@ def do_wp_page(vma, addr: int, ptep: int, ptl, orig: int) -> None:
         if page is not None:
             set_page_dirty(mem, page)  # fault_dirty_shared_page
         return
-    if page is not None and PageAnon(mem, page) and mem.refcount[page] == 1:
+    if _reuses_anon(mem, page):
         _wp_page_reuse(vma, addr, ptep, ptl, orig)
         return
     spin_unlock(mm, ptl)
     wp_page_copy(vma, addr, ptep, orig, page)
+
+
+def _reuses_anon(mem, page) -> bool:
+    """6.12 mm/memory.c:3724-3728: a private anonymous page is reused when it is
+    PageAnonExclusive, or when wp_can_reuse_anon_folio finds no other reference to it
+    (:3590-3631; here a refcount of 1), which makes it exclusive.  A pinned page is
+    exclusive (mm/gup.py), so a write fault never copies it away from its mm."""
+    if page is None or not PageAnon(mem, page):
+        return False
+    if mem.flags[page] & PG_anon_exclusive or mem.refcount[page] == 1:
+        mem.flags[page] |= PG_anon_exclusive
+        return True
+    return False
 
 
 def _wp_page_reuse(vma, addr: int, ptep: int, ptl, orig: int) -> None:
@@ -305,8 +318,7 @@ def _fault_present_txn(vma, addr: int, ptep: int, orig: int, write: bool) -> Non
         if write and not pte_write(orig):
             page = vm_normal_page(vma, addr, orig)
             shared_dirty = bool(vma.flags & VM_SHARED) and page is not None
-            copy = not vma.flags & VM_SHARED and not (page is not None and PageAnon(mem, page)
-                                                      and mem.refcount[page] == 1)
+            copy = not vma.flags & VM_SHARED and not _reuses_anon(mem, page)
             entry = maybe_mkwrite(pte_mkdirty(entry), vma.flags)
         elif write:
             entry = pte_mkdirty(entry)
@@ -374,12 +386,19 @@ def _swap_in_txn(vma, addr: int, ptep: int, orig: int, write: bool, page: int) -
 
 def copy_page_range(dst_vma, src_vma) -> None:
     """6.12 mm/memory.c:1356-1425 (copy_page_range).
-    Skip what a fault would fill correctly: no anon_vma and no pfn map."""
+    Skip what a fault would fill correctly: no anon_vma and no pfn map.  A COW mapping is
+    copied inside mm->write_protect_seq's write section (:1388-1419), which makes a racing
+    GUP-fast pin give up (mm/gup.py)."""
     if src_vma.anon_vma is None and not src_vma.flags & VM_PFNMAP:
         return
+    is_cow = is_cow_mapping(src_vma.flags)
+    if is_cow:
+        raw_write_seqcount(src_vma.mm)  # raw_write_seqcount_begin, :1401
     for addr, end in pmd_chunks(src_vma.start, src_vma.end):
         if src_vma.mm.pte_offset(addr) is not None:
             copy_pte_range(dst_vma, src_vma, addr, end)
+    if is_cow:
+        raw_write_seqcount(src_vma.mm)  # raw_write_seqcount_end, :1419
 
 
 def copy_pte_range(dst_vma, src_vma, addr: int, end: int) -> None:
@@ -400,7 +419,7 @@ def copy_pte_range(dst_vma, src_vma, addr: int, end: int) -> None:
         pte = arch.ptep_get(src_ptep + i)
         if pte_none(pte):
             continue
-        child, wrprotect = _copy_one(src_vma, a, pte)
+        child, wrprotect = _copy_one(dst_vma, src_vma, a, pte)
         if wrprotect:
             arch.ptep_set_wrprotect(src_mm, a, src_ptep + i)
         arch.set_pte_at(dst_mm, a, dst_ptep + i, child)
@@ -430,7 +449,7 @@ def copy_pte_range_txn(dst_vma, src_vma, addr: int, end: int) -> None:
             pte = t.get(a)
             if pte_none(pte):
                 continue
-            child, wrprotect = _copy_one(src_vma, a, pte)
+            child, wrprotect = _copy_one(dst_vma, src_vma, a, pte)
             if wrprotect:
                 t.wrprotect(a)
             copies.append((a, child))
@@ -444,12 +463,13 @@ def _flushed_by_dup_mm(addr: int, ptep: int) -> None:
     """The parent's write-protected entries are flushed by dup_mm (flush_tlb_mm)."""
 
 
-def _copy_one(src_vma, addr: int, pte: int) -> tuple[int, bool]:
+def _copy_one(dst_vma, src_vma, addr: int, pte: int) -> tuple[int, bool]:
     """copy_nonpresent_pte (6.12 mm/memory.c:792-900: the swap slot's count) or
     copy_present_ptes (:980-1055: the page's reference and rmap, write-protected in both
-    for a COW mapping, clean in the child of a shared one, old), for one entry that is not
-    none: (the child's entry, whether the parent's is write-protected).  Shared by the
-    accessor and txn versions."""
+    for a COW mapping, clean in the child of a shared one, old; an anonymous page the
+    parent may have pinned copied for the child instead, :1030-1045), for one entry that
+    is not none: (the child's entry, whether the parent's is write-protected).  Shared by
+    the accessor and txn versions."""
     mem = src_vma.mm.machine.mem
     if not pte_present(pte):
         entry = pte_to_swp_entry(pte)
@@ -457,6 +477,12 @@ def _copy_one(src_vma, addr: int, pte: int) -> tuple[int, bool]:
             src_vma.mm.kernel.swap.swap_duplicate(entry)
         return pte, False
     page = vm_normal_page(src_vma, addr, pte)
+    if page is not None and PageAnon(mem, page):
+        # folio_try_dup_anon_rmap_pte (include/linux/rmap.h:401-428): -EBUSY for a page that may
+        # be pinned and is PageAnonExclusive, copied for the child; else shared, not exclusive
+        if mem.flags[page] & PG_anon_exclusive and folio_needs_cow_for_dma(src_vma, page):
+            return copy_present_page(dst_vma, addr, page), False
+        mem.flags[page] &= ~PG_anon_exclusive
     wrprotect = bool(is_cow_mapping(src_vma.flags) and pte_write(pte))
     if wrprotect:
         pte = pte_wrprotect(pte)
@@ -466,6 +492,20 @@ def _copy_one(src_vma, addr: int, pte: int) -> tuple[int, bool]:
         mem.get_page(page)
         page_dup_rmap(mem, page)
     return pte_mkold(pte), wrprotect
+
+
+def copy_present_page(dst_vma, addr: int, page: int) -> int:
+    """6.12 mm/memory.c:915-947 (copy_present_page): the child's own copy of a page the parent
+    may have pinned, mapped writable and dirty; the parent's entry is left as it is, so the
+    pinned page stays the one the parent maps.  The kernel allocates the copy outside the
+    PTE locks and tries the entry again (-EAGAIN, folio_prealloc, :1183-1200); the model
+    allocates it under them (fork holds mmap_lock for write: only lockless walkers and rmap
+    walkers run meanwhile, and the retry reads the entry afresh)."""
+    mem = dst_vma.mm.machine.mem
+    new = mem.alloc_page(PG_anon | PG_swapbacked)
+    mem.data[new] = mem.data[page]  # copy_mc_user_highpage
+    page_add_new_anon_rmap(mem, new, dst_vma, addr)
+    return maybe_mkwrite(pte_mkdirty(mk_pte(new, dst_vma.page_prot)), dst_vma.flags)
 
 
 # ---- zap ---------------------------------------------------------------------------------

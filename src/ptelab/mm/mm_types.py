@@ -95,6 +95,7 @@ class MM(PageDirectory):
         self.mmap_lock = kernel.machine.rwsem_class(f"mmap_lock(mm {self.context})")
         self.mm_lock_seq = 0  # mm_lock_seq: odd while mmap_lock is held for write
         self.write_protect_seq = 0  # odd while fork write-protects it (6.12 include/linux/mm_types.h:964-969)
+        self.has_pinned = False  # MMF_HAS_PINNED: something pinned a page of it once (mm/gup.py)
 
     def find_vma(self, addr: int) -> VMA | None:
         """The vma containing addr, or None."""

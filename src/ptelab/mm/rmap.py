@@ -9,7 +9,7 @@ that mm's PTEs under the PTE lock must first call flush_tlb_batched_pending.
 
 from __future__ import annotations
 
-from ..machine.memory import PG_anon, PG_dirty, PG_swapbacked
+from ..machine.memory import PG_anon, PG_anon_exclusive, PG_dirty, PG_swapbacked
 from ..pte import (
     PAGE_SIZE,
     VM_SHARED,
@@ -41,10 +41,12 @@ def PageAnon(mem, page: int) -> bool:
 
 
 def page_add_new_anon_rmap(mem, page: int, vma, addr: int) -> None:
-    """6.12 mm/rmap.c:1422-1475 (folio_add_new_anon_rmap)."""
+    """6.12 mm/rmap.c:1422-1475 (folio_add_new_anon_rmap), with RMAP_EXCLUSIVE (:1446): every
+    caller in the model maps a page no other mm maps (a fault's new page, a COW copy, a
+    swap-in's private copy, fork's copy of a pinned page), so it is PageAnonExclusive."""
     mem.mapping[page] = anon_vma_prepare(vma)
     mem.index[page] = linear_page_index(vma, addr)
-    mem.flags[page] |= PG_anon
+    mem.flags[page] |= PG_anon | PG_anon_exclusive
     mem.mapcount[page] = 1
 
 
