@@ -11,7 +11,9 @@ import pytest
 from ptelab.cli import main
 from ptelab.cost import OPERATIONS
 from ptelab.html_report import SECTIONS, costs_section
+from ptelab.kernel_view import drawings, kernel_view
 from ptelab.rules import RULES
+from ptelab.states import derive
 
 
 class Outline(HTMLParser):
@@ -60,10 +62,13 @@ def test_report_page_structure(tmp_path, capsys, monkeypatch):
     findings = [i for i in outline.ids if i.startswith("finding-")]
     assert findings and "<pre>#" not in page and "<h3>" in page
     assert "states-x86" in outline.ids  # each architecture's diagram in its own block
-    if shutil.which("dot"):  # x86's 31 edges drawn whole; ppc64-2.6.27's: its legal moves and its rules
-        # broken, each drawn, every edge in a table folded under them
+    if shutil.which("dot"):  # x86's 31 edges drawn whole; ppc64-2.6.27's: its PTE classes, each class
+        # (its states and legal moves), its rules broken, each drawn, every edge in a table folded under them
         assert text.count("Too many edges for one drawing") == 1 and "every edge" in text
-        assert page.count("<svg") == 3 and "ppc64-2.6.27: rules broken" in text
+        parts = drawings(kernel_view(derive("ppc64-2.6.27")))  # its classes, each, its rules
+        assert len(parts) > 3 and page.count("<svg") == 1 + len(parts) and "ppc64-2.6.27: rules broken" in text
+        assert "ppc64-2.6.27: PTE classes" in text and "ppc64-2.6.27: legal moves from PTE rw dirty" in text
+        assert "states-ppc64-2.6.27-rw-dirty" in outline.ids
     # the costs: a plot per operation (matplotlib installed) or its table, either way a heading each
     assert all(f"cost-{op}" in outline.ids for op in OPERATIONS)
     costs = page[page.index("<section id=costs>"):]

@@ -2,6 +2,7 @@
 
 import itertools
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -9,9 +10,9 @@ from hypothesis import given, settings, strategies as st
 from ptelab.arch import ARCHES
 from ptelab.arch.generic import GenericArch
 from ptelab.cli import main
-from ptelab.kernel_view import (LEGIBLE, coarsest_bisimulation, drawn_edges, group, kernel_key, kernel_view, pte_part,
-                                 split, to_dot)
-from ptelab.states import derive
+from ptelab.kernel_view import (BOXES_PER_DRAWING, EDGES_PER_DRAWING, coarsest_bisimulation, drawings, drawn_edges,
+                                 group, kernel_key, kernel_view, pte_classes, pte_part, split, to_dot)
+from ptelab.states import _illegal, derive
 
 # States a kernel developer reads on one screen (about 20: x86, and every backend with no
 # structure of its own beyond the TLB) or on one page (about 30-40: every backend).
@@ -148,17 +149,18 @@ def test_states_cli_views(capsys):
 def drawn_rule_breaks(view) -> set:
     """(source, label, rule) for every rule-breaking move the drawings show, read back from
     the dot text: an edge into a rule's box from a state or, with ltail, from every state of
-    its class; a note 'L1, L2 breaks R from every state'; a red edge of the whole drawing."""
+    its class; a red edge of the whole drawing; a note 'L1, L2 breaks R from every state'."""
     ids = {f"K{i}": s for i, s in enumerate(view.states)}
     shown = set()
     if not split(view):
-        for line in to_dot(view).splitlines():
+        text = to_dot(view)
+        for line in text.splitlines():
             m = re.match(r'\s*(K\d+) -> K\d+ \[label="([^"]*)"', line)
             for part in m.group(2).split("\\n") if m else ():
                 labels, _, rule = part.partition(" [")
                 if rule:
                     shown |= {(ids[m.group(1)], label, rule.rstrip("]")) for label in labels.split(", ")}
-        return shown
+        return shown | _said_of_every_state(view, text)
     text = to_dot(view, "rules")
     rules = dict(re.findall(r'^\s*(R\d+) \[label="([^"]*)"', text, re.M))
     clusters, current = {}, None
@@ -172,9 +174,14 @@ def drawn_rule_breaks(view) -> set:
     for m in re.finditer(r'\s*(K\d+) -> (R\d+) \[label="([^"]*)"(?:, ltail=(cluster_\d+))?', text):
         sources = clusters[m.group(4)] if m.group(4) else [ids[m.group(1)]]
         shown |= {(s, label, rules[m.group(2)]) for s in sources for label in m.group(3).split(", ")}
-    for labels, rule in re.findall(r"(?:\\l|label=\")([^\\\"]*?) breaks (\S+) from every state", text):
-        shown |= {(s, label, rule) for s in view.states for label in labels.split(", ")}
-    return shown
+    return shown | _said_of_every_state(view, text)
+
+
+def _said_of_every_state(view, text: str) -> set:
+    """The notes under a drawing: 'L1, L2 breaks R from every state'."""
+    return {(s, label, rule) for labels, rule in re.findall(r"(?:\\l|label=\")([^\\\"]*?) breaks (\S+) from every state",
+                                                             text)
+            for s in view.states for label in labels.split(", ")}
 
 
 @pytest.mark.parametrize("arch", list(ARCHES))
@@ -190,6 +197,85 @@ def test_the_drawings_show_every_rule_breaking_move(arch):
 def test_a_big_view_is_split_and_each_drawing_is_smaller():
     view = kernel_view(derive("ppc64-6.12"))
     assert split(view) and not split(kernel_view(derive("x86")))
-    rules = to_dot(view, "rules")
-    assert rules.count("->") <= LEGIBLE and "[DUPLICATE HPTE]" in rules
-    assert not [line for line in to_dot(view, "legal").splitlines() if "->" in line and "red" in line]
+    parts = drawings(view)
+    assert list(parts) == ["", "-none", "-rw", "-ro", "-swap", "-rw-dirty", "-ro-dirty", "-duplicate-hpte", "-rules"]
+    rules = parts["-rules"]
+    assert rules.count("->") <= EDGES_PER_DRAWING and "[DUPLICATE HPTE]" in rules
+    legal = [line for suffix, dot in parts.items() if suffix != "-rules" for line in dot.splitlines() if "->" in line]
+    red = [line for line in legal if "red" in line]  # the ways into the illegal state, in the overview alone
+    assert red and all("[duplicate-hash-entry]" in line and line in parts[""] for line in red)
+
+
+def _label(attrs: str) -> str:
+    return re.search(r'label="([^"]*)"', attrs).group(1)
+
+
+def drawn_legal_moves(view) -> set:
+    """(source, label, target) for every legal move the drawings show, read back from the dot
+    text: in one drawing, the black part of each edge's label; split, in each class's drawing,
+    an edge between two of its states, or an edge to another class's box whose label says,
+    line by line, 'K6: ops → K1, K2'."""
+    ids = {f"K{i}": s for i, s in enumerate(view.states)}
+    shown = set()
+    for suffix, text in drawings(view).items():
+        if suffix in ("", "-rules") and split(view):
+            continue
+        for m in re.finditer(r"^\s*(K\d+) -> (K\d+) \[(.*)\];$", text, re.M):
+            legal = [part for part in _label(m.group(3)).split("\\n") if " [" not in part]
+            shown |= {(ids[m.group(1)], label, ids[m.group(2)]) for part in legal for label in part.split(", ")}
+        for m in re.finditer(r"^\s*K\d+ -> C\d+ \[(.*)\];$", text, re.M):
+            for line in filter(None, _label(m.group(1)).split("\\l")):
+                source, _, rest = line.partition(": ")
+                ops, _, targets = rest.partition(" → ")
+                shown |= {(ids[source], op, ids[t]) for op in ops.split(", ") for t in targets.split(", ")}
+    return shown
+
+
+@pytest.mark.parametrize("arch", list(ARCHES))
+def test_the_drawings_hold_every_legal_move(arch):
+    """Drawn whole or split into PTE classes, the drawings show every legal move of the view
+    (source, operation, target: drawn_edges, legal self-loops aside) and nothing else; with
+    the rules drawing (above), every edge of the view."""
+    view = kernel_view(derive(arch))
+    expected = {(src, label, dst) for (src, dst), (legal, _) in drawn_edges(view).items() for label in legal}
+    assert drawn_legal_moves(view) == expected
+
+
+@pytest.mark.parametrize("arch", [a for a in ARCHES if split(kernel_view(derive(a)))])
+def test_the_overview_is_the_views_moves_between_pte_classes(arch):
+    """Each edge of the overview is, label for label, the legal moves from some state of one
+    class to some state of the other (a loop: between a class's own states), plus the ways
+    into an illegal state in red; and each class box lists exactly its states."""
+    view = kernel_view(derive(arch))
+    classes = pte_classes(view)
+    of = {s: c for c, states in classes.items() for s in states}
+    text = drawings(view)[""]
+    boxes = {node: re.findall(r"(K\d+) ", _label(attrs)) for node, attrs in re.findall(r"^\s*(C\d+) \[(.*)\];$", text, re.M)}
+    ids = {f"K{i}": s for i, s in enumerate(view.states)}
+    assert sorted(sorted(ids[k] for k in listed) for listed in boxes.values()) == sorted(map(sorted, classes.values()))
+    named = {node: of[ids[listed[0]]] for node, listed in boxes.items()}
+    shown = set()
+    for a, b, attrs in re.findall(r"^\s*(C\d+) -> (C\d+) \[(.*)\];$", text, re.M):
+        for part in _label(attrs).split("\\n"):
+            labels, _, rule = part.partition(" [")
+            shown |= {(named[a], label, named[b], rule.rstrip("]")) for label in labels.split(", ")}
+    expected = {(of[src], label, of[dst], "") for (src, dst), (legal, _) in drawn_edges(view).items() for label in legal}
+    expected |= {(of[src], label, of[dst], rule) for (src, dst), (_, broken) in drawn_edges(view).items()
+                 if src != dst and _illegal(dst) for rule, labels in broken.items() for label in labels}
+    assert shown == expected
+
+
+DRAWINGS = sorted((Path(__file__).resolve().parent.parent / "docs" / "states").glob("*.dot"))
+
+
+@pytest.mark.parametrize("path", DRAWINGS, ids=[p.name for p in DRAWINGS])
+def test_every_drawing_reads_on_a_page(path):
+    """The readability bound, on the drawings checked in (test_docs keeps them current): at
+    most EDGES_PER_DRAWING edges, and BOXES_PER_DRAWING boxes for the legal moves (the rules
+    drawing lists every state beside its rules: a page, twice that).  ppc64-6.12's legal
+    moves were one drawing of 190 edges between 34 states."""
+    text = path.read_text()
+    edges = len(re.findall(r"^\s*\w+ -> \w+ \[", text, re.M))
+    boxes = len(re.findall(r"^\s*\w+ \[label=", text, re.M))
+    assert edges <= EDGES_PER_DRAWING
+    assert boxes <= BOXES_PER_DRAWING * (2 if path.stem.endswith("-rules") else 1)

@@ -15,7 +15,7 @@ from html import escape
 from pathlib import Path
 
 from .compare import to_markdown as compare_markdown
-from .kernel_view import KernelView, drawn_edges, edge_text, kernel_view, split, to_dot
+from .kernel_view import KernelView, drawings, drawn_edges, edge_text, kernel_view
 from .litmus.check import FAIL, OK
 from .litmus.report import search_text, step_rows
 from .rules import RULES
@@ -42,17 +42,22 @@ def _svg(dot: str) -> str | None:
 
 
 def _diagram(view: KernelView, red: int) -> str:
-    """The kernel view drawn whole; past LEGIBLE edges, two drawings (its legal moves; the
-    rules broken from each state) and every edge in a table, folded."""
-    if not split(view):
-        svg = _svg(to_dot(view))
-        return _view_table(view) if svg is None else f"<div class=diagram>{svg}</div>"
-    legal, rules = _svg(to_dot(view, "legal")), _svg(to_dot(view, "rules"))
-    if legal is None:
+    """The kernel view drawn whole; past what one drawing carries (split), its PTE classes,
+    each class's states and legal moves, the rules broken from each state, and every edge
+    in a table, folded."""
+    parts = drawings(view)
+    svgs = {suffix: _svg(dot) for suffix, dot in parts.items()}
+    if None in svgs.values():
         return _view_table(view)
-    return (f"<p>Too many edges for one drawing: its legal moves, then the rules broken from each state "
+    if len(parts) == 1:
+        return f"<div class=diagram>{svgs['']}</div>"
+    classes = [suffix for suffix in parts if suffix not in ("", "-rules")]
+    return (f"<p>Too many edges for one drawing: its PTE classes (each box lists its states), then each class "
+            f"({len(classes)}: its states and every legal move from them), then the rules broken from each state "
             f"(the {red} edges that break a rule, with where they lead, are in the table).</p>"
-            f"<div class=diagram>{legal}</div><div class=diagram>{rules}</div>"
+            f"<div class=diagram>{svgs['']}</div>"
+            + "".join(f"<div class=diagram id='states-{view.arch}{suffix}'>{svgs[suffix]}</div>" for suffix in classes)
+            + f"<div class=diagram>{svgs['-rules']}</div>"
             f"<details><summary>every edge</summary>{_view_table(view)}</details>")
 
 

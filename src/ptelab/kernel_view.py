@@ -208,7 +208,12 @@ def edge_text(legal: list[str], broken: dict[str, list[str]], sep: str) -> str:
                     [f"{', '.join(labels)} [{rule}]" for rule, labels in sorted(broken.items())])
 
 
-LEGIBLE = 60  # edges one drawing can carry and still be read (x86's 31 can, ppc32's 137 cannot)
+# What one drawing can carry and still be read on a page (graphviz's dot, labels at 8 pt):
+# x86's whole view, 31 edges between 6 states, reads; ppc32's 85 legal edges between 18
+# states, and ppc64's 190 between 34, are a tangle.  A view past either bound is drawn as an
+# overview of its PTE classes, one drawing per class, and its rules broken (drawings).
+EDGES_PER_DRAWING = 40
+BOXES_PER_DRAWING = 20
 HARDWARE = ("cpu1 load", "cpu1 store", "evict")  # labels of hardware events: drawn dashed
 
 
@@ -241,8 +246,8 @@ def rule_sources(view: KernelView) -> dict[str, dict[str, list[str]]]:
 
 
 def split(view: KernelView) -> bool:
-    """Whether the view is drawn as two diagrams (legal moves; rule-breaking ones)."""
-    return len(drawn_edges(view)) > LEGIBLE
+    """Whether the view is too big for one drawing (EDGES_PER_DRAWING, BOXES_PER_DRAWING)."""
+    return len(drawn_edges(view)) > EDGES_PER_DRAWING or len(view.states) > BOXES_PER_DRAWING
 
 
 def _cluster(state: str) -> str:
@@ -250,23 +255,31 @@ def _cluster(state: str) -> str:
     return "" if _illegal(state) else " ".join(w for w in state.split()[:2] if w in ("none", "swap", "ro", "rw", "dirty"))
 
 
-def _by_class(drawn: dict, clusters: dict[str, list[str]]) -> dict:
-    """The legal part of `drawn`, where every state of a class (of more than one) moves to
-    one state outside it by the same labels: one edge from (class, its first state)."""
-    legal = {key: (moves, {}) for key, (moves, _) in drawn.items() if moves}
-    if len(clusters) <= 2:
-        return legal
-    out = dict(legal)
-    for cluster, states in clusters.items():
-        if not cluster or len(states) < 2:
-            continue
-        for (src, dst), (moves, _) in list(legal.items()):
-            if src != states[0] or dst in states:
-                continue
-            if all(sorted(legal.get((state, dst), ([], {}))[0]) == sorted(moves) for state in states):
-                for state in states:
-                    del out[(state, dst)]
-                out[((cluster, src), dst)] = (moves, {})
+def pte_classes(view: KernelView) -> dict[str, list[str]]:
+    """PTE class -> its states, in the view's order; an illegal state is a class of its own."""
+    out: dict[str, list[str]] = {}
+    for state in view.states:
+        out.setdefault(_cluster(state) or state, []).append(state)
+    return out
+
+
+def slug(pte_class: str) -> str:
+    """A class's name in a file name: 'rw dirty' -> 'rw-dirty', '[DUPLICATE HPTE]' -> 'duplicate-hpte'."""
+    return "-".join("".join(c if c.isalnum() else " " for c in pte_class.lower()).split())
+
+
+def drawings(view: KernelView) -> dict[str, str]:
+    """Every drawing of the view, by the suffix of its file name (`ARCH{suffix}.dot`): one
+    drawing ("") when it fits (split); else "" the overview of its PTE classes, "-CLASS" per
+    class its states and every legal move from them, "-rules" the rules broken.  Together
+    they hold every edge of the view (drawn_edges)."""
+    if not split(view):
+        return {"": to_dot(view, "all")}
+    out = {"": overview_dot(view)}
+    for pte_class, states in pte_classes(view).items():
+        if any(legal for (src, _), (legal, _) in drawn_edges(view).items() if src in states):
+            out[f"-{slug(pte_class)}"] = class_dot(view, pte_class)
+    out["-rules"] = to_dot(view, "rules")
     return out
 
 
@@ -274,18 +287,137 @@ def _quote(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
-def to_dot(view: KernelView, part: str = "") -> str:
-    """The diagram: `part` "legal" for the legal moves alone, "rules" for the rule-breaking
-    ones alone (each rule a red box, an edge from each state it is broken from, labelled by
-    the operations; what breaks it from every state said once under the drawing); "" for
-    both in one drawing when they fit (LEGIBLE), else the legal part.  States are grouped
-    by PTE class, hardware events dashed."""
-    part = part or ("legal" if split(view) else "all")
+def _head(view: KernelView, rankdir: str = "LR") -> list[str]:
+    return [f'digraph "{view.arch}" {{', f"  rankdir={rankdir}; newrank=true; compound=true; nodesep=0.15; ranksep=0.5;",
+            '  node [shape=box, fontsize=10, fontname="Helvetica", style=rounded];',
+            '  edge [fontsize=8, fontname="Helvetica"];']
+
+
+def _foot(view: KernelView, title: str, notes: list[str]) -> list[str]:
+    return [f'  label="{view.arch}: {title}\\l' + "".join(f"{_quote(n)}\\l" for n in notes)
+            + '"; labeljust=l; fontsize=10; fontname="Helvetica";', "}"]
+
+
+def _style(legal: list[str], broken: dict) -> str:
+    """An edge's colour: red when it only breaks rules, red beside black when it also moves
+    legally, dashed gray for hardware events alone."""
+    if not legal:
+        return ", color=red, fontcolor=red"
+    if broken:
+        return ', color="black:red"'
+    return ", style=dashed, color=gray40, fontcolor=gray30" if all(label in HARDWARE for label in legal) else ""
+
+
+def _node(state_id: str, label: str, state: str, view: KernelView, indent: str = "  ") -> str:
+    style = ", color=red, fontcolor=red, penwidth=2" if _illegal(state) else ""
+    shape = ", peripheries=2" if state == view.states[0] else ""
+    return f'{indent}{state_id} [label="{label}"{style}{shape}];'
+
+
+def _merge(labels: list[str], more: list[str]) -> None:
+    labels.extend(label for label in more if label not in labels)
+
+
+def overview_dot(view: KernelView) -> str:
+    """The PTE classes (none, swap, ro, rw, ro dirty, rw dirty; an illegal state its own),
+    each box listing its states (the architecture's second dimension: its hash, its
+    queues); an edge where some state of one class moves legally to some state of the
+    other, labelled by those moves; a loop for moves between a class's own states; the
+    ways into an illegal state in red with the rule they break."""
+    classes = pte_classes(view)
     ids = {s: f"K{i}" for i, s in enumerate(view.states)}
-    title = {"legal": "legal moves", "rules": "rules broken", "all": "kernel view"}[part]
-    lines = [f'digraph "{view.arch}" {{', "  rankdir=LR; newrank=true; compound=true; nodesep=0.15; ranksep=0.5;",
-             '  node [shape=box, fontsize=10, fontname="Helvetica", style=rounded];',
-             '  edge [fontsize=8, fontname="Helvetica"];']
+    cid = {c: f"C{i}" for i, c in enumerate(classes)}
+    of = {s: c for c, states in classes.items() for s in states}
+    lines = _head(view, "TB")
+    layout = ("none", "swap", "ro", "rw", "ro dirty", "rw dirty")  # not present first, then clean, then dirty
+    for c, states in sorted(classes.items(), key=lambda item: layout.index(item[0]) if item[0] in layout else 9):
+        listed = "".join(f"{ids[s]} {_quote(_within(s, c))}\\l" for s in states)
+        label = listed if states == [c] else f"PTE {_quote(c)}\\n{listed}"
+        lines.append(_class_node(cid[c], label, states, c, view))
+    moves: dict = {}
+    for (src, dst), (legal, broken) in drawn_edges(view).items():
+        key = (of[src], of[dst])
+        if legal:
+            _merge(moves.setdefault(key, ([], {}))[0], legal)
+        if _illegal(dst) and src != dst:  # the ways into an illegal state
+            for rule, labels in broken.items():
+                _merge(moves.setdefault(key, ([], {}))[1].setdefault(rule, []), labels)
+    for (a, b), (legal, broken) in moves.items():
+        lines.append(f'  {cid[a]} -> {cid[b]} [label="{_quote(edge_text(legal, broken, chr(92) + "n"))}"'
+                     f'{_style(legal, broken)}];')
+    notes = ["an edge: some state of one class moves to some state of the other by these operations; "
+             "a loop: moves between a class's own states",
+             f"every move from a class, state by state: {view.arch}-CLASS.dot; the rules broken: "
+             f"{view.arch}-rules.dot; where each leads: the tables"]
+    return "\n".join(lines + _foot(view, "PTE classes", notes)) + "\n"
+
+
+def _within(state: str, pte_class: str) -> str:
+    """A state as its class's box lists it: what it adds to the class ('+ hashed'), or the
+    class's name when it adds nothing."""
+    rest = state[len(pte_class):].strip() if state.startswith(pte_class) else state
+    return f"+ {rest}" if rest else state
+
+
+def _class_node(node: str, label: str, states: list[str], pte_class: str, view: KernelView) -> str:
+    style = ", color=red, fontcolor=red, penwidth=2" if _illegal(pte_class) else ""
+    shape = ", peripheries=2" if view.states[0] in states else ""
+    return f'  {node} [label="{label}"{style}{shape}];'
+
+
+def class_dot(view: KernelView, pte_class: str) -> str:
+    """One PTE class in detail: its states and the legal moves between them; then, per other
+    class it moves to, one edge from the class to a gray box listing the states reached
+    there, labelled line by line 'K6: operations → K1, K2' (from K6, those operations lead
+    to K1 or K2)."""
+    classes = pte_classes(view)
+    mine = classes[pte_class]
+    ids = {s: f"K{i}" for i, s in enumerate(view.states)}
+    cid = {c: f"C{i}" for i, c in enumerate(classes)}
+    of = {s: c for c, states in classes.items() for s in states}
+    lines = _head(view, "TB")  # the class's states stacked, the classes it leaves for in a row below
+    boxed = len(mine) > 1
+    if boxed:
+        lines.append(f'  subgraph cluster_0 {{ label="PTE {_quote(pte_class)}"; fontsize=9; fontname="Helvetica"; '
+                     'color=gray; style=dashed;')
+    for state in mine:
+        lines.append(_node(ids[state], f"{ids[state]} {_quote(state)}", state, view, "    " if boxed else "  "))
+    if boxed:
+        lines.append("  }")
+    away: dict = {}  # other class -> source -> operations -> the states they lead to
+    for (src, dst), (legal, _) in drawn_edges(view).items():
+        if src not in mine or not legal:
+            continue
+        if of[dst] == pte_class:
+            lines.append(f'  {ids[src]} -> {ids[dst]} [label="{_quote(", ".join(legal))}"{_style(legal, {})}];')
+        else:
+            away.setdefault(of[dst], {}).setdefault(src, {}).setdefault(tuple(legal), []).append(dst)
+    for c, sources in away.items():
+        reached = {dst for by_ops in sources.values() for dsts in by_ops.values() for dst in dsts}
+        listed = "".join(f"{ids[s]} {_quote(_within(s, c))}\\l" for s in classes[c] if s in reached)
+        lines.append(f'  {cid[c]} [label="PTE {_quote(c)}\\n{listed}", color=gray50, fontcolor=gray30];')
+        text = "".join(f"{ids[src]}: {_quote(', '.join(ops))} → {', '.join(ids[d] for d in dsts)}\\l"
+                       for src, by_ops in sources.items() for ops, dsts in by_ops.items())
+        labels = [label for by_ops in sources.values() for ops in by_ops for label in ops]
+        tail = ", ltail=cluster_0" if boxed else ""
+        lines.append(f'  {ids[mine[-1]]} -> {cid[c]} [label="{text}"{tail}{_style(labels, {})}];')
+    if away:
+        lines.append(f"  {{ rank=max; {'; '.join(cid[c] for c in away)}; }}")
+    notes = ["an edge to a gray box, line by line: from that state (K1: ...), the operations, → the states of "
+             "that class they lead to", f"the rules broken: {view.arch}-rules.dot"]
+    return "\n".join(lines + _foot(view, f"legal moves from PTE {pte_class}", notes)) + "\n"
+
+
+def to_dot(view: KernelView, part: str = "") -> str:
+    """The diagram: `part` "rules" for the rule-breaking moves alone (each rule a red box, an
+    edge from each state it is broken from, labelled by the operations; what breaks it from
+    every state said once under the drawing); "all" for every move in one drawing; "" for
+    the first of `drawings` (the whole view when it fits, else its PTE classes).  States
+    are grouped by PTE class, hardware events dashed."""
+    if not part:
+        return drawings(view)[""]
+    ids = {s: f"K{i}" for i, s in enumerate(view.states)}
+    lines = _head(view, "TB" if part == "all" else "LR")
     clusters: dict[str, list[str]] = {}
     for state in view.states:
         clusters.setdefault(_cluster(state), []).append(state)
@@ -296,54 +428,33 @@ def to_dot(view: KernelView, part: str = "") -> str:
                          'color=gray; style=dashed;')
             indent = "    "
         for state in states:
-            style = ", color=red, fontcolor=red, penwidth=2" if _illegal(state) else ""
-            shape = ", peripheries=2" if state == view.states[0] else ""
-            lines.append(f'{indent}{ids[state]} [label="{_quote(state)}"{style}{shape}];')
+            lines.append(_node(ids[state], _quote(state), state, view, indent))
         if indent != "  ":
             lines.append("  }")
-    if part in ("legal", "all"):
-        drawn = drawn_edges(view)
-        if part == "legal":  # the same moves from every state of a class to one state: one edge
-            drawn = _by_class(drawn, clusters)
-        for (src, dst), (legal, broken) in drawn.items():
-            if part == "legal":
-                broken = {}
-            if not legal and not broken:
-                continue
-            if not legal:
-                color = ", color=red, fontcolor=red"
-            else:
-                color = ', color="black:red"' if broken else ""
-                if all(label in HARDWARE for label in legal) and not broken:
-                    color = ", style=dashed, color=gray40, fontcolor=gray30"
-            if isinstance(src, tuple):  # a whole class (_by_class)
-                color += f", ltail=cluster_{list(clusters).index(src[0])}"
-                src = src[1]
-            lines.append(f'  {ids[src]} -> {ids[dst]} [label="{_quote(edge_text(legal, broken, chr(92) + "n"))}"{color}];')
-    if part == "rules":
-        number = {cluster: n for n, cluster in enumerate(clusters)}
-        for n, (rule, sources) in enumerate(sorted(rule_sources(view).items())):
-            lines.append(f'  R{n} [label="{rule}", color=red, fontcolor=red, shape=box, style=bold];')
-            for cluster, states in clusters.items():  # the same labels from a whole class: one edge
-                labels = sources.get(states[0])
-                whole = cluster and len(clusters) > 2 and len(states) > 1 and \
-                    all(sorted(sources.get(state, [])) == sorted(labels or []) for state in states)
-                for src in ([states[0]] if labels and whole else [st for st in states if st in sources]):
-                    tail = f", ltail=cluster_{number[cluster]}" if whole else ""
-                    lines.append(f'  {ids[src]} -> R{n} [label="{_quote(", ".join(sources[src]))}"{tail}, '
-                                 'color=red, fontcolor=red];')
-    notes = [f"{', '.join(labels)} breaks {rule} from every state" for rule, labels in everywhere(view).items()]
-    if part == "rules":
-        notes.append("each edge: the operations that break the rule from that state, or from every state of "
-                     "the class it leaves (where they lead: the tables)")
-    elif part == "legal":
-        notes.append(f"the {sum(1 for _, b in drawn_edges(view).values() if b)} edges that break a rule: "
-                     f"{view.arch}-rules.dot and the tables")
-    if part in ("legal", "rules"):
-        lines.append(f'  label="{view.arch}: {title}\\l' + "".join(f"{_quote(n)}\\l" for n in notes)
-                     + '"; labeljust=l; fontsize=10; fontname="Helvetica";')
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+    common = everywhere(view)
+    notes = [f"{', '.join(labels)} breaks {rule} from every state" for rule, labels in common.items()]
+    if part == "all":  # what breaks a rule from every state said once, under the drawing
+        for (src, dst), (legal, broken) in drawn_edges(view).items():
+            broken = {rule: kept for rule, labels in broken.items()
+                      if (kept := [label for label in labels if label not in common.get(rule, ())])}
+            if legal or broken:
+                lines.append(f'  {ids[src]} -> {ids[dst]} [label="{_quote(edge_text(legal, broken, chr(92) + "n"))}"'
+                             f'{_style(legal, broken)}];')
+        return "\n".join(lines + _foot(view, "kernel view", notes)) + "\n"
+    number = {cluster: n for n, cluster in enumerate(clusters)}
+    for n, (rule, sources) in enumerate(sorted(rule_sources(view).items())):
+        lines.append(f'  R{n} [label="{rule}", color=red, fontcolor=red, shape=box, style=bold];')
+        for cluster, states in clusters.items():  # the same labels from a whole class: one edge
+            labels = sources.get(states[0])
+            whole = cluster and len(clusters) > 2 and len(states) > 1 and \
+                all(sorted(sources.get(state, [])) == sorted(labels or []) for state in states)
+            for src in ([states[0]] if labels and whole else [st for st in states if st in sources]):
+                tail = f", ltail=cluster_{number[cluster]}" if whole else ""
+                lines.append(f'  {ids[src]} -> R{n} [label="{_quote(", ".join(sources[src]))}"{tail}, '
+                             'color=red, fontcolor=red];')
+    notes.append("each edge: the operations that break the rule from that state, or from every state of "
+                 "the class it leaves (where they lead: the tables)")
+    return "\n".join(lines + _foot(view, "rules broken", notes)) + "\n"
 
 
 def to_markdown(view: KernelView, full: StateMachine) -> str:
@@ -360,7 +471,7 @@ def to_markdown(view: KernelView, full: StateMachine) -> str:
         "a rule id on an edge means the operation breaks that rule from some state lumped in its source.",
         "Then minimised: states whose PTE reads the same and that behave alike (the same labels and rules",
         "to the same states) are one, named 'a or b'.",
-        f"The diagram is `{view.arch}.dot`; the full machine ({len(full.states)} states, {len(full.transitions)}",
+        f"{_drawn_as(view)}  The full machine ({len(full.states)} states, {len(full.transitions)}",
         f"transitions): `ptelab states --arch {view.arch} --view full --format json`.",
         "",
         f"{len(view.states)} states, {len(drawn)} drawn edges ({len(red)} of them breaking a rule).",
@@ -378,4 +489,13 @@ def to_markdown(view: KernelView, full: StateMachine) -> str:
     return "\n".join(lines) + "\n"
 
 
-VIEW_FORMATS = {"md": to_markdown, "dot": lambda view, full: to_dot(view)}
+def _drawn_as(view: KernelView) -> str:
+    if not split(view):
+        return f"The diagram is `{view.arch}.dot`."
+    return (f"Drawn as `{view.arch}.dot` (its PTE classes, each listing its states), one "
+            f"`{view.arch}-CLASS.dot` per class (its states and every legal move from them: "
+            f"{', '.join(f'`{view.arch}{suffix}.dot`' for suffix in drawings(view) if suffix not in ('', '-rules'))}) "
+            f"and `{view.arch}-rules.dot` (the rules broken from each state).")
+
+
+VIEW_FORMATS = {"md": to_markdown, "dot": lambda view, full: "".join(drawings(view).values())}

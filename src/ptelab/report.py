@@ -3,9 +3,10 @@
 `ptelab docs` writes them; `ptelab docs --check` (and the test suite) fails when
 a checked-in file differs from what the model now says, so the documentation
 cannot drift from the code.  docs/states/ holds each architecture's kernel view
-(kernel_view.py; a view with more edges than one drawing carries is drawn twice: `<arch>.dot`
-its legal moves, `<arch>-rules.dot` the rules broken from each state); the SVG is drawn by graphviz's `dot`, when installed, from
-`<arch>.dot`; the .dot and .md files are what is checked.
+(kernel_view.py; a view bigger than one drawing carries is drawn as `<arch>.dot` its PTE classes,
+`<arch>-<class>.dot` each class's states and every legal move from them, `<arch>-rules.dot` the rules
+broken from each state); the SVGs are drawn by graphviz's `dot`, when installed; the .dot and .md
+files are what is checked.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from .arch import ARCHES
 from .rules import RULES, Rule
 from .compare import to_markdown as compare_markdown
-from .kernel_view import kernel_view, split, to_dot as view_dot, to_markdown as view_markdown
+from .kernel_view import drawings, kernel_view, to_markdown as view_markdown
 from .states import StateMachine, derive
 
 
@@ -100,9 +101,8 @@ def generated(docs: Path, progress=None) -> dict[Path, str]:
     for arch, sm in machines.items():
         view = views[arch]
         files[docs / "states" / f"{arch}.md"] = view_markdown(view, sm)
-        files[docs / "states" / f"{arch}.dot"] = view_dot(view)
-        if split(view):  # too many edges for one drawing: the rule-breaking ones drawn apart
-            files[docs / "states" / f"{arch}-rules.dot"] = view_dot(view, "rules")
+        for suffix, dot in drawings(view).items():  # one, or its PTE classes, each class, its rules
+            files[docs / "states" / f"{arch}{suffix}.dot"] = dot
     return files
 
 
