@@ -26,7 +26,7 @@ body{font-family:Helvetica,Arial,sans-serif;margin:1.5em;color:#222}
 h1{font-size:1.6em}h2{border-bottom:2px solid #888;margin-top:2em}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #bbb;padding:2px 6px;font-size:.85em;vertical-align:top}
 th{background:#eee}.ok{background:#d8f5d8}.FAIL{background:#f8c8c8;font-weight:bold}.INCONCLUSIVE{background:#fbeec0}
-.red{color:#c00}.lane{min-width:14em}.hw{background:#f4f4ff}.diagram{overflow:auto;border:1px solid #ddd;max-height:48em}
+.red{color:#c00}.lane{min-width:14em}.hw{background:#f4f4ff}.diagram{overflow:auto;border:1px solid #ddd;margin:.3em 0}.diagram svg{max-width:100%;height:auto}
 pre{background:#f7f7f7;padding:.5em;overflow:auto;font-size:.8em}nav a{margin-right:1em}
 figure{margin:.5em 0}figure img{max-width:100%}summary{cursor:pointer;font-size:.85em}
 td.ok,td.FAIL,td.INCONCLUSIVE{font-size:.75em;padding:2px 3px}th{font-size:.8em}
