@@ -251,3 +251,14 @@ def test_explorer_fork_of_a_block_txn():
 def test_explorer_fork_of_a_block_without_its_flush_is_caught(monkeypatch):
     monkeypatch.setattr(Arm64, "flush_tlb_mm", lambda self, mm: None)
     assert "stale-translation" in load(FIXTURES / "txn-arm64-cont-fork.litmus").check("arm64", api="txn").outcomes
+
+
+@pytest.mark.parametrize("arch,pages,blocks", [("arm64", 64, 4), ("arm64", 40, 2), ("arm64", 8, 0),
+                                               ("arm64-nocont", 64, 0)])
+def test_cost_regions_hold_contiguous_blocks(arch, pages, blocks):
+    """`ptelab cost` maps each naturally aligned 16 pages of its region as one large folio
+    (do_anonymous_folio, 64 KiB mTHP): contiguous on arm64, so the legacy mprotect unfolds
+    each block (modify_prot_start, one entry at a time: contpte_try_unfold), which txn
+    does once for the round."""
+    for api in ("legacy", "txn"):
+        assert measure(arch, "mprotect", pages, api)[CONTPTE_UNFOLD] == blocks

@@ -348,7 +348,7 @@ class PteTxn:
         batched and flushed; the writes themselves are always the backend's accessors."""
         arch, vma, mm = self.machine.arch, self.vma, self.mm
         rewritten = [(addr, ptep) for op, addr, ptep, _, *args in intents
-                     if _rewrites(op, arch.ptep_get(ptep), args)]
+                     if op not in arch.txn_in_place and _rewrites(op, arch.ptep_get(ptep), args)]
         wrprotected = [(addr, ptep) for op, addr, ptep, *_ in intents if op == "wrprotect"]
         taken = arch.txn_round_wrprotects(mm, wrprotected)
         arch.txn_round_begin(mm, sorted(rewritten + taken) if taken else rewritten)

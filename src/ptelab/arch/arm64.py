@@ -701,6 +701,10 @@ class Arm64(GenericArch):
             self.cont_blocks[pte >> PFN_SHIFT] = first
 
     # ---- the transactional interface's level (txn.py, docs/txn.md) -------------------------
+    # an age intent's ptep_test_and_clear_young clears the Access flag of a whole block in
+    # place, never unfolding (contpte_ptep_test_and_clear_young, contpte.c:302-325)
+    txn_in_place = ("age",)
+
     def txn_round_wrprotects(self, mm, wrprotected: list) -> list:
         """contpte_wrprotect_ptes' choice (contpte.c:348-363) made for the whole round: a
         contiguous block whose 16 entries the round write-protects stays folded, and the

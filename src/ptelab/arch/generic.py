@@ -348,6 +348,8 @@ class GenericArch:
                                    # flush once, then write the new entries (hash MMUs)
     txn_flush_in_lazy = False  # the round's flush is made before leaving lazy MMU mode, so it
                                # joins what the section batched (Xen: one multicall)
+    txn_in_place: tuple = ()  # intents the accessors carry out in place on a live entry, whose
+                              # entries txn_round_begin need not take out of use (arm64: age)
 
     def txn_round_begin(self, mm, rewritten: list) -> None:
         """A lazy-MMU section of a commit begins, under the PTE locks: it will replace the

@@ -24,6 +24,7 @@ from ..pte import (
     VM_MAYWRITE,
     VM_PFNMAP,
     VM_SHARED,
+    VM_WRITE,
     is_migration_entry,
     maybe_mkwrite,
     mk_pte,
@@ -158,6 +159,52 @@ def do_anonymous_page(vma, addr: int, ptep: int, write: bool) -> None:
     if not _set_new_pte(vma, addr, ptep, entry):
         mem.mapcount[page] = 0
         mem.put_page(page)
+
+
+def do_anonymous_folio(vma, addr: int, order: int) -> bool:
+    """6.12 mm/memory.c:4736-4849 (do_anonymous_page) for a write fault at addr when
+    alloc_anon_folio (:4650-4735) picks a folio of 2**order pages (an mTHP size enabled,
+    the naturally aligned range inside the vma and none of its entries set, :4686-4700):
+    consecutive, naturally aligned frames (machine/memory.py alloc_block), mapped dirty and
+    writable by one set_ptes under the PTE lock (:4808-4837; on txn one map intent of the
+    run), after checking every entry is still none (:4813-4816).  arm64's set_ptes writes
+    such a range contiguous (contpte.c:240-282).  Whether it mapped the folio."""
+    mm = vma.mm
+    mem = mm.machine.mem
+    nr = 1 << order
+    addr &= ~((PAGE_SIZE << order) - 1)
+    if addr < vma.start or addr + (nr << PAGE_SHIFT) > vma.end or not vma.flags & VM_WRITE:
+        return False
+    anon_vma_prepare(vma)
+    ptep = pte_alloc(mm, addr)
+    first = mem.alloc_block(order, PG_anon | PG_swapbacked)
+    entry = maybe_mkwrite(pte_mkdirty(mk_pte(first, vma.page_prot)), vma.flags)  # pte_sw_mkyoung: a no-op
+    if mm.machine.api == "txn":
+        with PteTxn(vma, addr, addr + (nr << PAGE_SHIFT)) as t:
+            mapped = all(pte_none(t.get(addr + (k << PAGE_SHIFT))) for k in range(nr))
+            if mapped:
+                _add_folio_rmap(mem, first, nr, vma, addr)
+                t.map(addr, entry, nr)
+    else:
+        ptl = pte_lockptr(mm, ptep)
+        spin_lock(mm, ptl)
+        arch = mm.machine.arch
+        mapped = all(pte_none(arch.ptep_get(ptep + k)) for k in range(nr))
+        if mapped:
+            _add_folio_rmap(mem, first, nr, vma, addr)
+            arch.set_ptes(mm, addr, ptep, entry, nr)
+        spin_unlock(mm, ptl)
+    if not mapped:
+        for k in range(nr):
+            mem.put_page(first + k)
+    return mapped
+
+
+def _add_folio_rmap(mem, first: int, nr: int, vma, addr: int) -> None:
+    """folio_add_new_anon_rmap (:4830): each page of the folio (the model keeps per-page
+    counts, machine/memory.py)."""
+    for k in range(nr):
+        page_add_new_anon_rmap(mem, first + k, vma, addr + (k << PAGE_SHIFT))
 
 
 def do_fault(vma, addr: int, ptep: int, write: bool) -> None:
