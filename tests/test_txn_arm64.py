@@ -27,7 +27,7 @@ from ptelab.machine.memory import PG_anon, PG_swapbacked
 from ptelab.mm.fault import user_read, user_write
 from ptelab.mm.kernel import Kernel
 from ptelab.mm.mm_types import anon_vma_prepare
-from ptelab.mm.mmap import MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE, vm_mmap
+from ptelab.mm.mmap import MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE, vm_mmap, vm_munmap
 from ptelab.mm.mprotect import do_mprotect
 from ptelab.mm.fork import dup_mm
 from ptelab.mm.pgtable import pte_alloc_map_lock, pte_lockptr, spin_lock, spin_unlock
@@ -167,11 +167,11 @@ def test_a_range_op_one_page_short_is_caught(monkeypatch):
 
 
 def test_cost_with_the_feature(capsys):
-    """mprotect of 64 pages: one TLBI RVAE1IS with the feature, 64 TLBI VAE1IS without
-    (from MAX_DVM_OPS pages one TLBI ASIDE1IS either way, tlbflush.h:465-469), legacy and
-    txn alike: the flush is the same call."""
-    ranged = {api: measure("arm64", "mprotect", 64, api, features=("tlbirange",)) for api in ("legacy", "txn")}
-    plain = measure("arm64", "mprotect", 64, "txn")
+    """mprotect of 64 pages without contiguous blocks: one TLBI RVAE1IS with the feature, 64
+    TLBI VAE1IS without (from MAX_DVM_OPS pages one TLBI ASIDE1IS either way,
+    tlbflush.h:465-469), legacy and txn alike: the flush is the same call."""
+    ranged = {api: measure("arm64-nocont", "mprotect", 64, api, features=("tlbirange",)) for api in ("legacy", "txn")}
+    plain = measure("arm64-nocont", "mprotect", 64, "txn")
     assert ranged["txn"][TLBI_RVAE1IS] == ranged["legacy"][TLBI_RVAE1IS] == 1
     assert sum(ranged["txn"][k] for k in TLBI) == 1 < sum(plain[k] for k in TLBI) == 64
     assert main(["cost", "--arch", "arm64", "--op", "mprotect", "--sizes", "64",
@@ -187,22 +187,40 @@ def _counted(machine, what):
 
 
 def test_fork_write_protects_whole_blocks_in_place():
-    """fork on txn: the round write-protects every entry of each block, so arm64 keeps them
-    folded and write-protects them in place (contpte_wrprotect_ptes, contpte.c:348-363):
-    no unfold, only dup_mmap's flush (one TLBI ASIDE1IS and its DSB).  Legacy fork is
-    copy_present_ptes' order-0 path (ptep_set_wrprotect, one entry at a time, as for the
-    model's order-0 folios): every block unfolded, each with its flush and DSB."""
+    """fork of 4 contiguous blocks (large folios), legacy and txn: 6.12's copy_present_ptes
+    batches each folio (folio_pte_batch, mm/memory.c:1003-1027): one wrprotect_ptes, which
+    write-protects the block in place (contpte.c:348-363), and one set_ptes, which writes
+    the child's contiguous; txn's round write-protects every entry of each block, so arm64
+    keeps them folded too.  No unfold, only dup_mmap's flush (one TLBI ASIDE1IS and its
+    DSB); the same page tables."""
+    got, tables = {}, {}
+    for api in ("txn", "legacy"):
+        machine, mm, _ = _cont_region((), api)
+        children = []
+        got[api] = _counted(machine, lambda: children.append(dup_mm(mm)))
+        tables[api] = [m.entry(BASE + i * PAGE_SIZE) for m in (mm, children[0]) for i in range(BLOCKS * CONT_PTES)]
+        assert not any(pte_write(e) for e in tables[api])
+        assert all(e & PTE_CONT for e in tables[api])
+        for i in range(0, BLOCKS * CONT_PTES, 5):
+            assert user_read(mm, machine.cpus[1], BASE + i * PAGE_SIZE) == i + 1
+        assert got[api] == {**{k: 0 for k in got[api]}, TLBI_ASIDE1IS: 1, DSB_ISH: 1}
+    assert tables["txn"] == tables["legacy"]
+
+
+def test_zap_clears_whole_blocks_without_unfolding():
+    """munmap of 4 contiguous blocks but the first and last 8 pages, legacy and txn: 6.12's
+    zap clears a large folio's entries with one clear_full_ptes (zap_present_ptes,
+    mm/memory.c:1548-1571), which unfolds only the blocks it covers in part
+    (contpte_clear_full_ptes, contpte.c:284-290); txn's unmap runs do the same, its two
+    partial blocks unfolded at once (one DSB, not two)."""
     got = {}
     for api in ("txn", "legacy"):
         machine, mm, _ = _cont_region((), api)
-        got[api] = _counted(machine, lambda: dup_mm(mm))
-        entries = [mm.entry(BASE + i * PAGE_SIZE) for i in range(BLOCKS * CONT_PTES)]
-        assert not any(pte_write(e) for e in entries)
-        assert all(bool(e & PTE_CONT) == (api == "txn") for e in entries)
-        for i in range(0, BLOCKS * CONT_PTES, 5):
-            assert user_read(mm, machine.cpus[1], BASE + i * PAGE_SIZE) == i + 1
-    assert got["txn"] == {**{k: 0 for k in got["txn"]}, TLBI_ASIDE1IS: 1, DSB_ISH: 1}
-    assert got["legacy"][CONTPTE_UNFOLD] == BLOCKS and got["legacy"][DSB_ISH] == BLOCKS + 1
+        got[api] = _counted(machine, lambda: vm_munmap(mm, BASE + 8 * PAGE_SIZE, (BLOCKS * CONT_PTES - 16) * PAGE_SIZE))
+        kept = [mm.entry(BASE + i * PAGE_SIZE) for i in (*range(8), *range(BLOCKS * CONT_PTES - 8, BLOCKS * CONT_PTES))]
+        assert all(e and not e & PTE_CONT for e in kept)
+    assert got["txn"][CONTPTE_UNFOLD] == got["legacy"][CONTPTE_UNFOLD] == 2
+    assert got["txn"][DSB_ISH] < got["legacy"][DSB_ISH]
 
 
 @pytest.mark.parametrize("features", [(), ("tlbirange",)])

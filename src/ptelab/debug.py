@@ -268,6 +268,24 @@ class DebugArch:
         self._dirty_shared_cleared(mm, addr, old)
         return old
 
+    def get_and_clear_full_ptes_each(self, mm, addr, ptep, nr, full):
+        args = (mm, addr, ptep, nr, full)
+        if type(self._arch).get_and_clear_full_ptes_each is GenericArch.get_and_clear_full_ptes_each:
+            return GenericArch.get_and_clear_full_ptes_each(self, *args)  # each ptep_get_and_clear_full checked
+        for i in range(nr):
+            self._rmw("get_and_clear_full_ptes", args, ptep + i)
+        olds = self._arch.get_and_clear_full_ptes_each(*args)
+        for i, old in enumerate(olds):
+            self._cleared(mm, addr + (i << PAGE_SHIFT), old)
+            self._dirty_shared_cleared(mm, addr + (i << PAGE_SHIFT), old)
+        return olds
+
+    def clear_full_ptes(self, mm, addr, ptep, nr, full):
+        GenericArch.clear_full_ptes(self, mm, addr, ptep, nr, full)  # through the checks above
+
+    def get_and_clear_full_ptes(self, mm, addr, ptep, nr, full):
+        return GenericArch.get_and_clear_full_ptes(self, mm, addr, ptep, nr, full)
+
     def ptep_clear_flush(self, vma, addr, ptep):
         self._rmw("ptep_clear_flush", (vma, addr, ptep), ptep)
         old = self._arch.ptep_clear_flush(vma, addr, ptep)

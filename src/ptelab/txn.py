@@ -347,11 +347,12 @@ class PteTxn:
         """One round: the backend's txn levels (arch/generic.py) decide how the writes are
         batched and flushed; the writes themselves are always the backend's accessors."""
         arch, vma, mm = self.machine.arch, self.vma, self.mm
-        rewritten = [(addr, ptep) for op, addr, ptep, _, *args in intents
-                     if op not in arch.txn_in_place and _rewrites(op, arch.ptep_get(ptep), args)]
-        wrprotected = [(addr, ptep) for op, addr, ptep, *_ in intents if op == "wrprotect"]
-        taken = arch.txn_round_wrprotects(mm, wrprotected)
-        arch.txn_round_begin(mm, sorted(rewritten + taken) if taken else rewritten)
+        now = [arch.ptep_get(ptep) for _, _, ptep, *_ in intents]
+        rewritten = [(addr, ptep) for (op, addr, ptep, _, *args), cur in zip(intents, now)
+                     if op not in arch.txn_in_place and _rewrites(op, cur, args)]
+        runs = [(addr, ptep, op) for (op, addr, ptep, *_), cur in zip(intents, now)
+                if op == "wrprotect" or op == "unmap" and arch.txn_unmap_run is not None and pte_present(cur)]
+        arch.txn_round_begin(mm, arch.txn_round_out_of_use(mm, rewritten, runs))
         # a clean is always made by breaking first: the cleaned entry may be written only
         # once the clear is flushed (flush-before-reuse), so the round's cleans share one flush
         if arch.txn_break_before_make or any(intent[0] == "clean" for intent in intents):
@@ -372,8 +373,9 @@ class PteTxn:
             if op == "map":  # a run of maps of consecutive frames is one set_ptes
                 i += _map_run(arch, mm, intents, i)
                 continue
-            if op == "wrprotect":  # a run of consecutive entries is one wrprotect_ptes
-                n, span = _wrprotect_run(arch, mm, intents, i, self.defer_flush if defer else None)
+            if op == "wrprotect" or op == "unmap" and arch.txn_unmap_run is not None and apply is _APPLY:
+                # a run of consecutive entries is one wrprotect_ptes (clear_full_ptes)
+                n, span = _run(arch, mm, intents, i, self.defer_flush if defer else None)
                 lo, hi = _widen((lo, hi), span)
                 i += n
                 continue
@@ -465,29 +467,41 @@ def _map_run(arch, mm, intents, i: int) -> int:
     return n
 
 
-def _wrprotect_run(arch, mm, intents, i: int, defer_flush) -> tuple:
-    """wrprotect_ptes over the run of wrprotect intents starting at intents[i], consecutive
-    entries of one PTE table (include/linux/pgtable.h:835-864; fork's copy_present_ptes
-    reads the batch, then calls it, mm/memory.c:958, 6.12; arm64 write-protects whole
-    contiguous blocks in place there, contpte.c:348-363): (intents taken, (lo, hi) of the
-    entries that lost write permission and whose flush the commit owes, or (None, None))."""
-    _, addr, ptep, _ = intents[i][:4]
+def _run(arch, mm, intents, i: int, defer_flush) -> tuple:
+    """The run of wrprotect (or unmap) intents starting at intents[i], consecutive entries
+    of one PTE table, by one batch accessor: wrprotect_ptes (include/linux/pgtable.h:835-864;
+    fork's copy_present_ptes reads the batch, then calls it, mm/memory.c:958, 6.12; arm64
+    write-protects whole contiguous blocks in place there, contpte.c:348-363), or the
+    backend's txn_unmap_run (arm64: clear_full_ptes, each old entry; a none or non-present
+    entry ends the run and is unmapped alone).  (intents taken, (lo, hi) of the entries
+    that lost a permission and whose flush the commit owes, or (None, None))."""
+    op, addr, ptep, _ = intents[i][:4]
     n = 1
     while i + n < len(intents):
-        op, a, p = intents[i + n][:3]
-        if op != "wrprotect" or a != addr + (n << PAGE_SHIFT) or p != ptep + n \
+        o, a, p = intents[i + n][:3]
+        if o != op or a != addr + (n << PAGE_SHIFT) or p != ptep + n \
                 or (p >> PTE_TABLE_SHIFT) != (ptep >> PTE_TABLE_SHIFT):
             break
         n += 1
     olds = [arch.ptep_get(ptep + k) for k in range(n)]
-    arch.wrprotect_ptes(mm, addr, ptep, n)
+    if op == "unmap":
+        n = next((k for k, old in enumerate(olds) if not pte_present(old)), n) or 1
+        if not pte_present(olds[0]):
+            old, new = _unmap(arch, None, mm, addr, ptep)
+            intents[i][3]._set(old)
+            return 1, (None, None)
+        olds = arch.txn_unmap_run(mm, addr, ptep, n)
+        news = [0] * n
+    else:
+        arch.wrprotect_ptes(mm, addr, ptep, n)
+        news = [pte_wrprotect(old) for old in olds]
     lo, hi = None, None
-    for k, old in enumerate(olds):
-        intents[i + k][3]._set(old)
+    for k in range(n):
+        intents[i + k][3]._set(olds[k])
         a = addr + (k << PAGE_SHIFT)
-        if weakens(old, pte_wrprotect(old)) and defer_flush is not None:
+        if weakens(olds[k], news[k]) and defer_flush is not None:
             defer_flush(a, ptep + k)
-        elif weakens(old, pte_wrprotect(old)):
+        elif weakens(olds[k], news[k]):
             lo, hi = _widen((lo, hi), (a, a + PAGE_SIZE))
     return n, (lo, hi)
 

@@ -62,12 +62,14 @@ MAX_DVM_OPS pages, then one TLBI by ASID.
 The txn commit (txn_round_begin) unfolds every contiguous block a round rewrites at once:
 every block's entries cleared, one flush of the blocks and one DSB, then all written back
 (contpte_convert's break-before-make, contpte.c:49-74, made once for the round); a block the
-round write-protects whole is not unfolded but write-protected in place, as
-contpte_wrprotect_ptes does (txn_round_wrprotects).
+round write-protects (or unmaps) whole is not unfolded but changed in place, as
+contpte_wrprotect_ptes (contpte_clear_full_ptes) does (txn_round_out_of_use).
 Not modelled: FEAT_LPA2's 64 KiB alignment of range operations (4 KiB pages, 48-bit VAs),
 KPTI's second ASID (__tlbi_user), erratum
-2645198's workaround in ptep_modify_prot_start, and large folios: the model's frames are
-order-0 folios, so __contpte_try_fold never folds (contpte.c:118-119).
+2645198's workaround in ptep_modify_prot_start, and refolding: a block is contiguous only
+as set_ptes of a whole large folio writes it (contpte.c:240-282); __contpte_try_fold
+(contpte.c:76-137), which folds a block again once one folio covers it with equal
+entries, is not modelled.
 """
 
 from __future__ import annotations
@@ -556,6 +558,30 @@ class Arm64(GenericArch):
             self._contpte_try_unfold(mm, addr, ptep, self._get(ptep))
         return self._xchg_clear(mm, addr, ptep)
 
+    def get_and_clear_full_ptes_each(self, mm, addr: int, ptep: int, nr: int, full: int) -> list:
+        """clear_full_ptes and get_and_clear_full_ptes (pgtable.h:1690-1717): one entry, its
+        block unfolded first; more, contpte_clear_full_ptes/contpte_get_and_clear_full_ptes
+        (contpte.c:284-300): only the blocks the range covers in part unfolded, whole blocks
+        cleared entry by entry in place (an invalid entry needs no break-before-make; the
+        caller flushes), each by __ptep_get_and_clear (pgtable.h:1289-1318)."""
+        if self.contpte and nr == 1:
+            self._contpte_try_unfold(mm, addr, ptep, self._get(ptep))
+        elif self.contpte:
+            self._contpte_try_unfold_partial(mm, addr, ptep, nr)
+        olds = [self._xchg_clear(mm, addr + (i << PAGE_SHIFT), ptep + i) for i in range(nr)]
+        # a store through a block's TLB entry dirtied whichever entry it was made from: each
+        # old entry of a block gets the block's Accessed and Dirty, as contpte_ptep_get
+        # reports them (contpte.c:155-180) and get_and_clear_full_ptes merges them
+        gathered: dict[int, int] = {}
+        for i, old in enumerate(olds):
+            if _valid_cont(old):
+                first = (ptep + i) & ~(CONT_PTES - 1)
+                gathered[first] = gathered.get(first, 0) | old & (_PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_HW_DIRTY)
+        for i, old in enumerate(olds):
+            if _valid_cont(old):
+                olds[i] = _gather_into(old, gathered[(ptep + i) & ~(CONT_PTES - 1)])
+        return olds
+
     def ptep_test_and_clear_young(self, vma, addr: int, ptep: int) -> int:
         if self.contpte and _valid_cont(self._get(ptep)):
             return self._contpte_ptep_test_and_clear_young(vma, addr, ptep)
@@ -667,9 +693,7 @@ class Arm64(GenericArch):
 
     def _contpte_try_fold(self, mm, addr: int, ptep: int, pte: int) -> None:
         """contpte_try_fold (pgtable.h:1575-1595) and __contpte_try_fold (contpte.c:76-137):
-        only a block covered by one folio folds, and the model's folios are order-0
-        (machine/memory.py), so the folio check (contpte.c:111-119) always fails."""
-        # folio_nr_pages(folio) == 1 < CONT_PTES: the block is never covered by one folio
+        not modelled (the module's docstring): a block unfolded stays unfolded."""
 
     def _contpte_convert(self, mm, addr: int, ptep: int, pte: int) -> None:
         """contpte.c:49-74: clear all 16 entries gathering Accessed and Dirty, flush the
@@ -705,20 +729,28 @@ class Arm64(GenericArch):
     # place, never unfolding (contpte_ptep_test_and_clear_young, contpte.c:302-325)
     txn_in_place = ("age",)
 
-    def txn_round_wrprotects(self, mm, wrprotected: list) -> list:
-        """contpte_wrprotect_ptes' choice (contpte.c:348-363) made for the whole round: a
-        contiguous block whose 16 entries the round write-protects stays folded, and the
-        round's wrprotect_ptes write-protects it in place, its flush owed as usual (the
-        commit's, or the caller's: fork's dup_mmap flush_tlb_mm); the entries of a block it
-        write-protects in part go to txn_round_begin, to be unfolded with the round's other
+    def txn_round_out_of_use(self, mm, rewritten: list, runs: list) -> list:
+        """contpte_wrprotect_ptes' and contpte_(get_and_)clear_full_ptes' choice made for the
+        whole round (contpte.c:284-300, 348-363): a contiguous block whose 16 entries the
+        round write-protects, or unmaps, stays folded, and the round's wrprotect_ptes (or
+        txn_unmap_run) changes it in place, its flush owed as usual (the commit's, or the
+        caller's: fork's dup_mmap flush_tlb_mm, zap's mmu_gather); the entries of a block a
+        run covers in part go to txn_round_begin, to be unfolded with the round's other
         blocks at once, instead of by contpte_try_unfold_partial block by block, each with
         its own flush and DSB (contpte.c:29-46)."""
         if not self.contpte:
-            return []
+            return rewritten
         blocks: dict[int, list] = {}
-        for addr, ptep in wrprotected:
-            blocks.setdefault(ptep & ~(CONT_PTES - 1), []).append((addr, ptep))
-        return [entry for entries in blocks.values() if len(entries) < CONT_PTES for entry in entries]
+        for addr, ptep, op in runs:
+            blocks.setdefault(ptep & ~(CONT_PTES - 1), []).append(op)
+        whole = {b for b, ops in blocks.items() if len(ops) == CONT_PTES and len(set(ops)) == 1}
+        kept = [(a, p) for a, p in rewritten if p & ~(CONT_PTES - 1) not in whole]
+        partial = [(a, p) for a, p, op in runs if op == "wrprotect" and p & ~(CONT_PTES - 1) not in whole]
+        return sorted(kept + partial) if partial or len(kept) != len(rewritten) else rewritten
+
+    def txn_unmap_run(self, mm, addr: int, ptep: int, nr: int) -> list:
+        """A run of unmap intents: clear_full_ptes (pgtable.h:1690-1700), each old entry."""
+        return self.get_and_clear_full_ptes_each(mm, addr, ptep, nr, 0)
 
     def txn_round_begin(self, mm, rewritten: list) -> None:
         """Every contiguous block an entry of `rewritten` lies in is unfolded, all at once:
@@ -727,9 +759,8 @@ class Arm64(GenericArch):
         one DSB, then each block written back entry by entry (:73), where the accessors
         would unfold block by block, each with its own flush and DSB (pgtable.h:1597-1602).
         The entries then keep the block's Accessed and Dirty, as after contpte_convert, so
-        the round's clears return what they would have.  A block is not folded again: the
-        model's frames are order-0 folios, and only a folio covering the block folds
-        (contpte.c:111-119)."""
+        the round's clears return what they would have.  A block is not folded again
+        (__contpte_try_fold is not modelled)."""
         if not self.contpte:
             return
         firsts = {}
@@ -829,6 +860,13 @@ class Arm64(GenericArch):
         if pte & PTE_CONT:
             text += " CONT"
         return text
+
+
+def _gather_into(pte: int, bits: int) -> int:
+    """pte with the Accessed and Dirty that `bits` (entries of its block OR-ed) hold."""
+    if pte_dirty(bits):
+        pte = _mkdirty_hw(pte | _PAGE_DIRTY)
+    return pte | bits & _PAGE_ACCESSED
 
 
 def _permission_rank(pte: int) -> int:

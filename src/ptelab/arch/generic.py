@@ -38,12 +38,16 @@ from ..pte import (
     _PAGE_DIRTY,
     _PAGE_RW,
     pte_accessible,
-    pte_present,
-    pte_write,
+    pte_dirty,
     pte_mkclean,
+    pte_mkdirty,
     pte_mkold,
+    pte_mkyoung,
+    pte_present,
     pte_str,
+    pte_write,
     pte_wrprotect,
+    pte_young,
 )
 
 # cydp_t, include/linux/mm_types.h:1454-1460 (6.12): what clear_young_dirty_ptes clears
@@ -192,6 +196,26 @@ class GenericArch:
 
     def ptep_get_and_clear_full(self, mm, addr: int, ptep: int, full: int) -> int:
         return self.ptep_get_and_clear(mm, addr, ptep)
+
+    def get_and_clear_full_ptes_each(self, mm, addr: int, ptep: int, nr: int, full: int) -> list:
+        """Model's own: nr entries mapping consecutive pages of one folio cleared as
+        clear_full_ptes and get_and_clear_full_ptes clear them, each old entry as it was
+        (what those merge or drop; a transaction hands each back exactly, G2)."""
+        return [self.ptep_get_and_clear_full(mm, addr + (i << PAGE_SHIFT), ptep + i, full) for i in range(nr)]
+
+    def clear_full_ptes(self, mm, addr: int, ptep: int, nr: int, full: int) -> None:
+        """include/linux/pgtable.h:700-729 (6.12): ptep_get_and_clear_full on each entry."""
+        self.get_and_clear_full_ptes_each(mm, addr, ptep, nr, full)
+
+    def get_and_clear_full_ptes(self, mm, addr: int, ptep: int, nr: int, full: int) -> int:
+        """include/linux/pgtable.h:660-697 (6.12): the first old entry, with Dirty and
+        Accessed if any of the others had them."""
+        olds = self.get_and_clear_full_ptes_each(mm, addr, ptep, nr, full)
+        pte = olds[0]
+        for other in olds[1:]:
+            pte = pte_mkdirty(pte) if pte_dirty(other) else pte
+            pte = pte_mkyoung(pte) if pte_young(other) else pte
+        return pte
 
     def ptep_clear_flush(self, vma, addr: int, ptep: int) -> int:
         """mm/pgtable-generic.c: clear, then flush if a TLB could hold the old entry."""
@@ -358,12 +382,16 @@ class GenericArch:
         take them out of use in one go first (s390's IPTE range), or prepare to batch the
         section's writes its own way (Xen).  Nothing by default: each accessor does its own."""
 
-    def txn_round_wrprotects(self, mm, wrprotected: list) -> list:
-        """A commit round will write-protect the present entries `wrprotected` ((addr, ptep),
-        in the order stated), each run of consecutive ones with one wrprotect_ptes.  Which
-        of them txn_round_begin should take out of use with the rewritten ones (arm64: those
-        of a contiguous block the round does not write-protect whole).  None by default."""
-        return []
+    def txn_round_out_of_use(self, mm, rewritten: list, runs: list) -> list:
+        """Which entries txn_round_begin takes out of use: `rewritten` (addr, ptep) by
+        default.  `runs` are the round's wrprotect and unmap intents of present entries
+        ((addr, ptep, op), in the order stated), each run of consecutive ones written with
+        one batch accessor (wrprotect_ptes; txn_unmap_run).  arm64 leaves out the blocks a
+        run covers whole and adds those it covers in part."""
+        return rewritten
+
+    txn_unmap_run = None  # or (mm, addr, ptep, nr) -> the nr old entries: a run of unmaps
+                          # cleared with the backend's batch accessor (arm64); else one by one
 
     # ---- what the explorer's invariants ask of the hardware --------------------------------
     def cached_translations(self, mm, va: int):

@@ -56,6 +56,7 @@ class PhysicalMemory:
         self.ptes: dict[int, list[int]] = {}
         self.ptl: dict[int, SpinLock] = {}
         self.pte_seq: dict[int, int] = {}  # ptep -> software writes of the entry so far
+        self.folios: dict[int, tuple[int, int]] = {}  # a large folio's pfn -> (its first pfn, its pages)
         self.on_free = None  # debug mode's check before a frame is freed
         self.lock_class = SpinLock  # the explorer's locks are scheduling points
 
@@ -96,7 +97,15 @@ class PhysicalMemory:
         self.free_list[:0] = reused
         for pfn in skipped:
             self.put_page(pfn)
+        if n > 1:
+            for pfn in range(first, first + n):
+                self.folios[pfn] = (first, n)
         return first
+
+    def folio(self, pfn: int) -> tuple[int, int]:
+        """page_folio, folio_pfn and folio_nr_pages: (first pfn, pages) of pfn's folio; a
+        page freed from a large folio leaves it (the model frees page by page)."""
+        return self.folios.get(pfn, (pfn, 1))
 
     def get_page(self, pfn: int) -> None:
         if self.refcount[pfn] <= 0:
@@ -123,6 +132,7 @@ class PhysicalMemory:
         self.flags[pfn] = 0
         self.mapping[pfn] = None
         self.gen[pfn] += 1
+        self.folios.pop(pfn, None)
         self.free_list.append(pfn)
 
     def note(self, event: str) -> None:

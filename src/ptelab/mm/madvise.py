@@ -9,13 +9,15 @@ from ..pte import (
     PAGE_SHIFT,
     is_migration_entry,
     pte_dirty,
+    pte_mkdirty,
+    pte_mkyoung,
     pte_none,
     pte_present,
     pte_to_swp_entry,
     pte_young,
 )
 from ..txn import PteTxn
-from .memory import vm_normal_page, zap_page_range
+from .memory import folio_pte_batch, vm_normal_page, zap_page_range
 from .mmap import MmapError, page_align, with_mmap_lock
 from .pgtable import pmd_chunks, pte_offset_map_lock, spin_unlock
 from .rmap import flush_tlb_batched_pending
@@ -57,8 +59,10 @@ def madvise_free_single_vma(vma, start: int, end: int) -> None:
 
 
 def madvise_free_pte_range(tlb, vma, addr: int, end: int) -> None:
-    """mm/madvise.c:650-790 (6.12), for order-0 folios: clean and age exclusive anonymous pages so reclaim may drop them unless they
-    are written again; swap entries are simply freed."""
+    """mm/madvise.c:650-790 (6.12): clean and age exclusive anonymous pages so reclaim may drop them unless they
+    are written again; swap entries are simply freed.  A large folio mapped whole is one batch
+    (clear_young_dirty_ptes and tlb_remove_tlb_entries over its nr entries); one mapped in
+    part, which 6.12 splits first (:715-740), is taken page by page."""
     mm = vma.mm
     mem = mm.machine.mem
     arch = mm.machine.arch
@@ -67,8 +71,12 @@ def madvise_free_pte_range(tlb, vma, addr: int, end: int) -> None:
         return
     flush_tlb_batched_pending(mm)
     arch.arch_enter_lazy_mmu_mode()
-    for i in range((end - addr) >> PAGE_SHIFT):
-        a, p = addr + (i << PAGE_SHIFT), ptep + i
+    pages = (end - addr) >> PAGE_SHIFT
+    i, nr = 0, 1
+    while i + nr <= pages:  # entry i - 1 is the next, the nr of a batch skipped
+        i += nr
+        nr = 1
+        a, p = addr + ((i - 1) << PAGE_SHIFT), ptep + i - 1
         ptent = arch.ptep_get(p)
         if pte_none(ptent):
             continue
@@ -78,17 +86,51 @@ def madvise_free_pte_range(tlb, vma, addr: int, end: int) -> None:
                 mm.kernel.swap.swap_free(entry)
                 arch.pte_clear_not_present_full(mm, a, p, tlb.fullmm)
             continue
-        page = _lazyfree_candidate(vma, a, ptent)
-        if page is None:
+        page = vm_normal_page(vma, a, ptent)
+        if page is not None and mem.folio(page)[1] > 1:  # a large folio (mm/madvise.c:715-748)
+            nr = folio_pte_batch(mm, p, ptent, pages - i + 1, True)
+            if nr < mem.folio(page)[1]:
+                nr = 1  # not mapped whole here: 6.12 splits it; the model treats its pages one by one
+            else:
+                ptent = _batch_young_dirty(arch, p, ptent, nr)
+        if _lazyfree_candidates(vma, a, ptent, nr) is None:
             continue
         if pte_young(ptent) or pte_dirty(ptent):
             # mm/madvise.c:775-778 (6.12); the generic clear_young_dirty_ptes clears the
             # entry and sets it again inside this lazy-MMU section (docs/findings/)
-            arch.clear_young_dirty_ptes(vma, a, p, 1, CYDP_CLEAR_YOUNG | CYDP_CLEAR_DIRTY)
-            tlb_remove_tlb_entry(tlb, p, a)
-        mem.flags[page] &= ~PG_swapbacked  # mark_page_lazyfree
+            arch.clear_young_dirty_ptes(vma, a, p, nr, CYDP_CLEAR_YOUNG | CYDP_CLEAR_DIRTY)
+            for k in range(nr):  # tlb_remove_tlb_entries
+                tlb_remove_tlb_entry(tlb, p + k, a + (k << PAGE_SHIFT))
+        for k in range(nr):
+            mem.flags[page + k] &= ~PG_swapbacked  # folio_mark_lazyfree
     arch.arch_leave_lazy_mmu_mode()
     spin_unlock(mm, ptl)
+
+
+def _batch_young_dirty(arch, ptep: int, pte: int, nr: int) -> int:
+    """madvise_folio_pte_batch's any_young and any_dirty (mm/madvise.c:331-341, 740-743):
+    pte with Accessed and Dirty if any entry of the batch has them."""
+    for k in range(1, nr):
+        other = arch.ptep_get(ptep + k)
+        pte = pte_mkyoung(pte) if pte_young(other) else pte
+        pte = pte_mkdirty(pte) if pte_dirty(other) else pte
+    return pte
+
+
+def _lazyfree_candidates(vma, addr: int, ptent: int, nr: int):
+    """_lazyfree_candidate for a batch of nr entries mapping consecutive pages of one
+    folio (a large one is exclusive when its mapcount is its size, :757-760): the first
+    page, or None."""
+    page = _lazyfree_candidate(vma, addr, ptent)
+    if page is None or nr == 1:
+        return page
+    mem = vma.mm.machine.mem
+    if any(mem.mapcount[page + k] != 1 or not mem.flags[page + k] & PG_anon for k in range(1, nr)):
+        return None
+    for k in range(1, nr):
+        mem.flags[page + k] &= ~PG_dirty
+        vma.mm.machine.arch.page_test_and_clear_dirty(page + k)
+    return page
 
 
 def _lazyfree_candidate(vma, addr: int, ptent: int):

@@ -21,6 +21,7 @@ from ..mmu_gather import (
 from ..pte import (
     PAGE_SHIFT,
     PAGE_SIZE,
+    PFN_SHIFT,
     VM_MAYWRITE,
     VM_PFNMAP,
     VM_SHARED,
@@ -40,6 +41,7 @@ from ..pte import (
     pte_present,
     pte_special,
     pte_to_swp_entry,
+    pte_mkwrite,
     pte_write,
     pte_wrprotect,
 )
@@ -450,7 +452,8 @@ def copy_page_range(dst_vma, src_vma) -> None:
 
 def copy_pte_range(dst_vma, src_vma, addr: int, end: int) -> None:
     """6.12 mm/memory.c:1080-1224 (copy_pte_range) with copy_present_ptes (:980-1055), copy_nonpresent_pte (:792-900).
-    On the transactional interface when the machine runs `--api txn`."""
+    A large folio's entries are one batch (folio_pte_batch).  On the transactional
+    interface when the machine runs `--api txn`."""
     if src_vma.mm.machine.api == "txn":
         copy_pte_range_txn(dst_vma, src_vma, addr, end)
         return
@@ -461,15 +464,25 @@ def copy_pte_range(dst_vma, src_vma, addr: int, end: int) -> None:
     src_ptl = pte_lockptr(src_mm, src_ptep)
     spin_lock(src_mm, src_ptl)
     arch.arch_enter_lazy_mmu_mode()
-    for i in range((end - addr) >> PAGE_SHIFT):
-        a = addr + (i << PAGE_SHIFT)
-        pte = arch.ptep_get(src_ptep + i)
+    pages = (end - addr) >> PAGE_SHIFT
+    i, nr = 0, 1
+    while i + nr <= pages:  # entry i - 1 is the next, the nr of a batch skipped
+        i += nr
+        a = addr + ((i - 1) << PAGE_SHIFT)
+        pte = arch.ptep_get(src_ptep + i - 1)
+        nr = 1
         if pte_none(pte):
             continue
+        if pte_present(pte) and vm_normal_page(src_vma, a, pte) is not None:  # copy_present_ptes (:1000-1030)
+            nr = folio_pte_batch(src_mm, src_ptep + i - 1, pte, pages - i + 1, bool(src_vma.flags & VM_SHARED))
+        if nr > 1 and not _batch_may_be_pinned(src_vma, pte, nr):
+            _copy_folio_ptes(dst_vma, src_vma, a, dst_ptep + i - 1, src_ptep + i - 1, pte, nr)
+            continue
+        nr = 1
         child, wrprotect = _copy_one(dst_vma, src_vma, a, pte)
         if wrprotect:
-            arch.ptep_set_wrprotect(src_mm, a, src_ptep + i)
-        arch.set_pte_at(dst_mm, a, dst_ptep + i, child)
+            arch.ptep_set_wrprotect(src_mm, a, src_ptep + i - 1)
+        arch.set_pte_at(dst_mm, a, dst_ptep + i - 1, child)
     arch.arch_leave_lazy_mmu_mode()
     spin_unlock(src_mm, src_ptl)
     spin_unlock(dst_mm, dst_ptl)
@@ -504,6 +517,34 @@ def copy_pte_range_txn(dst_vma, src_vma, addr: int, end: int) -> None:
         with PteTxn(dst_vma, addr, end) as c:
             for a, child in copies:
                 c.map(a, child)
+
+
+def _copy_folio_ptes(dst_vma, src_vma, addr: int, dst_ptep: int, src_ptep: int, pte: int, nr: int) -> None:
+    """copy_present_ptes' batch (6.12 mm/memory.c:1003-1027) with __copy_present_ptes
+    (:955-978): nr entries mapping consecutive pages of one large folio, each page's
+    reference and rmap taken, the first entry made writable if any of them is
+    (any_writable), then the parent's write-protected by one wrprotect_ptes and the child's
+    written by one set_ptes."""
+    src_mm = src_vma.mm
+    arch = src_mm.machine.arch
+    if any(pte_write(arch.ptep_get(src_ptep + k)) for k in range(nr)):  # folio_pte_batch's any_writable
+        pte = pte_mkwrite(pte)
+    child, wrprotect = _copy_one(dst_vma, src_vma, addr, pte)
+    for k in range(1, nr):
+        _copy_one(dst_vma, src_vma, addr + (k << PAGE_SHIFT), pte + (k << PFN_SHIFT))  # the reference and rmap
+    if wrprotect:
+        arch.wrprotect_ptes(src_mm, addr, src_ptep, nr)
+    arch.set_ptes(dst_vma.mm, addr, dst_ptep, child, nr)
+
+
+def _batch_may_be_pinned(src_vma, pte: int, nr: int) -> bool:
+    """folio_try_dup_anon_rmap_ptes (include/linux/rmap.h:401-428) fails for a batch with a
+    page the parent may have pinned: copy_present_ptes then retries page by page with a
+    preallocated folio (mm/memory.c:1007-1012, 1183-1200), so the model takes it alone."""
+    mem = src_vma.mm.machine.mem
+    first = pte_pfn(pte)
+    return any(PageAnon(mem, p) and mem.flags[p] & PG_anon_exclusive and folio_needs_cow_for_dma(src_vma, p)
+               for p in range(first, first + nr))
 
 
 def _flushed_by_dup_mm(addr: int, ptep: int) -> None:
@@ -569,8 +610,9 @@ class ZapDetails:
 
 
 def zap_pte_range(tlb, vma, addr: int, end: int, details=None) -> None:
-    """6.12 mm/memory.c:1582-1701 with zap_present_folio_ptes (:1484-1526).  A dirty
-    file page's rmap removal is delayed (tlb_delay_rmap, SMP) and forces the TLB flush
+    """6.12 mm/memory.c:1582-1701 with zap_present_ptes and zap_present_folio_ptes
+    (:1484-1571): a large folio's entries are one batch (folio_pte_batch, _zap_folio_ptes).
+    A dirty file page's rmap removal is delayed (tlb_delay_rmap, SMP) and forces the TLB flush
     before the PTE lock is dropped (:1685-1689): until then another CPU may still store
     through the old entry, and folio_mkclean must not find the page unmapped and clean."""
     mm = vma.mm
@@ -582,9 +624,13 @@ def zap_pte_range(tlb, vma, addr: int, end: int, details=None) -> None:
     force_flush = False
     flush_tlb_batched_pending(mm)
     arch.arch_enter_lazy_mmu_mode()
-    for i in range((end - addr) >> PAGE_SHIFT):
-        a = addr + (i << PAGE_SHIFT)
-        p = ptep + i
+    pages = (end - addr) >> PAGE_SHIFT
+    i, nr = 0, 1
+    while i + nr <= pages:  # entry i - 1 is the next, the nr of a batch skipped
+        i += nr
+        nr = 1
+        a = addr + ((i - 1) << PAGE_SHIFT)
+        p = ptep + i - 1
         ptent = arch.ptep_get(p)
         if pte_none(ptent):
             continue
@@ -592,6 +638,11 @@ def zap_pte_range(tlb, vma, addr: int, end: int, details=None) -> None:
             page = vm_normal_page(vma, a, ptent)
             if details is not None and page is not None and not details.even_cows \
                     and mem.mapping[page] is not details.mapping:
+                continue
+            if page is not None:  # zap_present_ptes (:1548-1571): a large folio's batch
+                nr = folio_pte_batch(mm, p, ptent, pages - i + 1, True)
+            if nr > 1:
+                force_flush |= _zap_folio_ptes(tlb, mm, a, p, page, nr)
                 continue
             ptent = arch.ptep_get_and_clear_full(mm, a, p, tlb.fullmm)
             tlb_remove_tlb_entry(tlb, p, a)
@@ -619,6 +670,56 @@ def zap_pte_range(tlb, vma, addr: int, end: int, details=None) -> None:
     spin_unlock(mm, ptl)
     if force_flush:
         tlb_flush_mmu(tlb)
+
+
+def _zap_folio_ptes(tlb, mm, addr: int, ptep: int, page: int, nr: int) -> bool:
+    """zap_present_folio_ptes (6.12 mm/memory.c:1484-1526) for nr > 1 entries mapping
+    consecutive pages of one large folio: an anonymous folio's cleared with clear_full_ptes,
+    a file folio's with get_and_clear_full_ptes, whose Dirty marks the folio dirty and
+    delays its rmap removal; tlb_remove_tlb_entries, then each page's rmap and gather.
+    Whether the flush is forced before unlock."""
+    mem, arch = mm.machine.mem, mm.machine.arch
+    delay = False
+    if PageAnon(mem, page):
+        arch.clear_full_ptes(mm, addr, ptep, nr, tlb.fullmm)
+    elif pte_dirty(arch.get_and_clear_full_ptes(mm, addr, ptep, nr, tlb.fullmm)):
+        delay = True
+    for k in range(nr):
+        tlb_remove_tlb_entry(tlb, ptep + k, addr + (k << PAGE_SHIFT))
+    for k in range(nr):
+        if delay:
+            set_page_dirty(mem, page + k)  # folio_mark_dirty
+            tlb.delayed_rmap.append(page + k)
+        else:
+            page_remove_rmap(mem, page + k, mm)
+        tlb_remove_page(tlb, page + k)
+    return delay
+
+
+def folio_pte_batch(mm, ptep: int, pte: int, max_nr: int, ignore_dirty: bool) -> int:
+    """6.12 mm/internal.h:204-258 (folio_pte_batch): how many entries from ptep (whose
+    value is pte, present), at most max_nr and no further than the folio's last page, map
+    consecutive pages of pte's folio with the same bits but for Accessed and write
+    permission (and Dirty, ignore_dirty: FPB_IGNORE_DIRTY); 1 for a small folio."""
+    mem, arch = mm.machine.mem, mm.machine.arch
+    pfn = pte_pfn(pte)
+    folio = mem.folio(pfn)
+    max_nr = min(max_nr, folio[0] + folio[1] - pfn)
+    expected = _batch_clear_ignored(pte, ignore_dirty)
+    nr = 1
+    while nr < max_nr:
+        other = arch.ptep_get(ptep + nr)
+        if not pte_present(other) or mem.folio(pte_pfn(other)) != folio \
+                or _batch_clear_ignored(other, ignore_dirty) != expected + (nr << PFN_SHIFT):
+            break
+        nr += 1
+    return nr
+
+
+def _batch_clear_ignored(pte: int, ignore_dirty: bool) -> int:
+    """__pte_batch_clear_ignored (mm/internal.h:169-176): the bits a batch may differ in
+    cleared (no soft-dirty in the model)."""
+    return pte_wrprotect(pte_mkold(pte_mkclean(pte) if ignore_dirty else pte))
 
 
 def _zap_wanted(vma, addr: int, ptent: int, details) -> bool:
