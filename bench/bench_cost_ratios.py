@@ -1,7 +1,7 @@
 """What the transactional interface saves (issue 15): `ptelab cost`'s counters as ratios.
 
     .venv/bin/python bench/bench_cost_ratios.py [--sizes 64,4096] [--arch all] [--cpu-feature tlbirange]
-        [--counters TLBI,dsb_ish,contpte_unfold]
+        [--mthp] [--counters TLBI,dsb_ish,contpte_unfold]
 
 For each mm operation, backend and region size, the legacy accessor code and the txn code
 are measured by `ptelab.cost.measure` (a fresh machine each, two CPUs, no debug mode, the
@@ -45,6 +45,7 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default="64,4096")
     parser.add_argument("--arch", default="all")
     parser.add_argument("--cpu-feature", action="append", default=[], help="machine.CPU_FEATURES (repeatable)")
+    parser.add_argument("--mthp", action="store_true", help="regions in 64 KiB large folios (cost.measure)")
     parser.add_argument("--counters", default="", help="counters or NEVER_MORE groups, legacy -> txn, comma list")
     args = parser.parse_args(argv)
     arches = list(ARCHES) if args.arch == "all" else args.arch.split(",")
@@ -52,7 +53,7 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"--counters: unknown {', '.join(unknown)} (one of {', '.join((*NEVER_MORE, *COST_COUNTERS))})")
     sizes = [int(s) for s in args.sizes.split(",")]
-    rows = cost_table(arches, list(OPERATIONS), sizes, features=tuple(args.cpu_feature))
+    rows = cost_table(arches, list(OPERATIONS), sizes, features=tuple(args.cpu_feature), mthp=args.mthp)
     print("| operation | pages | " + " | ".join(arches) + " |")
     print("|---|---:|" + "---|" * len(arches))
     for operation in OPERATIONS:

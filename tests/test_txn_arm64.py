@@ -9,6 +9,7 @@
   against a store (G1-G3), and `ptelab cost` accepts the feature.
 """
 
+import json
 from pathlib import Path
 
 import pytest
@@ -167,15 +168,19 @@ def test_a_range_op_one_page_short_is_caught(monkeypatch):
 
 
 def test_cost_with_the_feature(capsys):
-    """mprotect of 64 pages without contiguous blocks: one TLBI RVAE1IS with the feature, 64
-    TLBI VAE1IS without (from MAX_DVM_OPS pages one TLBI ASIDE1IS either way,
-    tlbflush.h:465-469), legacy and txn alike: the flush is the same call."""
-    ranged = {api: measure("arm64-nocont", "mprotect", 64, api, features=("tlbirange",)) for api in ("legacy", "txn")}
-    plain = measure("arm64-nocont", "mprotect", 64, "txn")
+    """mprotect of 64 pages: one TLBI RVAE1IS with the feature, 64 TLBI VAE1IS without
+    (from MAX_DVM_OPS pages one TLBI ASIDE1IS either way, tlbflush.h:465-469), legacy and
+    txn alike: the flush is the same call."""
+    ranged = {api: measure("arm64", "mprotect", 64, api, features=("tlbirange",)) for api in ("legacy", "txn")}
+    plain = measure("arm64", "mprotect", 64, "txn")
     assert ranged["txn"][TLBI_RVAE1IS] == ranged["legacy"][TLBI_RVAE1IS] == 1
     assert sum(ranged["txn"][k] for k in TLBI) == 1 < sum(plain[k] for k in TLBI) == 64
     assert main(["cost", "--arch", "arm64", "--op", "mprotect", "--sizes", "64",
                  "--cpu-feature", "tlbirange", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["cost", "--arch", "arm64", "--op", "mprotect", "--sizes", "64", "--mthp", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["legacy"][CONTPTE_UNFOLD] for r in rows] == [64 // CONT_PTES]
     assert main(["cost", "--arch", "arm64", "--sizes", "64", "--cpu-feature", "bogus"]) == 2
     assert "unknown CPU feature 'bogus'" in capsys.readouterr().err
 
@@ -274,9 +279,10 @@ def test_explorer_fork_of_a_block_without_its_flush_is_caught(monkeypatch):
 @pytest.mark.parametrize("arch,pages,blocks", [("arm64", 64, 4), ("arm64", 40, 2), ("arm64", 8, 0),
                                                ("arm64-nocont", 64, 0)])
 def test_cost_regions_hold_contiguous_blocks(arch, pages, blocks):
-    """`ptelab cost` maps each naturally aligned 16 pages of its region as one large folio
-    (do_anonymous_folio, 64 KiB mTHP): contiguous on arm64, so the legacy mprotect unfolds
-    each block (modify_prot_start, one entry at a time: contpte_try_unfold), which txn
-    does once for the round."""
+    """`ptelab cost --mthp` maps each naturally aligned 16 pages of its region as one large
+    folio (do_anonymous_folio, 64 KiB mTHP): contiguous on arm64, so the legacy mprotect
+    unfolds each block (modify_prot_start, one entry at a time: contpte_try_unfold), which
+    txn does once for the round.  Without --mthp (6.12's default) there is no block."""
     for api in ("legacy", "txn"):
-        assert measure(arch, "mprotect", pages, api)[CONTPTE_UNFOLD] == blocks
+        assert measure(arch, "mprotect", pages, api, mthp=True)[CONTPTE_UNFOLD] == blocks
+        assert measure(arch, "mprotect", pages, api)[CONTPTE_UNFOLD] == 0

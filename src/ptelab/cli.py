@@ -199,7 +199,8 @@ def cmd_cost(args) -> int:
         say("measuring", done, total)
 
     with _status(enabled=not args.json) as say:
-        rows = cost_table(arches, operations, sizes, measured, features=cpu_features(args.cpu_feature))
+        rows = cost_table(arches, operations, sizes, measured, features=cpu_features(args.cpu_feature),
+                          mthp=args.mthp)
     if args.png is not None:
         from .cost import plot
 
@@ -616,6 +617,8 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--png", metavar="DIR", help="also a plot per operation, DIR/cost-OP.png (needs ptelab[plot])")
     cost.add_argument("--cpu-feature", action="append", default=[], metavar="NAME",
                       help="a CPU feature every CPU has (repeatable): tlbirange (arm64 FEAT_TLBIRANGE)")
+    cost.add_argument("--mthp", action="store_true",
+                      help="the region faults in 64 KiB large folios (contiguous blocks on arm64), not page by page")
     cost.set_defaults(func=cmd_cost)
     lst = sub.add_parser("list", help="list architectures and workloads")
     lst.set_defaults(func=cmd_list)

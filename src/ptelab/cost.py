@@ -173,15 +173,18 @@ OPERATIONS = {
 }
 
 
-def measure(arch: str, operation: str, pages: int, api: str, cpus: int = 2, features=()) -> dict[str, int]:
+def measure(arch: str, operation: str, pages: int, api: str, cpus: int = 2, features=(),
+            mthp: bool = False) -> dict[str, int]:
     """The counters of one operation over `pages` pages on `arch` with `api`, on CPUs with
-    `features` (machine.CPU_FEATURES)."""
+    `features` (machine.CPU_FEATURES); with `mthp`, the region's first writes fault in 64 KiB
+    large folios (_fault_folios), else page by page (6.12's default: no mTHP size enabled)."""
     machine = boot(arch, cpus=cpus, pages=pages + 64, debug=False, features=features)
     machine.api = api
     kernel = Kernel(machine)
     mm = kernel.new_mm()
     addr = vm_mmap(mm, 0, pages * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
-    _fault_folios(mm, addr, pages)
+    if mthp:
+        _fault_folios(mm, addr, pages)
     for i in range(pages):
         user_write(mm, machine.cpus[i % cpus], addr + i * PAGE_SIZE, i + 1)
     before = dict(machine.counters)
@@ -194,7 +197,8 @@ def measure(arch: str, operation: str, pages: int, api: str, cpus: int = 2, feat
 
 def _fault_folios(mm, addr: int, pages: int) -> None:
     """The region's first writes as 6.12 makes them with 64 KiB anonymous mTHP enabled
-    (hugepages-64kB/enabled): each naturally aligned 16 pages inside it one large folio,
+    (/sys/kernel/mm/transparent_hugepage/hugepages-64kB/enabled, `never` by default): each
+    naturally aligned 16 pages inside it one large folio,
     mapped by one set_ptes (do_anonymous_folio), contiguous on arm64 (contpte.c:240-282);
     the pages outside whole blocks fault one by one."""
     vma = mm.find_vma(addr)
@@ -204,7 +208,7 @@ def _fault_folios(mm, addr: int, pages: int) -> None:
         do_anonymous_folio(vma, a, FOLIO_ORDER)
 
 
-def cost_table(arches, operations, sizes, progress=None, features=()) -> list[dict]:
+def cost_table(arches, operations, sizes, progress=None, features=(), mthp: bool = False) -> list[dict]:
     """One row per (operation, arch, size): both APIs' counters."""
     rows = []
     for operation in operations:
@@ -212,7 +216,7 @@ def cost_table(arches, operations, sizes, progress=None, features=()) -> list[di
             for pages in sizes:
                 row = {"operation": operation, "arch": arch, "pages": pages}
                 for api in APIS:
-                    row[api] = measure(arch, operation, pages, api, features=features)
+                    row[api] = measure(arch, operation, pages, api, features=features, mthp=mthp)
                     if progress is not None:
                         progress()
                 rows.append(row)
