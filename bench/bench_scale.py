@@ -9,6 +9,10 @@ core), each search capped at --seconds.  One line per scenario and architecture:
 executions a sleep set cut short, distinct final states, complete or the bound that cut it, and
 seconds.  A search cut by --seconds is a lower bound of the work, never an "ok".
 
+With --classic each search is also run with classic DPOR (explore/dpor.py `optimal=False`:
+Flanagan and Godefroid's backtrack sets instead of wakeup trees), row after row, to compare
+executions and runs cut by sleep sets.
+
 With --merge each search is also run merged (explore/dpor.py `merge=True`: equal states are
 recognised and not explored again), right after the stateless one: two rows per scenario and
 architecture, "runs" counting the executions the merged search stopped at an explored state
@@ -29,7 +33,7 @@ ORDER = ("fault-2cpu-1page", "fault-2cpu-2pages", "fault-3cpu-1page", "seed-mpro
          "change-protection-4pages", "fault-4cpu-1page")
 
 
-def search(test, arch: str, seconds: float, merge: bool = False) -> tuple:
+def search(test, arch: str, seconds: float, merge: bool = False, optimal: bool = True) -> tuple:
     """One exhaustive search: (the Search, distinct final states, cut, seconds)."""
     finals = set()
 
@@ -38,7 +42,7 @@ def search(test, arch: str, seconds: float, merge: bool = False) -> tuple:
             finals.add(repr(sorted(result.final.items())))
 
     start = time.perf_counter()
-    s = Exhaustive(test.scenario, arch, Bounds(seconds=seconds), merge=merge).run(seen)
+    s = Exhaustive(test.scenario, arch, Bounds(seconds=seconds), merge=merge, optimal=optimal).run(seen)
     elapsed = time.perf_counter() - start
     cut = ", ".join(sorted(s.cut)) or "complete"
     return s, len(finals), cut, elapsed
@@ -50,9 +54,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="cap on each search (default 30)")
     parser.add_argument("--only", action="append", help="run only this scenario (repeatable)")
     parser.add_argument("--merge", action="store_true", help="also the merged search, row after row")
+    parser.add_argument("--classic", action="store_true", help="also classic DPOR, row after row")
     args = parser.parse_args()
     names = args.only or list(ORDER)
-    modes = (False, True) if args.merge else (False,)
+    modes = ["DPOR"] + (["classic"] if args.classic else []) + (["merged"] if args.merge else [])
     print(f"| {'scenario':<26} | {'arch':<16} | {'search':<7} | {'executions':>10} | {'sleep-cut':>9} | {'merged':>7} "
           f"| {'states':>7} | {'final states':>12} | {'cut':<10} | {'s':>6} |")
     print(f"|{'-' * 28}|{'-' * 18}|{'-' * 9}|{'-' * 11}:|{'-' * 10}:|{'-' * 8}:|{'-' * 8}:|{'-' * 13}:|{'-' * 12}|"
@@ -60,9 +65,9 @@ def main() -> None:
     for name in names:
         test = load(str(SCENARIOS / f"{name}.litmus"))
         for arch in args.arch.split(","):
-            for merge in modes:
-                s, finals, cut, seconds = search(test, arch, args.seconds, merge)
-                print(f"| {name:<26} | {arch:<16} | {'merged' if merge else 'DPOR':<7} | {s.executions:>10,} "
+            for mode in modes:
+                s, finals, cut, seconds = search(test, arch, args.seconds, mode == "merged", mode != "classic")
+                print(f"| {name:<26} | {arch:<16} | {mode:<7} | {s.executions:>10,} "
                       f"| {s.redundant:>9,} | {s.merged:>7,} | {s.states:>7,} | {finals:>12} | {cut:<10} "
                       f"| {seconds:>6.1f} |", flush=True)
 

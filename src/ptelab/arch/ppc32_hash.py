@@ -69,6 +69,7 @@ from ..machine.hash_table import (
     SID_SHIFT,
 )
 from ..machine.memory import PTE_INDEX_MASK, PTE_TABLE_SHIFT
+from ..machine.spinlock import RELEASED
 from ..pte import (
     ARCH_BITS_SHIFT,
     PAGE_SHIFT,
@@ -144,10 +145,12 @@ class Ppc32Hash(HashMmu):
             raise AssertionError(f"mmu_hash_lock taken by cpu{self.machine.this_cpu.id} "
                                  f"while cpu{self.mmu_hash_lock} holds it")
         self.mmu_hash_lock = self.machine.this_cpu.id
+        self.machine.shared((RELEASED, "mmu_hash_lock"), False)  # after the release that let it in
         self.counters[HASH_LOCK] += 1
 
     def _unlock_hash(self) -> None:
         self.mmu_hash_lock = None  # "stw r0,0(r9)": made with the section's last step
+        self.machine.shared((RELEASED, "mmu_hash_lock"), True)
 
     # ---- the MMU: hash search, then hash_page ----------------------------------------------
     def describe_pte(self, pte: int, mm=None, va: int | None = None) -> str:

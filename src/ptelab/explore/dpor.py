@@ -2,7 +2,8 @@
 
 Each execution replays a prefix of choices from the initial state (nothing is
 saved between executions but the search stack), then runs on.  The reduction is
-DPOR with sleep sets (Flanagan & Godefroid, POPL 2005; Godefroid's sleep sets):
+DPOR with sleep sets (Flanagan & Godefroid, POPL 2005; Godefroid's sleep sets), made
+optimal with wakeup trees (below):
 
 - two steps are *dependent* when their footprints share a location and one of
   them writes it (a PTE, a CPU's TLB, a hash-table bucket, a lock, a frame);
@@ -13,6 +14,39 @@ DPOR with sleep sets (Flanagan & Godefroid, POPL 2005; Godefroid's sleep sets):
   actor enabled there is);
 - an actor whose next step was explored from a state sleeps in the states after it
   until a dependent step wakes it: its interleavings were covered.
+
+That is the *classic* search (`optimal=False`).  By default the stateless search is
+*optimal* DPOR: source sets with wakeup trees (Abdulla, Aronis, Jonsson, Sagonas, "Optimal
+dynamic partial order reduction", POPL 2014; "Source sets: a foundation for optimal dynamic
+partial order reduction", JACM 64(4), 2017, Algorithm 2).  The same races are found with
+the same vector clocks, but a race between step k and a later step e of actor p is
+reversed by inserting a *wakeup sequence* into the wakeup tree of the state before k: the
+steps after k that do not happen after it (notdep), then p's step.  It is not inserted when
+an actor asleep or already explored there is a weak initial of it (that actor's executions
+cover it); the tree shares the prefixes of its sequences, and the search follows a branch
+step by step, then runs on as it likes.  With every footprint known, a sleep set then
+never blocks an execution.  Here a step's footprint is what it touched up to its actor's
+next point, which depends on the values it read (a TLB hit stores at once, a miss walks the
+table next; the checks after it read what they found false): e's footprint without step k
+is not known when a step left out of the sequence wrote what e touched, and is then taken
+to depend on every step (`_may_depend`).  That keeps the search sound and costs sleep-set
+blocked runs: an actor explored before such a branch may sleep through it
+(`Search.guessed` counts them).  The assumptions the algorithm makes are met so:
+- enabling is ordering: a release writes what the acquire it lets through reads
+  (machine/spinlock.py RELEASED, a location that orders and is never raced over), and a
+  step that waited happens after the step that enabled it (`_enabled_by`);
+- a race is reversed only where the later step can run in the sequence (`_swappable`: a
+  wait it had must lose its cause with step k, or keep what ended it); a race reversible
+  nowhere falls back on Flanagan and Godefroid's rule (every actor enabled at the latest
+  racing step), and a sequence step whose actor is disabled all the same explores its state
+  from every awake actor (`Search.infeasible`);
+- a step that broke an invariant ends its execution: each actor that had a step pending
+  is tried before it whatever the footprints say, as the classic search does.  Such a
+  *probe* looks for a step the actor would have taken after the violation and that races
+  with it; when its steps turn out independent of the violating one, the violating actor
+  sleeps to the end and the run is cut (`Search.probes`).
+The merged search (below) and a search with a preemption bound (a bound on a path's
+preemptions is not preserved by reordering independent steps) are classic.
 
 `naive=True` explores every enabled actor at every state instead, with no spin-loop
 reduction either (explore/loops.py): the baseline the reductions are measured against.
@@ -57,6 +91,7 @@ import time
 from dataclasses import dataclass, field
 
 from .execution import Execution, InitialState
+from ..machine.spinlock import RELEASED
 
 PROGRESS_EVERY = 0.2  # seconds between two calls of a search's progress hook
 
@@ -78,9 +113,53 @@ def _union(into: dict, footprint: dict) -> None:
             into[loc] = write
 
 
+def _may_depend(a: dict | None, b: dict | None) -> bool:
+    """Dependent, where a footprint not known (None) depends on every step."""
+    return a is None or b is None or dependent(a, b)
+
+
+def _initial(actor: int, footprint: dict | None, sequence: list) -> int:
+    """Whether `actor`, whose next step has `footprint` (None: not known), is a weak initial
+    of `sequence` ([(actor, footprint or None)] from the same state): its step in the
+    sequence (or, if it has none there, its next step) depends on no step of the sequence
+    before it.  Its index in the sequence (len(sequence) when it has no step there), or -1
+    if not."""
+    for j, (other, fp) in enumerate(sequence):
+        if other == actor:
+            return -1 if any(_may_depend(fp, before) for _, before in sequence[:j]) else j
+    if any(_may_depend(footprint, fp) for _, fp in sequence):
+        return -1
+    return len(sequence)
+
+
+def _insert(nodes: list, sequence: list) -> None:
+    """Insert a wakeup sequence into a wakeup tree (nodes: the children of its root, in the
+    order they are to be explored; a node is [actor, footprint, children]): follow the first
+    child whose actor is a weak initial of what is left of the sequence; a leaf reached (or
+    the sequence used up) already covers it; else it becomes the last child where the
+    descent stopped (Abdulla et al., JACM 2017, Definition 6.2's insert)."""
+    while True:
+        for node in nodes:
+            j = _initial(node[0], node[1], sequence)
+            if j < 0:
+                continue
+            if j < len(sequence):
+                sequence = sequence[:j] + sequence[j + 1:]
+            if not node[2] or not sequence:
+                return
+            nodes = node[2]
+            break
+        else:
+            below: list = []
+            for actor, footprint in reversed(sequence):
+                below = [[actor, footprint, below]]
+            nodes.extend(below)
+            return
+
+
 class _Frame:
     __slots__ = ("choice", "enabled", "backtrack", "sleep", "done", "footprint", "preemptions", "previous", "key",
-                 "summary")
+                 "summary", "wut", "node")
 
     def __init__(self, enabled, sleep, previous, preemptions):
         self.enabled = enabled
@@ -93,6 +172,8 @@ class _Frame:
         self.preemptions = preemptions  # preemptions on the path to this state
         self.key = None  # the merged search: its fingerprint, if known
         self.summary = None  # the merged search: actor -> union of its footprints after this state
+        self.wut: list = []  # optimal DPOR: the wakeup tree still to explore from here (_insert)
+        self.node = None  # optimal DPOR: the node of the wakeup tree being explored from here
 
 
 @dataclass
@@ -109,6 +190,9 @@ class Search:
 
     executions: int = 0
     redundant: int = 0  # executions cut short by a sleep set (already covered)
+    infeasible: int = 0  # optimal DPOR: wakeup-tree steps whose actor was disabled (Exhaustive.choose)
+    probes: int = 0  # of the redundant, under optimal DPOR's probes before a violation (the docstring)
+    guessed: int = 0  # of the redundant, under a wakeup-tree step whose footprint was not known (the docstring)
     merged: int = 0  # executions stopped at a state explored before (the merged search)
     states: int = 0  # distinct states met (the merged search)
     cut: dict = field(default_factory=dict)  # bound name -> how many times it cut
@@ -149,13 +233,15 @@ class Exhaustive:
     MERGE_EVERY = 4
 
     def __init__(self, scenario, arch: str, bounds: Bounds, naive: bool = False, debug: bool = True,
-                 spin: bool | None = None, progress=None, merge: bool = False):
+                 spin: bool | None = None, progress=None, merge: bool = False, optimal: bool = True):
         self.scenario = scenario
         self.progress = progress
         self.arch = arch
         self.bounds = bounds
         self.naive = naive
         self.merge = merge and not naive and bounds.preemptions is None  # a preemption bound is path-dependent
+        # source sets and wakeup trees, unless naive, merged or preemption-bounded (the docstring)
+        self.optimal = optimal and not naive and not self.merge and bounds.preemptions is None
         # the merged search: explored state -> (summary of its continuation, actors asleep at every visit)
         self.explored: dict[bytes, tuple[dict, frozenset]] = {}
         self.exploring: set[bytes] = set()  # states whose subtree is being explored (on the stack)
@@ -165,6 +251,7 @@ class Exhaustive:
         self.stack: list[_Frame] = []
         self.initial = InitialState()
         self._replayed = 0
+        self._why = None  # why optimal DPOR's last execution was cut (Search.probes, Search.guessed)
         self._steps: list = []  # the last execution's steps
 
     # ---- the chooser interface ---------------------------------------------------------
@@ -193,8 +280,16 @@ class Exhaustive:
             if awake is None:
                 return None
         if not awake:
+            if self.optimal:  # why (Search.probes, Search.guessed)
+                nodes = [f.node for f in stack[:i] if f.node is not None]
+                self._why = "probes" if any(len(n) > 3 for n in nodes) else \
+                    "guessed" if any(n[1] is None for n in nodes) else None
             return None
         choice = previous if previous in awake else awake[0]  # run on: fewest preemptions
+        if self.optimal and i and stack[i - 1].node is not None and stack[i - 1].node[2]:
+            guided = self._follow(frame, stack[i - 1].node[2], awake)
+            if guided is not None:
+                choice = guided
         frame.choice = choice
         frame.backtrack = set(enabled) if self.naive else {choice}
         if frame.summary is not None:  # met again: the actors asleep at every visit before, awake now
@@ -213,8 +308,27 @@ class Exhaustive:
         parent = self.stack[i - 1]
         if not (parent.sleep or parent.done):
             return {}
+        woke = self._explored(parent)
         return {q: fp for q, fp in (*parent.sleep.items(), *parent.done.items())
-                if q != parent.choice and not dependent(fp, parent.footprint)}
+                if q != parent.choice and not dependent(fp, woke)}
+
+    def _follow(self, frame: _Frame, guide: list, awake: list[int]) -> int | None:
+        """Optimal DPOR at a state met anew inside a wakeup tree (guide: the subtree below the
+        step that led here): its first node whose actor is awake is taken, the others wait in
+        the frame's tree.  A node whose actor sleeps is covered (the sleep set says so); one
+        whose actor is disabled is a sequence that cannot run as the race analysis assumed
+        (an actor blocked, explore/loops.py or a lock): this state is then explored from
+        every awake actor, as Flanagan and Godefroid's rule does for a disabled actor."""
+        wut = [node for node in guide if node[0] in frame.enabled and node[0] not in frame.sleep]
+        if any(node[0] not in frame.enabled for node in guide):
+            self.search.infeasible += 1
+            roots = {node[0] for node in wut}
+            wut.extend([p, None, []] for p in awake if p not in roots)
+        if not wut:
+            return None
+        frame.node = wut.pop(0)
+        frame.wut = wut
+        return frame.node[0]
 
     def _known(self, ex: Execution, i: int, frame: _Frame, awake: list[int]) -> list[int] | None:
         """The merged search at a state met anew: the awake actors to explore from it, or
@@ -315,6 +429,7 @@ class Exhaustive:
         over for the acquire before it, as Flanagan and Godefroid's co-enabledness asks)."""
         seen = self._actor_clock[actor]
         stack = self.stack
+        swappable = self._swappable(i, actor, footprint, seen[actor], record) if self.optimal else None
         # other actor -> [its latest racing step, its latest one at which this actor was enabled, or -1]
         races: dict[int, list[int]] = {}
         history = self._history
@@ -327,12 +442,17 @@ class Exhaustive:
             # previous step, are not wanted: the scan stops when every actor has one.
             covered = set()
             clocked = False
+            order = type(loc) is tuple and loc[0] == RELEASED  # orders a release and the acquire after it
             for k, q, w, c in reversed(history.get(loc, ())):
                 if not (write or w):
                     continue
                 if not clocked:
                     clocks.append(c)
                     clocked = w
+                if order:
+                    if clocked:
+                        break
+                    continue
                 if q != actor and q not in covered:
                     if seen[q] < k:
                         race = races.get(q)
@@ -340,7 +460,7 @@ class Exhaustive:
                             races[q] = race = [k, -1]
                         elif k > race[0]:
                             race[0] = k
-                        if actor in stack[k].enabled:
+                        if actor in stack[k].enabled if swappable is None else swappable(k):
                             if k > race[1]:
                                 race[1] = k
                             covered.add(q)
@@ -350,18 +470,112 @@ class Exhaustive:
                     break
         clock = list(map(max, seen, *clocks)) if clocks else list(seen)
         for latest, swappable in races.values():
-            if swappable >= 0:
-                stack[swappable].backtrack.add(actor)
+            if not self.optimal:
+                if swappable >= 0:
+                    stack[swappable].backtrack.add(actor)
+                else:
+                    stack[latest].backtrack.update(stack[latest].enabled)
+            elif swappable >= 0:
+                self._reverse(swappable, i, actor, footprint)
             else:
-                stack[latest].backtrack.update(stack[latest].enabled)
+                self._try_every(stack[latest])
         if not record:
             return
+        if self.optimal:
+            clock = self._enabled_by(i, actor, clock)
         clock[actor] = i
         self._actor_clock[actor] = clock
         self._clocks.append(clock)
         self._actors.append(actor)
         for loc, write in footprint.items():
             history.setdefault(loc, []).append((i, actor, write, clock))
+
+    def _swappable(self, i: int, actor: int, footprint: dict, previous: int, ran: bool):
+        """Optimal DPOR: whether `actor`'s step i (footprint; `ran`: taken, else pending when
+        the execution ended) can run in place of step k, after the steps between them that
+        do not happen after k, as a wakeup sequence asks.  Those steps can (a step that
+        waited happens after what enabled it: _enabled_by); the question is this step's
+        own waits, the intervals of states since the actor's previous step at which it was
+        disabled.  Each one at or after k must lose its cause with k (what disabled it is
+        step k or happens after it) or keep its end (what enabled it runs in the sequence).
+        What disabled it is the step before the interval, or, when it was disabled as soon
+        as announced, the latest step of another actor that wrote what it touches (a
+        _PAGE_BUSY set before the actor read the entry).  A lock's acquire and the acquire
+        after it race so (the first disables the second); a release and the acquire it
+        lets through never do.  A race that fails this is passed over for an older one,
+        or for every actor (_observe)."""
+        stack, clocks, actors = self.stack, self._clocks, self._actors
+        waits = []  # (last state of the interval, what disabled it, what enabled it: -1 if unknown or none)
+        j = previous + 1
+        while j < i:
+            if actor in stack[j].enabled:
+                j += 1
+                continue
+            first = j
+            while j < i and actor not in stack[j].enabled:
+                j += 1
+            disabler = first - 1 if first > previous + 1 else -1
+            if disabler < 0:
+                for d in range(previous, -1, -1):
+                    fp = stack[d].footprint or {}
+                    if actors[d] != actor and any(fp.get(loc) for loc in footprint):
+                        disabler = d
+                        break
+            enabler = j - 1 if ran or j < i else -1  # still disabled when the execution ended: none
+            waits.append((j - 1, disabler, enabler))
+        if not waits:
+            return lambda k: True
+
+        def swappable(k: int) -> bool:
+            q = actors[k]
+            return all((disabler >= k and clocks[disabler][q] >= k) or (enabler > k and clocks[enabler][q] < k)
+                       for last, disabler, enabler in waits if last >= k)
+        return swappable
+
+    def _enabled_by(self, i: int, actor: int, clock: list[int]) -> list[int]:
+        """Optimal DPOR: a step that waited (its actor disabled at a state since its previous
+        step: a _PAGE_BUSY set, a spin loop blocked, a lock held) happens after the step
+        that enabled it, the one taken at the last state where it waited.  Without this the
+        steps after it would seem free to run before that step (a spin loop's wake-up need
+        not touch what its next step touches), and a wakeup sequence of them could not run."""
+        stack = self.stack
+        for j in range(i - 1, clock[actor], -1):
+            if actor not in stack[j].enabled:
+                return list(map(max, clock, self._clocks[j]))
+        return clock
+
+    def _reverse(self, k: int, i: int, actor: int, footprint: dict) -> None:
+        """Optimal DPOR's race reversal: step k and `actor`'s step i (footprint) race, so the
+        wakeup sequence notdep(k).actor (the steps between them that do not happen after
+        step k, then `actor`'s step) goes into the wakeup tree of the state before step k,
+        unless an actor asleep or explored there is a weak initial of it (already covered)."""
+        stack, clocks, q = self.stack, self._clocks, self._actors[k]
+        sequence, left = [], []
+        for j in range(k, i):
+            (sequence if j > k and clocks[j][q] < k else left).append((self._actors[j], stack[j].footprint))
+        # The last step's footprint is known only if no step left out wrote what it touches:
+        # otherwise it reads other values, and a step runs on to the actor's next point,
+        # further or not (a TLB hit stores at once, a miss walks the table next): what it
+        # touches there is not what it touched here (None: it may depend on every step).
+        changed = any(fp.get(loc) for _, fp in left for loc in footprint)
+        sequence.append((actor, None if changed else footprint))
+        frame = stack[k]
+        for p, fp in (*frame.sleep.items(), *frame.done.items()):
+            if _initial(p, fp, sequence) >= 0:
+                return
+        _insert(frame.wut, sequence)
+
+    @staticmethod
+    def _try(frame: _Frame, actor: int, footprint: dict | None = None, probe: bool = False) -> None:
+        """Optimal DPOR: `actor` is to be tried from this state (a one-step wakeup sequence),
+        unless it was, is, or sleeps there, or the tree already starts with it."""
+        if actor != frame.choice and actor not in frame.done and actor not in frame.sleep \
+                and all(node[0] != actor for node in frame.wut):
+            frame.wut.append([actor, footprint, [], True] if probe else [actor, footprint, []])
+
+    def _try_every(self, frame: _Frame) -> None:
+        for p in sorted(frame.enabled):
+            self._try(frame, p)
 
     def _pending_races(self, ex) -> None:
         """Actors that never took their next step (the execution stopped, or they were
@@ -374,10 +588,15 @@ class Exhaustive:
             if actor.pending is not None:
                 self._observe(n, actor.index, actor.next_footprint(), record=False)
                 if stopped is not None:
-                    if actor.index in stopped.enabled:
+                    if actor.index not in stopped.enabled:  # Flanagan and Godefroid: it could not
+                        if self.optimal:                    # run there, so every actor that could
+                            self._try_every(stopped)
+                        else:
+                            stopped.backtrack.update(stopped.enabled)
+                    elif self.optimal:
+                        self._try(stopped, actor.index, probe=True)
+                    else:
                         stopped.backtrack.add(actor.index)
-                    else:  # Flanagan and Godefroid: it could not run there, so every actor that could
-                        stopped.backtrack.update(stopped.enabled)
 
     # ---- the search -----------------------------------------------------------------------
     def _next_prefix(self) -> bool:
@@ -386,7 +605,12 @@ class Exhaustive:
         limit = self.bounds.preemptions
         while stack:
             frame = stack[-1]
-            frame.done[frame.choice] = frame.footprint or {}
+            frame.done[frame.choice] = self._explored(frame)
+            if self.optimal:
+                if self._next_in_tree(frame):
+                    return True
+                stack.pop()
+                continue
             for p in sorted(frame.backtrack):
                 if p in frame.done or p in frame.sleep or p not in frame.enabled:
                     continue
@@ -404,6 +628,32 @@ class Exhaustive:
                 known = self.explored.get(frame.key)
                 asleep = frozenset(frame.sleep) if known is None else known[1]
                 self.explored[frame.key] = (frame.summary or {}, asleep)
+        return False
+
+    @staticmethod
+    def _explored(frame: _Frame) -> dict:
+        """The footprint of the step taken from a state, as its sleep set entry and as what it
+        wakes.  A step of a wakeup tree also has the footprint it had in the execution whose
+        race put it there (what the checks after it read depends on the state it ran in):
+        the tree was built with that one, so a sleeping actor the tree's sequences were
+        meant to wake is woken."""
+        footprint = frame.footprint or {}
+        if frame.node is not None and frame.node[1]:
+            footprint = dict(footprint)
+            _union(footprint, frame.node[1])
+        return footprint
+
+    @staticmethod
+    def _next_in_tree(frame: _Frame) -> bool:
+        """Optimal DPOR: the frame's next child in its wakeup tree, if any."""
+        wut = frame.wut
+        while wut:
+            node = wut.pop(0)
+            p = node[0]
+            if p in frame.done or p in frame.sleep or p not in frame.enabled:
+                continue
+            frame.choice, frame.node, frame.footprint = p, node, None
+            return True
         return False
 
     def run(self, on_result) -> Search:
@@ -430,6 +680,9 @@ class Exhaustive:
                 search.merged += 1
             elif result.redundant:
                 search.redundant += 1
+                if self._why is not None:
+                    setattr(search, self._why, getattr(search, self._why) + 1)
+                    self._why = None
             else:
                 search.count(result)
                 on_result(result)

@@ -49,7 +49,7 @@ class _Top(Exhaustive):
     stops there."""
 
     def __init__(self, scenario, arch: str, bounds: Bounds, depth: int, **kw):
-        super().__init__(scenario, arch, bounds, **kw)
+        super().__init__(scenario, arch, bounds, optimal=False, **kw)  # every actor: no wakeup trees
         self.depth = depth
         self.units: list[tuple] = []
         self.leftmost = False  # the first unit is the first execution's: the sequential search's first subtree
@@ -98,7 +98,7 @@ class Subtree(Exhaustive):
 
     def _next_prefix(self) -> bool:
         for frame in self.stack[:len(self.unit)]:  # never backtrack above the unit: the top did
-            frame.backtrack = set()
+            frame.backtrack, frame.wut = set(), []
         return super()._next_prefix()
 
 
@@ -147,6 +147,9 @@ def add(total: Search, part: Search) -> None:
     """Sum a unit's search into the whole's (notes sorted: units finish in any order)."""
     total.executions += part.executions
     total.redundant += part.redundant
+    total.probes += part.probes
+    total.guessed += part.guessed
+    total.infeasible += part.infeasible
     for name, count in part.cut.items():
         total.cut[name] = total.cut.get(name, 0) + count
     total.notes = sorted(set(total.notes) | set(part.notes))[:5]

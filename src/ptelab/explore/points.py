@@ -32,7 +32,7 @@ from __future__ import annotations
 from ..machine import Machine
 from ..machine.memory import PTE_INDEX_MASK, PTE_TABLE_SHIFT, PhysicalMemory
 from ..machine.rwsem import RwSemaphore
-from ..machine.spinlock import SpinLock
+from ..machine.spinlock import RELEASED, SpinLock
 
 _CLASSES: dict[type, type] = {}
 
@@ -177,12 +177,13 @@ class ExplorableSpinLock(SpinLock, Controlled):
         if self.owner == owner:  # only this CPU makes it so: no other actor's step matters
             SpinLock.lock(self, owner)  # RecursiveLock, before it waits for itself
         self.ctl.point(("lock", self.name), True, f"spin_lock({self.name})", self.free)
+        self.ctl.touch((RELEASED, self.name), False)
         SpinLock.lock(self, owner)
 
     def unlock(self, owner: int) -> None:
         # A release never races with another CPU's acquire (that acquire is not enabled
-        # until the release); acquires race with each other (explore/dpor.py).
-        self.ctl.point(("unlock", self.name), True, f"spin_unlock({self.name})")
+        # until the release): it orders it (RELEASED); acquires race with each other.
+        self.ctl.point(("unlock", self.name), True, f"spin_unlock({self.name})", None, ((RELEASED, self.name),))
         SpinLock.unlock(self, owner)
 
     def free(self) -> bool:
@@ -201,6 +202,7 @@ class ExplorableRwSemaphore(RwSemaphore, Controlled):
 
     def down_read(self, owner: int) -> None:
         self.ctl.point(("rwsem", self.name), False, f"down_read({self.name})", self.read_free)
+        self.ctl.touch((RELEASED, self.name), False)
         RwSemaphore.down_read(self, owner)
 
     def down_read_trylock(self, owner: int) -> bool:
@@ -214,10 +216,11 @@ class ExplorableRwSemaphore(RwSemaphore, Controlled):
 
     def down_write(self, owner: int) -> None:
         self.ctl.point(("rwsem", self.name), True, f"down_write({self.name})", self.write_free)
+        self.ctl.touch((RELEASED, self.name), False)
         RwSemaphore.down_write(self, owner)
 
     def up_write(self, owner: int) -> None:
-        self.ctl.point(("unlock", self.name), True, f"up_write({self.name})")
+        self.ctl.point(("unlock", self.name), True, f"up_write({self.name})", None, ((RELEASED, self.name),))
         RwSemaphore.up_write(self, owner)
 
 

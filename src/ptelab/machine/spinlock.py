@@ -2,6 +2,12 @@
 
 from .counters import PTE_LOCK
 
+# (RELEASED, lock name), for the explorer: written by a lock's release, read by the acquire
+# that follows it.  It only orders them (the acquire happens after the release that let it
+# through); explore/dpor.py never reverses a race over it (the acquire is not enabled before
+# the release: the race to reverse is with the acquire before that release).
+RELEASED = "released"
+
 
 class LockError(Exception):
     """Unlocking a lock one does not hold, or taking one already held (a deadlock)."""
