@@ -157,6 +157,11 @@ def _insert(nodes: list, sequence: list) -> None:
             return
 
 
+def _guessed(node: list) -> bool:
+    """Whether a wakeup tree's node or one below it has a footprint not known."""
+    return node[1] is None or any(map(_guessed, node[2]))
+
+
 class _Frame:
     __slots__ = ("choice", "enabled", "backtrack", "sleep", "done", "footprint", "preemptions", "previous", "key",
                  "summary", "wut", "node")
@@ -283,7 +288,7 @@ class Exhaustive:
             if self.optimal:  # why (Search.probes, Search.guessed)
                 nodes = [f.node for f in stack[:i] if f.node is not None]
                 self._why = "probes" if any(len(n) > 3 for n in nodes) else \
-                    "guessed" if any(n[1] is None for n in nodes) else None
+                    "guessed" if any(map(_guessed, nodes)) else None
             return None
         choice = previous if previous in awake else awake[0]  # run on: fewest preemptions
         if self.optimal and i and stack[i - 1].node is not None and stack[i - 1].node[2]:
