@@ -279,7 +279,7 @@ def drawings(view: KernelView) -> dict[str, str]:
     for pte_class, states in pte_classes(view).items():
         if any(legal for (src, _), (legal, _) in drawn_edges(view).items() if src in states):
             out[f"-{slug(pte_class)}"] = class_dot(view, pte_class)
-    out["-rules"] = to_dot(view, "rules")
+    out["-rules"] = rules_dot(view)
     return out
 
 
@@ -325,15 +325,9 @@ def overview_dot(view: KernelView) -> str:
     other, labelled by those moves; a loop for moves between a class's own states; the
     ways into an illegal state in red with the rule they break."""
     classes = pte_classes(view)
-    ids = {s: f"K{i}" for i, s in enumerate(view.states)}
     cid = {c: f"C{i}" for i, c in enumerate(classes)}
     of = {s: c for c, states in classes.items() for s in states}
-    lines = _head(view, "TB")
-    layout = ("none", "swap", "ro", "rw", "ro dirty", "rw dirty")  # not present first, then clean, then dirty
-    for c, states in sorted(classes.items(), key=lambda item: layout.index(item[0]) if item[0] in layout else 9):
-        listed = "".join(f"{ids[s]} {_quote(_within(s, c))}\\l" for s in states)
-        label = listed if states == [c] else f"PTE {_quote(c)}\\n{listed}"
-        lines.append(_class_node(cid[c], label, states, c, view))
+    lines = _head(view, "TB") + _class_boxes(view)
     moves: dict = {}
     for (src, dst), (legal, broken) in drawn_edges(view).items():
         key = (of[src], of[dst])
@@ -359,10 +353,21 @@ def _within(state: str, pte_class: str) -> str:
     return f"+ {rest}" if rest else state
 
 
-def _class_node(node: str, label: str, states: list[str], pte_class: str, view: KernelView) -> str:
-    style = ", color=red, fontcolor=red, penwidth=2" if _illegal(pte_class) else ""
-    shape = ", peripheries=2" if view.states[0] in states else ""
-    return f'  {node} [label="{label}"{style}{shape}];'
+def _class_boxes(view: KernelView) -> list[str]:
+    """A box C<n> per PTE class, listing its states ('K6 + hashed'); not present first, then
+    clean, then dirty (the order dot places them in)."""
+    ids = {s: f"K{i}" for i, s in enumerate(view.states)}
+    classes = pte_classes(view)
+    cid = {c: f"C{i}" for i, c in enumerate(classes)}
+    layout = ("none", "swap", "ro", "rw", "ro dirty", "rw dirty")
+    lines = []
+    for c, states in sorted(classes.items(), key=lambda item: layout.index(item[0]) if item[0] in layout else 9):
+        listed = "".join(f"{ids[s]} {_quote(_within(s, c))}\\l" for s in states)
+        label = listed if states == [c] else f"PTE {_quote(c)}\\n{listed}"
+        style = ", color=red, fontcolor=red, penwidth=2" if _illegal(c) else ""
+        shape = ", peripheries=2" if view.states[0] in states else ""
+        lines.append(f'  {cid[c]} [label="{label}"{style}{shape}];')
+    return lines
 
 
 def class_dot(view: KernelView, pte_class: str) -> str:
@@ -409,15 +414,16 @@ def class_dot(view: KernelView, pte_class: str) -> str:
 
 
 def to_dot(view: KernelView, part: str = "") -> str:
-    """The diagram: `part` "rules" for the rule-breaking moves alone (each rule a red box, an
-    edge from each state it is broken from, labelled by the operations; what breaks it from
-    every state said once under the drawing); "all" for every move in one drawing; "" for
-    the first of `drawings` (the whole view when it fits, else its PTE classes).  States
-    are grouped by PTE class, hardware events dashed."""
+    """The diagram: `part` "all" for every move in one drawing (what breaks a rule from every
+    state said once under it), "rules" for the rule-breaking moves alone (rules_dot); "" for
+    the first of `drawings` (the whole view when it fits, else its PTE classes).  States are
+    grouped by PTE class, hardware events dashed."""
     if not part:
         return drawings(view)[""]
+    if part == "rules":
+        return rules_dot(view)
     ids = {s: f"K{i}" for i, s in enumerate(view.states)}
-    lines = _head(view, "TB" if part == "all" else "LR")
+    lines = _head(view, "TB")
     clusters: dict[str, list[str]] = {}
     for state in view.states:
         clusters.setdefault(_cluster(state), []).append(state)
@@ -431,29 +437,42 @@ def to_dot(view: KernelView, part: str = "") -> str:
             lines.append(_node(ids[state], _quote(state), state, view, indent))
         if indent != "  ":
             lines.append("  }")
-    common = everywhere(view)
+    common = everywhere(view)  # what breaks a rule from every state said once, under the drawing
     notes = [f"{', '.join(labels)} breaks {rule} from every state" for rule, labels in common.items()]
-    if part == "all":  # what breaks a rule from every state said once, under the drawing
-        for (src, dst), (legal, broken) in drawn_edges(view).items():
-            broken = {rule: kept for rule, labels in broken.items()
-                      if (kept := [label for label in labels if label not in common.get(rule, ())])}
-            if legal or broken:
-                lines.append(f'  {ids[src]} -> {ids[dst]} [label="{_quote(edge_text(legal, broken, chr(92) + "n"))}"'
-                             f'{_style(legal, broken)}];')
-        return "\n".join(lines + _foot(view, "kernel view", notes)) + "\n"
-    number = {cluster: n for n, cluster in enumerate(clusters)}
+    for (src, dst), (legal, broken) in drawn_edges(view).items():
+        broken = {rule: kept for rule, labels in broken.items()
+                  if (kept := [label for label in labels if label not in common.get(rule, ())])}
+        if legal or broken:
+            lines.append(f'  {ids[src]} -> {ids[dst]} [label="{_quote(edge_text(legal, broken, chr(92) + "n"))}"'
+                         f'{_style(legal, broken)}];')
+    return "\n".join(lines + _foot(view, "kernel view", notes)) + "\n"
+
+
+def rules_dot(view: KernelView) -> str:
+    """The rules broken, for a view drawn apart: the PTE classes' boxes (as in the overview),
+    each rule a red box, one edge from a class to a rule it is broken from, labelled line by
+    line 'K6, K9: operations' (or 'every state: ...' of the class); what breaks it from every
+    state of the view said once under the drawing."""
+    classes = pte_classes(view)
+    ids = {s: f"K{i}" for i, s in enumerate(view.states)}
+    cid = {c: f"C{i}" for i, c in enumerate(classes)}
+    lines = _head(view) + _class_boxes(view)
     for n, (rule, sources) in enumerate(sorted(rule_sources(view).items())):
         lines.append(f'  R{n} [label="{rule}", color=red, fontcolor=red, shape=box, style=bold];')
-        for cluster, states in clusters.items():  # the same labels from a whole class: one edge
-            labels = sources.get(states[0])
-            whole = cluster and len(clusters) > 2 and len(states) > 1 and \
-                all(sorted(sources.get(state, [])) == sorted(labels or []) for state in states)
-            for src in ([states[0]] if labels and whole else [st for st in states if st in sources]):
-                tail = f", ltail=cluster_{number[cluster]}" if whole else ""
-                lines.append(f'  {ids[src]} -> R{n} [label="{_quote(", ".join(sources[src]))}"{tail}, '
-                             'color=red, fontcolor=red];')
-    notes.append("each edge: the operations that break the rule from that state, or from every state of "
-                 "the class it leaves (where they lead: the tables)")
+        for c, states in classes.items():
+            by_labels: dict = {}
+            for state in states:
+                if state in sources:
+                    by_labels.setdefault(tuple(sorted(sources[state])), []).append(state)
+            if not by_labels:
+                continue
+            text = "".join(
+                f"{'every state' if len(froms) == len(states) > 1 else ', '.join(ids[f] for f in froms)}: "
+                f"{_quote(', '.join(labels))}\\l" for labels, froms in by_labels.items())
+            lines.append(f'  {cid[c]} -> R{n} [label="{text}", color=red, fontcolor=red];')
+    notes = [f"{', '.join(labels)} breaks {rule} from every state" for rule, labels in everywhere(view).items()]
+    notes.append("each edge, line by line: the states of the class (or every state of it) and the operations "
+                 "that break the rule from there (where they lead: the tables)")
     return "\n".join(lines + _foot(view, "rules broken", notes)) + "\n"
 
 
