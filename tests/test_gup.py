@@ -295,3 +295,17 @@ def test_dpor_finds_what_naive_enumeration_finds_with_gup_fast(tmp_path, arch, b
     assert reduced.complete and naive.complete
     assert set(naive.states) == set(reduced.states) and set(naive.outcomes) == set(reduced.outcomes)
     assert reduced.executions < naive.executions
+
+
+@pytest.mark.parametrize("api", ["legacy", "txn"])
+def test_mremap_moving_a_pinned_page_ends_the_promise_at_its_old_address(tmp_path, api):
+    from ptelab.mm.mremap import MREMAP_FIXED, MREMAP_MAYMOVE, do_mremap
+
+    machine, mm, va = _world(tmp_path, "x86")
+    machine.api = api
+    a = va["A"]
+    frame = pte_pfn(mm.entry(a))
+    gup.gup_fast(mm, a, 1, PIN_W)
+    assert machine.pins == [(mm, a, frame)]
+    new = do_mremap(mm, a, 3 * PAGE_SIZE, 3 * PAGE_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED, 0x20000000)
+    assert new != a and pte_pfn(mm.entry(new)) == frame and machine.pins == []

@@ -219,8 +219,8 @@ def unpin_user_page(machine, page: int) -> None:
 
 
 def pin_unmapped(mm, addr: int, page: int) -> None:
-    """mm unmapped the page at addr (munmap, MADV_DONTNEED, truncation, reclaim): a write
-    pin of it there promises nothing more about what mm maps at addr."""
+    """mm unmapped the page at addr (munmap, MADV_DONTNEED, truncation, reclaim, mremap moving
+    it elsewhere): a write pin of it there promises nothing more about what mm maps at addr."""
     pins = mm.machine.pins
     if pins:
         pins[:] = [pin for pin in pins if pin != (mm, addr, page)]

@@ -3,8 +3,9 @@ and flushes the old range once before dropping the PTE locks."""
 
 from __future__ import annotations
 
-from ..pte import PAGE_SHIFT, PAGE_SIZE, pte_none, pte_present
+from ..pte import PAGE_SHIFT, PAGE_SIZE, pte_none, pte_pfn, pte_present
 from ..txn import PteTxn
+from .gup import pin_unmapped
 from .mm_types import VMA
 from .mmap import MmapError, do_munmap, get_unmapped_area, page_align, split_range, with_mmap_lock
 from .mmap_lock import vma_start_write
@@ -37,6 +38,7 @@ def move_ptes(vma, old_addr: int, old_end: int, new_vma, new_addr: int) -> None:
         pte = arch.ptep_get_and_clear(mm, old_addr + (i << PAGE_SHIFT), old_ptep + i)
         if pte_present(pte):
             force_flush = True
+            pin_unmapped(mm, old_addr + (i << PAGE_SHIFT), pte_pfn(pte))  # moved away from there
         arch.set_pte_at(mm, new_addr + (i << PAGE_SHIFT), new_ptep + i, pte)  # move_pte: as is
     arch.arch_leave_lazy_mmu_mode()
     if force_flush:
@@ -76,8 +78,11 @@ def move_page_tables_txn(vma, old_addr: int, new_vma, new_addr: int, length: int
             if mm.pte_offset(old) is None:
                 continue
             for a in range(old, old_end, PAGE_SIZE):
-                if not pte_none(t.get(a)):
+                pte = t.get(a)
+                if not pte_none(pte):
                     t.move(a, new + (a - old))
+                    if pte_present(pte):
+                        pin_unmapped(mm, a, pte_pfn(pte))  # moved away from there
 
 
 def move_page_tables(vma, old_addr: int, new_vma, new_addr: int, length: int) -> None:
