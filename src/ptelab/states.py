@@ -52,7 +52,7 @@ from .pte import (
 class State:
     pte: str
     tlb: str
-    cache: str  # the architecture's own structures beyond the TLB (arch.abstract_caches)
+    cache: str  # the architecture's own structures beyond the TLB (arch.abstract_caches, abstract_frame)
     pending: bool
     lazy: bool
     txn: str  # an open modify_prot transaction: what its start returned, or ""
@@ -137,7 +137,9 @@ class Scenario:
         entry = self.cpu1.tlb.entries.get(tlb_key(self.mm.context, self.addr))
         tlb = "-" if entry is None else ("rw" if entry[2] else "r")
         debug = self.debug._cpu()
-        return State(pte_text, tlb, arch.abstract_caches(self.mm, self.addr),
+        caches = [text for text in (arch.abstract_caches(self.mm, self.addr), arch.abstract_frame(self.frame))
+                  if text != "-"]
+        return State(pte_text, tlb, ", ".join(caches) or "-",
                      arch.pending_invalidation(self.mm, self.addr), self.cpu0.lazy_mmu,
                      self._describe(self.prot_old) if debug.prot_pending is not None else "",
                      self._unflushed_kind(),

@@ -429,6 +429,12 @@ class GenericArch:
         state, which the diagrams draw in red."""
         return "-"
 
+    def abstract_frame(self, pfn: int) -> str:
+        """For the derived state machine (states.py): what this architecture keeps for the
+        frame pfn outside the page tables and outside memory (s390's storage key), whatever
+        maps it now, in a few words, or "-" when it keeps nothing."""
+        return "-"
+
     @staticmethod
     def kernel_view_cache(pte_class: str, hashed: bool, cache: str) -> str:
         """What the kernel view (kernel_view.py) says of a state's abstract_caches text, in a

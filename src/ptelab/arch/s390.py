@@ -548,14 +548,16 @@ class S390_2_6_27(S390):
         return self.keys.changed(pfn)
 
     def abstract_caches(self, mm, addr: int) -> str:
-        """The key of the frame the entry maps when it has R or C set (what x86 keeps in the
-        entry as Accessed and Dirty); a clean key is not named, so the states with one are
-        the ones every backend has."""
         ptep = mm.pte_offset(addr)
         pte = self._get_raw(ptep) if ptep is not None else 0
         words = ["invalidated"] if pte & _PAGE_INVALID_HW else []
-        if pte & _PAGE_PRESENT and self.keys.key(pte >> PFN_SHIFT):
-            words.append(self.keys.describe(pte >> PFN_SHIFT))
         if self.flush_mm.get(mm.context):
             words.append("IDTE owed (tables freed)")
         return ", ".join(words) or "-"
+
+    def abstract_frame(self, pfn: int) -> str:
+        """The frame's key when it has R or C set (what x86 keeps in the entry as Accessed and
+        Dirty), mapped or not: the key outlives a cleared entry, and page_remove_rmap reads
+        its C once the last mapping is gone (mm/rmap.c:665-676, 2.6.27); a clean key is not
+        named, so the states with one are the ones every backend has."""
+        return self.keys.describe(pfn) if self.keys.key(pfn) else "-"
