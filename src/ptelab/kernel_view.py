@@ -406,8 +406,11 @@ def class_dot(view: KernelView, pte_class: str) -> str:
         labels = [label for by_ops in sources.values() for ops in by_ops for label in ops]
         tail = ", ltail=cluster_0" if boxed else ""
         lines.append(f'  {ids[mine[-1]]} -> {cid[c]} [label="{text}"{tail}{_style(labels, {})}];')
-    if away:
-        lines.append(f"  {{ rank=max; {'; '.join(cid[c] for c in away)}; }}")
+    rows = [list(away)[i:i + 3] for i in range(0, len(away), 3)]  # three boxes a row: a page's width
+    for row in rows:
+        lines.append(f"  {{ rank=same; {'; '.join(cid[c] for c in row)}; }}")
+    lines += [f"  {ids[state]} -> {cid[rows[0][0]]} [style=invis];" for state in mine if rows]  # below the class
+    lines += [f"  {cid[a]} -> {cid[b]} [style=invis];" for upper, lower in zip(rows, rows[1:]) for a, b in zip(upper, lower)]
     notes = ["an edge to a gray box, line by line: from that state (K1: ...), the operations, → the states of "
              "that class they lead to", f"the rules broken: {view.arch}-rules.dot"]
     return "\n".join(lines + _foot(view, f"legal moves from PTE {pte_class}", notes)) + "\n"
