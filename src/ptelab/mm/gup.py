@@ -50,8 +50,8 @@ class GupFlagsError(ValueError):
 
 
 def check_flags(flags: int) -> None:
-    """6.12 mm/gup.c:3438-3450 (gup_fast_fallback's WARN_ON_ONCE) and try_grab_folio_fast
-    (:531-545): one of FOLL_GET and FOLL_PIN, nothing unknown."""
+    """6.12 mm/gup.c:3438-3450 (gup_fast_fallback): its WARN_ON_ONCE on unknown flags, and
+    try_grab_folio_fast's (lines 531-545): one of FOLL_GET and FOLL_PIN, nothing unknown."""
     if flags & ~GUP_FLAGS:
         raise GupFlagsError(f"gup flags {flags:#x}: only FOLL_WRITE, FOLL_GET, FOLL_PIN and FOLL_FAST_ONLY")
     if bool(flags & FOLL_GET) == bool(flags & FOLL_PIN):
@@ -117,8 +117,8 @@ def read_seqcount_retry(mm, seq: int) -> bool:
 
 
 def raw_write_seqcount(mm) -> None:
-    """raw_write_seqcount_begin or _end of mm->write_protect_seq (6.12 mm/memory.c:1401,
-    :1419): fork's write section.  Not a scheduling point (a store in the step of the code
+    """6.12 mm/memory.c:1356-1425 (copy_page_range), lines 1401 and 1419: raw_write_seqcount_begin
+    or _end of mm->write_protect_seq, fork's write section.  Not a scheduling point (a store in the step of the code
     around it), but in the step's footprint, so the reduction orders it against GUP-fast's
     reads of the count."""
     mm.machine.shared(("write_protect_seq", mm.context), True)
@@ -170,8 +170,9 @@ def _gup_fast_pte(mm, addr: int, flags: int) -> int | None:
 
 
 def entry_unchanged(mm, addr: int, table_pfn: int, pte: int) -> bool:
-    """6.12 mm/gup.c:2983-2987: the pmd still points to the table, and the entry (read again,
-    after the reference was taken) is the one the checks judged."""
+    """6.12 mm/gup.c:2935-3024 (gup_fast_pte_range), lines 2983-2987: the pmd still points to
+    the table, and the entry (read again, after the reference was taken) is the one the checks
+    judged."""
     table = mm.machine.mem.ptes.get(table_pfn)
     ptep = (table_pfn << PTE_TABLE_SHIFT) | ((addr >> PAGE_SHIFT) & PTE_INDEX_MASK)
     mm.machine.arch._sched(("pte", ptep), False, "GUP-fast: recheck the entry")
@@ -219,8 +220,9 @@ def unpin_user_page(machine, page: int) -> None:
 
 
 def pin_unmapped(mm, addr: int, page: int) -> None:
-    """mm unmapped the page at addr (munmap, MADV_DONTNEED, truncation, reclaim, mremap moving
-    it elsewhere): a write pin of it there promises nothing more about what mm maps at addr."""
+    """Model's own: mm unmapped the page at addr (munmap, MADV_DONTNEED, truncation, reclaim,
+    mremap moving it elsewhere): a write pin of it there promises nothing more about what mm
+    maps at addr (the bookkeeping of the pin-replaced invariant)."""
     pins = mm.machine.pins
     if pins:
         pins[:] = [pin for pin in pins if pin != (mm, addr, page)]
