@@ -7,7 +7,8 @@ entry dropped, a hash entry evicted) from every abstract state reached so far,
 breadth first.  A state is reached again by replaying the shortest path that found
 it on a fresh machine, so the result is what the backend really does.  The
 abstraction keeps what the rules are about: the PTE (kind, write, Accessed,
-Dirty, and powerpc's "hashed"), what cpu1's TLB holds, the valid hash entries
+Dirty, and what the architecture's accessors read beyond them: powerpc's "hashed", arm64's
+Dirty recorded by the hardware alone), what cpu1's TLB holds, the valid hash entries
 (read-only, read-write, or a duplicate), a queued invalidation, lazy-MMU mode,
 an open modify_prot transaction, and the history debug mode judges by (a clear
 no flush has covered yet; a write earlier in this lazy section; a dirty entry of
@@ -112,7 +113,8 @@ class Scenario:
         else:
             bits = [name for test, name in ((pte_write, "W"), (pte_young, "A"), (pte_dirty, "D")) if test(pte)]
             text = "present " + ("".join(bits) or "-")
-        return text + (" hashed" if self.machine.arch.hashed(pte) else "")
+        words = self.machine.arch.pte_state_words(pte)
+        return text + (" " + words if words else "")
 
     def _unflushed_kind(self) -> str:
         """What debug mode's flush-before-reuse judges by: whether a clear of this lazy
@@ -249,7 +251,7 @@ def replay(arch: str, path) -> Scenario:
 _DERIVED: dict[tuple[str, int], StateMachine] = {}
 
 
-def derive(arch: str, max_states: int = 6000, progress=None) -> StateMachine:
+def derive(arch: str, max_states: int = 12000, progress=None) -> StateMachine:
     """Breadth-first over abstract states; every op from every state (deterministic, so
     cached: callers must not modify the result).  `progress`, if given, is called with the
     states found and the transitions tried after each state's ops."""

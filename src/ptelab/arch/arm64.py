@@ -851,6 +851,15 @@ class Arm64(GenericArch):
             return False
         return any(pte_dirty(p) for p in block)
 
+    def pte_state_words(self, pte: int) -> str:
+        """A present entry whose Dirty only the hardware recorded (pte_hw_dirty, PTE_RDONLY
+        clear, without pte_sw_dirty's PTE_DIRTY: pgtable.h:123-125): "hw-dirty".
+        __ptep_set_access_flags with pte_mkdirty's entry (PTE_DIRTY set) then finds it not
+        pte_same, ORs PTE_DIRTY in and flushes; with both bits, it returns at once
+        (mm/fault.c:211-244)."""
+        hw_only = pte & (_PAGE_PRESENT | _PAGE_HW_DIRTY | _PAGE_DIRTY) == _PAGE_PRESENT | _PAGE_HW_DIRTY
+        return "hw-dirty" if hw_only else ""
+
     def describe_pte(self, pte: int, mm=None, va: int | None = None) -> str:
         """arm64's bits by name: PTE_RDONLY clear (hardware dirty, pgtable-hwdef.h:163) as
         HWDIRTY, PTE_CONT (pgtable-hwdef.h:169) as CONT (6.12)."""

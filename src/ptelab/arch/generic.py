@@ -365,6 +365,12 @@ class GenericArch:
         """Does the PTE say a hash-table entry was made from it? (hash MMUs only)"""
         return False
 
+    def pte_state_words(self, pte: int) -> str:
+        """For the derived state machine (states.py): what this architecture's entry holds
+        beyond pte_present, pte_write, pte_young and pte_dirty that its accessors act on, in
+        a word or two ("hashed"), or "" when nothing."""
+        return "hashed" if self.hashed(pte) else ""
+
     # ---- the transactional interface's levels (ptelab/txn.py calls them; docs/txn.md) ------
     # The generic commit applies a round of intents with the accessors above, leaves lazy MMU
     # mode, then makes one flush_tlb_range; a backend overrides only the level it needs.

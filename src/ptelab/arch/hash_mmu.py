@@ -127,7 +127,7 @@ class HashMmu(GenericArch):
             return ""
         if "DUPLICATE" in cache:
             return "DUPLICATE HPTE"
-        kinds = cache.split()[1].split("+")
+        kinds = cache.split(",")[0].split()[1].split("+")  # before what the architecture adds after a comma
         present = pte_class not in ("none", "swap")
         if "rw" in kinds and not pte_class.startswith("rw"):
             return "stale writable HPTE"

@@ -311,6 +311,22 @@ class Ppc64Hash(HashMmu):
         batch = self.machine.this_cpu.arch_state
         return batch.mm is mm and any(a == addr for a, _ in batch.entries)
 
+    def abstract_caches(self, mm, addr: int) -> str:
+        """The page's HPTEs (HashMmu), and which of them a queued invalidation names: the
+        batch keeps the old PTE, whose recorded slot __flush_tlb_pending invalidates at leave
+        if it still holds the page (flush_hash_page above; hash_tlb.c:103-133, 6.12), so of
+        a DUPLICATE ro+rw the one it names goes and the other stays."""
+        text = super().abstract_caches(mm, addr)
+        batch = self.machine.this_cpu.arch_state
+        if batch.mm is not mm:
+            return text
+        vpn = hpt_vpn(mm.context, addr)
+        named = {self.hpt.group(vpn, secondary) + gix
+                 for secondary, gix in (pte_hash_slot(pte) for a, pte in batch.entries if a == addr)}
+        kinds = sorted({"rw" if self.hpt.entry(s)[1] & HPTE_R_PP == PP_RW else "ro"
+                        for s in self.hpt.valid_slots(vpn) if s in named})
+        return text + (f", queued invalidation of {'+'.join(kinds)}" if kinds else "")
+
     # ---- primitives ------------------------------------------------------------------
     def _update(self, mm, addr: int, ptep: int, clr: int, set_: int) -> int:
         """pte_update: atomic RMW, then queue the hash invalidation of a hashed entry."""

@@ -284,6 +284,19 @@ class Xen(X86):
         ptep = mm.pte_offset(va)
         return 0 if ptep is None else self.entry_written_at(ptep)
 
+    def pending_invalidation(self, mm, addr: int) -> bool:
+        """Is a TLB flush covering (mm, addr) queued in this CPU's multicall buffer?  In lazy
+        mode flush_tlb_* only queue their MMUEXT op (xen_mc_issue(XEN_LAZY_MMU),
+        mmu_pv.c:1324-1357), made when the batch is issued (xen_leave_lazy_mmu's xen_mc_flush,
+        mmu_pv.c:2172-2178): then it drops whatever the TLBs hold, however old."""
+        for op, requests in self._buffer().entries:
+            if op != HYPERVISOR_mmuext_op:
+                continue
+            for cmd, context, va, _ in requests:
+                if cmd not in (MMUEXT_INVLPG_LOCAL, MMUEXT_INVLPG_MULTI) or (context, va) == (mm.context, addr):
+                    return True
+        return False
+
     def cached_translations(self, mm, va: int):
         """While a request is queued, the page table still holds the old entry and the walker
         fills TLBs from it: it is a translation the written entry does not back."""
