@@ -648,14 +648,19 @@ class Exhaustive:
             _union(footprint, frame.node[1])
         return footprint
 
-    @staticmethod
-    def _next_in_tree(frame: _Frame) -> bool:
-        """Optimal DPOR: the frame's next child in its wakeup tree, if any."""
+    def _next_in_tree(self, frame: _Frame) -> bool:
+        """Optimal DPOR: the frame's next child in its wakeup tree, if any.  A child whose
+        actor is disabled here is a sequence that cannot run as the race analysis assumed:
+        the state is then explored from every actor that can run, as _follow does below it."""
         wut = frame.wut
         while wut:
             node = wut.pop(0)
             p = node[0]
-            if p in frame.done or p in frame.sleep or p not in frame.enabled:
+            if p in frame.done or p in frame.sleep:
+                continue
+            if p not in frame.enabled:
+                self.search.infeasible += 1
+                self._try_every(frame)
                 continue
             frame.choice, frame.node, frame.footprint = p, node, None
             return True
