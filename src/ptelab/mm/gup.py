@@ -57,8 +57,9 @@ def check_flags(flags: int) -> None:
     if bool(flags & FOLL_GET) == bool(flags & FOLL_PIN):
         raise GupFlagsError("gup flags: exactly one of FOLL_GET and FOLL_PIN (mm/gup.c try_grab_folio_fast)")
     if flags & FOLL_PIN and not flags & FOLL_WRITE:
-        raise GupFlagsError("gup flags: a read-only pin (FOLL_PIN without FOLL_WRITE) needs PageAnonExclusive "
-                            "(gup_must_unshare, mm/internal.h:1373-1420), which the model does not keep")
+        raise GupFlagsError("gup flags: a read-only pin (FOLL_PIN without FOLL_WRITE) needs a shared anonymous "
+                            "page unshared first (gup_must_unshare, mm/internal.h:1373-1420), which the model "
+                            "does not do")
 
 
 def folio_maybe_dma_pinned(mem, page: int) -> bool:
@@ -117,10 +118,10 @@ def read_seqcount_retry(mm, seq: int) -> bool:
 
 
 def raw_write_seqcount(mm) -> None:
-    """6.12 mm/memory.c:1356-1425 (copy_page_range), lines 1401 and 1419: raw_write_seqcount_begin
-    or _end of mm->write_protect_seq, fork's write section.  Not a scheduling point (a store in the step of the code
-    around it), but in the step's footprint, so the reduction orders it against GUP-fast's
-    reads of the count."""
+    """6.12 mm/memory.c:1356-1425 (copy_page_range), lines 1401 and 1419:
+    raw_write_seqcount_begin or _end of mm->write_protect_seq, fork's write section.  Not a
+    scheduling point (a store in the step of the code around it), but in the step's
+    footprint, so the reduction orders it against GUP-fast's reads of the count."""
     mm.machine.shared(("write_protect_seq", mm.context), True)
     mm.write_protect_seq += 1
 
