@@ -382,10 +382,7 @@ class PteTxn:
             i += 1
             old, new = apply[op](arch, vma, mm, addr, ptep, *args)
             result._set(old if op != "age" else pte_young(old))
-            if weakens(old, new) and defer and self.defer_flush is not None:
-                self.defer_flush(addr, ptep)
-            elif weakens(old, new):
-                lo, hi = _widen((lo, hi), (addr, addr + PAGE_SIZE))
+            lo, hi = _owe((lo, hi), self.defer_flush if defer else None, addr, ptep, old, new)
         return None if lo is None else (lo, hi)
 
     def _break_then_make(self, intents) -> tuple | None:
@@ -495,15 +492,22 @@ def _run(arch, mm, intents, i: int, defer_flush) -> tuple:
     else:
         arch.wrprotect_ptes(mm, addr, ptep, n)
         news = [pte_wrprotect(old) for old in olds]
-    lo, hi = None, None
+    span = (None, None)
     for k in range(n):
         intents[i + k][3]._set(olds[k])
-        a = addr + (k << PAGE_SHIFT)
-        if weakens(olds[k], news[k]) and defer_flush is not None:
-            defer_flush(a, ptep + k)
-        elif weakens(olds[k], news[k]):
-            lo, hi = _widen((lo, hi), (a, a + PAGE_SIZE))
-    return n, (lo, hi)
+        span = _owe(span, defer_flush, addr + (k << PAGE_SHIFT), ptep + k, olds[k], news[k])
+    return n, span
+
+
+def _owe(span: tuple, defer_flush, addr: int, ptep: int, old: int, new: int) -> tuple:
+    """An entry that lost a permission owes a flush: handed to `defer_flush` when the caller
+    owes it, else added to the span (lo, hi) the commit flushes; the span as it now is."""
+    if not weakens(old, new):
+        return span
+    if defer_flush is not None:
+        defer_flush(addr, ptep)
+        return span
+    return _widen(span, (addr, addr + PAGE_SIZE))
 
 
 def _widen(span: tuple, more: tuple) -> tuple:
