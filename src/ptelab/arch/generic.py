@@ -54,6 +54,17 @@ from ..pte import (
 CYDP_CLEAR_YOUNG, CYDP_CLEAR_DIRTY = 1 << 0, 1 << 1
 
 
+def gather_young_dirty(pte: int, others) -> int:
+    """pte with Accessed and Dirty added when any of `others` has them: how a batch of
+    entries of one folio reports the folio's (get_and_clear_full_ptes, include/linux/
+    pgtable.h:660-697; madvise_folio_pte_batch's any_young and any_dirty, mm/madvise.c:331-341,
+    6.12)."""
+    for other in others:
+        pte = pte_mkyoung(pte) if pte_young(other) else pte
+        pte = pte_mkdirty(pte) if pte_dirty(other) else pte
+    return pte
+
+
 class GenericArch:
     name = "generic"
     description = "asm-generic defaults"
@@ -211,11 +222,7 @@ class GenericArch:
         """include/linux/pgtable.h:660-697 (6.12): the first old entry, with Dirty and
         Accessed if any of the others had them."""
         olds = self.get_and_clear_full_ptes_each(mm, addr, ptep, nr, full)
-        pte = olds[0]
-        for other in olds[1:]:
-            pte = pte_mkdirty(pte) if pte_dirty(other) else pte
-            pte = pte_mkyoung(pte) if pte_young(other) else pte
-        return pte
+        return gather_young_dirty(olds[0], olds[1:])
 
     def ptep_clear_flush(self, vma, addr: int, ptep: int) -> int:
         """mm/pgtable-generic.c: clear, then flush if a TLB could hold the old entry."""

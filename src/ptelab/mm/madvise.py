@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from ..arch.generic import CYDP_CLEAR_DIRTY, CYDP_CLEAR_YOUNG
+from ..arch.generic import CYDP_CLEAR_DIRTY, CYDP_CLEAR_YOUNG, gather_young_dirty
 from ..machine.memory import PG_anon, PG_dirty, PG_swapbacked
 from ..mmu_gather import MmuGather, tlb_finish_mmu, tlb_gather_mmu, tlb_remove_tlb_entry
 from ..pte import (
     PAGE_SHIFT,
     is_migration_entry,
     pte_dirty,
-    pte_mkdirty,
-    pte_mkyoung,
     pte_none,
     pte_present,
     pte_to_swp_entry,
@@ -110,11 +108,7 @@ def madvise_free_pte_range(tlb, vma, addr: int, end: int) -> None:
 def _batch_young_dirty(arch, ptep: int, pte: int, nr: int) -> int:
     """madvise_folio_pte_batch's any_young and any_dirty (mm/madvise.c:331-341, 740-743):
     pte with Accessed and Dirty if any entry of the batch has them."""
-    for k in range(1, nr):
-        other = arch.ptep_get(ptep + k)
-        pte = pte_mkyoung(pte) if pte_young(other) else pte
-        pte = pte_mkdirty(pte) if pte_dirty(other) else pte
-    return pte
+    return gather_young_dirty(pte, (arch.ptep_get(ptep + k) for k in range(1, nr)))
 
 
 def _lazyfree_candidates(vma, addr: int, ptent: int, nr: int):
