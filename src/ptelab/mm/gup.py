@@ -57,9 +57,9 @@ def check_flags(flags: int) -> None:
     if bool(flags & FOLL_GET) == bool(flags & FOLL_PIN):
         raise GupFlagsError("gup flags: exactly one of FOLL_GET and FOLL_PIN (mm/gup.c try_grab_folio_fast)")
     if flags & FOLL_PIN and not flags & FOLL_WRITE:
-        raise GupFlagsError("gup flags: a read-only pin (FOLL_PIN without FOLL_WRITE) needs a shared anonymous "
-                            "page unshared first (gup_must_unshare, mm/internal.h:1373-1420), which the model "
-                            "does not do")
+        raise GupFlagsError("gup flags: a read-only pin (FOLL_PIN without FOLL_WRITE) needs an anonymous page "
+                            "that is not PageAnonExclusive unshared first (gup_must_unshare, "
+                            "mm/internal.h:1373-1420), which the model does not do")
 
 
 def folio_maybe_dma_pinned(mem, page: int) -> bool:
