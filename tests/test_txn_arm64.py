@@ -18,13 +18,14 @@ from hypothesis import strategies as st
 
 from ptelab.arch import boot
 from ptelab.arch.arm64 import CONT_PTES, MAX_TLBI_RANGE_PAGES, PTE_CONT, Arm64, _tlbi_range_pages
-from ptelab.arch.generic import GenericArch
+from ptelab.arch.generic import CYDP_CLEAR_DIRTY, CYDP_CLEAR_YOUNG, GenericArch
 from ptelab.cli import main
 from ptelab.cost import TLBI, measure
 from ptelab.litmus import load
 from ptelab.machine import UnknownFeature
 from ptelab.machine.counters import CONTPTE_UNFOLD, DSB_ISH, TLBI_ASIDE1IS, TLBI_RVAE1IS, TLBI_RVALE1IS
-from ptelab.machine.memory import PG_anon, PG_swapbacked
+from ptelab.machine.memory import PTE_INDEX_MASK, PTE_TABLE_SHIFT, PG_anon, PG_swapbacked
+from ptelab.machine.tlb import tlb_key
 from ptelab.mm.fault import user_read, user_write
 from ptelab.mm.kernel import Kernel
 from ptelab.mm.mm_types import anon_vma_prepare
@@ -33,7 +34,8 @@ from ptelab.mm.mprotect import do_mprotect
 from ptelab.mm.fork import dup_mm
 from ptelab.mm.pgtable import pte_alloc_map_lock, pte_lockptr, spin_lock, spin_unlock
 from ptelab.mm.rmap import page_add_new_anon_rmap
-from ptelab.pte import PAGE_SHIFT, PAGE_SIZE, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_RW, mk_pte, pte_write
+from ptelab.mm.madvise import MADV_FREE, do_madvise
+from ptelab.pte import PAGE_SHIFT, PAGE_SIZE, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_HW_DIRTY, _PAGE_RW, mk_pte, pte_dirty, pte_write, pte_young
 from ptelab.txn import PteTxn
 
 FIXTURES = Path(__file__).parent / "fixtures" / "txn"
@@ -298,3 +300,99 @@ def test_explorer_dontneed_of_part_of_a_block_txn(monkeypatch):
         assert result.verdict == "ok" and result.complete, (arch, result.problems)
     monkeypatch.setattr(Arm64, "tlb_flush", lambda self, tlb: None)
     assert "stale-translation" in load(path).check("arm64", api="txn").outcomes
+
+
+def test_madv_free_cleans_whole_blocks_in_place():
+    """MADV_FREE of 4 contiguous blocks, legacy and txn: 6.12's clear_young_dirty_ptes
+    cleans each folio's block in place, folded (contpte_clear_young_dirty_ptes,
+    contpte.c:366-393); txn's cleans of whole blocks do too (txn_clean_run), where the
+    generic commit breaks each entry (4 unfolds, 64 + 64 TLBIs).  The same page tables
+    and the same flush: each entry, once, in one DSB."""
+    got, tables = {}, {}
+    for api in ("txn", "legacy"):
+        machine, mm, _ = _cont_region((), api)
+        got[api] = _counted(machine, lambda: do_madvise(mm, BASE, BLOCKS * CONT_PTES * PAGE_SIZE, MADV_FREE))
+        tables[api] = [mm.entry(BASE + i * PAGE_SIZE) for i in range(BLOCKS * CONT_PTES)]
+        assert all(e & PTE_CONT and not pte_dirty(e) and not pte_young(e) for e in tables[api])
+        for i in range(0, BLOCKS * CONT_PTES, 5):
+            assert user_read(mm, machine.cpus[0], BASE + i * PAGE_SIZE) == i + 1
+    assert tables["txn"] == tables["legacy"]
+    assert got["txn"][CONTPTE_UNFOLD] == got["legacy"][CONTPTE_UNFOLD] == 0
+    assert sum(got["txn"][k] for k in TLBI) == sum(got["legacy"][k] for k in TLBI) == BLOCKS * CONT_PTES
+    assert got["txn"][DSB_ISH] == got["legacy"][DSB_ISH] == 1
+
+
+def _one_dirty_entry():
+    """A contiguous block made clean and old by MADV_FREE and read by cpu1 (one contiguous
+    TLB entry for all 16 pages, not writable), then its entries set as the hardware leaves
+    them when a store walks the block through its sixth entry: that entry young and dirty
+    (DBM clears PTE_RDONLY of the entry the walk used, D8.5, D8.7.1), the others old and
+    clean (written in the table directly: the model's fault path ages the whole block)."""
+    machine, mm, vma = _cont_region((), "txn")
+    do_madvise(mm, BASE, BLOCKS * CONT_PTES * PAGE_SIZE, MADV_FREE)
+    user_read(mm, machine.cpus[1], BASE + 3 * PAGE_SIZE)
+    ptep = mm.pte_offset(BASE)
+    table, first = machine.mem.ptes[ptep >> PTE_TABLE_SHIFT], ptep & PTE_INDEX_MASK
+    for i in range(CONT_PTES):
+        table[first + i] &= ~_PAGE_ACCESSED
+    table[first + 5] |= _PAGE_ACCESSED | _PAGE_HW_DIRTY
+    assert [pte_dirty(e) for e in table[first:first + CONT_PTES]] == [i == 5 for i in range(CONT_PTES)]
+    assert all(e & PTE_CONT for e in table[first:first + CONT_PTES])
+    assert all(tlb_key(mm.context, BASE + i * PAGE_SIZE) in machine.cpus[1].tlb.entries for i in range(CONT_PTES))
+    return machine, mm, vma
+
+
+def test_a_clean_in_place_returns_the_blocks_dirty_and_flushes_the_block():
+    """G2 and G1 for a block cleaned in place: each old entry carries the block's Dirty
+    (contpte_ptep_get, contpte.c:155-180: a store through the block's TLB entry dirtied the
+    entry the walk used, not its own), and the commit's flush covers the whole block, the
+    15 entries whose own bits were clean too (cpu1's translations of them are writable)."""
+    machine, mm, vma = _one_dirty_entry()
+    end = BASE + CONT_PTES * PAGE_SIZE
+    with PteTxn(vma, BASE, end) as t:
+        olds = [t.clean(a, mkold=True) for a in range(BASE, end, PAGE_SIZE)]
+    assert all(pte_dirty(r.value) for r in olds)
+    assert t.flushed == (BASE, end)
+    assert not any(tlb_key(mm.context, a) in machine.cpus[1].tlb.entries for a in range(BASE, end, PAGE_SIZE))
+    entries = [mm.entry(a) for a in range(BASE, end, PAGE_SIZE)]
+    assert all(e & PTE_CONT and not pte_dirty(e) for e in entries)
+    assert machine.counters[CONTPTE_UNFOLD] == 0
+
+
+def test_unmapping_a_block_returns_a_hardware_dirty_siblings_dirty():
+    """clear_full_ptes of a whole block (txn_unmap_run): each old entry gets the block's
+    Dirty, a hardware one (PTE_RDONLY clear, pte_dirty: pgtable.h:123-125) included."""
+    machine, mm, vma = _one_dirty_entry()
+    end = BASE + CONT_PTES * PAGE_SIZE
+    with PteTxn(vma, BASE, end) as t:
+        olds = [t.unmap(a) for a in range(BASE, end, PAGE_SIZE)]
+    assert all(pte_dirty(r.value) for r in olds)
+
+
+def test_explorer_madv_free_of_a_block_txn(monkeypatch):
+    """txn MADV_FREE of a whole contiguous block raced with stores: nothing found, on arm64
+    (cleaned in place) and without contpte.  Broken on purpose, each is caught as lost-dirty:
+    the commit's flush dropped (a writable translation outlives the clean); a plain load
+    and store instead of the cmpxchg loop (6.12's own __clear_young_dirty_ptes with both
+    flags, pgtable.h:1392-1393: a hardware Dirty set in between is overwritten); the old
+    entries not given the block's Dirty (the store through a sibling's translation)."""
+    from ptelab.arch import arm64
+
+    paths = [FIXTURES / "txn-arm64-cont-madv-free.litmus", FIXTURES / "txn-arm64-cont-madv-free-walk.litmus"]
+    for path in paths:
+        for arch in ("arm64", "arm64-nocont"):
+            result = load(path).check(arch, api="txn")
+            assert result.verdict == "ok" and result.complete and result.executions > 1, (arch, result.problems)
+
+    def plain(self, vma, addr, ptep, nr, mkold):
+        olds = [self._get(p) for p in range(ptep, ptep + nr)]
+        self._clear_young_dirty_ptes(vma, addr, ptep, nr, CYDP_CLEAR_YOUNG | CYDP_CLEAR_DIRTY)
+        return arm64._gather_blocks(ptep, olds)
+
+    broken = [(Arm64, "flush_tlb_range", lambda self, vma, start, end: None, paths[0]),
+              (Arm64, "txn_clean_run", plain, paths[1]),
+              (arm64, "_gather_blocks", lambda ptep, olds: olds, paths[1])]
+    for owner, name, value, path in broken:
+        with monkeypatch.context() as m:
+            m.setattr(owner, name, value)
+            assert "lost-dirty" in load(path).check("arm64", api="txn").outcomes, name

@@ -136,6 +136,7 @@ class PteTxn:
         self.flushed = None  # (lo, hi) of the commit's flush, or None
         self.defer_flush = defer_flush
         self.contract = False  # G1 is promised at this transaction's return (see _apply)
+        self.cleaned_in_place: set = set()  # the round's clean intents' pteps made in place
 
     # ---- opening and closing ----------------------------------------------------------
     def __enter__(self) -> "PteTxn":
@@ -348,14 +349,19 @@ class PteTxn:
         batched and flushed; the writes themselves are always the backend's accessors."""
         arch, vma, mm = self.machine.arch, self.vma, self.mm
         now = [arch.ptep_get(ptep) for _, _, ptep, *_ in intents]
+        # the cleans the backend makes in place (arm64: txn_clean_run), each entry atomically
+        self.cleaned_in_place = arch.txn_clean_in_place(
+            mm, [(addr, ptep, *args) for op, addr, ptep, _, *args in intents if op == "clean"])
         rewritten = [(addr, ptep) for (op, addr, ptep, _, *args), cur in zip(intents, now)
-                     if op not in arch.txn_in_place and _rewrites(op, cur, args)]
+                     if op not in arch.txn_in_place and _rewrites(op, cur, args)
+                     and not (op == "clean" and ptep in self.cleaned_in_place)]
         runs = [(addr, ptep, op) for (op, addr, ptep, *_), cur in zip(intents, now)
                 if op == "wrprotect" or op == "unmap" and arch.txn_unmap_run is not None and pte_present(cur)]
         arch.txn_round_begin(mm, arch.txn_round_out_of_use(mm, rewritten, runs))
-        # a clean is always made by breaking first: the cleaned entry may be written only
+        # any other clean is made by breaking first: the cleaned entry may be written only
         # once the clear is flushed (flush-before-reuse), so the round's cleans share one flush
-        if arch.txn_break_before_make or any(intent[0] == "clean" for intent in intents):
+        if arch.txn_break_before_make or any(op == "clean" and ptep not in self.cleaned_in_place
+                                             for op, _, ptep, *_ in intents):
             span = self._break_then_make(intents)
         else:
             span = self._writes(intents, _APPLY)
@@ -372,6 +378,11 @@ class PteTxn:
             op, addr, ptep, result, *args = intents[i]
             if op == "map":  # a run of maps of consecutive frames is one set_ptes
                 i += _map_run(arch, mm, intents, i)
+                continue
+            if op == "clean" and ptep in self.cleaned_in_place:  # a run of them, one txn_clean_run
+                n, span = _clean_run(arch, vma, intents, i, self.defer_flush if defer else None)
+                lo, hi = _widen((lo, hi), span)
+                i += n
                 continue
             if op == "wrprotect" or op == "unmap" and arch.txn_unmap_run is not None and apply is _APPLY:
                 # a run of consecutive entries is one wrprotect_ptes (clear_full_ptes)
@@ -395,7 +406,7 @@ class PteTxn:
         span = self._writes(intents, _BREAK, defer=False)
         makes = [(addr, ptep, _made(op, result._value, args)) for op, addr, ptep, result, *args in intents
                  if op == "protect" and pte_present(result._value)
-                 or op == "clean" and _needs_clean(result._value, *args)]
+                 or op == "clean" and ptep not in self.cleaned_in_place and _needs_clean(result._value, *args)]
         if not makes:
             return span
         self._round_end(span)
@@ -499,11 +510,41 @@ def _run(arch, mm, intents, i: int, defer_flush) -> tuple:
     return n, span
 
 
+def _clean_run(arch, vma, intents, i: int, defer_flush) -> tuple:
+    """The run of clean intents the backend makes in place starting at intents[i]
+    (consecutive entries of one PTE table, the same flags): one txn_clean_run, each old
+    entry exact.  Each entry it found young or dirty owes the flush, as 6.12's
+    madvise_free_pte_range hands each to tlb_remove_tlb_entries (mm/madvise.c:775-778): a
+    TLB may still hold a writable, dirty translation of it (or, of a contiguous block's
+    entry, one made from a sibling: the old entries carry the block's Accessed and Dirty,
+    so a block cleaned whole is flushed whole).  (intents taken, (lo, hi) the commit owes)."""
+    op, addr, ptep, _, wrprotect, mkold = intents[i]
+    n = 1
+    while i + n < len(intents):
+        o, a, p, _, *args = intents[i + n]
+        if o != "clean" or a != addr + (n << PAGE_SHIFT) or p != ptep + n or args != [wrprotect, mkold] \
+                or (p >> PTE_TABLE_SHIFT) != (ptep >> PTE_TABLE_SHIFT):
+            break
+        n += 1
+    olds = arch.txn_clean_run(vma, addr, ptep, n, mkold)
+    span = (None, None)
+    for k in range(n):
+        intents[i + k][3]._set(olds[k])
+        if _needs_clean(olds[k], wrprotect, mkold):
+            span = _owed(span, defer_flush, addr + (k << PAGE_SHIFT), ptep + k)
+    return n, span
+
+
 def _owe(span: tuple, defer_flush, addr: int, ptep: int, old: int, new: int) -> tuple:
     """An entry that lost a permission owes a flush: handed to `defer_flush` when the caller
     owes it, else added to the span (lo, hi) the commit flushes; the span as it now is."""
     if not weakens(old, new):
         return span
+    return _owed(span, defer_flush, addr, ptep)
+
+
+def _owed(span: tuple, defer_flush, addr: int, ptep: int) -> tuple:
+    """The entry's flush, owed: to `defer_flush`, or added to the span."""
     if defer_flush is not None:
         defer_flush(addr, ptep)
         return span

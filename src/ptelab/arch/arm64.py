@@ -63,7 +63,10 @@ The txn commit (txn_round_begin) unfolds every contiguous block a round rewrites
 every block's entries cleared, one flush of the blocks and one DSB, then all written back
 (contpte_convert's break-before-make, contpte.c:49-74, made once for the round); a block the
 round write-protects (or unmaps) whole is not unfolded but changed in place, as
-contpte_wrprotect_ptes (contpte_clear_full_ptes) does (txn_round_out_of_use).
+contpte_wrprotect_ptes (contpte_clear_full_ptes) does (txn_round_out_of_use); nor is a
+block all of whose entries the round cleans without write-protect (MADV_FREE): they are
+cleaned in place, each by a cmpxchg loop, as contpte_clear_young_dirty_ptes keeps the
+block folded (contpte.c:366-393; txn_clean_in_place, txn_clean_run).
 Not modelled: FEAT_LPA2's 64 KiB alignment of range operations (4 KiB pages, 48-bit VAs),
 KPTI's second ASID (__tlbi_user), erratum
 2645198's workaround in ptep_modify_prot_start, and refolding: a block is contiguous only
@@ -569,18 +572,7 @@ class Arm64(GenericArch):
         elif self.contpte:
             self._contpte_try_unfold_partial(mm, addr, ptep, nr)
         olds = [self._xchg_clear(mm, addr + (i << PAGE_SHIFT), ptep + i) for i in range(nr)]
-        # a store through a block's TLB entry dirtied whichever entry it was made from: each
-        # old entry of a block gets the block's Accessed and Dirty, as contpte_ptep_get
-        # reports them (contpte.c:155-180) and get_and_clear_full_ptes merges them
-        gathered: dict[int, int] = {}
-        for i, old in enumerate(olds):
-            if _valid_cont(old):
-                first = (ptep + i) & ~(CONT_PTES - 1)
-                gathered[first] = gathered.get(first, 0) | old & (_PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_HW_DIRTY)
-        for i, old in enumerate(olds):
-            if _valid_cont(old):
-                olds[i] = _gather_into(old, gathered[(ptep + i) & ~(CONT_PTES - 1)])
-        return olds
+        return _gather_blocks(ptep, olds)
 
     def ptep_test_and_clear_young(self, vma, addr: int, ptep: int) -> int:
         if self.contpte and _valid_cont(self._get(ptep)):
@@ -752,6 +744,48 @@ class Arm64(GenericArch):
         """A run of unmap intents: clear_full_ptes (pgtable.h:1690-1700), each old entry."""
         return self.get_and_clear_full_ptes_each(mm, addr, ptep, nr, 0)
 
+    def txn_clean_in_place(self, mm, cleans: list) -> set:
+        """The cleans 6.12's clear_young_dirty_ptes makes in place on arm64 (pgtable.h:1797-1806:
+        MADV_FREE's, without write-protect; the entry is cleaned live, no break, and arm64 has
+        no lazy-MMU batch in 6.12 for a clean to be written over): an entry outside a block,
+        and the entries of a contiguous block all 16 of which the round cleans with the same
+        flags, kept folded as contpte_clear_young_dirty_ptes keeps it ("We can safely clear
+        access/dirty without needing to unfold", contpte.c:366-393).  A block cleaned in part
+        is broken and unfolded as before: contpte_clear_young_dirty_ptes would widen the
+        clean to the whole block, which a transaction's intents do not ask for."""
+        flags = {ptep: (wrprotect, mkold) for _, ptep, wrprotect, mkold in cleans if not wrprotect}
+        kept = set()
+        for ptep, f in flags.items():
+            first = ptep & ~(CONT_PTES - 1)
+            if not (self.contpte and _valid_cont(self._get(ptep))) \
+                    or all(flags.get(first + j) == f for j in range(CONT_PTES)):
+                kept.add(ptep)
+        return kept
+
+    def txn_clean_run(self, vma, addr: int, ptep: int, nr: int, mkold: bool) -> list:
+        """A run of cleans in place (txn_clean_in_place), each entry by __clear_young_dirty_pte's
+        cmpxchg loop (pgtable.h:1366-1383), keeping PTE_CONT (Accessed and Dirty are not
+        attributes D8.17 asks break-before-make for): a Dirty the hardware sets between the
+        read and the write makes the cmpxchg fail and is read again, so the returned old
+        entry is exact (G2).  6.12 itself, asked for both flags, stores the cleaned entry
+        with a plain __set_pte (pgtable.h:1392-1393), which may overwrite such a Dirty
+        (op-madv-free.litmus); the transaction promises the exact old entry, so it takes
+        the loop.  Each old entry of a block carries the block's Accessed and Dirty
+        (_gather_blocks: contpte_ptep_get, contpte.c:155-180), so the commit owes the
+        flush of every entry of a block that had anything to clean: a translation of any
+        of them may have been made from a dirty sibling (D8.7.1)."""
+        olds = []
+        for p in range(ptep, ptep + nr):
+            pte = self._get(p)
+            while pte & _PAGE_PRESENT and (pte_dirty(pte) or mkold and pte_young(pte)):
+                new = pte_mkclean(pte & ~_PAGE_ACCESSED if mkold else pte)
+                found = self._cmpxchg(p, pte, new)
+                if found == pte:
+                    break
+                pte = found
+            olds.append(pte)
+        return _gather_blocks(ptep, olds)
+
     def txn_round_begin(self, mm, rewritten: list) -> None:
         """Every contiguous block an entry of `rewritten` lies in is unfolded, all at once:
         contpte_convert's break for each (contpte.c:58-64), then one flush of the blocks
@@ -869,6 +903,21 @@ class Arm64(GenericArch):
         if pte & PTE_CONT:
             text += " CONT"
         return text
+
+
+def _gather_blocks(ptep: int, olds: list) -> list:
+    """The old entries of [ptep, ptep + len(olds)), each of a contiguous block given the
+    Accessed and Dirty of the block's entries among them: a store through a block's TLB
+    entry dirtied whichever entry it was made from (D8.7.1), so each old entry of a block
+    reports the block's, as contpte_ptep_get does (contpte.c:155-180) and as
+    get_and_clear_full_ptes merges them."""
+    gathered: dict[int, int] = {}
+    for i, old in enumerate(olds):
+        if _valid_cont(old):  # pte_dirty of each: a hardware Dirty is PTE_RDONLY clear with PTE_WRITE
+            first = (ptep + i) & ~(CONT_PTES - 1)
+            gathered[first] = gathered.get(first, 0) | old & _PAGE_ACCESSED | (_PAGE_DIRTY if pte_dirty(old) else 0)
+    return [_gather_into(old, gathered[(ptep + i) & ~(CONT_PTES - 1)]) if _valid_cont(old) else old
+            for i, old in enumerate(olds)]
 
 
 def _gather_into(pte: int, bits: int) -> int:

@@ -406,6 +406,18 @@ class GenericArch:
     txn_unmap_run = None  # or (mm, addr, ptep, nr) -> the nr old entries: a run of unmaps
                           # cleared with the backend's batch accessor (arm64); else one by one
 
+    def txn_clean_in_place(self, mm, cleans: list) -> set:
+        """Of the round's clean intents ((addr, ptep, wrprotect, mkold)), the pteps of those
+        this backend cleans in place, on the live entry (txn_clean_run; never one with
+        wrprotect), where the generic commit breaks the entry and makes it clean once the
+        break is flushed.  None by default: the generic clear_young_dirty_ptes writes the
+        cleaned entry over its own unflushed clear inside a lazy-MMU section
+        (include/linux/pgtable.h:489-511, 6.12: the MADV_FREE finding, op-madv-free.litmus)."""
+        return set()
+
+    txn_clean_run = None  # or (vma, addr, ptep, nr, mkold) -> the nr old entries, each exact:
+                          # a run of cleans made in place (arm64)
+
     # ---- what the explorer's invariants ask of the hardware --------------------------------
     def cached_translations(self, mm, va: int):
         """Translations of (mm, va) the hardware holds outside the per-CPU TLBs (which every

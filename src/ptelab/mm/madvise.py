@@ -149,7 +149,9 @@ def madvise_free_txn(vma, start: int, end: int) -> None:
     that ages it too.  The commit clears those entries, issues the batch and one flush,
     and only then writes them back clean and old, before unlock: the cleaned entry is
     never written over an unflushed clear, which the generic clear_young_dirty_ptes does
-    inside its lazy section (the MADV_FREE finding, litmus/op-madv-free.litmus)."""
+    inside its lazy section (the MADV_FREE finding, litmus/op-madv-free.litmus).  arm64
+    cleans in place instead (no lazy-MMU batch there in 6.12), whole contiguous blocks
+    folded (Arm64.txn_clean_run, contpte.c:366-393), with the same one flush."""
     mm = vma.mm
     mem = mm.machine.mem
     swapped = []
