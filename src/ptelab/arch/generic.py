@@ -132,6 +132,12 @@ class GenericArch:
         a walk that reads more entries than the one it announced (arm64's contiguous block).
         Nothing when run sequentially."""
 
+    def _only_read(self, loc) -> None:
+        """The access announced at the last scheduling point as a write of `loc` only read it
+        (an ldarx whose stdcx. was not needed, a hash search that filled no TLB entry): the
+        step's footprint says a read, unless the step writes `loc` later on.  Nothing when run
+        sequentially."""
+
     def _defer(self, ptep: int) -> None:
         """A write of the entry is owed but deferred (queued in a hypervisor batch): the
         running operation counts as having written it.  Nothing when run sequentially."""

@@ -60,6 +60,7 @@ class HashMmu(GenericArch):
                 writable = self.hpt.entry(slot)[1] & HPTE_R_PP == PP_RW
                 if writable or not write:
                     return self._fill_from(cpu, mm, va, slot, writable)
+            self._only_read(("tlb", cpu.id))  # nothing filled (a fill says so itself: fill_tlb)
             if self.hash_page(mm, va, vpn, write) == HASH_PAGE_FAULT:
                 return None
         return None
@@ -72,6 +73,8 @@ class HashMmu(GenericArch):
         slot = self.hpt.find(vpn)
         if slot >= 0:
             self._fill_from(cpu, mm, va, slot, self.hpt.entry(slot)[1] & HPTE_R_PP == PP_RW)
+        else:
+            self._only_read(("tlb", cpu.id))
 
     # ---- what the explorer's invariants and the state machines ask of the hardware ---------
     def hashed(self, pte: int) -> bool:

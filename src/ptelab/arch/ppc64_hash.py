@@ -175,13 +175,16 @@ class Ppc64Hash(HashMmu):
         table = self.tables[table_pfn]
         i = (va >> PAGE_SHIFT) & PTE_INDEX_MASK
         # __hash_page_4K retries while another CPU holds BUSY (hash_4k.c:40-41): the step waits for it
-        self._sched(("pte", (table_pfn << 9) | i), True, "hash_page: ldarx/stdcx. sets BUSY", busy_wait=True)
+        loc = ("pte", (table_pfn << 9) | i)
+        self._sched(loc, True, "hash_page: ldarx/stdcx. sets BUSY", busy_wait=True)
         old = table[i]
+        access = _PAGE_PRESENT | _PAGE_USER | (_PAGE_RW if write else 0)  # hash_utils.c:1562
+        if old & (_PAGE_BUSY | _PAGE_INVALID) or access & ~old:
+            self._only_read(loc)  # the ldarx only: no stdcx. (hash_4k.c:38-46)
         if old & _PAGE_BUSY:
             return HASH_OK  # another CPU is hashing it: retry
         if old & _PAGE_INVALID:
             return self._fault_on_invalid(table_pfn, i)
-        access = _PAGE_PRESENT | _PAGE_USER | (_PAGE_RW if write else 0)  # hash_utils.c:1562
         if access & ~old:  # check_pte_access (hash_4k.c:43)
             return HASH_PAGE_FAULT
         new = old | _PAGE_BUSY | _PAGE_ACCESSED | (_PAGE_DIRTY if write else 0)

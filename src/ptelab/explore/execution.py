@@ -221,6 +221,12 @@ class Execution:
             fp = self.step.footprint
             fp[loc] = fp.get(loc, False) or write
 
+    def only_read(self, loc):
+        """The step in progress announced a write of loc and only read it: its footprint says
+        a read (a write of loc later in the step, through `touch`, says a write again)."""
+        if self.active and not self.replaying and self.step.footprint.get(loc):
+            self.step.footprint[loc] = False
+
     def checked(self, loc):
         """The checks after the step in progress read loc (explore/invariants.py): a read
         of the step."""

@@ -55,6 +55,13 @@ def explorable_class(cls: type) -> type:
         def _touch(self, loc, write):
             self.ctl.touch(loc, write)
 
+        def _only_read(self, loc):
+            self.ctl.only_read(loc)
+
+        def fill_tlb(self, cpu, mm, va, ptep, pfn, writable, gen=None, seq=None):
+            self.ctl.touch(("tlb", cpu.id), True)  # whether or not the point announced it
+            return cls.fill_tlb(self, cpu, mm, va, ptep, pfn, writable, gen, seq)
+
         def _busy_clear(self, ptep, bits=True):
             """The step may run only while the entry's software lock bit (or `bits`) is clear."""
             table, i = self.tables[ptep >> PTE_TABLE_SHIFT], ptep & PTE_INDEX_MASK
