@@ -309,3 +309,44 @@ def test_mremap_moving_a_pinned_page_ends_the_promise_at_its_old_address(tmp_pat
     assert machine.pins == [(mm, a, frame)]
     new = do_mremap(mm, a, 3 * PAGE_SIZE, 3 * PAGE_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED, 0x20000000)
     assert new != a and pte_pfn(mm.entry(new)) == frame and machine.pins == []
+
+
+LAZY = """PTE lazy
+{
+  A: anon rw, young, dirty, value 5;
+}
+P0 @ cpu0 {
+  int r = read(A);
+}
+forbid any_invariant
+"""
+
+
+@pytest.mark.parametrize("api", ["legacy", "txn"])
+@pytest.mark.parametrize("flags", [0, gup.FOLL_GET, PIN_W])
+def test_reclaim_keeps_a_referenced_clean_madv_free_page(tmp_path, api, flags):
+    """6.12 try_to_unmap_one discards a clean MADV_FREE'd page only if its references are
+    reclaim's isolation and its mappings (mm/rmap.c:1881-1894): one GUP-fast took (a pin or
+    a FOLL_GET reference) keeps it mapped, swap-backed again (:1896-1908), its data whole."""
+    from ptelab.machine.memory import PG_swapbacked
+    from ptelab.mm.madvise import MADV_FREE, do_madvise
+    from ptelab.mm.vmscan import shrink_page
+
+    path = tmp_path / "lazy.litmus"
+    path.write_text(LAZY)
+    test = load(path)
+    machine = boot("x86", cpus=test.scenario.ncpus, debug=False)
+    machine.api = api
+    world = test.scenario.build(machine, debug=False)
+    mm, kernel, a = world.state["mms"]["mm"], world.state["kernel"], world.state["va"]["A"]
+    page = pte_pfn(mm.entry(a))
+    if flags:
+        assert gup.gup_fast(mm, a, 1, flags) == [page]
+    do_madvise(mm, a, PAGE_SIZE, MADV_FREE)
+    assert not machine.mem.flags[page] & PG_swapbacked and not pte_dirty(mm.entry(a))
+    freed = shrink_page(kernel, page)
+    if not flags:  # discarded: the address reads zeroes
+        assert freed and mm.entry(a) == 0
+        return
+    assert not freed and pte_pfn(mm.entry(a)) == page and machine.mem.data[page] == 5
+    assert machine.mem.flags[page] & PG_swapbacked

@@ -308,8 +308,9 @@ def _unmapped(kernel, mm, page: int, pteval: int, swap_entry, duplicated: bool =
     """What try_to_unmap_one does once the entry is cleared (6.12 mm/rmap.c:1809-1810,
     1845-1956), shared by the accessor and txn versions: Dirty moves to the page; the entry
     to write back: the swap entry (swap_duplicate'd here unless `duplicated`), the old
-    entry of a MADV_FREE'd page written since (made swap-backed again: kept mapped), or
-    None (a clean lazily-freed page is discarded, a file page dropped)."""
+    entry of a MADV_FREE'd page written since or referenced by someone else (a GUP
+    reference or pin: made swap-backed again, kept mapped), or None (a clean
+    lazily-freed page is discarded, a file page dropped)."""
     mem = mm.machine.mem
     arch = mm.machine.arch
     lazyfree = mem.flags[page] & PG_anon and not mem.flags[page] & PG_swapbacked
@@ -320,10 +321,16 @@ def _unmapped(kernel, mm, page: int, pteval: int, swap_entry, duplicated: bool =
     if not mem.flags[page] & PG_anon:
         return None
     if lazyfree:
-        if mem.flags[page] & PG_dirty:
-            mem.flags[page] |= PG_swapbacked
-            return pteval
-        return None
+        # 6.12 mm/rmap.c:1861-1908: the refcount is read after the clear (smp_mb, :1866-1870,
+        # pairs with GUP-fast's increment then recheck of the entry); a clean page is
+        # discarded only if its references are isolation's and its mappings' (:1881-1894);
+        # else (written since, or another reference: a GUP one or a pin) the entry goes back
+        # and the page is swap-backed again (:1896-1908)
+        mm.machine.shared(("frame", page), False)
+        if mem.refcount[page] == 1 + mem.mapcount[page] and not mem.flags[page] & PG_dirty:
+            return None
+        mem.flags[page] |= PG_swapbacked
+        return pteval
     if not duplicated:
         kernel.swap.swap_duplicate(swap_entry)
     return swp_entry_to_pte(swap_entry)
