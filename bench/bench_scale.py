@@ -6,8 +6,9 @@ Each scenario of bench/scenarios/ (two CPUs fault on one page and on two, three 
 one page, the seed's mprotect race with a third CPU writing, change_protection on four pages,
 four CPUs fault on one page) is searched exhaustively (DPOR with sleep sets, debug mode on, one
 core), each search capped at --seconds.  One line per scenario and architecture: executions,
-executions a sleep set cut short, distinct final states, complete or the bound that cut it, and
-seconds.  A search cut by --seconds is a lower bound of the work, never an "ok".
+executions a sleep set cut short, distinct final states, complete or the bound that cut it,
+seconds, CPU seconds and executions per CPU second (the machine is shared: the cap is
+wall-clock).  A search cut by --seconds is a lower bound of the work, never an "ok".
 
 With --classic each search is also run with classic DPOR (explore/dpor.py `optimal=False`:
 Flanagan and Godefroid's backtrack sets instead of wakeup trees), row after row, to compare
@@ -34,18 +35,18 @@ ORDER = ("fault-2cpu-1page", "fault-2cpu-2pages", "fault-3cpu-1page", "seed-mpro
 
 
 def search(test, arch: str, seconds: float, merge: bool = False, optimal: bool = True) -> tuple:
-    """One exhaustive search: (the Search, distinct final states, cut, seconds)."""
+    """One exhaustive search: (the Search, distinct final states, cut, seconds, CPU seconds)."""
     finals = set()
 
     def seen(result):
         if result.final is not None:
             finals.add(repr(sorted(result.final.items())))
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     s = Exhaustive(test.scenario, arch, Bounds(seconds=seconds), merge=merge, optimal=optimal).run(seen)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     cut = ", ".join(sorted(s.cut)) or "complete"
-    return s, len(finals), cut, elapsed
+    return s, len(finals), cut, elapsed, cpu
 
 
 def main() -> None:
@@ -59,17 +60,17 @@ def main() -> None:
     names = args.only or list(ORDER)
     modes = ["DPOR"] + (["classic"] if args.classic else []) + (["merged"] if args.merge else [])
     print(f"| {'scenario':<26} | {'arch':<16} | {'search':<7} | {'executions':>10} | {'sleep-cut':>9} | {'merged':>7} "
-          f"| {'states':>7} | {'final states':>12} | {'cut':<10} | {'s':>6} |")
+          f"| {'states':>7} | {'final states':>12} | {'cut':<10} | {'s':>6} | {'CPU s':>6} | {'exec/CPU s':>10} |")
     print(f"|{'-' * 28}|{'-' * 18}|{'-' * 9}|{'-' * 11}:|{'-' * 10}:|{'-' * 8}:|{'-' * 8}:|{'-' * 13}:|{'-' * 12}|"
-          f"{'-' * 7}:|")
+          f"{'-' * 7}:|{'-' * 7}:|{'-' * 11}:|")
     for name in names:
         test = load(str(SCENARIOS / f"{name}.litmus"))
         for arch in args.arch.split(","):
             for mode in modes:
-                s, finals, cut, seconds = search(test, arch, args.seconds, mode == "merged", mode != "classic")
+                s, finals, cut, seconds, cpu = search(test, arch, args.seconds, mode == "merged", mode != "classic")
                 print(f"| {name:<26} | {arch:<16} | {mode:<7} | {s.executions:>10,} "
                       f"| {s.redundant:>9,} | {s.merged:>7,} | {s.states:>7,} | {finals:>12} | {cut:<10} "
-                      f"| {seconds:>6.1f} |", flush=True)
+                      f"| {seconds:>6.1f} | {cpu:>6.1f} | {s.executions / max(cpu, 1e-9):>10,.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -87,8 +87,9 @@ def test_a_wakeup_sequence_covered_by_a_branch_is_not_inserted_and_others_are_ad
 
 
 # Faults on a hash MMU: hash_page's ldarx that finds the entry not present, busy or not
-# writable stores nothing, and a hash search that fills no TLB entry writes none: their
-# steps only read those locations (explore/execution.py only_read)
+# writable stores nothing, a hash search that fills no TLB entry writes none, and a tlbie
+# writes only the TLBs that hold the page: those steps only read the others
+# (explore/execution.py only_read)
 PAGES = ('anon rw, old, clean', 'anon rw, young, clean', 'anon rw, young, clean, hashed', 'anon none',
          'anon ro, young, clean, vma rw', 'file "f" shared, ro, young, dirty, vma rw')
 ACCESSES = ("int r{i} = read(A);", "write(A, {i});")
@@ -117,7 +118,7 @@ forbid any_invariant
 def fault_texts(draw):
     """A CPU accesses a page that is missing, read-only, old or clean, so that hash_page and
     the Linux fault run; another CPU accesses it too, or runs mprotect's start/commit on it,
-    or the MMU may fill cpu1's TLB from the hash table."""
+    or the MMU may fill cpu1's TLB from the hash table; cpu1's TLB may hold the page."""
     page = draw(st.sampled_from(PAGES))
     blocks = [draw(st.sampled_from(ACCESSES)).format(i=1)]
     other = draw(st.sampled_from(["access", "mprotect", "fill"] if "none" not in page else ["access", "fill"]))
@@ -126,6 +127,8 @@ def fault_texts(draw):
     elif other == "mprotect":
         blocks.append(MPROTECT)
     fill = "cpu1 may fill A;" if other == "fill" else ""
+    if "none" not in page and draw(st.booleans()):  # a tlbie then has an entry to drop
+        fill += " cpu1 has A in its TLB;"
     body = "".join(f"P{n} @ cpu{n} {{\n  {block}\n}}\n" for n, block in enumerate(blocks))
     return f'PTE random\n"generated"\n{{\n  A: {page};\n  {fill}\n}}\n{body}forbid any_invariant\n'
 

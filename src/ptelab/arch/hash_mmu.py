@@ -65,6 +65,16 @@ class HashMmu(GenericArch):
                 return None
         return None
 
+    def _flush_everywhere(self, mm, va: int) -> None:
+        """tlbie: every CPU's TLB drops the page.  One that holds no entry for it is only read
+        (the step's footprint says so), so the flush and that CPU's steps commute unless one
+        of them fills the entry."""
+        for cpu, loc in zip(self.machine.cpus, self._all_tlbs):
+            if cpu.tlb.holds(mm.context, va):
+                cpu.tlb.flush_page(mm.context, va)
+            else:
+                self._only_read(loc)
+
     def tlb_prefetch(self, cpu, mm, va: int) -> None:
         """The MMU loads a TLB entry from the hash table on its own; it never runs
         hash_page, which only a real access's interrupt reaches."""

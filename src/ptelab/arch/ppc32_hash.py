@@ -174,6 +174,7 @@ class Ppc32Hash(HashMmu):
         old = table[i]
         access = _PAGE_PRESENT | _PAGE_USER | (_PAGE_RW if write else 0)
         if access & ~old:
+            self._only_read(("pte", ptep))  # the lwarx only, no stwcx. (hash_low.S:118-132, 6.12)
             self._unlock_hash()
             return HASH_PAGE_FAULT
         new = old | _PAGE_ACCESSED | _PAGE_HASHPTE | (_PAGE_DIRTY if write else 0)
@@ -195,6 +196,9 @@ class Ppc32Hash(HashMmu):
                 self.hpte_gen[slot], self.hpte_seq[slot] = self.mem.gen[pfn], seq
                 self._note(f"HPTE slot {slot} rewritten in place: va {va:#x} -> pfn {pfn}")
                 return
+        else:
+            for loc in self._all_tlbs:  # no tlbie: no TLB written
+                self._only_read(loc)
         owner = (mm.context, va)
         slot = hpt.insert(vpn, pfn, rflags, False, owner)
         if slot < 0:
@@ -210,8 +214,7 @@ class Ppc32Hash(HashMmu):
     def _tlbie(self, mm, va: int) -> None:
         """tlbie, broadcast to every CPU's TLB on SMP book3s32."""
         self.counters[TLBIE] += 1
-        for cpu in self.machine.cpus:
-            cpu.tlb.flush_page(mm.context, va)
+        self._flush_everywhere(mm, va)
 
     # ---- flush_hash_pages -----------------------------------------------------------------
     def flush_hash_pages(self, mm, va: int, ptep: int, count: int) -> None:

@@ -180,7 +180,7 @@ class Ppc64Hash(HashMmu):
         old = table[i]
         access = _PAGE_PRESENT | _PAGE_USER | (_PAGE_RW if write else 0)  # hash_utils.c:1562
         if old & (_PAGE_BUSY | _PAGE_INVALID) or access & ~old:
-            self._only_read(loc)  # the ldarx only: no stdcx. (hash_4k.c:38-46)
+            self._only_read(loc)  # READ_ONCE, no pte_xchg (hash_4k.c:36-43, 6.12)
         if old & _PAGE_BUSY:
             return HASH_OK  # another CPU is hashing it: retry
         if old & _PAGE_INVALID:
@@ -266,8 +266,7 @@ class Ppc64Hash(HashMmu):
         # __flush_hash_table_range/native_hpte_invalidate wait until every CPU has done it
         # (Power ISA Book III-S, TLB management)
         self._sched(self._all_tlbs[0], True, "tlbie; tlbsync", also=self._all_tlbs)
-        for cpu in self.machine.cpus:
-            cpu.tlb.flush_page(mm.context, addr)
+        self._flush_everywhere(mm, addr)
 
     def hpte_need_flush(self, mm, addr: int, pte: int) -> None:
         batch = self.machine.this_cpu.arch_state
