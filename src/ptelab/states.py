@@ -248,6 +248,38 @@ def replay(arch: str, path) -> Scenario:
     return scenario
 
 
+def walk(arch: str, choices):
+    """Follow a walk of operations from the initial state: each choice is an op's name, or
+    an index into the ops enabled at that step (taken modulo their number, so any integer
+    list is a walk).  Yields (scenario, state, op name, target, rules broken) per step; the
+    scenario is the live one, after the step."""
+    scenario = Scenario(arch)
+    state = scenario.abstract()
+    for choice in choices:
+        if isinstance(choice, str):
+            op = OPS_BY_NAME[choice]
+        else:
+            enabled = [op for op in OPS if op.enabled(state)]
+            op = enabled[choice % len(enabled)]
+        scenario.marks.clear()
+        scenario.apply(op)
+        target = scenario.abstract()
+        yield scenario, state, op.name, target, tuple(sorted(set(scenario.marks)))
+        state = target
+
+
+def first_unlisted(sm: StateMachine, choices, listed=None):
+    """The first step of a walk (see walk) that the derived machine does not list, as
+    (step index, state, op name, target, rules), or None when it lists every step.
+    `listed` is sm's transitions as a set, for a caller that asks many times."""
+    if listed is None:
+        listed = {(t.source, t.op, t.target, t.rules) for t in sm.transitions}
+    for i, (_, state, op, target, rules) in enumerate(walk(sm.arch, choices)):
+        if (state, op, target, rules) not in listed:
+            return i, state, op, target, rules
+    return None
+
+
 _DERIVED: dict[tuple[str, int], StateMachine] = {}
 
 

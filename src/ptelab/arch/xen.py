@@ -284,6 +284,24 @@ class Xen(X86):
         ptep = mm.pte_offset(va)
         return 0 if ptep is None else self.entry_written_at(ptep)
 
+    def abstract_caches(self, mm, addr: int) -> str:
+        """The mmu_update requests queued for the entry, when there are any, even if they
+        would write what it holds (a cpu1 access then sets Accessed in the table, which
+        MMU_NORMAL_PT_UPDATE overwrites at issue); "preserving A/D" when each one is
+        MMU_PT_UPDATE_PRESERVE_AD (ptep_modify_prot_commit, mmu_pv.c:359-373), which keeps
+        what the walker sets meanwhile (apply_update)."""
+        ptep = mm.pte_offset(addr)
+        queued = [] if ptep is None else self._buffer().queued(ptep)
+        if not queued:
+            return "-"
+        preserving = all(cmd == MMU_PT_UPDATE_PRESERVE_AD for cmd, _ in queued)
+        return "mmu_update queued" + (" preserving A/D" if preserving else "")
+
+    @staticmethod
+    def kernel_view_cache(pte_class: str, hashed: bool, cache: str) -> str:
+        """Nothing: the kernel view names a queued write by what it writes (kernel_key)."""
+        return ""
+
     def pending_invalidation(self, mm, addr: int) -> bool:
         """Is a TLB flush covering (mm, addr) queued in this CPU's multicall buffer?  In lazy
         mode flush_tlb_* only queue their MMUEXT op (xen_mc_issue(XEN_LAZY_MMU),
