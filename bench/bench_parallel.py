@@ -12,10 +12,11 @@ counterexamples), and the speed-up.  Meaningful for searches over 10 s, on a mac
 Where the cores are shared (Linux's autogroup scheduling gives a session's processes one share
 between them, however many they are: /proc/sys/kernel/sched_autogroup_enabled), the wall-clock
 ratio measures the machine's load.  --model adds what the split search would take with
---workers idle cores, from CPU time: the split and each unit timed in this process (CPU
-seconds), the units dealt to the workers in order as a pool deals them (each to the first free),
-the last worker's finish: the ratio of the sequential search's CPU seconds to that.  A model,
-marked as one, never a measurement.
+--workers idle cores, from CPU time, each part timed in this process: the sequential search's
+first SEQUENTIAL_FIRST seconds and the split of what it left, then the subtree it goes on with
+and the units, dealt to the workers in order as a pool deals them (each to the first free),
+until the last worker's finish: the ratio of the sequential search's CPU seconds to that.  A
+model, marked as one, never a measurement.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ import time
 from pathlib import Path
 
 from ptelab.explore.dpor import Bounds, Exhaustive
-from ptelab.explore.parallel import explore_unit, split
+from ptelab.explore.parallel import begin, explore_unit, path, resume, split
 from ptelab.litmus import load
 from ptelab.litmus.check import Tally
+from ptelab.litmus.parallel import SEQUENTIAL_FIRST
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 ORDER = ("fault-3cpu-1page", "seed-mprotect-3cpu", "fault-2cpu-2pages", "change-protection-4pages")
@@ -40,19 +42,28 @@ def seen(r) -> tuple:
 
 
 def modelled(test, arch: str, workers: int) -> tuple[float, float]:
-    """(the sequential search's CPU seconds, the split search's on `workers` idle cores)."""
+    """(the sequential search's CPU seconds, the split search's on `workers` idle cores): the
+    sequential search's first SEQUENTIAL_FIRST seconds, the split of what it left, then the
+    subtree it goes on with (this process) and the units, dealt in order to the first free."""
     start = time.process_time()
     Exhaustive(test.scenario, arch, Bounds()).run(Tally(test, True))
     sequential = time.process_time() - start
     start = time.process_time()
-    units = split(test.scenario, arch, Bounds(), workers, lambda: Tally(test, True, schedules=True)).units
-    top = time.process_time() - start
+    tally = Tally(test, True)
+    _, stopped = begin(test.scenario, arch, Bounds(), SEQUENTIAL_FIRST, tally)
+    if stopped is None:
+        return sequential, time.process_time() - start
+    cut = split(test.scenario, arch, Bounds(), workers, lambda: Tally(test, True, schedules=True), path=path(stopped))
+    first = time.process_time() - start
+    start = time.process_time()
+    resume(stopped, cut.floor, tally)
     free = [0.0] * workers  # when each worker is next free
-    for unit in units:
+    heapq.heappush(free, heapq.heappop(free) + time.process_time() - start)
+    for unit in cut.units:
         start = time.process_time()
         explore_unit(test.scenario, arch, Bounds(), unit, Tally(test, True, schedules=True))
         heapq.heappush(free, heapq.heappop(free) + time.process_time() - start)
-    return sequential, top + max(free)
+    return sequential, first + max(free)
 
 
 def main() -> None:

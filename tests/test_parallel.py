@@ -3,6 +3,7 @@ cluster (explore/cluster.py): sound (every final state and outcome naive enumera
 and deterministic (the verdict, the final states, the outcomes and the counterexamples shown
 are those of one process)."""
 
+import itertools
 import json
 import re
 import sys
@@ -31,6 +32,14 @@ def split_at_once(monkeypatch):
     monkeypatch.setattr(litmus_parallel, "SEQUENTIAL_FIRST", 0)
 
 
+def _stop_after(monkeypatch, executions: int) -> None:
+    """The sequential search first (litmus/parallel.py) stops after this many executions:
+    the time it is given, counted in looks at the clock (one an execution)."""
+    ticks = itertools.count()
+    monkeypatch.setattr(parallel, "_clock", lambda: next(ticks))
+    monkeypatch.setattr(litmus_parallel, "SEQUENTIAL_FIRST", executions)
+
+
 def _seen(r) -> tuple:
     """What must not depend on the workers: the counterexamples in the order they are shown."""
     return (r.verdict, set(r.states), dict(r.outcomes).keys(), r.problems and r.verdict,
@@ -57,11 +66,45 @@ def test_a_failure_shows_the_counterexample_one_process_shows(tmp_path):
     assert _seen(one) == _seen(two) and two.counterexamples
 
 
+@pytest.mark.parametrize("name,arch,executions", [
+    ("seed-mprotect", "ppc64-2.6.27", 1), ("zap-dirty-shared-noflush", "x86", 3),
+    ("zap-dirty-shared-noflush", "ppc64-6.12", 40), ("op-zap-page-range", "arm64", 2),
+    ("mremap-fault-old-address", "x86", 5), ("rule-lock-held", "ppc64-2.6.27", 1)])
+def test_a_sequential_search_stopped_goes_on_split_and_shows_what_one_shows(monkeypatch, name, arch, executions):
+    test = load(SUITE / f"{name}.litmus")
+    one = test.check(arch)
+    paths = []
+    real = litmus_parallel.split
+    monkeypatch.setattr(litmus_parallel, "split", lambda *a, **k: paths.append(k["path"]) or real(*a, **k))
+    _stop_after(monkeypatch, executions)
+    two = test.check(arch, workers=2)
+    assert paths and paths[0] and one.executions > executions  # it was stopped, and went on
+    assert _seen(one) == _seen(two) and two.complete
+
+
+def test_the_split_of_a_stopped_search_leaves_it_the_subtree_it_is_in(monkeypatch):
+    from ptelab.explore.parallel import begin, path, resume
+    test = load(SUITE / "zap-dirty-shared-noflush.litmus")
+    _stop_after(monkeypatch, 30)
+    ran = []
+    first, stopped = begin(test.scenario, "x86", Bounds(), 30, lambda r: ran.append(list(r.schedule)))
+    assert stopped is not None and first.executions == len(ran) == 30
+    taken = path(stopped)
+    cut = split(test.scenario, "x86", Bounds(), 2, lambda: (lambda result: None), path=taken)
+    below = tuple(c for c, *_ in taken[:cut.floor])
+    units = [tuple(c for c, *_ in u) for u in cut.units]
+    assert 0 < cut.floor < len(taken) and len(units) >= 2 * parallel.UNITS_PER_WORKER
+    assert not any(u[:len(below)] == below or below[:len(u)] == u for u in units)  # not its subtree
+    assert not any(s[:len(u)] == u for u in units for s in ran)  # nor what it explored
+    resume(stopped, cut.floor, lambda r: ran.append(list(r.schedule)))
+    assert len(ran) > 30 and all(tuple(s[:cut.floor]) == below for s in ran[30:])  # its subtree, and only it
+
+
 def test_the_split_pins_each_unit_below_the_top():
     test = load(SUITE / "zap-dirty-shared-noflush.litmus")
     cut = split(test.scenario, "x86", Bounds(), 2, lambda: (lambda result: None))
     units = cut.units
-    paths = [tuple(c for c, _ in u) for u in units]
+    paths = [tuple(c for c, *_ in u) for u in units]
     assert len(units) >= 2 * parallel.UNITS_PER_WORKER and len(set(paths)) == len(units)  # distinct paths
     assert not any(p != q and q[:len(p)] == p for p in paths for q in paths)  # disjoint subtrees
     assert len({len(u) for u in units}) > 1  # cut at a fork, not at a depth
@@ -90,6 +133,9 @@ def test_one_cell_and_two_jobs_print_what_one_job_prints(tmp_path, capsys, monke
         outs.append((status, _normal(capsys.readouterr().out)))
     assert outs[0] == outs[1] and outs[0][0] == 1 and "--replay" in outs[0][1]
     assert split_searches == ["ppc64-2.6.27"]  # the one cell, with two jobs, was split
+    _stop_after(monkeypatch, 2)  # the sequential search first, stopped, on with the pool's processes
+    assert main(["litmus", str(path), "--arch", "ppc64-2.6.27", "--jobs", "2"]) == 1
+    assert _normal(capsys.readouterr().out) == outs[0][1]
 
 
 def test_json_of_one_search_is_the_same_bar_the_counts(capsys):
@@ -125,6 +171,25 @@ def test_the_split_search_reaches_every_state_and_outcome_naive_enumeration_reac
     assert set(naive.outcomes) == set(split_search.outcomes)
 
 
+# the same for a sequential search stopped after 1 to 3 executions, the rest split: each
+# search capped (a derandomized example's size depends on this function's source)
+@pytest.mark.slow
+@settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(text=litmus_texts(), arch=st.sampled_from(["x86", "arm64", "ppc32", "s390-6.12"]),
+       first=st.integers(1, 3))
+def test_a_stopped_search_split_reaches_every_state_and_outcome_naive_enumeration_reaches(text, arch, first):
+    test = LitmusTest(parse("random.litmus", text))
+    naive = test.check(arch, naive=True, bounds=Bounds(executions=400))
+    assume(naive.complete)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(parallel, "UNITS_PER_WORKER", 1)  # these trees are small: cut high
+        _stop_after(monkeypatch, first)
+        split_search = test.check(arch, workers=2)
+    assert split_search.complete
+    assert set(naive.states) == set(split_search.states)
+    assert set(naive.outcomes) == set(split_search.outcomes)
+
+
 def test_a_small_search_is_not_split(monkeypatch):
     monkeypatch.setattr(litmus_parallel, "SEQUENTIAL_FIRST", 60)
     monkeypatch.setattr(litmus_parallel, "split", None)  # would fail if called
@@ -141,7 +206,7 @@ def test_cluster_without_ray_is_a_usage_error_naming_the_extra(monkeypatch, caps
 
 
 @pytest.mark.slow
-def test_a_local_ray_cluster_shows_what_one_process_shows(tmp_path):
+def test_a_local_ray_cluster_shows_what_one_process_shows(tmp_path, monkeypatch):
     ray = pytest.importorskip("ray", reason="the cluster extra: pip install -e '.[cluster]'")
     from ptelab.explore.cluster import connect
     path = tmp_path / "t.litmus"
@@ -151,6 +216,8 @@ def test_a_local_ray_cluster_shows_what_one_process_shows(tmp_path):
     try:
         for name, arch in ((path, "ppc64-2.6.27"), (SUITE / "zap-dirty-shared-noflush.litmus", "x86")):
             test = load(name)
+            if arch == "x86":
+                _stop_after(monkeypatch, 20)  # the sequential search first, stopped: the rest on the cluster
             one, cluster = test.check(arch), test.check(arch, cluster="local")
             assert _seen(one) == _seen(cluster) and cluster.complete
     finally:

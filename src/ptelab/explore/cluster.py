@@ -18,10 +18,13 @@ class ClusterError(Exception):
 
 
 def ray_map(address: str, fn, payloads: list):
-    """fn(payload) for each payload as a Ray task, yielded as they finish."""
+    """fn(payload) for each payload as a Ray task, submitted now: their results, as they finish."""
     ray = connect(address)
     task = ray.remote(fn)
-    pending = [task.remote(p) for p in payloads]
+    return _as_finished(ray, [task.remote(p) for p in payloads])
+
+
+def _as_finished(ray, pending: list):
     while pending:
         done, pending = ray.wait(pending, num_returns=1)
         yield ray.get(done[0])

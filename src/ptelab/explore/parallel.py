@@ -42,31 +42,94 @@ UNITS_PER_WORKER = 16  # the cut is moved down until there are this many units a
 MAX_DEPTH = 24  # ... or this many forks deep
 
 
-class _Top(Exhaustive):
+def _clock() -> float:
+    return time.perf_counter()
+
+
+class _Pinned(Exhaustive):
+    """A search whose first states are pinned to `path` (per state: the actor that steps, the
+    actors tried before with the footprints of their steps, and the sleep set, each with its
+    step's footprint) and which never backtracks above state `floor`."""
+
+    def __init__(self, scenario, arch: str, bounds: Bounds, path: tuple = (), floor: int = 0, **kw):
+        super().__init__(scenario, arch, bounds, **kw)
+        self.path, self.floor = path, floor
+
+    def on_path(self, i: int) -> bool:
+        """Whether state i being made is the path's (a Subtree never leaves it)."""
+        return i < len(self.path)
+
+    def sleep_at(self, i: int) -> dict:
+        if self.on_path(i):  # as it was where the path was taken (the sequential search's, _Top's)
+            return dict(self.path[i][2])
+        return super().sleep_at(i)
+
+    def _pin(self, i: int, enabled: list[int]) -> int:
+        """The pinned state i, its frame just made by Exhaustive.choose: the path's step."""
+        choice, done, _ = self.path[i]
+        frame = self.stack[-1] if len(self.stack) > i else None
+        if frame is None or choice not in enabled or choice in frame.sleep:
+            raise RuntimeError(f"a pinned step {i} ({choice}) cannot run there: the split is inconsistent")
+        frame.choice, frame.done = choice, dict(done)
+        return choice
+
+    def _next_prefix(self) -> bool:
+        for frame in self.stack[:self.floor]:  # never backtrack above the floor: others do
+            frame.backtrack, frame.wut = set(), []
+        return super()._next_prefix()
+
+
+class _Top(_Pinned):
     """The search above the `depth`-th fork: every awake enabled actor at every state; a state
     with more than one actor awake after `depth` forks is recorded as a unit (the path, and the
-    actors tried at each state of it with the footprints of their steps) and the execution
-    stops there."""
+    actors tried and asleep at each state of it, with the footprints of their steps) and the
+    execution stops there.  With a `path` (the sequential search's, stopped: begin()), its first
+    execution follows it, each state's actors tried by the sequential search counted as tried,
+    and the state of it at the cut is not a unit: the sequential search goes on below it
+    (`going_on`, resume()); a path that ends above the cut is not handed on again (`replaying`)."""
 
-    def __init__(self, scenario, arch: str, bounds: Bounds, depth: int, **kw):
-        super().__init__(scenario, arch, bounds, optimal=False, **kw)  # every actor: no wakeup trees
+    def __init__(self, scenario, arch: str, bounds: Bounds, depth: int, path: tuple = (), **kw):
+        super().__init__(scenario, arch, bounds, path, optimal=False, **kw)  # every actor: no wakeup trees
         self.depth = depth
         self.units: list[tuple] = []
         self.leftmost = False  # the first unit is the first execution's: the sequential search's first subtree
+        self.going_on = len(path)  # the state of the path where the sequential search goes on (Split.floor)
+        self.replaying = bool(path)  # the first execution, which follows the path
+
+    def on_path(self, i: int) -> bool:
+        return self.replaying and i < len(self.path)
 
     def choose(self, ex, i: int, enabled: list[int]):
         new = i >= len(self.stack)
         if new and self._forks(i) == self.depth and len(self._awake(i, enabled)) > 1:
+            if self.on_path(i):  # the sequential search's own subtree
+                self.going_on, self.replaying = i, False
+                return None
             if not self.units and self.search.executions == self.search.redundant == 0:
                 self.leftmost = True
-            self.units.append(tuple((frame.choice, dict(frame.done)) for frame in self.stack))
+            self.units.append(tuple((frame.choice, dict(frame.done), dict(frame.sleep)) for frame in self.stack))
             return None
         choice = super().choose(ex, i, enabled)
+        if new and self.on_path(i):
+            choice = self._pin(i, enabled)
         if new and choice is not None:
             frame = self.stack[-1]
             frame.backtrack = set(enabled)  # every actor: _next_prefix skips the asleep
         return choice
 
+    def handed(self, on_result):
+        """on_result, but for the path's own execution (the sequential search ran it)."""
+        def hand(result):
+            if self.replaying:
+                self.replaying = False
+                self.search.executions -= 1
+                if result.cut:
+                    self.search.cut[result.cut] -= 1
+                    if not self.search.cut[result.cut]:
+                        del self.search.cut[result.cut]
+                return
+            on_result(result)
+        return hand
 
     def _awake(self, i: int, enabled) -> list[int]:
         sleep = self.sleep_at(i)
@@ -77,41 +140,72 @@ class _Top(Exhaustive):
         return sum(len(frame.enabled) - len(frame.enabled & frame.sleep.keys()) > 1 for frame in self.stack[:i])
 
 
-class Subtree(Exhaustive):
+class Subtree(_Pinned):
     """DPOR below one unit: its first states pinned to the unit's path."""
 
     def __init__(self, scenario, arch: str, bounds: Bounds, unit: tuple, **kw):
-        super().__init__(scenario, arch, bounds, **kw)
-        self.unit = unit
+        super().__init__(scenario, arch, bounds, unit, len(unit), **kw)
 
     def choose(self, ex, i: int, enabled: list[int]):
-        if i >= len(self.stack) and i < len(self.unit):
-            choice, done = self.unit[i]
+        if i >= len(self.stack) and self.on_path(i):
             if super().choose(ex, i, enabled) is None:
                 raise RuntimeError(f"a unit's state {i} has every actor asleep: the split is inconsistent")
-            frame = self.stack[-1]
-            if choice not in enabled or choice in frame.sleep:
-                raise RuntimeError(f"a unit's step {i} ({choice}) cannot run there: the split is inconsistent")
-            frame.choice, frame.done, frame.backtrack = choice, dict(done), set()
+            choice = self._pin(i, enabled)
+            self.stack[-1].backtrack = set()
             return choice
         return super().choose(ex, i, enabled)
 
-    def _next_prefix(self) -> bool:
-        for frame in self.stack[:len(self.unit)]:  # never backtrack above the unit: the top did
-            frame.backtrack, frame.wut = set(), []
-        return super()._next_prefix()
+
+class _Stopped(Exception):
+    """The sequential search's first seconds are over."""
+
+
+def begin(scenario, arch: str, bounds: Bounds, seconds: float, on_result, **kw):
+    """The sequential search (explore/dpor.py), for `seconds`: (its Search, None) if it ended,
+    else (its Search so far, the search itself, stopped after an execution: path() is the
+    `path` for split, and resume() goes on with it below the cut)."""
+    search = _Pinned(scenario, arch, bounds, **kw)
+    due = _clock() + seconds
+
+    def until(result):
+        on_result(result)
+        if _clock() >= due:
+            raise _Stopped
+
+    try:
+        return search.run(until), None
+    except _Stopped:
+        return search.search, search
+
+
+def path(search: Exhaustive) -> tuple:
+    """A stopped sequential search's path: per state, its step, the actors tried before it
+    there and those asleep there, with their footprints (split's `path`)."""
+    return tuple((frame.choice, dict(frame.done), dict(frame.sleep)) for frame in search.stack)
+
+
+def resume(search: _Pinned, floor: int, on_result) -> Search:
+    """A stopped sequential search, gone on with below state `floor` of its path (Split.floor):
+    it explores what is left of the subtree it was in, execution for execution as it would have
+    alone, and never backtracks above it (split's units hold the rest)."""
+    search.floor = floor
+    if not search._next_prefix():
+        return Search()
+    return search.run(on_result)
 
 
 @dataclass
 class Split:
-    units: list[tuple]  # each: per state of its path, (the actor that steps, {actor tried before: footprint})
+    units: list[tuple]  # each: per state of its path, (the actor that steps, {actor tried before: footprint},
+    #                     {actor asleep: footprint})
     search: Search  # the top search's
     tally: object  # what its executions that ended above the cut were handed to
     leftmost: bool  # the first unit is the sequential search's first subtree (split's docstring)
+    floor: int  # with a `path`: the state of it at the cut (its length if it ends above the cut)
 
 
 def split(scenario, arch: str, bounds: Bounds, workers: int, tally, debug: bool = True,
-          spin: bool | None = None) -> Split:
+          spin: bool | None = None, path: tuple = ()) -> Split:
     """The units for `workers` workers (at least UNITS_PER_WORKER each, when the tree is that
     wide), the top search, and the tally (a fresh `tally()` per depth tried) its executions
     that ended above the cut were handed to, each as it ended (a result's world is the
@@ -120,17 +214,24 @@ def split(scenario, arch: str, bounds: Bounds, workers: int, tally, debug: bool 
     When the top search's first execution reached the cut (`leftmost`), the first unit
     is explored as the sequential search explores its first subtree, execution for execution:
     its pinned states are the sequential search's, with nothing tried before and nothing
-    asleep, and DFS finishes a subtree before it backtracks above it."""
+    asleep, and DFS finishes a subtree before it backtracks above it.
+
+    With a `path` (that of a sequential search stopped after an execution, begin()), the units
+    are what that search has not explored, but for the subtree it is in, below state `floor`
+    of its path, which resume() explores: at each state of the path above the cut, the actors
+    it tried there are counted as tried (DFS explored their subtrees), and every other awake
+    actor is tried, as the top search does everywhere.  The path's sleep sets are the
+    sequential search's (optimal DPOR's wake more: dpor.py _explored)."""
     depth = 1
     while True:
         top = _Top(scenario, arch, Bounds(max_steps=bounds.max_steps, preemptions=bounds.preemptions),
-                   depth, debug=debug, spin=spin)
+                   depth, path, debug=debug, spin=spin)
         on_result = tally()
-        search = top.run(on_result)
-        search.redundant -= len(top.units)  # stopped at the cut: not cut by a sleep set
+        search = top.run(top.handed(on_result))
+        search.redundant -= len(top.units) + (top.going_on < len(path))  # stopped at the cut: not cut by a sleep set
         if len(top.units) >= UNITS_PER_WORKER * workers or not top.units or depth >= MAX_DEPTH \
                 or not search.complete:
-            return Split(top.units, search, on_result, top.leftmost)
+            return Split(top.units, search, on_result, top.leftmost, top.going_on)
         depth += 1
 
 
