@@ -11,6 +11,7 @@ from ptelab.arch import ARCHES, boot
 from ptelab.explore.checkpoint import Checkpoint
 from ptelab.explore.dpor import Bounds, Exhaustive, dependent
 from ptelab.explore.execution import Execution
+from ptelab.explore.footprint import HASH_BITS, OTHER_BITS, join
 from ptelab.explore.schedule import ScheduleError, format_schedule, parse_schedule
 from ptelab.litmus import load
 from ptelab.litmus.check import LitmusTest
@@ -148,6 +149,19 @@ def test_dependence_is_a_shared_location_with_a_write():
     assert not dependent({pte: False}, {pte: False})
     assert not dependent({pte: True}, {tlb: True})
     assert dependent({pte: False, tlb: True}, {tlb: False})
+
+
+def test_a_write_of_hash_bits_only_commutes_with_a_read_of_the_other_bits_only():
+    pte = ("pte", 512)
+    assert not dependent({pte: HASH_BITS}, {pte: OTHER_BITS})
+    assert not dependent({pte: OTHER_BITS}, {pte: OTHER_BITS})
+    for other in (True, False, HASH_BITS):  # a write of anything, a read of every bit
+        assert dependent({pte: HASH_BITS}, {pte: other})
+    assert dependent({pte: OTHER_BITS}, {pte: True})
+    # one step's accesses joined: a write of everything wins, a read of every bit over the others'
+    assert join(HASH_BITS, True) is True and join(True, OTHER_BITS) is True
+    assert join(OTHER_BITS, False) is False and join(OTHER_BITS, OTHER_BITS) == OTHER_BITS
+    assert join(False, HASH_BITS) == HASH_BITS
 
 
 def test_schedules_round_trip_and_bad_ones_are_refused():

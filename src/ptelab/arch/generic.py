@@ -138,6 +138,11 @@ class GenericArch:
         step's footprint says a read, unless the step writes `loc` later on.  Nothing when run
         sequentially."""
 
+    def _hash_bits_only(self, loc) -> None:
+        """The step since the last scheduling point, announced as a write of the entry at loc,
+        changed only its hash bits (ppc64's H_PAGE_BUSY, HASHPTE, slot): it commutes with a
+        read of the entry's other bits.  Nothing when run sequentially."""
+
     def _defer(self, ptep: int) -> None:
         """A write of the entry is owed but deferred (queued in a hypervisor batch): the
         running operation counts as having written it.  Nothing when run sequentially."""

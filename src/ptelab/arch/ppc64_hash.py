@@ -188,6 +188,8 @@ class Ppc64Hash(HashMmu):
         if access & ~old:  # check_pte_access (hash_4k.c:43)
             return HASH_PAGE_FAULT
         new = old | _PAGE_BUSY | _PAGE_ACCESSED | (_PAGE_DIRTY if write else 0)
+        if not (new ^ old) & ~_PAGE_HPTEFLAGS:  # Accessed (and Dirty) already set: BUSY only
+            self._hash_bits_only(loc)
         table[i] = new  # ldarx/stdcx.
         self.counters[ATOMIC_RMW] += 1
         rflags = htab_convert_pte_flags(new)
@@ -206,7 +208,9 @@ class Ppc64Hash(HashMmu):
             secondary = bool(self.hpt.v[slot] & HPTE_V_SECONDARY)
             new = (new & ~_PAGE_HPTEFLAGS) | _PAGE_HASHPTE
             new |= (_PAGE_F_SECOND if secondary else 0) | ((slot % HPTES_PER_GROUP) << _PAGE_F_GIX_SHIFT)
-        self._sched(("pte", (table_pfn << 9) | i), True, "hash_page: store, clearing BUSY")
+        self._sched(loc, True, "hash_page: store, clearing BUSY")
+        if not (table[i] ^ new) & ~_PAGE_HPTEFLAGS:  # unless a plain store changed the entry meanwhile
+            self._hash_bits_only(loc)
         table[i] = new & ~_PAGE_BUSY
         return HASH_OK
 

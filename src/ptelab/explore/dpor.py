@@ -6,7 +6,9 @@ DPOR with sleep sets (Flanagan & Godefroid, POPL 2005; Godefroid's sleep sets), 
 optimal with wakeup trees (below):
 
 - two steps are *dependent* when their footprints share a location and one of
-  them writes it (a PTE, a CPU's TLB, a hash-table bucket, a lock, a frame);
+  them writes it (a PTE, a CPU's TLB, a hash-table bucket, a lock, a frame), unless
+  one writes only the hash bits of a PTE and the other reads only its other bits
+  (explore/footprint.py);
 - happens-before is tracked with vector clocks (per location: its last write and
   the reads since); when a step of actor p is dependent on an earlier step of
   another actor q that does not happen before p's previous step, the two could have run the other way round, so p is added to the
@@ -91,6 +93,7 @@ import time
 from dataclasses import dataclass, field
 
 from .execution import Execution, InitialState
+from .footprint import apart, join
 from ..machine.spinlock import RELEASED
 
 PROGRESS_EVERY = 0.2  # seconds between two calls of a search's progress hook
@@ -101,7 +104,7 @@ def dependent(a: dict, b: dict) -> bool:
         a, b = b, a
     for loc, write in a.items():
         other = b.get(loc)
-        if other is not None and (write or other):
+        if other is not None and (write or other) and not apart(write, other):
             return True
     return False
 
@@ -109,8 +112,8 @@ def dependent(a: dict, b: dict) -> bool:
 def _union(into: dict, footprint: dict) -> None:
     """Add a footprint to a union of footprints (a location is written if any wrote it)."""
     for loc, write in footprint.items():
-        if write or loc not in into:
-            into[loc] = write
+        old = into.get(loc)
+        into[loc] = write if old is None else join(old, write)
 
 
 def _may_depend(a: dict | None, b: dict | None) -> bool:
@@ -449,11 +452,11 @@ class Exhaustive:
             clocked = False
             order = type(loc) is tuple and loc[0] == RELEASED  # orders a release and the acquire after it
             for k, q, w, c in reversed(history.get(loc, ())):
-                if not (write or w):
+                if not (write or w) or apart(write, w):
                     continue
                 if not clocked:
                     clocks.append(c)
-                    clocked = w
+                    clocked = w is True  # a write of hash bits only does not cover the reads of the others
                 if order:
                     if clocked:
                         break

@@ -33,6 +33,7 @@ from ..txn import TxnError
 from .checkpoint import Checkpoint
 from .invariants import BUG, DEADLOCK, Invariants, Violation
 from .loops import Cut, Loop
+from .footprint import HASH_BITS, OTHER_BITS, join
 from .points import attach, instrument
 
 
@@ -219,7 +220,8 @@ class Execution:
     def touch(self, loc, write):
         if self.active and not self.replaying:
             fp = self.step.footprint
-            fp[loc] = fp.get(loc, False) or write
+            old = fp.get(loc)
+            fp[loc] = write if old is None else join(old, write)
 
     def only_read(self, loc):
         """The step in progress announced a write of loc and only read it: its footprint says
@@ -227,11 +229,17 @@ class Execution:
         if self.active and not self.replaying and self.step.footprint.get(loc):
             self.step.footprint[loc] = False
 
+    def hash_bits_only(self, loc):
+        """The step in progress, announced as a write of the entry at loc, changed only its
+        hash bits (HASH_BITS)."""
+        if self.active and not self.replaying and self.step.footprint.get(loc) is True:
+            self.step.footprint[loc] = HASH_BITS
+
     def checked(self, loc):
         """The checks after the step in progress read loc (explore/invariants.py): a read
         of the step."""
-        if not self.replaying and self.step is not None:
-            self.step.footprint.setdefault(loc, False)
+        if not self.replaying and self.step is not None:  # of an entry, the checks read no hash bit
+            self.step.footprint.setdefault(loc, OTHER_BITS if loc[0] == "pte" else False)
 
     def _outcome(self, write: bool) -> None:
         """The step changes what the execution's outcome records.  Rule breaches are

@@ -33,6 +33,7 @@ from ..machine import Machine
 from ..machine.memory import PTE_INDEX_MASK, PTE_TABLE_SHIFT, PhysicalMemory
 from ..machine.rwsem import RwSemaphore
 from ..machine.spinlock import RELEASED, SpinLock
+from .footprint import OTHER_BITS
 
 _CLASSES: dict[type, type] = {}
 
@@ -57,6 +58,9 @@ def explorable_class(cls: type) -> type:
 
         def _only_read(self, loc):
             self.ctl.only_read(loc)
+
+        def _hash_bits_only(self, loc):
+            self.ctl.hash_bits_only(loc)
 
         def fill_tlb(self, cpu, mm, va, ptep, pfn, writable, gen=None, seq=None):
             self.ctl.touch(("tlb", cpu.id), True)  # whether or not the point announced it
@@ -265,8 +269,8 @@ class ExplorableMachine(Machine, Controlled):
                 # Whether the store's Dirty is still recorded depends on its order with the
                 # changes of the entry it went through (lost-dirty): it reads that entry.
                 ptep = pgd.pte_offset(va)
-                if ptep is not None:
-                    ctl.touch(("pte", ptep), False)
+                if ptep is not None:  # its Dirty bit: no hash bit
+                    ctl.touch(("pte", ptep), OTHER_BITS)
                 ctl.user_stored(pfn, va, cpu.id)
         return pfn
 
