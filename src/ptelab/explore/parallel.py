@@ -229,7 +229,8 @@ def split(scenario, arch: str, bounds: Bounds, workers: int, tally, debug: bool 
         on_result = tally()
         search = top.run(top.handed(on_result))
         search.redundant -= len(top.units) + (top.going_on < len(path))  # stopped at the cut: not cut by a sleep set
-        if len(top.units) >= UNITS_PER_WORKER * workers or not top.units or depth >= MAX_DEPTH \
+        rest = top.going_on < len(path)  # the stopped search's subtree is cut: deeper, it is smaller
+        if len(top.units) >= UNITS_PER_WORKER * workers or not (top.units or rest) or depth >= MAX_DEPTH \
                 or not search.complete:
             return Split(top.units, search, on_result, top.leftmost, top.going_on)
         depth += 1
