@@ -81,14 +81,17 @@ class X86(GenericArch):
         # the walk and its A/D update are one locked access (SDM vol. 3A 4.8); the fill
         # completes before the CPU takes a shootdown IPI, since interrupts are taken on
         # instruction boundaries (SDM vol. 3A 6.6)
-        self._sched(("pte", (table_pfn << 9) | i), True, "page walk", also=(("tlb", cpu.id),))
+        loc = ("pte", (table_pfn << 9) | i)
+        self._sched(loc, True, "page walk", also=(("tlb", cpu.id),))
         pte = table[i]
         need = _PAGE_PRESENT | _PAGE_USER | (_PAGE_RW if write else 0)
+        new = pte | _PAGE_ACCESSED | (_PAGE_DIRTY if write else 0)
+        if pte & need != need or new == pte:
+            self._only_read(loc)  # a fault, or Accessed (and Dirty) already set: no locked write
         if pte & need != need:
             # a page fault invalidates the faulting address's TLB entries (SDM 4.10.4.1)
             cpu.tlb.entries.pop(tlb_key(mm.context, va), None)
             return None
-        new = pte | _PAGE_ACCESSED | (_PAGE_DIRTY if write else 0)
         if new != pte:
             table[i] = new  # locked RMW by the walker
             self.counters[ATOMIC_RMW] += 1
