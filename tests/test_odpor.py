@@ -101,32 +101,14 @@ MPROTECT = ("spinlock_t *ptl = pte_lockptr(A); spin_lock(ptl); arch_enter_lazy_m
 
 
 PEEK = "pte_t g = ptep_get(pte_offset(A));"  # sees whether a walk or hash_page set Accessed yet
-OLD_PAGE_PEEK = f"""PTE peek
-"generated"
-{{
-  A: {PAGES[0]};
-}}
-P0 @ cpu0 {{
-  {ACCESSES[0].format(i=1)}
-}}
-P1 @ cpu1 {{
-  {PEEK}
-}}
-forbid any_invariant
-"""
-OLD_PAGE_WRITE_READ = f"""PTE old
-"generated"
-{{
-  A: {PAGES[0]};
-}}
-P0 @ cpu0 {{
-  {ACCESSES[1].format(i=1)}
-}}
-P1 @ cpu1 {{
-  {ACCESSES[0].format(i=2)}
-}}
-forbid any_invariant
-"""
+def _fault_text(name: str, page: str, blocks: list, fill: str = "") -> str:
+    """A generated litmus test: page A in state `page`, one CPU per block."""
+    body = "".join(f"P{n} @ cpu{n} {{\n  {block}\n}}\n" for n, block in enumerate(blocks))
+    return f'PTE {name}\n"generated"\n{{\n  A: {page};\n  {fill}\n}}\n{body}forbid any_invariant\n'
+
+
+OLD_PAGE_PEEK = _fault_text("peek", PAGES[0], [ACCESSES[0].format(i=1), PEEK])
+OLD_PAGE_WRITE_READ = _fault_text("old", PAGES[0], [ACCESSES[1].format(i=1), ACCESSES[0].format(i=2)])
 
 
 @st.composite
@@ -146,8 +128,7 @@ def fault_texts(draw):
     fill = "cpu1 may fill A;" if other == "fill" else ""
     if "none" not in page and draw(st.booleans()):  # a tlbie then has an entry to drop
         fill += " cpu1 has A in its TLB;"
-    body = "".join(f"P{n} @ cpu{n} {{\n  {block}\n}}\n" for n, block in enumerate(blocks))
-    return f'PTE random\n"generated"\n{{\n  A: {page};\n  {fill}\n}}\n{body}forbid any_invariant\n'
+    return _fault_text("random", page, blocks, fill)
 
 
 def machine_state(world) -> tuple:
