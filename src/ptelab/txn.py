@@ -456,18 +456,26 @@ def _protected(old: int, newprot: int, dirty_writable: bool) -> int:
     return new
 
 
+def _run_length(intents, i: int, fits) -> int:
+    """How many intents from intents[i] on are one run: the same operation on consecutive
+    entries of one PTE table, each also `fits(k, intent)` (the k-th of the run)."""
+    op, addr, ptep = intents[i][:3]
+    n = 1
+    while i + n < len(intents):
+        o, a, p = intents[i + n][:3]
+        if o != op or a != addr + (n << PAGE_SHIFT) or p != ptep + n \
+                or (p >> PTE_TABLE_SHIFT) != (ptep >> PTE_TABLE_SHIFT) or not fits(n, intents[i + n]):
+            break
+        n += 1
+    return n
+
+
 def _map_run(arch, mm, intents, i: int) -> int:
     """set_ptes over the run of map intents starting at intents[i], consecutive entries of
     one PTE table mapping consecutive frames (arm64 folds an aligned block into a
     contiguous one there, arch/arm64/mm/contpte.c); the number of intents it took."""
     _, addr, ptep, _, pte = intents[i]
-    n = 1
-    while i + n < len(intents):
-        op, a, p, _, *args = intents[i + n]
-        if op != "map" or a != addr + (n << PAGE_SHIFT) or p != ptep + n \
-                or (p >> PTE_TABLE_SHIFT) != (ptep >> PTE_TABLE_SHIFT) or args[0] != pte + (n << PFN_SHIFT):
-            break
-        n += 1
+    n = _run_length(intents, i, lambda k, intent: intent[4] == pte + (k << PFN_SHIFT))
     olds = [arch.ptep_get(ptep + k) for k in range(n)]
     arch.set_ptes(mm, addr, ptep, pte, n)
     for k in range(n):
@@ -484,13 +492,7 @@ def _run(arch, mm, intents, i: int, defer_flush) -> tuple:
     entry ends the run and is unmapped alone).  (intents taken, (lo, hi) of the entries
     that lost a permission and whose flush the commit owes, or (None, None))."""
     op, addr, ptep, _ = intents[i][:4]
-    n = 1
-    while i + n < len(intents):
-        o, a, p = intents[i + n][:3]
-        if o != op or a != addr + (n << PAGE_SHIFT) or p != ptep + n \
-                or (p >> PTE_TABLE_SHIFT) != (ptep >> PTE_TABLE_SHIFT):
-            break
-        n += 1
+    n = _run_length(intents, i, lambda k, intent: True)
     olds = [arch.ptep_get(ptep + k) for k in range(n)]
     if op == "unmap":
         n = next((k for k, old in enumerate(olds) if not pte_present(old)), n) or 1
@@ -519,13 +521,7 @@ def _clean_run(arch, vma, intents, i: int, defer_flush) -> tuple:
     entry, one made from a sibling: the old entries carry the block's Accessed and Dirty,
     so a block cleaned whole is flushed whole).  (intents taken, (lo, hi) the commit owes)."""
     op, addr, ptep, _, wrprotect, mkold = intents[i]
-    n = 1
-    while i + n < len(intents):
-        o, a, p, _, *args = intents[i + n]
-        if o != "clean" or a != addr + (n << PAGE_SHIFT) or p != ptep + n or args != [wrprotect, mkold] \
-                or (p >> PTE_TABLE_SHIFT) != (ptep >> PTE_TABLE_SHIFT):
-            break
-        n += 1
+    n = _run_length(intents, i, lambda k, intent: tuple(intent[4:]) == (wrprotect, mkold))
     olds = arch.txn_clean_run(vma, addr, ptep, n, mkold)
     span = (None, None)
     for k in range(n):
