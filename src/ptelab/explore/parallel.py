@@ -107,7 +107,7 @@ class _Top(_Pinned):
                 return None
             if not self.units and self.search.executions == self.search.redundant == 0:
                 self.leftmost = True
-            self.units.append(tuple((frame.choice, dict(frame.done), dict(frame.sleep)) for frame in self.stack))
+            self.units.append(path(self))
             return None
         choice = super().choose(ex, i, enabled)
         if new and self.on_path(i):
