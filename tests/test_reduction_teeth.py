@@ -23,7 +23,7 @@ from ptelab.arch.hash_mmu import HashMmu
 from ptelab.arch.ppc32_hash import Ppc32Hash
 from ptelab.explore import dpor
 from ptelab.explore.execution import Execution
-from ptelab.explore.footprint import OTHER_BITS
+from ptelab.explore.footprint import HASH_BITS, OTHER_BITS
 from ptelab.litmus.check import LitmusTest
 from ptelab.litmus.syntax import parse
 
@@ -119,6 +119,29 @@ def test_a_whole_entry_read_taken_for_an_other_bits_read_is_caught():
     text = _fault_text("hash-bits-peek", "anon rw, young, clean", [READ, PEEK])
     missed = _missed(text, "ppc64-6.12", (Execution, "point", loads_as_other_bits))
     assert missed and all("P1.g" in final for final in missed)
+
+
+def test_the_store_clearing_busy_changes_the_hash_bits_only():
+    """Every writer of a ppc64 entry spins while H_PAGE_BUSY is set: pte_update and
+    hash__ptep_set_access_flags ("and. BUSY; bne- 1b", 6.12 include/asm/book3s/64/
+    hash.h:165-184, 225-244), and set_pte_at stores only to an entry hash_page never locks
+    (not present, or between ptep_modify_prot_start and commit).  So hash_page's store
+    clearing BUSY, which writes the whole entry it computed, never meets a change made
+    meanwhile and is a hash-bits-only write.  A write fault's ptep_set_access_flags racing
+    a read's hash_page, and mprotect's, show it; before ptep_set_access_flags waited, the
+    first met BUSY held and the store clearing it overwrote RW and Dirty."""
+    take_step, seen = Execution._take_step, []
+
+    def watched(self, actor):
+        footprint = take_step(self, actor)
+        if self.step.what == "hash_page: store, clearing BUSY":
+            seen.extend(write for loc, write in footprint.items() if loc[0] == "pte")
+        return footprint
+
+    for page, blocks in (("anon ro, young, clean, vma rw", [WRITE, CPU1_READ]),
+                         ("anon rw, young, clean", [READ, MPROTECT])):
+        _run(_fault_text("busy", page, blocks), "ppc64-6.12", (Execution, "_take_step", watched))
+    assert seen and set(seen) == {HASH_BITS}
 
 
 # A write marked hash-bits-only although it also set Accessed or Dirty is not caught by any

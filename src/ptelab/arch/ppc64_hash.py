@@ -383,10 +383,12 @@ class Ppc64Hash(HashMmu):
         """mm/pgtable.c:243-255: if !pte_same(*ptep, entry), hash__ptep_set_access_flags
         (include/asm/book3s/64/hash.h:225-244) ORs the relaxed bits in with ldarx/stdcx.
         and flushes no hash entry (the HPTE catches up on the next hash fault, which
-        updates its slot in place)."""
+        updates its slot in place).  Its loop spins while H_PAGE_BUSY is set ("and. BUSY;
+        bne- 1b"), as pte_update's does: hash_page's store clearing BUSY, which writes the
+        whole entry it computed, never meets a change made in between."""
         changed = self._get(ptep) != entry
         if changed:
-            self._sched(("pte", ptep), True, "ldarx/stdcx. ORs the relaxed bits in")
+            self._sched(("pte", ptep), True, "ldarx/stdcx. ORs the relaxed bits in", busy_wait=True)
             GenericArch._update(self, vma.mm, addr, ptep, 0,
                                 entry & (_PAGE_DIRTY | _PAGE_ACCESSED | _PAGE_RW | _PAGE_EXEC))
         return changed
