@@ -14,7 +14,8 @@ between them, however many they are: /proc/sys/kernel/sched_autogroup_enabled), 
 ratio measures the machine's load.  --model adds what the split search would take with
 --workers idle cores, from CPU time, each part timed in this process: the sequential search's
 first SEQUENTIAL_FIRST seconds and the split of what it left, then the subtree it goes on with
-and the units, dealt to the workers in order as a pool deals them (each to the first free),
+and the units, dealt to the workers in order as a pool deals them (each to the first free;
+every SLICE_SECONDS, a search hands on what it leaves: the units are dealt from then),
 until the last worker's finish: the ratio of the sequential search's CPU seconds to that.  A
 model, marked as one, never a measurement.
 """
@@ -23,15 +24,17 @@ from __future__ import annotations
 
 import argparse
 import heapq
+import itertools
 import os
 import time
 from pathlib import Path
 
 from ptelab.explore.dpor import Bounds, Exhaustive
-from ptelab.explore.parallel import begin, explore_unit, path, resume, split
+from ptelab.explore import parallel
+from ptelab.explore.parallel import begin, in_slices
 from ptelab.litmus import load
 from ptelab.litmus.check import Tally
-from ptelab.litmus.parallel import SEQUENTIAL_FIRST
+from ptelab.litmus.parallel import _TESTS, SEQUENTIAL_FIRST, SLICE_SECONDS, explore_unit_tally
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 ORDER = ("fault-3cpu-1page", "seed-mprotect-3cpu", "fault-2cpu-2pages", "change-protection-4pages")
@@ -41,29 +44,54 @@ def seen(r) -> tuple:
     return (r.verdict, set(r.states), set(r.outcomes), [(k, ce.schedule) for k, ce in r.counterexamples.items()])
 
 
+class _Recorder:
+    """A unit's handoff in the model: what it hands back, with the CPU seconds since `start`."""
+
+    def __init__(self):
+        self.start, self.handed = time.process_time(), []
+
+    def put(self, message) -> None:
+        self.handed.append((time.process_time() - self.start, message[3]))
+
+
 def modelled(test, arch: str, workers: int) -> tuple[float, float]:
     """(the sequential search's CPU seconds, the split search's on `workers` idle cores): the
-    sequential search's first SEQUENTIAL_FIRST seconds, the split of what it left, then the
-    subtree it goes on with (this process) and the units, dealt in order to the first free."""
+    sequential search's first SEQUENTIAL_FIRST seconds, then the subtree it goes on with on
+    one core (in slices, handing on what it leaves), and the units, dealt to the first free
+    core in the order they were handed on; a unit runs as a worker runs it, in slices, and the
+    units it hands back are dealt from the moment it hands them.  Every part is timed in this
+    process, in CPU seconds (the slices too)."""
+    parallel._clock = time.process_time  # the slices as an idle core gives them
     start = time.process_time()
     Exhaustive(test.scenario, arch, Bounds()).run(Tally(test, True))
     sequential = time.process_time() - start
     start = time.process_time()
     tally = Tally(test, True)
     _, stopped = begin(test.scenario, arch, Bounds(), SEQUENTIAL_FIRST, tally)
-    if stopped is None:
-        return sequential, time.process_time() - start
-    cut = split(test.scenario, arch, Bounds(), workers, lambda: Tally(test, True, schedules=True), path=path(stopped))
     first = time.process_time() - start
-    start = time.process_time()
-    resume(stopped, cut.floor, tally)
-    free = [0.0] * workers  # when each worker is next free
-    heapq.heappush(free, heapq.heappop(free) + time.process_time() - start)
-    for unit in cut.units:
-        start = time.process_time()
-        explore_unit(test.scenario, arch, Bounds(), unit, Tally(test, True, schedules=True))
-        heapq.heappush(free, heapq.heappop(free) + time.process_time() - start)
-    return sequential, first + max(free)
+    if stopped is None:
+        return sequential, first
+    key = (test.litmus.path, test.litmus.text, test.scenario.api)
+    _TESTS[key] = test
+    order, ready = itertools.count(), []  # (when it is handed on, its order, index, unit)
+    parent = _Recorder()
+    in_slices(test.scenario, arch, Bounds(), stopped, 0, SLICE_SECONDS, tally,
+              lambda cut: parent.put((None, None, None, cut.units)), workers, lambda: Tally(test, True, schedules=True))
+    for when, units in parent.handed:
+        for unit in units:
+            heapq.heappush(ready, (first + when, next(order), (next(order),), unit))
+    free = [first + time.process_time() - parent.start] + [first] * (workers - 1)  # when each core is next free
+    heapq.heapify(free)
+    while ready:
+        when, _, index, unit = heapq.heappop(ready)
+        begins = max(heapq.heappop(free), when)
+        record = _Recorder()
+        explore_unit_tally((index, key, arch, Bounds(), True, unit, None, record, workers))
+        heapq.heappush(free, begins + time.process_time() - record.start)
+        for offset, units in record.handed:
+            for unit in units:
+                heapq.heappush(ready, (begins + offset, next(order), index + (next(order),), unit))
+    return sequential, max(free)
 
 
 def main() -> None:

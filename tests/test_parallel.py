@@ -74,11 +74,30 @@ def test_a_sequential_search_stopped_goes_on_split_and_shows_what_one_shows(monk
     test = load(SUITE / f"{name}.litmus")
     one = test.check(arch)
     paths = []
-    real = litmus_parallel.split
-    monkeypatch.setattr(litmus_parallel, "split", lambda *a, **k: paths.append(k["path"]) or real(*a, **k))
+    real = parallel.split  # (in_slices's, in this process: the sequential search's)
+    monkeypatch.setattr(parallel, "split", lambda *a, **k: paths.append(k["path"]) or real(*a, **k))
     _stop_after(monkeypatch, executions)
     two = test.check(arch, workers=2)
     assert paths and paths[0] and one.executions > executions  # it was stopped, and went on
+    assert _seen(one) == _seen(two) and two.complete
+
+
+@pytest.mark.parametrize("name,arch", [("zap-dirty-shared-noflush", "ppc64-6.12"), ("zap-dirty-shared-noflush", "x86")])
+def test_units_hand_back_what_they_leave_mid_way_and_show_what_one_shows(monkeypatch, name, arch):
+    """A unit explored in slices (litmus/parallel.py SLICE_SECONDS, here 4 executions) hands
+    back the units it leaves while it goes on: they are dealt to the first free worker."""
+    test = load(SUITE / f"{name}.litmus")
+    one = test.check(arch)
+    _stop_after(monkeypatch, 3)
+    monkeypatch.setattr(litmus_parallel, "SLICE_SECONDS", 4)
+    monkeypatch.setattr(parallel, "UNITS_PER_WORKER", 1)  # large units
+    dealt = []
+    real = litmus_parallel._Remote.submit
+    monkeypatch.setattr(litmus_parallel._Remote, "submit", lambda self, index, unit: dealt.append(index) or real(
+        self, index, unit))
+    two = test.check(arch, workers=2)
+    assert any(len(index) > 1 for index in dealt)  # a unit's own units, handed back through the pipe
+    assert len(set(dealt)) == len(dealt)
     assert _seen(one) == _seen(two) and two.complete
 
 

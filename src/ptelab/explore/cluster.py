@@ -4,7 +4,8 @@ Ray is an optional extra (`pip install 'ptelab[cluster]'`).  ADDRESS is what ray
 `auto` (the cluster this machine belongs to, started with `ray start --head`), `HOST:PORT` of
 a head node, `ray://HOST:PORT` (Ray client); `local` starts a Ray instance on this machine for
 this process alone.  Each unit is one task; results are taken as they finish (their sums do
-not depend on the order: litmus/parallel.py).  Every node runs the same ptelab (the function
+not depend on the order: litmus/parallel.py); the units a task hands back mid-way come on a Ray
+queue and are submitted when it ends.  Every node runs the same ptelab (the function
 is sent by reference, the litmus source with each unit).
 """
 
@@ -17,17 +18,43 @@ class ClusterError(Exception):
     """No Ray, or no cluster at the address: a usage error."""
 
 
-def ray_map(address: str, fn, payloads: list):
-    """fn(payload) for each payload as a Ray task, submitted now: their results, as they finish."""
-    ray = connect(address)
-    task = ray.remote(fn)
-    return _as_finished(ray, [task.remote(p) for p in payloads])
+class Tasks:
+    """fn(payload) as Ray tasks on the cluster at `address`: submit() hands one on now,
+    finished() yields their results as they finish, while any is pending (a task submitted
+    between two results is waited for too)."""
 
+    def __init__(self, address: str, fn):
+        self.ray = connect(address)
+        self.task = self.ray.remote(fn)
+        self.pending: list = []
 
-def _as_finished(ray, pending: list):
-    while pending:
-        done, pending = ray.wait(pending, num_returns=1)
-        yield ray.get(done[0])
+    def submit(self, payload) -> None:
+        self.pending.append(self.task.remote(payload))
+
+    def finished(self):
+        while self.pending:
+            done, self.pending = self.ray.wait(self.pending, num_returns=1)
+            yield self.ray.get(done[0])
+
+    @staticmethod
+    def queue():
+        """A queue tasks put messages on (a Ray actor): its handle travels with a payload."""
+        from ray.util.queue import Queue
+
+        return Queue()
+
+    @staticmethod
+    def drain(queue) -> list:
+        """What is on `queue` now, in the order it was put (a task's puts are done once it has
+        returned)."""
+        from ray.util.queue import Empty
+
+        messages = []
+        while True:
+            try:
+                messages.append(queue.get_nowait())
+            except Empty:
+                return messages
 
 
 def cpus(address: str) -> int:

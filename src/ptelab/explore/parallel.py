@@ -29,16 +29,26 @@ the top, and sleep sets made of other choices), the final states and outcomes do
 An execution that ends above the cut (the scenario finished, or broke an invariant) is run by the
 top search itself and handed on as usual; a unit's executions are handed on in the process
 that ran it, which returns what it made of them (litmus/check.py sums the tallies).
+
+A cut at a fork still leaves some units far larger than others (seed-mprotect-3cpu on
+ppc64-6.12: one unit 10.2 CPU s of 16.6, so two workers could not beat 1.64x), and no cut
+made before exploring knows which.  So a search is explored in slices (in_slices): each time
+one passes, what the search has not explored yet is split again below its own path, as the
+sequential search is at the start (split's `path` and `floor`), and the units are handed on
+to whoever is free, while the search goes on with the subtree it is in; a large unit ends up
+spread over every worker, and nothing is explored twice.  Few units a split
+(UNITS_PER_WORKER): each split's top search costs executions, and slices balance the rest.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
 from .dpor import Bounds, Exhaustive, Search
 
-UNITS_PER_WORKER = 16  # the cut is moved down until there are this many units a worker (load balance)
+UNITS_PER_WORKER = 2  # the cut is moved down until there are this many units a worker (slices balance the rest)
 MAX_DEPTH = 24  # ... or this many forks deep
 
 
@@ -88,8 +98,8 @@ class _Top(_Pinned):
     and the state of it at the cut is not a unit: the sequential search goes on below it
     (`going_on`, resume()); a path that ends above the cut is not handed on again (`replaying`)."""
 
-    def __init__(self, scenario, arch: str, bounds: Bounds, depth: int, path: tuple = (), **kw):
-        super().__init__(scenario, arch, bounds, path, optimal=False, **kw)  # every actor: no wakeup trees
+    def __init__(self, scenario, arch: str, bounds: Bounds, depth: int, path: tuple = (), floor: int = 0, **kw):
+        super().__init__(scenario, arch, bounds, path, floor, optimal=False, **kw)  # every actor: no wakeup trees
         self.depth = depth
         self.units: list[tuple] = []
         self.leftmost = False  # the first unit is the first execution's: the sequential search's first subtree
@@ -136,8 +146,9 @@ class _Top(_Pinned):
         return [p for p in enabled if p not in sleep]
 
     def _forks(self, i: int) -> int:
-        """The states of the path before state i where more than one actor was awake."""
-        return sum(len(frame.enabled) - len(frame.enabled & frame.sleep.keys()) > 1 for frame in self.stack[:i])
+        """The states of the path from the floor to state i where more than one actor was awake."""
+        return sum(len(frame.enabled) - len(frame.enabled & frame.sleep.keys()) > 1
+                   for frame in self.stack[self.floor:i])
 
 
 class Subtree(_Pinned):
@@ -160,11 +171,14 @@ class _Stopped(Exception):
     """The sequential search's first seconds are over."""
 
 
-def begin(scenario, arch: str, bounds: Bounds, seconds: float, on_result, **kw):
-    """The sequential search (explore/dpor.py), for `seconds`: (its Search, None) if it ended,
-    else (its Search so far, the search itself, stopped after an execution: path() is the
-    `path` for split, and resume() goes on with it below the cut)."""
-    search = _Pinned(scenario, arch, bounds, **kw)
+def begin(scenario, arch: str, bounds: Bounds, seconds: float, on_result, unit: tuple = (), **kw):
+    """The sequential search (explore/dpor.py), or a `unit`'s, for `seconds`: (its Search,
+    None) if it ended, else (its Search so far, the search itself, stopped after an execution:
+    path() is the `path` for split, and resume() goes on with it below the cut)."""
+    return _run_for(Subtree(scenario, arch, bounds, unit, **kw), seconds, on_result)
+
+
+def _run_for(search: _Pinned, seconds: float, on_result) -> tuple:
     due = _clock() + seconds
 
     def until(result):
@@ -184,14 +198,34 @@ def path(search: Exhaustive) -> tuple:
     return tuple((frame.choice, dict(frame.done), dict(frame.sleep)) for frame in search.stack)
 
 
-def resume(search: _Pinned, floor: int, on_result) -> Search:
-    """A stopped sequential search, gone on with below state `floor` of its path (Split.floor):
-    it explores what is left of the subtree it was in, execution for execution as it would have
-    alone, and never backtracks above it (split's units hold the rest)."""
+def resume(search: _Pinned, floor: int, on_result, seconds: float = math.inf) -> tuple:
+    """A stopped search, gone on with below state `floor` of its path (Split.floor) for
+    `seconds`, as begin(): it explores what is left of the subtree it was in, execution for
+    execution as it would have alone, and never backtracks above it (split's units hold the
+    rest)."""
     search.floor = floor
     if not search._next_prefix():
-        return Search()
-    return search.run(on_result)
+        return Search(), None
+    return _run_for(search, seconds, on_result)
+
+
+def in_slices(scenario, arch: str, bounds: Bounds, stopped: _Pinned, floor: int, seconds: float, on_result,
+              hand_on, workers: int, tally, **kw) -> Search:
+    """Go on with a `stopped` search (begin) below state `floor` of its path, `seconds` at a
+    time.  Each time it stops, what it has not explored is split (split's `path` and `floor`,
+    `workers` and `tally` as split takes them) and `hand_on(split)` hands its units to whoever
+    is free, while this search goes on with the subtree it is in.  So a large subtree never
+    holds one process while the others idle, and nothing explored is explored again.  The
+    Search of its executions and of the splits' top searches."""
+    total = Search()
+    while stopped is not None:
+        cut = split(scenario, arch, bounds, workers, tally, path=path(stopped), floor=floor, **kw)
+        add(total, cut.search)
+        hand_on(cut)
+        floor = cut.floor
+        part, stopped = resume(stopped, floor, on_result, seconds)
+        add(total, part)
+    return total
 
 
 @dataclass
@@ -205,7 +239,7 @@ class Split:
 
 
 def split(scenario, arch: str, bounds: Bounds, workers: int, tally, debug: bool = True,
-          spin: bool | None = None, path: tuple = ()) -> Split:
+          spin: bool | None = None, path: tuple = (), floor: int = 0) -> Split:
     """The units for `workers` workers (at least UNITS_PER_WORKER each, when the tree is that
     wide), the top search, and the tally (a fresh `tally()` per depth tried) its executions
     that ended above the cut were handed to, each as it ended (a result's world is the
@@ -221,11 +255,15 @@ def split(scenario, arch: str, bounds: Bounds, workers: int, tally, debug: bool 
     of its path, which resume() explores: at each state of the path above the cut, the actors
     it tried there are counted as tried (DFS explored their subtrees), and every other awake
     actor is tried, as the top search does everywhere.  The path's sleep sets are the
-    sequential search's (optimal DPOR's wake more: dpor.py _explored)."""
+    sequential search's (optimal DPOR's wake more: dpor.py _explored).
+
+    With a `floor` (that of the stopped search: a unit's pinned path, or the cut of an earlier
+    split of it), the top search never branches above state `floor` and counts forks from it
+    (in_slices)."""
     depth = 1
     while True:
         top = _Top(scenario, arch, Bounds(max_steps=bounds.max_steps, preemptions=bounds.preemptions),
-                   depth, path, debug=debug, spin=spin)
+                   depth, path, floor, debug=debug, spin=spin)
         on_result = tally()
         search = top.run(top.handed(on_result))
         search.redundant -= len(top.units) + (top.going_on < len(path))  # stopped at the cut: not cut by a sleep set

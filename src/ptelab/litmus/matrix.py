@@ -119,6 +119,9 @@ class Matrix:
 
         context = multiprocessing.get_context("fork")
         if self.spread:
+            from .parallel import handoff_pipe
+
+            handoff_pipe()  # the units' way back to this process mid-way (litmus/parallel.py)
             self.options.pool = self.pool = context.Pool(self.spread, initializer=_quiet_worker)
         if self.processes == 1:
             return map(_check, self.jobs)

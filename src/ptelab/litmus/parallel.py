@@ -26,21 +26,40 @@ finish is not thrown away: what it has not explored is split (explore/parallel.p
 `path`) and handed on at once, while this process goes on with the subtree it was in
 (resume), execution for execution as `--jobs 1` would; the counterexamples its executions
 show are then `--jobs 1`'s, with no search run again.  (Throwing it away cost fault-3cpu-1page
-on x86 11.4 s -> 6.8 s = 1.68x instead of 1.85x: docs/benchmarks.md.)
+on x86 11.4 s -> 6.8 s = 1.68x instead of 1.85x: docs/benchmarks.md.)  It goes on in slices
+of SLICE_SECONDS, and so does every unit: each time, what it has not explored is split and
+handed on (explore/parallel.py in_slices), this process's units to the pool or the cluster at
+once, a worker's back to this process mid-way, through a pipe its pool inherited (or a Ray
+queue), and from there to the first free worker.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
+import queue
+import threading
 import time
 
 from ..explore.dpor import Bounds, Exhaustive, Search
 from ..explore.execution import Execution
-from ..explore.parallel import add, begin, explore_unit, resume, split
-from ..explore.parallel import path as explore_path
+from ..explore.parallel import add, begin, in_slices, split
 from ..explore.schedule import Replay, format_schedule
 
 SEQUENTIAL_FIRST = 0.5  # seconds the sequential search runs alone before what it left is split
+SLICE_SECONDS = 1.0  # a search (this process's or a unit's) hands on what it left each time this passes
 _TESTS: dict = {}  # (path, source, api) -> LitmusTest: forked workers find theirs here, others parse it
+_HANDOFF = None  # a pipe made before a pool is forked (handoff_pipe()): units handed on, units done
+_SEARCHES = itertools.count()  # a search's number on the pipe: a message of another (one that failed) is dropped
+
+
+def handoff_pipe() -> None:
+    """Make the pipe through which the workers of a pool forked next hand units back (their
+    splits' units, mid-way, and their results, in that order: explore_unit_tally)."""
+    global _HANDOFF
+    import multiprocessing
+
+    _HANDOFF = multiprocessing.get_context("fork").SimpleQueue()
 
 
 def _test(key: tuple):
@@ -55,16 +74,47 @@ def _test(key: tuple):
     return test
 
 
-def explore_unit_tally(payload: tuple) -> tuple:
-    """A worker: explore one unit, return (its index, its Search, its tally's summary)."""
+def explore_unit_tally(payload: tuple):
+    """A worker: explore one unit; its result is (its index, its Search, its tally's summary).
+    With a `handoff` (the pool's pipe, given as its search's number, or a Ray queue), it is
+    explored SLICE_SECONDS at a time, and each time what it left is split and handed back at
+    once, as ("units", index, number of the first, units, summary of the split's own
+    executions), while it goes on with the subtree it is in (explore/parallel.py in_slices);
+    its result then follows them down the pipe as ("done", result) (None is returned), or is
+    returned after them (Ray)."""
     from .check import Tally
 
-    index, key, arch, bounds, debug, unit, deadline = payload
+    index, key, arch, bounds, debug, unit, deadline, handoff, workers = payload
     test = _test(key)
     tally = Tally(test, debug, schedules=True)
-    search = explore_unit(test.scenario, arch, bounds, unit, tally, debug=debug, deadline=deadline)
+    if deadline is not None:  # a --seconds search: every unit until the whole search's deadline
+        bounds = Bounds(max_steps=bounds.max_steps, preemptions=bounds.preemptions,
+                        seconds=max(0.0, deadline - time.time()))
+    seconds = math.inf if handoff is None else SLICE_SECONDS
+    search, stopped = begin(test.scenario, arch, bounds, seconds, tally, unit=unit, debug=debug)
+    handed = 0
+
+    def hand_on(cut) -> None:
+        nonlocal handed
+        _put(handoff, ("units", index, handed, cut.units, cut.tally.summary()))
+        handed += len(cut.units)
+
+    add(search, in_slices(test.scenario, arch, bounds, stopped, len(unit), seconds, tally, hand_on, workers,
+                          lambda: Tally(test, debug, schedules=True), debug=debug))
     search.progress = None
-    return index, search, tally.summary()
+    result = index, search, tally.summary()
+    if isinstance(handoff, int):  # the pipe: the result after the units
+        _put(handoff, ("done", result))
+        return None
+    return result
+
+
+def _put(handoff, message: tuple) -> None:
+    """A message of a unit: on the pipe, with the number of its search (an int), or on a Ray queue."""
+    if isinstance(handoff, int):
+        _HANDOFF.put((handoff, *message))
+    else:
+        handoff.put(message)
 
 
 class _Found(Exception):
@@ -100,40 +150,97 @@ def _replayed(test, arch: str, bounds: Bounds, debug: bool, key: str, schedule: 
 
 
 class _Remote:
-    """Units handed on: to a Pool given, to `workers` processes forked for them, or to the Ray
-    cluster at `cluster`, at once; `results` yields what each sent back, as they end."""
+    """Units handed on, to the first free worker: of a Pool given (forked after handoff_pipe()),
+    of `workers` processes forked for them, or of the Ray cluster at `cluster`, or explored
+    here, one after the other (`workers` 1).  `results()` yields what each unit sent back
+    (index, Search, summaries: its own and its splits'), as units end, once the units it handed
+    back mid-way are handed on: a pool's through the pipe, read by a thread of this process
+    (which may be busy with the sequential search's own subtree), the cluster's through a
+    Ray queue, read as tasks end."""
 
-    def __init__(self, workers, cluster: str | None, payloads: list):
-        self.pool = None
+    def __init__(self, workers, cluster: str | None, payload):
+        self.payload = payload  # (index, unit, handoff) -> the payload of explore_unit_tally
+        self.pool = self.tasks = self.reader = None
+        self.here: list | None = None
+        self.splits: dict = {}  # index -> the summaries of the splits it handed back
+        self.ended: queue.Queue = queue.Queue()
+        self.lock, self.pending = threading.Lock(), 0
         if cluster is not None:
-            from ..explore.cluster import ray_map
+            from ..explore.cluster import Tasks
 
-            self.results = ray_map(cluster, explore_unit_tally, payloads)
-        elif isinstance(workers, int) and workers <= 1 or not payloads:
-            self.results = map(explore_unit_tally, payloads)  # here, when asked for
+            self.tasks = Tasks(cluster, explore_unit_tally)
+            self.handoff = self.tasks.queue()
+        elif isinstance(workers, int) and workers <= 1:
+            self.here, self.handoff = [], None
         else:
             if isinstance(workers, int):
                 import multiprocessing
 
                 from .matrix import _quiet_worker
 
+                handoff_pipe()
                 workers = self.pool = multiprocessing.get_context("fork").Pool(workers, initializer=_quiet_worker)
-            self.results = workers.imap_unordered(explore_unit_tally, payloads, chunksize=1)
+            self.workers, self.handoff = workers, None if _HANDOFF is None else next(_SEARCHES)
+            if self.handoff is not None:
+                self.reader = threading.Thread(target=self._read, daemon=True)
+                self.reader.start()
+
+    def submit(self, index: tuple, unit: tuple) -> None:
+        payload = self.payload(index, unit, self.handoff)
+        if self.tasks is not None:
+            self.tasks.submit(payload)
+        elif self.here is not None:
+            self.here.append(payload)
+        else:
+            with self.lock:
+                self.pending += 1
+            self.workers.apply_async(explore_unit_tally, (payload,), callback=self._returned,
+                                     error_callback=self.ended.put)
+
+    def _returned(self, result) -> None:
+        if result is not None:  # (through the pipe, it is None)
+            self.ended.put(result)
+
+    def _handle(self, message) -> None:
+        """A unit's message: units it handed back (handed on at once), or its result."""
+        if message[0] == "done":
+            self.ended.put(message[1])
+            return
+        _, index, first, units, summary = message
+        self.splits.setdefault(index, []).append(summary)
+        for j, unit in enumerate(units):
+            self.submit(index + (first + j,), unit)
+
+    def _read(self) -> None:
+        while (message := _HANDOFF.get()) is not None:
+            if message[0] == self.handoff:
+                self._handle(message[1:])
+
+    def results(self):
+        if self.tasks is not None:
+            for result in self.tasks.finished():
+                for message in self.tasks.drain(self.handoff):  # put before the task returned
+                    self._handle(message)
+                yield result
+        elif self.here is not None:
+            while self.here:
+                yield explore_unit_tally(self.here.pop(0))
+        else:
+            while self.pending:
+                result = self.ended.get()
+                with self.lock:
+                    self.pending -= 1
+                if isinstance(result, BaseException):
+                    raise result
+                yield result
 
     def close(self) -> None:
+        if self.reader is not None:
+            _HANDOFF.put(None)
+            self.reader.join()
         if self.pool is not None:
             self.pool.terminate()
             self.pool.join()
-
-
-def _in_order(parts):
-    """(index, ...) tuples yielded in index order (0, 1, ...), whatever order they come in."""
-    waiting, due = {}, 0
-    for part in parts:
-        waiting[part[0]] = part
-        while due in waiting:
-            yield waiting.pop(due)
-            due += 1
 
 
 def check_in_parallel(test, arch: str, bounds: Bounds, debug: bool, workers, cluster: str | None,
@@ -142,19 +249,19 @@ def check_in_parallel(test, arch: str, bounds: Bounds, debug: bool, workers, clu
     if it did not end, what it has not explored split into units on `workers` processes (a
     number, or a multiprocessing Pool whose workers were forked before the test was loaded:
     they parse it from its source), or on the Ray cluster at `cluster`, while this process
-    goes on with the subtree it was in.  The Search summed over all of it, in the sequential
-    search's order, then the units', and the check.Tally of its executions."""
+    goes on with the subtree it was in, handing on what it leaves every SLICE_SECONDS, as the
+    units do.  The Search summed over all of it, in the sequential search's order, then the
+    units', and the check.Tally of its executions."""
     from .check import Tally
 
     start = time.perf_counter()
     tally = Tally(test, debug)  # the sequential search's executions, then the others' sums
     hook = None if progress is None else lambda s: progress(s.executions, len(tally.states), s.seconds)
-    search, sequential, path = Search(), None, ()
+    search, sequential = Search(), None
     if bounds.seconds is None and SEQUENTIAL_FIRST > 0:  # (a --seconds bound is the whole search's)
         search, sequential = begin(test.scenario, arch, bounds, SEQUENTIAL_FIRST, tally, debug=debug, progress=hook)
         if sequential is None:  # it ended: it is the sequential search, exactly
             return search, tally
-        path = explore_path(sequential)
     deadline = None if bounds.seconds is None else time.time() + bounds.seconds
     if cluster is not None:
         from ..explore.cluster import cpus
@@ -162,27 +269,46 @@ def check_in_parallel(test, arch: str, bounds: Bounds, debug: bool, workers, clu
         count = cpus(cluster)
     else:
         count = workers if isinstance(workers, int) else workers._processes
-    cut = split(test.scenario, arch, bounds, count, lambda: Tally(test, debug, schedules=True), debug=debug,
-                path=path)
-    add(search, cut.search)
-    tally.add(cut.tally.summary())
     key = (test.litmus.path, test.litmus.text, test.scenario.api)
     _TESTS[key] = test
-    payloads = [(i, key, arch, bounds, debug, unit, deadline) for i, unit in enumerate(cut.units)]
-    remote = _Remote(workers if cut.units[1:] else 1, cluster, payloads)
+    units = lambda: Tally(test, debug, schedules=True)  # noqa: E731  (split's tally of its own executions)
+    remote = _Remote(workers, cluster, lambda index, unit, handoff: (
+        index, key, arch, bounds, debug, unit, deadline, None if deadline is not None else handoff, count))
+    handed = 0
+
+    def hand_on(cut) -> None:
+        nonlocal handed
+        tally.add(cut.tally.summary())
+        for unit in cut.units:
+            remote.submit((handed,), unit)
+            handed += 1
+
+    parts, leftmost = {}, False  # index -> what the unit sent back; added in the units' order once all are in
     try:
-        if sequential is not None:  # on with the subtree it was in, while the units are explored
-            add(search, resume(sequential, cut.floor, tally))
-        first = {}  # the first unit's first executions per outcome, when they are the sequential search's
-        for index, part, summary in _in_order(remote.results):
-            if index == 0 and cut.leftmost:
-                first = summary[-1]
-            add(search, part)
-            tally.add(summary)
+        if sequential is None:  # split at once
+            cut = split(test.scenario, arch, bounds, count, units, debug=debug)
+            add(search, cut.search)
+            hand_on(cut)
+            leftmost = cut.leftmost
+        else:  # on with the subtree it was in, while the units are explored
+            seconds = SLICE_SECONDS if count > 1 else math.inf
+            add(search, in_slices(test.scenario, arch, bounds, sequential, 0, seconds, tally, hand_on, count, units,
+                                  debug=debug))
+        executions, states = search.executions, set(tally.states)
+        for part in remote.results():
+            parts[part[0]] = part
+            executions += part[1].executions
+            states |= part[2][0].keys()
             if progress is not None:
-                progress(search.executions, len(tally.states), time.perf_counter() - start)
+                progress(executions, len(states), time.perf_counter() - start)
     finally:
         remote.close()
+    for index in sorted(parts):
+        add(search, parts[index][1])
+        for summary in [parts[index][2], *remote.splits.get(index, ())]:
+            tally.add(summary)
+    # the first unit's first executions per outcome, when they are the sequential search's
+    first = parts[(0,)][2][-1] if leftmost and (0,) in parts else {}
     wanted = set(tally.candidates) | tally.counterexamples.keys()
     if wanted <= tally.counterexamples.keys():
         pass  # the sequential search's own executions showed them all, first
