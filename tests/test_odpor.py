@@ -13,7 +13,7 @@ from ptelab.machine.hash_table import HPTE_V_VALID
 from ptelab.litmus.check import LitmusTest
 from ptelab.litmus.syntax import parse
 
-from .test_explore import COVERED, litmus_texts
+from .test_explore import COVERED, KNOWN_GAP, litmus_texts
 
 LITMUS = Path(__file__).resolve().parent.parent / "litmus"
 
@@ -101,6 +101,9 @@ MPROTECT = ("spinlock_t *ptl = pte_lockptr(A); spin_lock(ptl); arch_enter_lazy_m
 
 
 PEEK = "pte_t g = ptep_get(pte_offset(A));"  # sees whether a walk or hash_page set Accessed yet
+# a plain store that takes write permission away, with no flush: a translation filled writable
+# before it is stale once the store's block has ended (checked then), in some orders only
+WRPROTECT = "pte_t w = ptep_get(pte_offset(A)); set_pte_at(mm, A, pte_offset(A), pte_wrprotect(w));"
 def _fault_text(name: str, page: str, blocks: list, fill: str = "") -> str:
     """A generated litmus test: page A in state `page`, one CPU per block."""
     body = "".join(f"P{n} @ cpu{n} {{\n  {block}\n}}\n" for n, block in enumerate(blocks))
@@ -123,13 +126,16 @@ def fault_texts(draw):
     start/commit on it, or the MMU may fill cpu1's TLB; cpu0's or cpu1's TLB may hold the page."""
     page = draw(st.sampled_from(PAGES))
     blocks = [draw(st.sampled_from(ACCESSES)).format(i=1)]
-    other = draw(st.sampled_from(["access", "peek", "mprotect", "fill"] if "none" not in page else ["access", "fill"]))
+    others = ["access", "peek", "mprotect", "wrprotect", "fill"] if "none" not in page else ["access", "fill"]
+    other = draw(st.sampled_from(others))
     if other == "access":
         blocks.append(draw(st.sampled_from(ACCESSES)).format(i=2))
     elif other == "peek":
         blocks.append(PEEK)
     elif other == "mprotect":
         blocks.append(MPROTECT)
+    elif other == "wrprotect":
+        blocks.append(WRPROTECT)
     fill = "cpu1 may fill A;" if other == "fill" else ""
     if "none" not in page and draw(st.booleans()):  # a tlbie then has an entry to drop
         # cpu0's: a load that hits it races with cpu1's tlbie (mprotect's flush on ppc64)
@@ -160,6 +166,9 @@ def machine_state(world) -> tuple:
 # before it (checked by making it so: tests/test_reduction_teeth.py)
 @example(text=TLBIE_HIT, arch="ppc64-6.12")
 @example(text=CREATE_HIT, arch="ppc32")
+# a check after hash_page's store that put a cleared entry back decides a state (the check
+# reads what the step changed); the property fails with the checks' reads dropped (checked)
+@example(text=KNOWN_GAP, arch="ppc64-6.12")
 def test_hash_faults_reach_every_machine_state_naive_enumeration_reaches(text, arch):
     """Final machine states, not only the test's observation: an ldarx taken for a read when
     it stored would lose orders that end with other bits in the entry."""

@@ -51,7 +51,8 @@ The merged search (below) and a search with a preemption bound (a bound on a pat
 preemptions is not preserved by reordering independent steps) are classic.
 
 `naive=True` explores every enabled actor at every state instead, with no spin-loop
-reduction either (explore/loops.py): the baseline the reductions are measured against.
+reduction either (explore/loops.py), and checks the invariants after a write of an entry's hash
+bits only too (explore/invariants.py): the baseline the reductions are measured against.
 
 `merge=True` is the merged search, a stateful DPOR: a state the search has explored is
 recognised by its fingerprint (explore/state.py) and its continuations are not explored
@@ -677,7 +678,7 @@ class Exhaustive:
         while True:
             self._begin(len(self.scenario.actor_names()))
             ex = Execution(self.scenario, self.arch, self, max_steps=bounds.max_steps, debug=self.debug,
-                           initial=self.initial, deadline=deadline, spin=self.spin)
+                           initial=self.initial, deadline=deadline, spin=self.spin, hash_bits=self.naive)
             result = ex.run()
             self._steps = ex.steps
             if not self.naive:

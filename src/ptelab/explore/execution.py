@@ -176,8 +176,9 @@ class Execution:
 
     def __init__(self, scenario, arch: str, chooser, max_steps: int = 2000, table: bool = False,
                  debug: bool = True, initial: InitialState | None = None, deadline: float | None = None,
-                 spin: bool = True):
+                 spin: bool = True, hash_bits: bool = False):
         self.scenario = scenario
+        self.hash_bits = hash_bits  # the checks run after a write of hash bits only too (Invariants)
         self.spin = spin  # the spin-loop reduction (explore/loops.py)
         self.cut: Cut | None = None  # a bound that stopped an actor inside its code
         self.deadline = deadline  # time.perf_counter() past which the execution is cut ("seconds")
@@ -326,7 +327,7 @@ class Execution:
             machine.debug.record = _Breaches(self)
         self.world = world
         self.pte_seq = machine.mem.pte_seq
-        self.invariants = Invariants(world)
+        self.invariants = Invariants(world, self.hash_bits)
         self._main = greenlet.getcurrent()
         actors = [Actor(i, spec, machine.cpus[spec.cpu], self) for i, spec in enumerate(world.actors)]
         self.actors = actors
