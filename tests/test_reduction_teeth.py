@@ -239,3 +239,41 @@ def test_create_hpte_taken_for_reads_of_a_hashed_entry_is_caught():
     fail if the reads are applied to a hashed entry."""
     broken = (Ppc32Hash, "create_hpte", _then_every_tlb_read(Ppc32Hash.create_hpte))
     assert _missed(CREATE_HIT, "ppc32", broken)
+
+
+# ---- the fault's loads, compared with pte_same ---------------------------------------------
+# handle_pte_fault's orig_pte and its recheck under the lock (6.12 mm/memory.c:5798-5801) and
+# ptep_set_access_flags's comparison (arch/powerpc/mm/pgtable.c:243-255) use the entry only
+# through pte_same, which on hash leaves _PAGE_HPTEFLAGS out (hash__pte_same, include/asm/
+# book3s/64/hash.h:246-249), and accessors that read no hash bit: those loads read the other
+# bits only (GenericArch.ptep_get_compared) and commute with hash_page's hash-bit stores.
+def _compared_loads_whole(point):
+    """Execution.point with the compared loads announced as reads of the whole entry."""
+    def unreduced(self, loc, write, what, enabled=None, also=None):
+        return point(self, loc, False if write == OTHER_BITS else write, what, enabled, also)
+    return unreduced
+
+
+def test_pte_same_leaves_the_hash_bits_out_on_ppc64_only():
+    """ppc64's pte_same ignores H_PAGE_BUSY, HASHPTE and the slot, and nothing else; x86's
+    compares every bit."""
+    from ptelab.arch import boot
+    from ptelab.arch.ppc64_hash import _PAGE_BUSY, _PAGE_F_GIX, _PAGE_HASHPTE
+    from ptelab.pte import _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_RW
+
+    entry = (5 << 12) | _PAGE_PRESENT | _PAGE_RW
+    ppc64, x86 = boot("ppc64-6.12").arch, boot("x86").arch
+    assert ppc64.pte_same(entry, entry | _PAGE_BUSY | _PAGE_HASHPTE | _PAGE_F_GIX)
+    assert not ppc64.pte_same(entry, entry | _PAGE_DIRTY) and not ppc64.pte_same(entry, entry | _PAGE_ACCESSED)
+    assert not x86.pte_same(entry, entry | _PAGE_DIRTY) and x86.pte_same(entry, entry)
+
+
+def test_the_faults_compared_loads_read_the_other_bits_and_lose_no_state():
+    """cpu0's write to a read-only page takes the Linux fault (do_wp_page's reuse), which
+    loads and rechecks the entry while cpu1's hash_page sets and clears BUSY on it: the
+    search reaches naive enumeration's final states, in fewer executions than with those
+    loads taken as reads of the whole entry.  (Two CPUs on a missing page gain too, but
+    naive enumeration does not end there in reasonable time.)"""
+    unreduced = (Execution, "point", _compared_loads_whole(Execution.point))
+    text = _fault_text("compared", "anon ro, young, clean, vma rw", [WRITE, CPU1_READ])
+    _sound_and_cuts(text, "ppc64-6.12", unreduced)

@@ -222,6 +222,12 @@ class DebugArch:
             self._reading("ptep_get", (ptep,), ptep)
         return self._get(ptep)
 
+    def ptep_get_compared(self, ptep):
+        written = self._machine.this_cpu.debug.lazy_written
+        if written and ptep in written:
+            self._reading("ptep_get", (ptep,), ptep)
+        return self._get_compared(ptep)
+
     # ---- setting ---------------------------------------------------------------------
     def set_pte_at(self, mm, addr, ptep, pte):
         self.set_ptes(mm, addr, ptep, pte, 1, "set_pte_at")

@@ -196,6 +196,25 @@ class GenericArch:
     def ptep_get(self, ptep: int) -> int:
         return self.tables[ptep >> PTE_TABLE_SHIFT][ptep & PTE_INDEX_MASK]
 
+    def pte_same(self, a: int, b: int) -> bool:
+        """include/linux/pgtable.h's pte_same: the two values are equal.  An architecture
+        whose entries hold bits only its MMU code keeps (ppc64's hash bits) leaves them out."""
+        return a == b
+
+    def ptep_get_compared(self, ptep: int) -> int:
+        """ptep_get for a caller that uses the value only through pte_same and the
+        accessors that read no architecture bit (pte_none, pte_present, pte_write, pte_pfn,
+        pte_mk*, and stores that strip the hash bits): the fault handler's orig_pte and its
+        recheck under the lock (mm/memory.py handle_mm_fault), ptep_set_access_flags's
+        comparison.  The same load as ptep_get; explored, a read of the bits other than the
+        hash bits (explore/points.py, explore/footprint.py OTHER_BITS)."""
+        return self.ptep_get(ptep)
+
+    def _get_compared(self, ptep: int) -> int:
+        """The primitive load (_get) for such a caller: what debug mode's ptep_get_compared
+        loads with, as its ptep_get loads with _get."""
+        return self._get(ptep)
+
     def set_pte_at(self, mm, addr: int, ptep: int, pte: int) -> None:
         self.set_ptes(mm, addr, ptep, pte, 1)
 

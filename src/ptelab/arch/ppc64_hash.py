@@ -379,6 +379,14 @@ class Ppc64Hash(HashMmu):
     # ptep_clear_flush is the generic one (mm/pgtable-generic.c): its flush_tlb_page does
     # nothing on hash, so the invalidation pte_update queued is issued with the batch.
 
+    def pte_same(self, a: int, b: int) -> bool:
+        """hash__pte_same (include/asm/book3s/64/hash.h:246-249, which pte_same calls on hash,
+        book3s/64/pgtable.h): equal but for _PAGE_HPTEFLAGS (H_PAGE_BUSY, H_PAGE_HASHPTE and
+        the slot).  2.6.27's pte_same (include/asm-powerpc/pgtable-ppc64.h) masks the same
+        bits.  A fault's recheck under the lock does not fail because hash_page hashed the
+        entry meanwhile."""
+        return not (a ^ b) & ~_PAGE_HPTEFLAGS
+
     def ptep_set_access_flags(self, vma, addr: int, ptep: int, entry: int, dirty: int) -> int:
         """mm/pgtable.c:243-255: if !pte_same(*ptep, entry), hash__ptep_set_access_flags
         (include/asm/book3s/64/hash.h:225-244) ORs the relaxed bits in with ldarx/stdcx.
@@ -386,7 +394,7 @@ class Ppc64Hash(HashMmu):
         updates its slot in place).  Its loop spins while H_PAGE_BUSY is set ("and. BUSY;
         bne- 1b"), as pte_update's does: hash_page's store clearing BUSY, which writes the
         whole entry it computed, never meets a change made in between."""
-        changed = self._get(ptep) != entry
+        changed = not self.pte_same(self.ptep_get_compared(ptep), entry)
         if changed:
             self._sched(("pte", ptep), True, "ldarx/stdcx. ORs the relaxed bits in", busy_wait=True)
             GenericArch._update(self, vma.mm, addr, ptep, 0,

@@ -80,6 +80,16 @@ def explorable_class(cls: type) -> type:
 
         ptep_get = _get
 
+        def _get_compared(self, ptep):
+            """A load whose value the caller uses only through pte_same and accessors that
+            read no hash bit (GenericArch.ptep_get_compared): a read of the other bits."""
+            self.ctl.point(("pte", ptep), OTHER_BITS, "load PTE")
+            pte = get(self, ptep)
+            self.ctl.pte_seen(ptep, pte)
+            return pte
+
+        ptep_get_compared = _get_compared
+
         def _defer(self, ptep):
             self.ctl.pte_written(ptep)
 

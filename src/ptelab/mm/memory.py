@@ -98,7 +98,9 @@ def handle_mm_fault(vma, addr: int, write: bool) -> None:
     mm = vma.mm
     mm.machine.counters[PAGE_FAULT] += 1
     ptep = pte_alloc(mm, addr)
-    entry = mm.machine.arch.ptep_get(ptep)  # orig_pte, read without the lock
+    txn = mm.machine.api == "txn"  # its intents carry the entry as read, hash bits and all
+    load = mm.machine.arch.ptep_get if txn else mm.machine.arch.ptep_get_compared
+    entry = load(ptep)  # orig_pte, read without the lock
     if pte_none(entry):
         if vma.file is None:
             do_anonymous_page(vma, addr, ptep, write)
@@ -108,12 +110,12 @@ def handle_mm_fault(vma, addr: int, write: bool) -> None:
     if not pte_present(entry):
         do_swap_page(vma, addr, ptep, entry, write)
         return
-    if mm.machine.api == "txn":
+    if txn:
         return _fault_present_txn(vma, addr, ptep, entry, write)
     arch = mm.machine.arch
     ptl = pte_lockptr(mm, ptep)
     spin_lock(mm, ptl)
-    if arch.ptep_get(ptep) != entry:
+    if not arch.pte_same(load(ptep), entry):  # :5798-5801
         spin_unlock(mm, ptl)
         return
     if write:
@@ -293,7 +295,7 @@ def wp_page_copy(vma, addr: int, ptep: int, orig: int, old_page) -> None:
         return _wp_page_copy_txn(vma, addr, ptep, orig, old_page, new)
     ptl = pte_lockptr(mm, ptep)
     spin_lock(mm, ptl)
-    if arch.ptep_get(ptep) != orig:
+    if not arch.pte_same(arch.ptep_get(ptep), orig):
         spin_unlock(mm, ptl)
         mem.put_page(new)
         return
@@ -323,7 +325,7 @@ def do_swap_page(vma, addr: int, ptep: int, orig: int, write: bool) -> None:
         return _swap_in_txn(vma, addr, ptep, orig, write, page)
     ptl = pte_lockptr(mm, ptep)
     spin_lock(mm, ptl)
-    if arch.ptep_get(ptep) != orig:
+    if not arch.pte_same(arch.ptep_get(ptep), orig):
         spin_unlock(mm, ptl)
         mem.put_page(page)
         return
