@@ -1,6 +1,7 @@
 """One search on two processes against one (issue 16 item 3): `--jobs 2` vs `--jobs 1`.
 
-    .venv/bin/python bench/bench_parallel.py [--arch x86] [--only NAME] [--workers 2]
+    .venv/bin/python bench/bench_parallel.py [--arch x86] [--only NAME] [--workers 2] [--model]
+    .venv/bin/python bench/bench_parallel.py --merge [--cluster local] [--arch x86] [--only NAME]
 
 Each scenario of bench/scenarios/ is checked as `ptelab litmus` checks one cell: the sequential
 search (litmus/check.py), then the split search on --workers processes (litmus/parallel.py,
@@ -18,6 +19,12 @@ and the units, dealt to the workers in order as a pool deals them (each to the f
 every SLICE_SECONDS, a search hands on what it leaves: the units are dealt from then),
 until the last worker's finish: the ratio of the sequential search's CPU seconds to that.  A
 model, marked as one, never a measurement.
+
+--merge checks each scenario with the merged search (issue 16 item 4) instead: `--jobs 1`, then
+split on --workers processes, then, with --cluster ADDRESS (`local` starts Ray here), split on the
+cluster with the visited set sharded over its actors, one after the other in the same run.  One
+line each: executions, executions stopped at a state explored before, seconds, whether it agrees
+with `--jobs 1` (verdict, final states, outcomes, counterexamples).
 """
 
 from __future__ import annotations
@@ -94,14 +101,44 @@ def modelled(test, arch: str, workers: int) -> tuple[float, float]:
     return sequential, max(free)
 
 
+def merged(names: list, arches: list, workers: int, cluster: str | None) -> None:
+    """The merged search on one process, on `workers`, on the cluster: one line each."""
+    print(f"| {'scenario':<26} | {'arch':<12} | {'where':<10} | {'executions':>10} | {'merged':>7} | {'s':>7} "
+          f"| {'same':<4} |")
+    print(f"|{'-' * 28}|{'-' * 14}|{'-' * 12}|{'-' * 11}:|{'-' * 8}:|{'-' * 8}:|{'-' * 6}|")
+    wheres = [("jobs 1", {}), (f"jobs {workers}", {"workers": workers})]
+    if cluster is not None:
+        from ptelab.explore.cluster import connect
+
+        connect(cluster)
+        wheres.append(("cluster", {"cluster": cluster}))
+    for name in names:
+        test = load(str(SCENARIOS / f"{name}.litmus"))
+        for arch in arches:
+            first = None
+            for where, how in wheres:
+                start = time.perf_counter()
+                r = test.check(arch, merge=True, **how)
+                seconds = time.perf_counter() - start
+                first = first or seen(r)
+                same = "yes" if seen(r) == first and r.complete else "NO"
+                print(f"| {name:<26} | {arch:<12} | {where:<10} | {r.executions:>10,} | {r.merged:>7,} "
+                      f"| {seconds:>7.1f} | {same:<4} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--arch", default="x86", help="comma list (default x86)")
     parser.add_argument("--only", action="append", help="run only this scenario (repeatable)")
     parser.add_argument("--workers", type=int, default=2, help="processes of the split search (default 2)")
     parser.add_argument("--model", action="store_true", help="also the CPU-time model of idle cores")
+    parser.add_argument("--merge", action="store_true", help="the merged search: one process, --workers, --cluster")
+    parser.add_argument("--cluster", metavar="ADDRESS", help="with --merge: also on this Ray cluster (local: here)")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f}, {len(os.sched_getaffinity(0))} cores")
+    if args.merge:
+        merged(args.only or list(ORDER), args.arch.split(","), args.workers, args.cluster)
+        return
     print(f"| {'scenario':<26} | {'arch':<12} | {'exec 1':>8} | {'s 1':>7} | {f'exec {args.workers}':>8} "
           f"| {f's {args.workers}':>7} | {'same':<4} | {'speed-up':>8} |")
     print(f"|{'-' * 28}|{'-' * 14}|{'-' * 9}:|{'-' * 8}:|{'-' * 9}:|{'-' * 8}:|{'-' * 6}|{'-' * 9}:|")

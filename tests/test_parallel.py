@@ -7,6 +7,7 @@ import itertools
 import json
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -14,14 +15,16 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ptelab.cli import main
-from ptelab.explore.dpor import Bounds
+from ptelab.explore.dpor import Bounds, Exhaustive
 from ptelab.explore import parallel
 from ptelab.explore.parallel import split
+from ptelab.explore.state import SUPPORTED
 from ptelab.litmus import load
 from ptelab.litmus import parallel as litmus_parallel
 from ptelab.litmus.check import LitmusTest
 from ptelab.litmus.syntax import parse
 from .test_explore import litmus_texts
+from .test_merge import P0_OPS as MERGE_P0_OPS, USER_OPS
 
 SUITE = Path(__file__).resolve().parent.parent / "litmus"
 
@@ -64,6 +67,10 @@ def test_a_failure_shows_the_counterexample_one_process_shows(tmp_path):
     one, two = test.check("ppc64-2.6.27"), test.check("ppc64-2.6.27", workers=3)
     assert one.verdict == two.verdict == "FAIL"
     assert _seen(one) == _seen(two) and two.counterexamples
+    if SUPPORTED:  # merged: the merged sequential search's counterexample
+        one, two = test.check("ppc64-2.6.27", merge=True), test.check("ppc64-2.6.27", merge=True, workers=3)
+        assert one.verdict == two.verdict == "FAIL" and one.merged
+        assert _seen(one) == _seen(two) and two.counterexamples
 
 
 @pytest.mark.parametrize("name,arch,executions", [
@@ -209,6 +216,160 @@ def test_a_stopped_search_split_reaches_every_state_and_outcome_naive_enumeratio
     assert set(naive.outcomes) == set(split_search.outcomes)
 
 
+# ---- the merged search split: units sharing a visited set (explore/visited.py) --------------
+frames = pytest.mark.skipif(not SUPPORTED, reason="frames are read on CPython 3.11 only: nothing is merged")
+
+
+@frames
+@pytest.mark.parametrize("name,arch,stopped", [
+    ("seed-mprotect", "ppc64-2.6.27", 0), ("zap-dirty-shared-noflush", "ppc64-6.12", 0), ("op-fault", "arm64", 0),
+    ("zap-dirty-shared-noflush", "ppc64-6.12", 2), ("op-fault", "arm64", 8)])
+def test_merged_units_on_two_workers_show_what_one_merged_search_shows(monkeypatch, name, arch, stopped):
+    test = load(SUITE / f"{name}.litmus")
+    one = test.check(arch, merge=True)
+    if stopped:  # the merged sequential search first, stopped, going on merged beside the units
+        _stop_after(monkeypatch, stopped)
+    two = test.check(arch, merge=True, workers=2)
+    assert _seen(one) == _seen(two) and two.complete and one.merged
+    stateless = test.check(arch)
+    assert (set(one.states), set(one.outcomes)) == (set(stateless.states), set(stateless.outcomes))
+
+
+@frames
+def test_a_stopped_merged_search_going_on_publishes_no_state_above_its_floor(monkeypatch):
+    """Their subtrees are the units' too (explore/visited.py): published, a unit meeting one
+    would take the stopped search's part of it for all of it."""
+    from ptelab.explore.parallel import begin, path, resume
+    test = load(SUITE / "zap-dirty-shared-noflush.litmus")
+    monkeypatch.setattr(Exhaustive, "MERGE_EVERY", 1)
+    _stop_after(monkeypatch, 8)
+    _, stopped = begin(test.scenario, "x86", Bounds(), 8, lambda r: None, merge=True)
+    cut = split(test.scenario, "x86", Bounds(), 2, lambda: (lambda result: None), path=path(stopped))
+    above = [frame.key for frame in stopped.stack[:cut.floor] if frame.key is not None]
+    before = len(stopped.explored)
+    resume(stopped, cut.floor, lambda r: None)
+    assert above and len(stopped.explored) > before  # fingerprinted above; it published below
+    assert not any(key in stopped.explored.table for key in above)
+
+
+def _merged_units(test, arch: str, shared: bool):
+    """The split search with its units explored one after the other by the merged search,
+    sharing one visited set (a later unit stops at the states an earlier one published, as
+    units sharing the cluster's sharded set do) or each with its own: the tally of the top
+    search and of every unit, and the units' executions and merged executions."""
+    from ptelab.explore.visited import Visited
+    from ptelab.litmus.check import Tally
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(parallel, "UNITS_PER_WORKER", 2)
+        cut = split(test.scenario, arch, Bounds(), 2, lambda: Tally(test, True))
+    visited, executions, merged = Visited(), 0, 0
+    for unit in cut.units:
+        search = parallel.explore_unit(test.scenario, arch, Bounds(), unit, cut.tally,
+                                       visited=visited if shared else Visited())
+        assert search.complete
+        executions, merged = executions + search.executions, merged + search.merged
+    return cut.tally, executions, merged
+
+
+@frames
+def test_units_sharing_a_visited_set_stop_at_the_states_others_published():
+    test = load(SUITE / "op-fault.litmus")
+    shared, alone = _merged_units(test, "arm64", shared=True), _merged_units(test, "arm64", shared=False)
+    assert shared[1] < alone[1] and shared[2] > alone[2]  # fewer executions: more stopped at a known state
+    assert (set(shared[0].states), set(shared[0].outcomes)) == (set(alone[0].states), set(alone[0].outcomes))
+
+
+@frames
+def test_two_processes_give_one_state_one_fingerprint(tmp_path):
+    """A visited set shared by processes compares fingerprints made in each: a state is named
+    by its content and the code's names, not by addresses (explore/state.py)."""
+    import os
+    import subprocess
+
+    script = tmp_path / "keys.py"
+    script.write_text(textwrap.dedent("""\
+        import hashlib, sys
+        from ptelab.explore.dpor import Bounds, Exhaustive
+        from ptelab.explore.execution import Execution
+        from ptelab.litmus import load
+
+        keys, fingerprint = set(), Execution.fingerprint
+
+        def recorded(ex):
+            key = fingerprint(ex)
+            if key is not None:
+                keys.add(key)
+            return key
+
+        Execution.fingerprint = recorded
+        Exhaustive(load(sys.argv[1]).scenario, "ppc64-6.12", Bounds(), merge=True).run(lambda result: None)
+        print(len(keys), hashlib.sha256(b"".join(sorted(keys))).hexdigest())
+        """))
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    runs = [subprocess.run([sys.executable, str(script), str(SUITE / "seed-mprotect.litmus")], env=env,
+                           capture_output=True, text=True, check=True).stdout for _ in range(2)]
+    assert runs[0] == runs[1] and int(runs[0].split()[0]) > 10
+
+
+@frames
+def test_litmus_merge_says_how_many_executions_it_merged(capsys):
+    for jobs in ("1", "2"):
+        assert main(["litmus", str(SUITE / "op-fault.litmus"), "--arch", "arm64", "--merge", "--jobs", jobs]) == 0
+        explored = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("Explored"))
+        assert re.search(r", [1-9]\d* stopped at a state explored before, complete$", explored), explored
+    main(["litmus", str(SUITE / "op-fault.litmus"), "--arch", "arm64", "--merge", "--json"])
+    assert json.loads(capsys.readouterr().out)[0]["merged"] > 0
+
+
+@st.composite
+def merging_texts(draw):
+    """Small tests whose orders reach equal states (test_merge's operations): P0 changes A's
+    entry once or twice, under its lock or not; one CPU reads or writes A and B twice, or two
+    CPUs once each.  Naive enumeration of most takes under a second."""
+    ops = draw(st.lists(st.sampled_from(MERGE_P0_OPS), min_size=1, max_size=2))
+    body = "\n  ".join(op.format(i=i) for i, op in enumerate(ops))
+    if draw(st.booleans()):
+        body = f"spinlock_t *ptl = pte_lockptr(A);\n  spin_lock(ptl);\n  {body}\n  spin_unlock(ptl);"
+    shape = draw(st.sampled_from([[2], [1, 1], [1]]))
+    users = [draw(st.lists(st.sampled_from(USER_OPS), min_size=n, max_size=n)) for n in shape]
+    blocks = "\n".join(f"P{n + 1} @ cpu{n + 1} {{\n  {' '.join(op.format(i=10 * n + i) for i, op in enumerate(user))}\n}}"
+                       for n, user in enumerate(users))
+    return f"""PTE random
+"generated"
+{{
+  A: anon rw, young, {'dirty' if draw(st.booleans()) else 'clean'};
+  B: anon rw, young, clean;
+}}
+P0 @ cpu0 {{
+  {body}
+}}
+{blocks}
+forbid any_invariant
+"""
+
+
+# small and few (an example takes a second at most): naive enumeration capped, every state
+# fingerprinted, the units cut high and explored here one after the other, sharing the merged
+# sequential search's visited set (stopped after `first` executions and resumed, or none)
+@frames
+@settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(text=merging_texts(), arch=st.sampled_from(["x86", "arm64"]), first=st.integers(0, 3))
+def test_the_merged_split_search_reaches_every_state_and_outcome_naive_enumeration_reaches(text, arch, first):
+    test = LitmusTest(parse("random.litmus", text))
+    naive = test.check(arch, naive=True, bounds=Bounds(executions=3000))
+    assume(naive.complete)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(parallel, "UNITS_PER_WORKER", 2)
+        monkeypatch.setattr(Exhaustive, "MERGE_EVERY", 1)
+        if first:
+            _stop_after(monkeypatch, first)
+        search, tally = litmus_parallel.check_in_parallel(test, arch, Bounds(), True, 1, None, merge=True)
+    assert search.complete
+    assert set(naive.states) == set(tally.states)
+    assert set(naive.outcomes) == set(tally.outcomes)
+
+
 def test_a_small_search_is_not_split(monkeypatch):
     monkeypatch.setattr(litmus_parallel, "SEQUENTIAL_FIRST", 60)
     monkeypatch.setattr(litmus_parallel, "split", None)  # would fail if called
@@ -227,11 +388,14 @@ def test_cluster_without_ray_is_a_usage_error_naming_the_extra(monkeypatch, caps
 @pytest.mark.slow
 def test_a_local_ray_cluster_shows_what_one_process_shows(tmp_path, monkeypatch):
     ray = pytest.importorskip("ray", reason="the cluster extra: pip install -e '.[cluster]'")
-    from ptelab.explore.cluster import connect
+    from ptelab.explore.cluster import ShardedVisited, connect
     path = tmp_path / "t.litmus"
     path.write_text((SUITE / "seed-mprotect.litmus").read_text().replace("expect ppc64-2.6.27", "expect x86"))
     test = load(path)
     connect("local")
+    published = []  # per merged search, the states its units published on the cluster
+    real = ShardedVisited.close
+    monkeypatch.setattr(ShardedVisited, "close", lambda self: published.append(self.size()) or real(self))
     try:
         for name, arch in ((path, "ppc64-2.6.27"), (SUITE / "zap-dirty-shared-noflush.litmus", "x86")):
             test = load(name)
@@ -239,5 +403,10 @@ def test_a_local_ray_cluster_shows_what_one_process_shows(tmp_path, monkeypatch)
                 _stop_after(monkeypatch, 20)  # the sequential search first, stopped: the rest on the cluster
             one, cluster = test.check(arch), test.check(arch, cluster="local")
             assert _seen(one) == _seen(cluster) and cluster.complete
+            # merged, the units' visited set sharded over the cluster's actors
+            merged, on_cluster = test.check(arch, merge=True), test.check(arch, merge=True, cluster="local")
+            assert _seen(merged) == _seen(on_cluster) and on_cluster.complete
+            assert (set(merged.states), set(merged.outcomes)) == (set(one.states), set(one.outcomes))
+            assert published and published[-1] > 0  # the units published states on the cluster
     finally:
         ray.shutdown()

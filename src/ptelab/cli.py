@@ -300,6 +300,12 @@ def cmd_litmus(args) -> int:
 
     arches = parse_arches(args.arch)
     mode = choose("mode", args.mode, ("exhaustive", "random"))
+    if args.merge:  # the merged search is an exhaustive search's (explore/dpor.py)
+        other = "--mode random" if mode != "exhaustive" else "--replay" if args.replay is not None else \
+            "--preemptions (a bound on a path's preemptions is not one on its state)" \
+            if args.preemptions is not None else None
+        if other is not None:
+            raise UsageError(f"--merge merges the equal states of an exhaustive search: not with {other}")
     debug = not args.no_debug
     bounds = Bounds(max_steps=args.max_steps, preemptions=args.preemptions, executions=args.executions,
                     seconds=args.seconds)
@@ -320,7 +326,7 @@ def cmd_litmus(args) -> int:
         except ScheduleError as err:
             raise UsageError(str(err)) from None
     options = Options(mode, bounds, seed=args.seed, runs=args.runs, debug=debug, json=args.json,
-                      verbose=args.verbose, api=args.api, cluster=args.cluster)
+                      verbose=args.verbose, api=args.api, cluster=args.cluster, merge=args.merge)
     if args.cluster is not None:
         from .explore.cluster import ClusterError, connect
         try:
@@ -653,6 +659,9 @@ def build_parser() -> argparse.ArgumentParser:
     lit.add_argument("--cluster", metavar="ADDRESS", default=None,
                      help="explore each search as tasks on the Ray cluster at ADDRESS (auto, HOST:PORT, or local "
                      "to start one here); needs the extra ptelab[cluster]")
+    lit.add_argument("--merge", action="store_true",
+                     help="merge equal states: a state explored is not explored again (a stateful search; "
+                     "exhaustive mode, no --preemptions; with --cluster its visited set is sharded over the cluster)")
     lit.set_defaults(func=cmd_litmus)
     report = sub.add_parser("report", help="write one self-contained HTML page: rules, state machines, litmus, findings")
     report.add_argument("--out", default="report", help="the directory to write index.html to (default: report)")

@@ -7,11 +7,18 @@ this process alone.  Each unit is one task; results are taken as they finish (th
 not depend on the order: litmus/parallel.py); the units a task hands back mid-way come on a Ray
 queue and are submitted when it ends.  Every node runs the same ptelab (the function
 is sent by reference, the litmus source with each unit).
+
+The merged search's visited set (explore/visited.py) is sharded over Ray actors by
+fingerprint, as distributed TLC and SPIN shard theirs (`ShardedVisited`): a unit asks the
+shard that owns a state's fingerprint whether it is explored, and publishes it there once
+explored.  The workers run with one string-hash seed (PYTHONHASHSEED), so that they name
+states alike (explore/state.py).
 """
 
 from __future__ import annotations
 
 EXTRA = "pip install 'ptelab[cluster]'"
+HASH_SEED = "0"  # every worker's PYTHONHASHSEED (explore/state.py: states are shared across processes)
 
 
 class ClusterError(Exception):
@@ -57,6 +64,61 @@ class Tasks:
                 return messages
 
 
+class ShardedVisited:
+    """The merged search's visited set on the cluster: Ray actors (one a CPU of the cluster,
+    at least one), each an explore/visited.Visited holding the fingerprints whose first byte
+    is its number modulo their count.  It travels with each unit (its actors' handles); in
+    each process it keeps a copy of the entries it read or published there, which is sound
+    (explore/visited.py: an entry is complete for what it says), so that a state met again
+    there costs no round trip.  Publishing does not wait (a caller's calls to an actor run in
+    the order it made them)."""
+
+    def __init__(self, address: str, shards: int | None = None):
+        from .visited import Visited
+
+        ray = connect(address)
+        actor = ray.remote(num_cpus=0)(Visited)  # no CPU held: the units' tasks have them
+        self.shards = [actor.remote() for _ in range(shards or cpus(address))]
+        self.local = Visited()
+
+    def __getstate__(self):
+        return self.shards
+
+    def __setstate__(self, shards):
+        from .visited import Visited
+
+        self.shards, self.local = shards, Visited()
+
+    def _shard(self, key: bytes):
+        return self.shards[key[0] % len(self.shards)]
+
+    def get(self, key: bytes):
+        known = self.local.get(key)
+        if known is None:
+            import ray
+
+            known = ray.get(self._shard(key).get.remote(key))
+            if known is not None:
+                self.local.publish(key, *known)
+        return known
+
+    def publish(self, key: bytes, summary: dict, asleep: frozenset) -> None:
+        self.local.publish(key, summary, asleep)
+        self._shard(key).publish.remote(key, summary, asleep)
+
+    def size(self) -> int:
+        """The distinct states published on the cluster."""
+        import ray
+
+        return sum(ray.get([shard.size.remote() for shard in self.shards]))
+
+    def close(self) -> None:
+        import ray
+
+        for shard in self.shards:
+            ray.kill(shard)
+
+
 def cpus(address: str) -> int:
     """The CPUs of the cluster at `address`: how many units run at once."""
     return max(1, int(connect(address).cluster_resources().get("CPU", 1)))
@@ -73,7 +135,8 @@ def connect(address: str):
 
         try:
             ray.init(address=None if address == "local" else address, logging_level=logging.ERROR,
-                     log_to_driver=False, include_dashboard=False, configure_logging=False)
+                     log_to_driver=False, include_dashboard=False, configure_logging=False,
+                     runtime_env={"env_vars": {"PYTHONHASHSEED": HASH_SEED}})
         except (ConnectionError, RuntimeError, ValueError) as err:
             raise ClusterError(f"--cluster {address}: no Ray cluster there ({str(err).splitlines()[0]})") from None
     return ray

@@ -77,7 +77,9 @@ Concurrent Systems, LNCS 1032, 1996, ch. 5 on sleep sets with state caching):
 Races among the steps after the state do not depend on the path to it (a step after it
 cannot happen before one before it), so the backtrack sets the first visit gave the states
 after it hold for every path.  A state whose fingerprint is unknown is explored as the
-stateless search explores it.  tests/test_merge.py compares final states and violations
+stateless search explores it.  The set of explored states (`visited`) may be shared by the
+searches of one split search, in one process or over a cluster (explore/visited.py): a state is
+put in it (published) when its subtree is explored, never before.  tests/test_merge.py compares final states and violations
 with naive enumeration on random scenarios.
 
 Bounds: steps per execution, preemptions (a switch away from an actor that could go
@@ -94,7 +96,8 @@ import time
 from dataclasses import dataclass, field
 
 from .execution import Execution, InitialState
-from .footprint import apart, join
+from .footprint import apart, union as _union
+from .visited import Visited
 from ..machine.spinlock import RELEASED
 
 PROGRESS_EVERY = 0.2  # seconds between two calls of a search's progress hook
@@ -108,13 +111,6 @@ def dependent(a: dict, b: dict) -> bool:
         if other is not None and (write or other) and not apart(write, other):
             return True
     return False
-
-
-def _union(into: dict, footprint: dict) -> None:
-    """Add a footprint to a union of footprints (a location is written if any wrote it)."""
-    for loc, write in footprint.items():
-        old = into.get(loc)
-        into[loc] = write if old is None else join(old, write)
 
 
 def _may_depend(a: dict | None, b: dict | None) -> bool:
@@ -242,7 +238,8 @@ class Exhaustive:
     MERGE_EVERY = 4
 
     def __init__(self, scenario, arch: str, bounds: Bounds, naive: bool = False, debug: bool = True,
-                 spin: bool | None = None, progress=None, merge: bool = False, optimal: bool = True):
+                 spin: bool | None = None, progress=None, merge: bool = False, optimal: bool = True,
+                 visited: Visited | None = None):
         self.scenario = scenario
         self.progress = progress
         self.arch = arch
@@ -251,8 +248,10 @@ class Exhaustive:
         self.merge = merge and not naive and bounds.preemptions is None  # a preemption bound is path-dependent
         # source sets and wakeup trees, unless naive, merged or preemption-bounded (the docstring)
         self.optimal = optimal and not naive and not self.merge and bounds.preemptions is None
-        # the merged search: explored state -> (summary of its continuation, actors asleep at every visit)
-        self.explored: dict[bytes, tuple[dict, frozenset]] = {}
+        # the merged search: explored state -> (summary of its continuation, actors asleep at every
+        # visit), this search's own or shared with other searches (explore/visited.py)
+        self.explored = Visited() if visited is None else visited
+        self.merge_from = 0  # the first state fingerprinted (a split search's unit: the one below its path)
         self.exploring: set[bytes] = set()  # states whose subtree is being explored (on the stack)
         self._merged = None  # the summary of the state the last execution stopped at
         self.spin = not naive if spin is None else spin  # the spin-loop reduction (explore/loops.py)
@@ -284,7 +283,7 @@ class Exhaustive:
         sleep = self.sleep_at(i)
         frame = _Frame(frozenset(enabled), sleep, previous, preemptions)
         awake = [p for p in enabled if p not in sleep]
-        if self.merge and i % self.MERGE_EVERY == 0:
+        if self.merge and i % self.MERGE_EVERY == 0 and i >= self.merge_from:
             awake = self._known(ex, i, frame, awake)
             if awake is None:
                 return None
@@ -354,7 +353,6 @@ class Exhaustive:
         summary, asleep = known
         self._summary_races(i, summary)
         again = [p for p in awake if p in asleep]  # slept at every visit before, awake now
-        self.explored[key] = (summary, asleep & frozenset(frame.sleep))
         if not again:
             self._merged = summary
             return None
@@ -634,9 +632,7 @@ class Exhaustive:
             stack.pop()
             if frame.key is not None:  # its subtree is explored: its summary is complete
                 self.exploring.discard(frame.key)
-                known = self.explored.get(frame.key)
-                asleep = frozenset(frame.sleep) if known is None else known[1]
-                self.explored[frame.key] = (frame.summary or {}, asleep)
+                self.explored.publish(frame.key, frame.summary or {}, frozenset(frame.sleep))
         return False
 
     @staticmethod

@@ -21,6 +21,13 @@ def join(a, b):
     return OTHER_BITS if a == OTHER_BITS and b == OTHER_BITS else False
 
 
+def union(into: dict, footprint: dict) -> None:
+    """Add a footprint to a union of footprints (per location, the accesses joined)."""
+    for loc, access in footprint.items():
+        old = into.get(loc)
+        into[loc] = access if old is None else join(old, access)
+
+
 def apart(a, b) -> bool:
     """Two accesses of one location, one of which writes, that commute all the same: a write
     of the hash bits only and a read of the other bits."""

@@ -26,6 +26,13 @@ never less); tests/test_parallel.py compares the final states with naive enumera
 random scenarios.  The number of executions differs from the sequential search's (more at
 the top, and sleep sets made of other choices), the final states and outcomes do not.
 
+Merged (`merge=True`, explore/dpor.py's stateful search): the units, and a stopped sequential
+search going on with its own subtree (resume), are merged searches, and may share one visited
+set (explore/visited.py, where why that is sound is written); the top search is not merged (it
+tries every awake actor, and a state above the cut is explored by several units).  No state of
+a unit's pinned path, nor of the resumed search's path above its floor, is ever published:
+their subtrees are shared out.
+
 An execution that ends above the cut (the scenario finished, or broke an invariant) is run by the
 top search itself and handed on as usual; a unit's executions are handed on in the process
 that ran it, which returns what it made of them (litmus/check.py sums the tallies).
@@ -156,6 +163,7 @@ class Subtree(_Pinned):
 
     def __init__(self, scenario, arch: str, bounds: Bounds, unit: tuple, **kw):
         super().__init__(scenario, arch, bounds, unit, len(unit), **kw)
+        self.merge_from = len(unit)  # merged: a pinned state explores one choice, never to be published
 
     def choose(self, ex, i: int, enabled: list[int]):
         if i >= len(self.stack) and self.on_path(i):
@@ -202,8 +210,11 @@ def resume(search: _Pinned, floor: int, on_result, seconds: float = math.inf) ->
     """A stopped search, gone on with below state `floor` of its path (Split.floor) for
     `seconds`, as begin(): it explores what is left of the subtree it was in, execution for
     execution as it would have alone, and never backtracks above it (split's units hold the
-    rest)."""
+    rest).  A merged search keeps its visited set, but publishes no state above `floor`
+    (explore/visited.py)."""
     search.floor = floor
+    for frame in search.stack[:floor]:  # merged: their subtrees are the units' too, never to be published
+        frame.key = None
     if not search._next_prefix():
         return Search(), None
     return _run_for(search, seconds, on_result)
@@ -275,12 +286,15 @@ def split(scenario, arch: str, bounds: Bounds, workers: int, tally, debug: bool 
 
 
 def explore_unit(scenario, arch: str, bounds: Bounds, unit: tuple, on_result, debug: bool = True,
-                 spin: bool | None = None, deadline: float | None = None) -> Search:
-    """Explore one unit; `deadline` (time.time()) replaces bounds.seconds, shared by every unit."""
+                 spin: bool | None = None, deadline: float | None = None, visited=None) -> Search:
+    """Explore one unit; `deadline` (time.time()) replaces bounds.seconds, shared by every unit.
+    With `visited` (explore/visited.py), the merged search below the unit's path, sharing that
+    visited set with other units: a state another unit published is not explored again."""
     if deadline is not None:
         bounds = Bounds(max_steps=bounds.max_steps, preemptions=bounds.preemptions,
                         seconds=max(0.0, deadline - time.time()))
-    return Subtree(scenario, arch, bounds, unit, debug=debug, spin=spin).run(on_result)
+    return Subtree(scenario, arch, bounds, unit, debug=debug, spin=spin, merge=visited is not None,
+                   visited=visited).run(on_result)
 
 
 def add(total: Search, part: Search) -> None:
@@ -290,6 +304,8 @@ def add(total: Search, part: Search) -> None:
     total.probes += part.probes
     total.guessed += part.guessed
     total.infeasible += part.infeasible
+    total.merged += part.merged
+    total.states += part.states  # merged: states fingerprinted anew (units sharing no set may count one twice)
     for name, count in part.cut.items():
         total.cut[name] = total.cut.get(name, 0) + count
     total.notes = sorted(set(total.notes) | set(part.notes))[:5]

@@ -29,7 +29,11 @@ state is identified, and reached again by replaying a schedule that leads to it.
   switch it is making: its locals are read.
 
 Objects made during an execution are told apart by structure, not identity; code,
-classes, modules and built-in functions, which live as long as the process, by identity.
+classes, modules, enumerations and built-in functions, which live as long as the process, by
+name (module and qualified name; code also by its file, relative to the package, and first
+line), so that two processes give one state one fingerprint (the visited set of a search
+sharded over processes or a cluster: explore/visited.py).  A built-in method bound to an
+object is its name and that object.
 Step numbers that only say when something happened (a loop's first step, a waiting
 actor's) are hashed relative to the current step; an actor's local-work counters, which
 only feed the local-work bound, are not hashed.  A type the walk does not know is not
@@ -153,6 +157,33 @@ def _full(cell) -> bool:
     return True
 
 
+# Sets of strings iterate in an order that depends on the process's string-hash seed, and a
+# state's future does too: two processes share states only if their seeds agree (PYTHONHASHSEED;
+# explore/cluster.py gives Ray's workers one).
+_SALT = hash("ptelab state")
+
+_LONG_LIVED = (type, types.ModuleType, types.CodeType, types.WrapperDescriptorType, types.MethodDescriptorType,
+               types.GetSetDescriptorType, types.MemberDescriptorType)
+
+
+def _stable_name(obj) -> str:
+    """A name for a class, module, code object, descriptor or unbound built-in function that
+    is the same in every process running the same ptelab (a short digest of it)."""
+    if isinstance(obj, type):
+        name = ("type", obj.__module__, obj.__qualname__)
+    elif isinstance(obj, types.ModuleType):
+        name = ("module", obj.__name__)
+    elif isinstance(obj, types.CodeType):
+        path = obj.co_filename  # where ptelab is installed does not matter; two lambdas on a line
+        where = "ptelab/" + path.rpartition("/ptelab/")[2] if "/ptelab/" in path else path  # differ by code
+        name = ("code", where, obj.co_firstlineno, obj.co_qualname, obj.co_code, obj.co_names)
+    else:  # a descriptor or built-in function: its owner (class or module) and its name
+        owner = getattr(obj, "__objclass__", None) or getattr(obj, "__self__", None)
+        where = owner.__qualname__ if isinstance(owner, type) else getattr(owner, "__name__", None)
+        name = (type(obj).__name__, getattr(owner, "__module__", None), where, obj.__qualname__)
+    return blake2b(repr(name).encode(), digest_size=12).hexdigest()
+
+
 class Unknown(Exception):
     """Part of the state cannot be hashed soundly: no fingerprint."""
 
@@ -172,12 +203,13 @@ class Fingerprinter:
 
     def __init__(self, atoms, special: dict, top_codes, static=None):
         self.atoms = {id(obj): name for obj, name in atoms}  # the same in every execution
-        for obj in _functions(static):  # made before the search and kept by it: by identity
-            self.atoms[id(obj)] = ("static", id(obj))
+        for n, obj in enumerate(_functions(static)):  # made before the search and kept by it
+            self.atoms[id(obj)] = ("static", n)  # numbered in the scenario's own order
         self._static = static
         self.top_codes = frozenset(top_codes)  # where a waiting actor's greenlet is suspended
         self.special = special  # class -> fields(obj, now) -> list of values to hash in its place
         self._slots: dict[type, tuple] = {}
+        self._names: dict[int, str] = {}  # id -> name, of the objects that live as long as the process
         self._special: dict[type, object] = {}
         self.now = 0
 
@@ -189,7 +221,7 @@ class Fingerprinter:
         self.now = now
         self.memo: dict[int, int] = {}
         self.keep: list = []  # objects made for the walk (frames' slots) stay alive until it ends
-        out: list = []
+        out: list = [_SALT]
         try:
             for root in roots:
                 self._walk(root, out)
@@ -230,7 +262,7 @@ class Fingerprinter:
                 count = ctypes.c_int.from_address(address + _I_STACKTOP).value
                 if not _nlocalsplus(code) <= count <= _nlocalsplus(code) + code.co_stacksize:
                     raise Unknown(f"{code.co_name}'s stack top is out of its bounds")
-            out.append(("frame", id(code), frame.f_lasti, count))
+            out.append(("frame", self._name(code), frame.f_lasti, count))
             self._slots_of(address, count, out)
             callee_is_entry = ctypes.c_bool.from_address(address + _I_IS_ENTRY).value
 
@@ -243,6 +275,27 @@ class Fingerprinter:
                 value = ctypes.cast(pointer, ctypes.py_object).value
                 self.keep.append(value)
                 self._walk(value, out)
+
+    # ---- names: what every process calls an object that lives as long as it ----------------
+    def _atom(self, obj, out: list) -> None:
+        """A class, module, code, enumeration member or built-in function: its name.  A built-in
+        method bound to an object (`[].append`, a method-wrapper) is its name and the object."""
+        if isinstance(obj, enum.Enum):
+            out.append(("enum", self._name(type(obj)), obj.name))
+            return
+        owner = getattr(obj, "__self__", None)
+        if owner is None or isinstance(owner, (type, types.ModuleType)):
+            out.append(self._name(obj) if isinstance(obj, _LONG_LIVED) else _stable_name(obj))
+            return
+        out.append(("bound", type(obj).__name__, obj.__name__))
+        self._walk(owner, out)
+
+    def _name(self, obj) -> str:
+        """The name of a long-lived object (kept by id: the process keeps the object)."""
+        name = self._names.get(id(obj))
+        if name is None:
+            name = self._names[id(obj)] = _stable_name(obj)
+        return name
 
     # ---- the world ------------------------------------------------------------------------
     def _walk(self, obj, out: list) -> None:
@@ -258,10 +311,10 @@ class Fingerprinter:
             out.append(atom)
             return
         if isinstance(obj, (_ATOMS, enum.Enum)):
-            out.append(("atom", id(obj)))
+            self._atom(obj, out)
             return
         if isinstance(obj, (tuple, frozenset)):
-            out.append((kind.__name__, id(kind), len(obj)))
+            out.append((kind.__name__, self._name(kind), len(obj)))
             for item in obj:
                 self._walk(item, out)
             return
@@ -272,7 +325,7 @@ class Fingerprinter:
         self.memo[id(obj)] = len(self.memo)
         self.keep.append(obj)
         if isinstance(obj, types.FunctionType):
-            out.append(("fn", id(obj.__code__), len(obj.__closure__ or ())))
+            out.append(("fn", self._name(obj.__code__), len(obj.__closure__ or ())))
             for cell in obj.__closure__ or ():
                 self._walk(cell, out)
             self._walk(obj.__defaults__, out)
@@ -307,13 +360,13 @@ class Fingerprinter:
         if special is False:  # the class's own or its nearest base's (an explorable subclass)
             special = self._special[kind] = next((self.special[k] for k in kind.__mro__ if k in self.special), None)
         if special is not None:
-            out.append(("obj", id(kind)))
+            out.append(("obj", self._name(kind)))
             self._walk(tuple(special(obj, self.now)), out)
             return
         if isinstance(obj, (BaseException, *_PLAIN, *_VALUES, tuple)) \
                 or not (kind in _CONTAINERS or kind.__module__.startswith("ptelab.")):
             raise Unknown(f"a {kind.__module__}.{kind.__qualname__}")
-        out.append(("obj", id(kind)))
+        out.append(("obj", self._name(kind)))
         if kind is collections.defaultdict:
             self._walk(obj.default_factory, out)
         if isinstance(obj, list):
@@ -358,5 +411,5 @@ class Fingerprinter:
         code = frame.f_code
         if not _nlocalsplus(code) <= count <= _nlocalsplus(code) + code.co_stacksize:
             raise Unknown("a generator's stack top is out of its bounds")
-        out.append(("generator", id(code), frame.f_lasti, count))
+        out.append(("generator", self._name(code), frame.f_lasti, count))
         self._slots_of(address, count, out)

@@ -45,6 +45,7 @@ class ArchResult:
     kind: str  # Forbidden | Allowed
     executions: int = 0
     redundant: int = 0
+    merged: int = 0  # the merged search: executions stopped at a state explored before
     cut: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)  # what a bound that cut an execution says about it
     complete: bool = True
@@ -133,17 +134,17 @@ class LitmusTest:
         tally = Tally(self, debug)
         scenario = self.scenario
         hook = None if progress is None else lambda s: progress(s.executions, len(tally.states), s.seconds)
-        if mode == "exhaustive" and (workers != 1 or cluster is not None) and not naive and not merge \
+        if mode == "exhaustive" and (workers != 1 or cluster is not None) and not naive \
                 and bounds.executions is None:
             from .parallel import check_in_parallel  # one search on several processes or a cluster
-            search, tally = check_in_parallel(self, arch, bounds, debug, workers, cluster, progress)
+            search, tally = check_in_parallel(self, arch, bounds, debug, workers, cluster, progress, merge)
         elif mode == "exhaustive":
             search = Exhaustive(scenario, arch, bounds, naive=naive, debug=debug, progress=hook,
                                 merge=merge).run(tally)
         else:
             search = PCT(scenario, arch, bounds, seed=seed, runs=runs, debug=debug, progress=hook).run(tally)
         tally.into(result)
-        result.executions, result.redundant = search.executions, search.redundant
+        result.executions, result.redundant, result.merged = search.executions, search.redundant, search.merged
         result.cut, result.complete, result.seconds = search.cut, search.complete, search.seconds
         result.notes = search.notes
         self._judge(result, tally.hits)

@@ -29,6 +29,7 @@ class Options:
     verbose: bool = False
     api: str = "legacy"  # the mm code the tests' operations run: legacy or txn
     cluster: str | None = None  # a Ray address: each search's units are tasks there (explore/cluster.py)
+    merge: bool = False  # the merged search (explore/dpor.py): states explored are not explored again
     pool: object = None  # processes for one search's units, when the matrix has fewer cells than jobs
 
 
@@ -65,7 +66,7 @@ def _check(job: tuple[int, str]) -> Cell:
     try:
         hook = None if _REPORT is None else lambda *so_far: _REPORT(index, arch, *so_far)
         r = test.check(arch, o.mode, o.bounds, seed=o.seed, runs=o.runs, debug=o.debug, api=o.api,
-                       progress=hook, workers=o.pool or 1, cluster=o.cluster)
+                       progress=hook, workers=o.pool or 1, cluster=o.cluster, merge=o.merge)
     except (ScenarioError, LitmusError) as err:
         first, _, rest = str(err).partition("\n")  # the arch on the message's line
         cell.error = f"{first} (on {arch})" + (f"\n{rest}" if rest else "")

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import queue
 import threading
 import time
@@ -45,12 +46,14 @@ from ..explore.dpor import Bounds, Exhaustive, Search
 from ..explore.execution import Execution
 from ..explore.parallel import add, begin, in_slices, split
 from ..explore.schedule import Replay, format_schedule
+from ..explore.visited import Visited
 
 SEQUENTIAL_FIRST = 0.5  # seconds the sequential search runs alone before what it left is split
 SLICE_SECONDS = 1.0  # a search (this process's or a unit's) hands on what it left each time this passes
 _TESTS: dict = {}  # (path, source, api) -> LitmusTest: forked workers find theirs here, others parse it
 _HANDOFF = None  # a pipe made before a pool is forked (handoff_pipe()): units handed on, units done
 _SEARCHES = itertools.count()  # a search's number on the pipe: a message of another (one that failed) is dropped
+_VISITED: dict = {}  # a merged search's (pid, number) -> this process's visited set for its units (one at a time)
 
 
 def handoff_pipe() -> None:
@@ -84,14 +87,16 @@ def explore_unit_tally(payload: tuple):
     returned after them (Ray)."""
     from .check import Tally
 
-    index, key, arch, bounds, debug, unit, deadline, handoff, workers = payload
+    index, key, arch, bounds, debug, unit, deadline, handoff, workers, visited = payload
     test = _test(key)
     tally = Tally(test, debug, schedules=True)
     if deadline is not None:  # a --seconds search: every unit until the whole search's deadline
         bounds = Bounds(max_steps=bounds.max_steps, preemptions=bounds.preemptions,
                         seconds=max(0.0, deadline - time.time()))
     seconds = math.inf if handoff is None else SLICE_SECONDS
-    search, stopped = begin(test.scenario, arch, bounds, seconds, tally, unit=unit, debug=debug)
+    visited = _visited(visited)  # merged: the set this unit shares (None: not merged)
+    search, stopped = begin(test.scenario, arch, bounds, seconds, tally, unit=unit, debug=debug,
+                            merge=visited is not None, visited=visited)
     handed = 0
 
     def hand_on(cut) -> None:
@@ -101,6 +106,8 @@ def explore_unit_tally(payload: tuple):
 
     add(search, in_slices(test.scenario, arch, bounds, stopped, len(unit), seconds, tally, hand_on, workers,
                           lambda: Tally(test, debug, schedules=True), debug=debug))
+    if visited is not None:
+        visited.flush()
     search.progress = None
     result = index, search, tally.summary()
     if isinstance(handoff, int):  # the pipe: the result after the units
@@ -117,11 +124,24 @@ def _put(handoff, message: tuple) -> None:
         handoff.put(message)
 
 
+def _visited(visited):
+    """The visited set a merged search's unit uses (explore/visited.py): the cluster's
+    (explore/cluster.py ShardedVisited), or, given the search's id, this process's set for that
+    search (a worker forked after the search began has a copy of the parent's); None: not merged."""
+    if not isinstance(visited, tuple):
+        return visited
+    if visited not in _VISITED:
+        _VISITED.clear()  # one search at a time: the last one's states are not this one's
+        _VISITED[visited] = Visited()
+    return _VISITED[visited]
+
+
 class _Found(Exception):
     """Every counterexample wanted was shown: the sequential search stops."""
 
 
-def _first_counterexamples(test, arch: str, bounds: Bounds, debug: bool, wanted: set, deadline) -> dict:
+def _first_counterexamples(test, arch: str, bounds: Bounds, debug: bool, wanted: set, deadline,
+                           merge: bool = False) -> dict:
     """The counterexamples the sequential search shows first, for the keys in `wanted`."""
     from .check import Tally
 
@@ -135,7 +155,7 @@ def _first_counterexamples(test, arch: str, bounds: Bounds, debug: bool, wanted:
     seconds = None if deadline is None else max(0.0, deadline - time.time())
     try:
         Exhaustive(test.scenario, arch, Bounds(max_steps=bounds.max_steps, preemptions=bounds.preemptions,
-                                               seconds=seconds), debug=debug).run(tally_until_found)
+                                               seconds=seconds), debug=debug, merge=merge).run(tally_until_found)
     except _Found:
         pass
     return tally.counterexamples
@@ -243,15 +263,30 @@ class _Remote:
             self.pool.join()
 
 
+def _close(visited) -> None:
+    """A merged search's units are done: its visited set is dropped (the cluster's actors ended)."""
+    if isinstance(visited, tuple):
+        _VISITED.pop(visited, None)
+    elif visited is not None:
+        visited.close()
+
+
 def check_in_parallel(test, arch: str, bounds: Bounds, debug: bool, workers, cluster: str | None,
-                      progress=None) -> tuple[Search, object]:
+                      progress=None, merge: bool = False) -> tuple[Search, object]:
     """Explore `test` on `arch`: the sequential search for SEQUENTIAL_FIRST seconds, then,
     if it did not end, what it has not explored split into units on `workers` processes (a
     number, or a multiprocessing Pool whose workers were forked before the test was loaded:
     they parse it from its source), or on the Ray cluster at `cluster`, while this process
     goes on with the subtree it was in, handing on what it leaves every SLICE_SECONDS, as the
     units do.  The Search summed over all of it, in the sequential search's order, then the
-    units', and the check.Tally of its executions."""
+    units', and the check.Tally of its executions.
+
+    `merge`: the merged search (explore/dpor.py) everywhere but in the splits' top searches.
+    The units share a visited set (explore/visited.py): sharded over the cluster's actors, or
+    one a worker process, which starts as a copy of the sequential search's when the workers are
+    forked here (what that search published is complete).  The counterexamples are then the
+    merged sequential search's: its own executions', or it is run again (what the first unit
+    meets depends on what the others published)."""
     from .check import Tally
 
     start = time.perf_counter()
@@ -259,7 +294,8 @@ def check_in_parallel(test, arch: str, bounds: Bounds, debug: bool, workers, clu
     hook = None if progress is None else lambda s: progress(s.executions, len(tally.states), s.seconds)
     search, sequential = Search(), None
     if bounds.seconds is None and SEQUENTIAL_FIRST > 0:  # (a --seconds bound is the whole search's)
-        search, sequential = begin(test.scenario, arch, bounds, SEQUENTIAL_FIRST, tally, debug=debug, progress=hook)
+        search, sequential = begin(test.scenario, arch, bounds, SEQUENTIAL_FIRST, tally, debug=debug, progress=hook,
+                                   merge=merge)
         if sequential is None:  # it ended: it is the sequential search, exactly
             return search, tally
     deadline = None if bounds.seconds is None else time.time() + bounds.seconds
@@ -271,9 +307,23 @@ def check_in_parallel(test, arch: str, bounds: Bounds, debug: bool, workers, clu
         count = workers if isinstance(workers, int) else workers._processes
     key = (test.litmus.path, test.litmus.text, test.scenario.api)
     _TESTS[key] = test
+    visited = None  # not merged
+    if merge and cluster is not None:
+        from ..explore.cluster import ShardedVisited
+
+        visited = ShardedVisited(cluster)
+    elif merge:
+        visited = (os.getpid(), next(_SEARCHES))
+        _VISITED.clear()
+        _VISITED[visited] = Visited() if sequential is None else sequential.explored
     units = lambda: Tally(test, debug, schedules=True)  # noqa: E731  (split's tally of its own executions)
-    remote = _Remote(workers, cluster, lambda index, unit, handoff: (
-        index, key, arch, bounds, debug, unit, deadline, None if deadline is not None else handoff, count))
+    try:
+        remote = _Remote(workers, cluster, lambda index, unit, handoff: (
+            index, key, arch, bounds, debug, unit, deadline, None if deadline is not None else handoff, count,
+            visited))
+    except BaseException:
+        _close(visited)
+        raise
     handed = 0
 
     def hand_on(cut) -> None:
@@ -289,7 +339,7 @@ def check_in_parallel(test, arch: str, bounds: Bounds, debug: bool, workers, clu
             cut = split(test.scenario, arch, bounds, count, units, debug=debug)
             add(search, cut.search)
             hand_on(cut)
-            leftmost = cut.leftmost
+            leftmost = cut.leftmost and not merge  # merged: what the first unit meets depends on the others
         else:  # on with the subtree it was in, while the units are explored
             seconds = SLICE_SECONDS if count > 1 else math.inf
             add(search, in_slices(test.scenario, arch, bounds, sequential, 0, seconds, tally, hand_on, count, units,
@@ -303,6 +353,7 @@ def check_in_parallel(test, arch: str, bounds: Bounds, debug: bool, workers, clu
                 progress(executions, len(states), time.perf_counter() - start)
     finally:
         remote.close()
+        _close(visited)
     for index in sorted(parts):
         add(search, parts[index][1])
         for summary in [parts[index][2], *remote.splits.get(index, ())]:
@@ -315,7 +366,7 @@ def check_in_parallel(test, arch: str, bounds: Bounds, debug: bool, workers, clu
     elif wanted <= first.keys():  # the sequential search shows them all in its first subtree: the first unit
         tally.counterexamples = {k: _replayed(test, arch, bounds, debug, k, first[k]) for k in first}
     else:
-        tally.counterexamples = _first_counterexamples(test, arch, bounds, debug, wanted, deadline)
+        tally.counterexamples = _first_counterexamples(test, arch, bounds, debug, wanted, deadline, merge)
     for key in sorted(wanted - tally.counterexamples.keys()):  # a bound stopped it: the least schedule
         schedule = min(tally.candidates[key], key=lambda s: (len(s), s))
         tally.counterexamples[key] = _replayed(test, arch, bounds, debug, key, schedule)

@@ -28,6 +28,8 @@ def herd_block(test: LitmusTest, r: ArchResult) -> list[str]:
     search = f"{r.executions} executions, {r.mode}"
     if r.mode == "exhaustive":
         search += f", {r.redundant} cut short by sleep sets"
+        if r.merged:
+            search += f", {r.merged} stopped at a state explored before"
         search += ", complete" if r.complete else ", INCOMPLETE: cut by " + ", ".join(
             f"{name} ({count})" for name, count in r.cut.items())
     else:
@@ -210,7 +212,7 @@ def as_json(test: LitmusTest, r: ArchResult) -> dict:
         "condition": r.condition, "observation": r.observation, "positive": r.positive,
         "negative": r.negative, "states": [{"state": list(s), "count": n} for s, n in r.states.items()],
         "outcomes": dict(r.outcomes), "expected": list(r.expected), "problems": r.problems,
-        "executions": r.executions, "redundant": r.redundant, "complete": r.complete, "cut": r.cut,
+        "executions": r.executions, "redundant": r.redundant, "merged": r.merged, "complete": r.complete, "cut": r.cut,
         "mode": r.mode, "seconds": round(r.seconds, 3),
         "counterexamples": {name: {"schedule": ce.schedule,
                                    "violations": [v.describe() for v in ce.result.violations],
