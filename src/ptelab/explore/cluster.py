@@ -70,8 +70,8 @@ class ShardedVisited:
     is its number modulo their count.  It travels with each unit (its actors' handles); in
     each process it keeps a copy of the entries it read or published there, which is sound
     (explore/visited.py: an entry is complete for what it says), so that a state met again
-    there costs no round trip.  Publishing does not wait (a caller's calls to an actor run in
-    the order it made them)."""
+    there costs no round trip.  Publishing does not wait; a unit waits for its publications
+    when it ends (flush), so that the set holds them before its result is counted."""
 
     def __init__(self, address: str, shards: int | None = None):
         from .visited import Visited
@@ -79,7 +79,7 @@ class ShardedVisited:
         ray = connect(address)
         actor = ray.remote(num_cpus=0)(Visited)  # no CPU held: the units' tasks have them
         self.shards = [actor.remote() for _ in range(shards or cpus(address))]
-        self.local = Visited()
+        self.local, self.pending = Visited(), []
 
     def __getstate__(self):
         return self.shards
@@ -87,7 +87,7 @@ class ShardedVisited:
     def __setstate__(self, shards):
         from .visited import Visited
 
-        self.shards, self.local = shards, Visited()
+        self.shards, self.local, self.pending = shards, Visited(), []
 
     def _shard(self, key: bytes):
         return self.shards[key[0] % len(self.shards)]
@@ -104,7 +104,14 @@ class ShardedVisited:
 
     def publish(self, key: bytes, summary: dict, asleep: frozenset) -> None:
         self.local.publish(key, summary, asleep)
-        self._shard(key).publish.remote(key, summary, asleep)
+        self.pending.append(self._shard(key).publish.remote(key, summary, asleep))
+
+    def flush(self) -> None:
+        """Wait until the shards hold every entry published from here (a unit's end)."""
+        import ray
+
+        ray.get(self.pending)
+        self.pending = []
 
     def size(self) -> int:
         """The distinct states published on the cluster."""

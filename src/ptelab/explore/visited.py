@@ -63,6 +63,9 @@ class Visited:
     def publish(self, key: bytes, summary: dict, asleep: frozenset) -> None:
         self.table[key] = merged(self.table.get(key), summary, asleep)
 
+    def flush(self) -> None:
+        """Every entry published is in the set (here at once; explore/cluster.py's waits)."""
+
     def size(self) -> int:
         return len(self.table)
 
