@@ -23,8 +23,8 @@ model, marked as one, never a measurement.
 --merge checks each scenario with the merged search (issue 16 item 4) instead: `--jobs 1`, then
 split on --workers processes, then, with --cluster ADDRESS (`local` starts Ray here), split on the
 cluster with the visited set sharded over its actors, one after the other in the same run.  One
-line each: executions, executions stopped at a state explored before, seconds, whether it agrees
-with `--jobs 1` (verdict, final states, outcomes, counterexamples).
+line each: executions, executions stopped at a state explored before, distinct final states,
+seconds, whether it agrees with `--jobs 1` (verdict, final states, outcomes, counterexamples).
 """
 
 from __future__ import annotations
@@ -103,9 +103,9 @@ def modelled(test, arch: str, workers: int) -> tuple[float, float]:
 
 def merged(names: list, arches: list, workers: int, cluster: str | None) -> None:
     """The merged search on one process, on `workers`, on the cluster: one line each."""
-    print(f"| {'scenario':<26} | {'arch':<12} | {'where':<10} | {'executions':>10} | {'merged':>7} | {'s':>7} "
-          f"| {'same':<4} |")
-    print(f"|{'-' * 28}|{'-' * 14}|{'-' * 12}|{'-' * 11}:|{'-' * 8}:|{'-' * 8}:|{'-' * 6}|")
+    print(f"| {'scenario':<26} | {'arch':<12} | {'where':<10} | {'executions':>10} | {'merged':>7} "
+          f"| {'final states':>12} | {'s':>7} | {'same':<4} |")
+    print(f"|{'-' * 28}|{'-' * 14}|{'-' * 12}|{'-' * 11}:|{'-' * 8}:|{'-' * 13}:|{'-' * 8}:|{'-' * 6}|")
     wheres = [("jobs 1", {}), (f"jobs {workers}", {"workers": workers})]
     if cluster is not None:
         from ptelab.explore.cluster import connect
@@ -123,7 +123,7 @@ def merged(names: list, arches: list, workers: int, cluster: str | None) -> None
                 first = first or seen(r)
                 same = "yes" if seen(r) == first and r.complete else "NO"
                 print(f"| {name:<26} | {arch:<12} | {where:<10} | {r.executions:>10,} | {r.merged:>7,} "
-                      f"| {seconds:>7.1f} | {same:<4} |", flush=True)
+                      f"| {len(r.states):>12} | {seconds:>7.1f} | {same:<4} |", flush=True)
 
 
 def main() -> None:
