@@ -26,12 +26,12 @@ never less); tests/test_parallel.py compares the final states with naive enumera
 random scenarios.  The number of executions differs from the sequential search's (more at
 the top, and sleep sets made of other choices), the final states and outcomes do not.
 
-Merged (`merge=True`, explore/dpor.py's stateful search): the units, and a stopped sequential
-search going on with its own subtree (resume), are merged searches, and may share one visited
-set (explore/visited.py, where why that is sound is written); the top search is not merged (it
-tries every awake actor, and a state above the cut is explored by several units).  No state of
-a unit's pinned path, nor of the resumed search's path above its floor, is ever published:
-their subtrees are shared out.
+Merged (`merge=True`, explore/dpor.py's stateful search): the units, and a stopped search
+going on with its own subtree (resume, each slice), are merged searches, and may share one
+visited set (explore/visited.py, where why that is sound is written); the top searches are not
+merged (they try every awake actor, and a state above a cut is explored by several units).  No
+state of a unit's pinned path, nor of a resumed search's path above its floor, is ever
+published: their subtrees are shared out.
 
 An execution that ends above the cut (the scenario finished, or broke an invariant) is run by the
 top search itself and handed on as usual; a unit's executions are handed on in the process

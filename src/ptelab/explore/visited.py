@@ -17,10 +17,11 @@ fingerprint, as distributed TLC and SPIN shard theirs).  Why sharing is sound:
   The state is the same (the fingerprint covers everything that decides what can happen
   next: explore/state.py), so what either explored from it holds for both.
 - *No state above a unit's floor is published.*  A unit (explore/parallel.py Subtree) and
-  the stopped sequential search going on with its own subtree (`resume`) explore one choice,
-  or a few, at each state of their pinned path: those states are not fingerprinted in a
-  unit (`Exhaustive.merge_from`), and resume() forgets the fingerprints of the stopped
-  search's states above its floor, so neither publishes a state whose subtree others hold.
+  a stopped search going on with its own subtree (`resume`: the sequential search, or a unit,
+  each time a slice ends and what it left is handed on) explore one choice, or a few, at each
+  state of their path above their floor: those states are not fingerprinted in a unit
+  (`Exhaustive.merge_from`), and resume() forgets the fingerprints of the stopped search's
+  states above its new floor, so none publishes a state whose subtree others hold.
 - *The races a summary adds.*  Meeting a published state, a search races every step of its
   path against the summary (dpor.py `_summary_races`), which only adds backtrack points.
   Below a unit's floor the unit explores them itself; above it they are states of the top
@@ -28,7 +29,7 @@ fingerprint, as distributed TLC and SPIN shard theirs).  Why sharing is sound:
   sequential search's path, counts those that search tried as tried: it explored their
   subtrees), so every backtrack point asked there is explored by some unit or by the
   resumed search, as for the races found by executions (explore/parallel.py's soundness).
-  The resumed search's floor is the state of its path at the cut: above it, the same holds.
+  A resumed search's floor is the state of its path at the cut: above it, the same holds.
 
 Fingerprints name what lives as long as a process (classes, code, modules) by name, not by
 address, and are salted with the process's string-hash seed (sets of strings iterate, and so
