@@ -93,7 +93,7 @@ def modelled(test, arch: str, workers: int) -> tuple[float, float]:
         when, _, index, unit = heapq.heappop(ready)
         begins = max(heapq.heappop(free), when)
         record = _Recorder()
-        explore_unit_tally((index, key, arch, Bounds(), True, unit, None, record, workers))
+        explore_unit_tally((index, key, arch, Bounds(), True, unit, None, record, workers, None))
         heapq.heappush(free, begins + time.process_time() - record.start)
         for offset, units in record.handed:
             for unit in units:
