@@ -5,6 +5,7 @@ are those of one process)."""
 
 import itertools
 import json
+import math
 import re
 import sys
 import textwrap
@@ -265,8 +266,8 @@ def _merged_units(test, arch: str, shared: bool):
         cut = split(test.scenario, arch, Bounds(), 2, lambda: Tally(test, True))
     visited, executions, merged = Visited(), 0, 0
     for unit in cut.units:
-        search = parallel.explore_unit(test.scenario, arch, Bounds(), unit, cut.tally,
-                                       visited=visited if shared else Visited())
+        search, _ = parallel.begin(test.scenario, arch, Bounds(), math.inf, cut.tally, unit=unit, merge=True,
+                                   visited=visited if shared else Visited())
         assert search.complete
         executions, merged = executions + search.executions, merged + search.merged
     return cut.tally, executions, merged

@@ -285,18 +285,6 @@ def split(scenario, arch: str, bounds: Bounds, workers: int, tally, debug: bool 
         depth += 1
 
 
-def explore_unit(scenario, arch: str, bounds: Bounds, unit: tuple, on_result, debug: bool = True,
-                 spin: bool | None = None, deadline: float | None = None, visited=None) -> Search:
-    """Explore one unit; `deadline` (time.time()) replaces bounds.seconds, shared by every unit.
-    With `visited` (explore/visited.py), the merged search below the unit's path, sharing that
-    visited set with other units: a state another unit published is not explored again."""
-    if deadline is not None:
-        bounds = Bounds(max_steps=bounds.max_steps, preemptions=bounds.preemptions,
-                        seconds=max(0.0, deadline - time.time()))
-    return Subtree(scenario, arch, bounds, unit, debug=debug, spin=spin, merge=visited is not None,
-                   visited=visited).run(on_result)
-
-
 def add(total: Search, part: Search) -> None:
     """Sum a unit's search into the whole's (notes sorted: units finish in any order)."""
     total.executions += part.executions
