@@ -18,7 +18,8 @@ first SEQUENTIAL_FIRST seconds and the split of what it left, then the subtree i
 and the units, dealt to the workers in order as a pool deals them (each to the first free;
 every SLICE_SECONDS, a search hands on what it leaves: the units are dealt from then),
 until the last worker's finish: the ratio of the sequential search's CPU seconds to that.  A
-model, marked as one, never a measurement.
+model, marked as one, never a measurement.  It models fixed slices (a Ray cluster's); a pool's
+searches split when a worker waits (litmus/parallel.py _Demand), which only the wall clock shows.
 
 --merge checks each scenario with the merged search (issue 16 item 4) instead: `--jobs 1`, then
 split on --workers processes, then, with --cluster ADDRESS (`local` starts Ray here), split on the

@@ -90,23 +90,63 @@ def test_a_sequential_search_stopped_goes_on_split_and_shows_what_one_shows(monk
     assert _seen(one) == _seen(two) and two.complete
 
 
-@pytest.mark.parametrize("name,arch", [("zap-dirty-shared-noflush", "ppc64-6.12"), ("zap-dirty-shared-noflush", "x86")])
-def test_units_hand_back_what_they_leave_mid_way_and_show_what_one_shows(monkeypatch, name, arch):
-    """A unit explored in slices (litmus/parallel.py SLICE_SECONDS, here 4 executions) hands
-    back the units it leaves while it goes on: they are dealt to the first free worker."""
-    test = load(SUITE / f"{name}.litmus")
-    one = test.check(arch)
-    _stop_after(monkeypatch, 3)
-    monkeypatch.setattr(litmus_parallel, "SLICE_SECONDS", 4)
-    monkeypatch.setattr(parallel, "UNITS_PER_WORKER", 1)  # large units
+def _dealt(monkeypatch) -> list:
+    """The indices of the units handed on to the workers, in the order they are."""
     dealt = []
     real = litmus_parallel._Remote.submit
     monkeypatch.setattr(litmus_parallel._Remote, "submit", lambda self, index, unit: dealt.append(index) or real(
         self, index, unit))
+    return dealt
+
+
+@pytest.mark.parametrize("name,arch", [("zap-dirty-shared-noflush", "ppc64-6.12"), ("zap-dirty-shared-noflush", "x86")])
+def test_units_hand_back_what_they_leave_mid_way_and_show_what_one_shows(monkeypatch, name, arch):
+    """A unit explored in slices (here: a worker always waits, and a search splits after 4
+    executions) hands back the units it leaves while it goes on: they are dealt to the first
+    free worker."""
+    test = load(SUITE / f"{name}.litmus")
+    one = test.check(arch)
+    _stop_after(monkeypatch, 3)
+    monkeypatch.setattr(parallel, "HUNGRY_AFTER", 4)
+    monkeypatch.setattr(litmus_parallel._Demand, "hungry", lambda self, workers: lambda: True)
+    monkeypatch.setattr(parallel, "UNITS_PER_WORKER", 1)  # large units
+    dealt = _dealt(monkeypatch)
     two = test.check(arch, workers=2)
     assert any(len(index) > 1 for index in dealt)  # a unit's own units, handed back through the pipe
     assert len(set(dealt)) == len(dealt)
     assert _seen(one) == _seen(two) and two.complete
+
+
+def test_no_search_splits_while_every_worker_is_busy(monkeypatch):
+    """On a pool, a search hands on what it leaves only when a worker waits for work (the counts
+    of litmus/parallel.py _Demand), not after a fixed time: with every worker busy, the first
+    split's units are explored to their ends, and the counts are back at nothing waiting and
+    nobody exploring once the search is done."""
+    test = load(SUITE / "zap-dirty-shared-noflush.litmus")
+    one = test.check("ppc64-6.12")
+    _stop_after(monkeypatch, 3)
+    monkeypatch.setattr(litmus_parallel._Demand, "hungry", lambda self, workers: lambda: False)
+    dealt = _dealt(monkeypatch)
+    two = test.check("ppc64-6.12", workers=2)
+    assert dealt and all(len(index) == 1 for index in dealt)  # only this process's first split's
+    assert _seen(one) == _seen(two) and two.complete
+    assert list(litmus_parallel._DEMAND.counts) == [0, 0]
+
+
+def test_the_counts_of_a_pool_say_when_a_worker_waits():
+    import multiprocessing
+
+    demand = litmus_parallel._Demand(multiprocessing.get_context("fork"))
+    hungry = demand.hungry(2)
+    assert hungry()  # nobody explores, nothing waits
+    demand.add(exploring=1)
+    assert hungry()  # one of two workers idle
+    demand.add(waiting=1)
+    assert not hungry()  # a unit waits for it
+    demand.add(exploring=1, waiting=-1)
+    assert not hungry()
+    demand.add(exploring=-1)
+    assert hungry()
 
 
 def test_the_split_of_a_stopped_search_leaves_it_the_subtree_it_is_in(monkeypatch):

@@ -56,6 +56,7 @@ from dataclasses import dataclass
 from .dpor import Bounds, Exhaustive, Search
 
 UNITS_PER_WORKER = 2  # the cut is moved down until there are this many units a worker (slices balance the rest)
+HUNGRY_AFTER = 0.2  # seconds a search runs at least before it splits because a worker waits (in_slices' `hungry`)
 MAX_DEPTH = 24  # ... or this many forks deep
 
 
@@ -179,19 +180,22 @@ class _Stopped(Exception):
     """The sequential search's first seconds are over."""
 
 
-def begin(scenario, arch: str, bounds: Bounds, seconds: float, on_result, unit: tuple = (), **kw):
-    """The sequential search (explore/dpor.py), or a `unit`'s, for `seconds`: (its Search,
-    None) if it ended, else (its Search so far, the search itself, stopped after an execution:
-    path() is the `path` for split, and resume() goes on with it below the cut)."""
-    return _run_for(Subtree(scenario, arch, bounds, unit, **kw), seconds, on_result)
+def begin(scenario, arch: str, bounds: Bounds, seconds: float, on_result, unit: tuple = (), hungry=None, **kw):
+    """The sequential search (explore/dpor.py), or a `unit`'s, for `seconds` (or, with
+    `hungry`, until it has run HUNGRY_AFTER seconds and hungry() says a worker waits for work):
+    (its Search, None) if it ended, else (its Search so far, the search itself, stopped after
+    an execution: path() is the `path` for split, and resume() goes on with it below the cut)."""
+    return _run_for(Subtree(scenario, arch, bounds, unit, **kw), seconds, on_result, hungry)
 
 
-def _run_for(search: _Pinned, seconds: float, on_result) -> tuple:
-    due = _clock() + seconds
+def _run_for(search: _Pinned, seconds: float, on_result, hungry=None) -> tuple:
+    now = _clock()
+    due, fed = now + seconds, now + HUNGRY_AFTER
 
     def until(result):
         on_result(result)
-        if _clock() >= due:
+        now = _clock()
+        if now >= due or (hungry is not None and now >= fed and hungry()):
             raise _Stopped
 
     try:
@@ -206,9 +210,9 @@ def path(search: Exhaustive) -> tuple:
     return tuple((frame.choice, dict(frame.done), dict(frame.sleep)) for frame in search.stack)
 
 
-def resume(search: _Pinned, floor: int, on_result, seconds: float = math.inf) -> tuple:
+def resume(search: _Pinned, floor: int, on_result, seconds: float = math.inf, hungry=None) -> tuple:
     """A stopped search, gone on with below state `floor` of its path (Split.floor) for
-    `seconds`, as begin(): it explores what is left of the subtree it was in, execution for
+    `seconds` (or until `hungry`), as begin(): it explores what is left of the subtree it was in, execution for
     execution as it would have alone, and never backtracks above it (split's units hold the
     rest).  A merged search keeps its visited set, but publishes no state above `floor`
     (explore/visited.py)."""
@@ -217,24 +221,27 @@ def resume(search: _Pinned, floor: int, on_result, seconds: float = math.inf) ->
         frame.key = None
     if not search._next_prefix():
         return Search(), None
-    return _run_for(search, seconds, on_result)
+    return _run_for(search, seconds, on_result, hungry)
 
 
 def in_slices(scenario, arch: str, bounds: Bounds, stopped: _Pinned, floor: int, seconds: float, on_result,
-              hand_on, workers: int, tally, **kw) -> Search:
+              hand_on, workers: int, tally, hungry=None, **kw) -> Search:
     """Go on with a `stopped` search (begin) below state `floor` of its path, `seconds` at a
-    time.  Each time it stops, what it has not explored is split (split's `path` and `floor`,
-    `workers` and `tally` as split takes them) and `hand_on(split)` hands its units to whoever
-    is free, while this search goes on with the subtree it is in.  So a large subtree never
-    holds one process while the others idle, and nothing explored is explored again.  The
-    Search of its executions and of the splits' top searches."""
+    time, or, given `hungry`, until it has run HUNGRY_AFTER seconds and hungry() says a worker
+    waits for work.  Each time it stops, what it has not explored is split (split's `path` and
+    `floor`, `workers` and `tally` as split takes them) and `hand_on(split)` hands its units to
+    whoever is free, while this search goes on with the subtree it is in.  So a large subtree
+    never holds one process while the others idle, and nothing explored is explored again.
+    Splitting only when a worker waits spares the splits' top searches while every worker is
+    busy, and hands work to an idle one at once, not at the end of a slice.  The Search of its
+    executions and of the splits' top searches."""
     total = Search()
     while stopped is not None:
         cut = split(scenario, arch, bounds, workers, tally, path=path(stopped), floor=floor, **kw)
         add(total, cut.search)
         hand_on(cut)
         floor = cut.floor
-        part, stopped = resume(stopped, floor, on_result, seconds)
+        part, stopped = resume(stopped, floor, on_result, seconds, hungry)
         add(total, part)
     return total
 

@@ -30,7 +30,10 @@ on x86 11.4 s -> 6.8 s = 1.68x instead of 1.85x: docs/benchmarks.md.)  It goes o
 of SLICE_SECONDS, and so does every unit: each time, what it has not explored is split and
 handed on (explore/parallel.py in_slices), this process's units to the pool or the cluster at
 once, a worker's back to this process mid-way, through a pipe its pool inherited (or a Ray
-queue), and from there to the first free worker.
+queue), and from there to the first free worker.  On a pool, a slice ends when a worker waits
+for work (the counts of units waiting and of processes exploring, in memory the pool's workers
+share: _Demand), not after a fixed time: no split is made while every worker is busy, and an
+idle worker is fed at the next execution's end, not at the end of someone's slice.
 """
 
 from __future__ import annotations
@@ -49,20 +52,45 @@ from ..explore.schedule import Replay, format_schedule
 from ..explore.visited import Visited
 
 SEQUENTIAL_FIRST = 0.5  # seconds the sequential search runs alone before what it left is split
-SLICE_SECONDS = 1.0  # a search (this process's or a unit's) hands on what it left each time this passes
+SLICE_SECONDS = 1.0  # on a cluster, a search (this process's or a unit's) hands on what it left each time this
+#                      passes (on a pool: when a worker waits, _Demand)
 _TESTS: dict = {}  # (path, source, api) -> LitmusTest: forked workers find theirs here, others parse it
 _HANDOFF = None  # a pipe made before a pool is forked (handoff_pipe()): units handed on, units done
 _SEARCHES = itertools.count()  # a search's number on the pipe: a message of another (one that failed) is dropped
 _VISITED: dict = {}  # a merged search's (pid, number) -> this process's visited set for its units (one at a time)
+_DEMAND = None  # made with the pipe: how many processes explore, how many units wait (_Demand)
 
 
 def handoff_pipe() -> None:
     """Make the pipe through which the workers of a pool forked next hand units back (their
-    splits' units, mid-way, and their results, in that order: explore_unit_tally)."""
-    global _HANDOFF
+    splits' units, mid-way, and their results, in that order: explore_unit_tally), and the
+    counts by which their searches know when a worker waits (_Demand)."""
+    global _HANDOFF, _DEMAND
     import multiprocessing
 
-    _HANDOFF = multiprocessing.get_context("fork").SimpleQueue()
+    context = multiprocessing.get_context("fork")
+    _HANDOFF, _DEMAND = context.SimpleQueue(), _Demand(context)
+
+
+class _Demand:
+    """The processes of a pool (and the one that made it) that explore, and the units handed on
+    that no worker has begun, counted in shared memory.  A search splits what it has left when
+    fewer than there are workers explore or wait to (explore/parallel.py in_slices' `hungry`).
+    The counts only decide when to split, never what is explored."""
+
+    def __init__(self, context):
+        self.counts = context.Array("i", 2)  # exploring, waiting
+
+    def add(self, exploring: int = 0, waiting: int = 0) -> None:
+        with self.counts.get_lock():
+            self.counts[0] += exploring
+            self.counts[1] += waiting
+
+    def hungry(self, workers: int):
+        """hungry(): whether a worker of `workers` waits for work (read without the lock: a
+        count a moment old only moves a split by an execution)."""
+        counts = self.counts.get_obj()
+        return lambda: counts[0] + counts[1] < workers
 
 
 def _test(key: tuple):
@@ -93,19 +121,30 @@ def explore_unit_tally(payload: tuple):
     if deadline is not None:  # a --seconds search: every unit until the whole search's deadline
         bounds = Bounds(max_steps=bounds.max_steps, preemptions=bounds.preemptions,
                         seconds=max(0.0, deadline - time.time()))
-    seconds = math.inf if handoff is None else SLICE_SECONDS
+    seconds, hungry = math.inf, None  # explored to its end
+    if isinstance(handoff, int) and _DEMAND is not None:  # a pool's: split when a worker waits
+        hungry = _DEMAND.hungry(workers)
+        _DEMAND.add(exploring=1, waiting=-1)
+    elif handoff is not None:  # the cluster's: split every slice
+        seconds = SLICE_SECONDS
     visited = _visited(visited)  # merged: the set this unit shares (None: not merged)
-    search, stopped = begin(test.scenario, arch, bounds, seconds, tally, unit=unit, debug=debug,
-                            merge=visited is not None, visited=visited)
     handed = 0
 
     def hand_on(cut) -> None:
         nonlocal handed
+        if hungry is not None:
+            _DEMAND.add(waiting=len(cut.units))
         _put(handoff, ("units", index, handed, cut.units, cut.tally.summary()))
         handed += len(cut.units)
 
-    add(search, in_slices(test.scenario, arch, bounds, stopped, len(unit), seconds, tally, hand_on, workers,
-                          lambda: Tally(test, debug, schedules=True), debug=debug))
+    try:
+        search, stopped = begin(test.scenario, arch, bounds, seconds, tally, unit=unit, hungry=hungry, debug=debug,
+                                merge=visited is not None, visited=visited)
+        add(search, in_slices(test.scenario, arch, bounds, stopped, len(unit), seconds, tally, hand_on, workers,
+                              lambda: Tally(test, debug, schedules=True), hungry=hungry, debug=debug))
+    finally:
+        if hungry is not None:
+            _DEMAND.add(exploring=-1)
     if visited is not None:
         visited.flush()
     search.progress = None
@@ -180,7 +219,7 @@ class _Remote:
 
     def __init__(self, workers, cluster: str | None, payload):
         self.payload = payload  # (index, unit, handoff) -> the payload of explore_unit_tally
-        self.pool = self.tasks = self.reader = None
+        self.pool = self.tasks = self.reader = self.demand = None  # demand: the pool's _Demand
         self.here: list | None = None
         self.splits: dict = {}  # index -> the summaries of the splits it handed back
         self.ended: queue.Queue = queue.Queue()
@@ -201,6 +240,7 @@ class _Remote:
                 handoff_pipe()
                 workers = self.pool = multiprocessing.get_context("fork").Pool(workers, initializer=_quiet_worker)
             self.workers, self.handoff = workers, None if _HANDOFF is None else next(_SEARCHES)
+            self.demand = None if self.handoff is None else _DEMAND
             if self.handoff is not None:
                 self.reader = threading.Thread(target=self._read, daemon=True)
                 self.reader.start()
@@ -325,10 +365,13 @@ def check_in_parallel(test, arch: str, bounds: Bounds, debug: bool, workers, clu
         _close(visited)
         raise
     handed = 0
+    demand = remote.demand if deadline is None else None  # (a --seconds search's units are not sliced)
 
     def hand_on(cut) -> None:
         nonlocal handed
         tally.add(cut.tally.summary())
+        if demand is not None:
+            demand.add(waiting=len(cut.units))
         for unit in cut.units:
             remote.submit((handed,), unit)
             handed += 1
@@ -341,9 +384,16 @@ def check_in_parallel(test, arch: str, bounds: Bounds, debug: bool, workers, clu
             hand_on(cut)
             leftmost = cut.leftmost and not merge  # merged: what the first unit meets depends on the others
         else:  # on with the subtree it was in, while the units are explored
-            seconds = SLICE_SECONDS if count > 1 else math.inf
-            add(search, in_slices(test.scenario, arch, bounds, sequential, 0, seconds, tally, hand_on, count, units,
-                                  debug=debug))
+            seconds = SLICE_SECONDS if count > 1 and demand is None else math.inf
+            hungry = None if demand is None else demand.hungry(count)
+            if demand is not None:
+                demand.add(exploring=1)
+            try:
+                add(search, in_slices(test.scenario, arch, bounds, sequential, 0, seconds, tally, hand_on, count,
+                                      units, hungry=hungry, debug=debug))
+            finally:
+                if demand is not None:
+                    demand.add(exploring=-1)
         executions, states = search.executions, set(tally.states)
         for part in remote.results():
             parts[part[0]] = part
