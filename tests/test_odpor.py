@@ -181,3 +181,41 @@ def test_hash_faults_reach_every_machine_state_naive_enumeration_reaches(text, a
     assert naive_finals <= finals and naive_outcomes <= outcomes
     if naive.complete:
         assert naive_finals == finals and naive_outcomes == outcomes
+
+
+@st.composite
+def shared_frame_texts(draw):
+    """Two or three CPUs load and store one page (missing, present, read-only for a COW copy,
+    a shared file's), through TLB entries they may hold already or the MMU may fill: the
+    frame's content is stored, copied and loaded while the translations that map the frame
+    are filled, flushed and checked."""
+    page = draw(st.sampled_from(('anon rw, young, dirty', 'anon rw, young, clean', 'anon none',
+                                 'anon ro, young, clean, vma rw', 'file "f" shared, rw, young, dirty')))
+    n = draw(st.integers(2, 3))
+    blocks = [" ".join(draw(st.lists(st.sampled_from(ACCESSES), min_size=1, max_size=3 - n + 1))).format(i=cpu + 1)
+              for cpu in range(n)]
+    fill = ""
+    if "none" not in page:
+        for cpu in draw(st.lists(st.integers(0, n - 1), max_size=2, unique=True)):
+            writable = "writable " if " ro," not in page and draw(st.booleans()) else ""
+            fill += f" cpu{cpu} has A {writable}in its TLB;"
+    if draw(st.booleans()):
+        fill += " cpu1 may fill A;"
+    return _fault_text("random", page, blocks, fill)
+
+
+@settings(max_examples=16, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(text=shared_frame_texts(), arch=st.sampled_from(("x86", "ppc64-6.12", "arm64", "s390-6.12")))
+def test_stores_loads_and_copies_of_one_frame_reach_every_machine_state_naive_enumeration_reaches(text, arch):
+    """A frame's content is a location apart from its struct page (explore/points.py
+    _PageData): the final machine states (every frame's content among them) and the broken
+    invariants are naive enumeration's."""
+    test = LitmusTest(parse("random.litmus", text))
+    optimal, finals, outcomes = _search(test, arch, executions=1500, state=machine_state)
+    if not optimal.complete:
+        return
+    naive, naive_finals, naive_outcomes = _search(test, arch, naive=True, executions=1500, state=machine_state)
+    assert naive_finals <= finals and naive_outcomes <= outcomes
+    if naive.complete:
+        assert naive_finals == finals and naive_outcomes == outcomes

@@ -53,7 +53,7 @@ from ..pte import PFN_SHIFT, PTRS_PER_PTE, _PAGE_PRESENT, pte_accessible, pte_di
 from ..txn import weakens
 from .footprint import HASH_BITS
 
-_OBSERVED = frozenset(("tlb", "hash", "frame"))  # besides entries: what a check reads
+_OBSERVED = frozenset(("tlb", "hash", "frame", "data"))  # besides entries: what a check reads
 
 DEADLOCK = "deadlock"
 BUG = "bug"
@@ -423,7 +423,7 @@ class Invariants:
         if self.stores:
             if quiet:
                 self._check_dirty(execution, wrote)
-            elif any(loc[0] in ("frame", "pte", "in flight") for loc in wrote):
+            elif any(loc[0] in ("frame", "data", "pte", "in flight") for loc in wrote):
                 _read_all(read, self._busy)  # the store's check waits for that entry's operation
 
     def _raw(self, ptep: int) -> int:
@@ -514,9 +514,10 @@ class Invariants:
         # of a watched mm may record it dirty) or the end of an operation on an entry
         entries = any(loc[0] in ("pte", "in flight") for loc in wrote)
         for pfn, (store_va, cpu, lazy) in list(self.stores.items()):
-            changed = entries or ("frame", pfn) in wrote
+            changed = entries or ("frame", pfn) in wrote or ("data", pfn) in wrote
             if changed:
-                read(("frame", pfn))  # its flags, data, mapping and swap slot
+                read(("frame", pfn))  # its flags, mapping and swap slot
+                read(("data", pfn))  # its data and the store's record
             if flags[pfn] & PG_dirty or self.arch.dirty_recorded(pfn):
                 del self.stores[pfn]
                 continue
@@ -533,6 +534,7 @@ class Invariants:
                 continue
             # nothing records it: every entry of every table was read
             read(("frame", pfn))
+            read(("data", pfn))
             for table in tables:
                 read(("frame", table))
                 base = table << PTE_TABLE_SHIFT

@@ -171,22 +171,35 @@ def attach(ctl) -> None:
 
 
 class _PageField(list, Controlled):
-    """A struct page field array (one slot per frame) whose accesses land in the footprint."""
+    """A struct page field array (one slot per frame) whose accesses land in the footprint,
+    as accesses of ("frame", pfn)."""
 
     __slots__ = ()
+    KIND = "frame"
 
     def __getitem__(self, pfn):
         if self.ctl.active:
-            self.ctl.touch(("frame", pfn), False)
+            self.ctl.touch((self.KIND, pfn), False)
         return list.__getitem__(self, pfn)
 
     def __setitem__(self, pfn, value):
         if self.ctl.active:
-            self.ctl.touch(("frame", pfn), True)
+            self.ctl.touch((self.KIND, pfn), True)
         list.__setitem__(self, pfn, value)
 
 
-PAGE_FIELDS = ("refcount", "mapcount", "flags", "data", "mapping", "index")
+class _PageData(_PageField):
+    """The frames' contents, a location of their own: ("data", pfn).  What a user store
+    writes there is read by loads, the kernel's copies (COW, writeback, swap-out, migration)
+    and the lost-dirty check, never by the checks of a translation (grants_more reads the
+    frame's allocation: ("frame", pfn)), so a store no longer orders itself against every
+    TLB fill and flush of the page through them."""
+
+    __slots__ = ()
+    KIND = "data"
+
+
+PAGE_FIELDS = ("refcount", "mapcount", "flags", "mapping", "index")
 
 
 class ExplorableSpinLock(SpinLock, Controlled):
@@ -274,8 +287,10 @@ class ExplorableMachine(Machine, Controlled):
         ctl.point(("tlb", cpu.id), False, "store" if write else "load")
         pfn = Machine.translate(self, cpu, pgd, va, write)
         if pfn >= 0:
-            ctl.touch(("frame", pfn), write)
+            ctl.touch(("frame", pfn), False)  # its allocation (Machine.translate's use-after-free)
             if write:
+                # The store's data and its record for lost-dirty (Invariants.stored)
+                ctl.touch(("data", pfn), True)
                 # Whether the store's Dirty is still recorded depends on its order with the
                 # changes of the entry it went through (lost-dirty): it reads that entry.
                 ptep = pgd.pte_offset(va)
@@ -327,3 +342,4 @@ def instrument(machine) -> None:
         lock.__class__ = ExplorableSpinLock
     for name in PAGE_FIELDS:
         setattr(mem, name, _PageField(getattr(mem, name)))
+    mem.data = _PageData(mem.data)
