@@ -13,6 +13,8 @@ The reductions:
   entry for the page is only a read of that TLB;
 - ppc32's create_hpte of an entry that was not hashed (arch/ppc32_hash.py): no tlbie, so its
   step only reads the TLBs it announced as written;
+- ppc64 hash_page's hpte_updatepp that leaves the HPTE as it was (arch/ppc64_hash.py): the
+  same protection, recorded from the same write of the entry, only reads the hash table;
 - a frame's content apart from its struct page (explore/points.py _PageData): a user store
   writes ("data", pfn) and reads ("frame", pfn), so the checks of the translations that map
   the frame (which read its allocation) do not order themselves against it.
@@ -27,8 +29,10 @@ from ptelab.arch.ppc32_hash import Ppc32Hash
 from ptelab.explore import dpor
 from ptelab.explore.execution import Execution
 from ptelab.explore.footprint import HASH_BITS, OTHER_BITS
+from ptelab.explore.points import Controlled
 from ptelab.litmus.check import LitmusTest
 from ptelab.litmus.syntax import parse
+from ptelab.machine.hash_table import HashPageTable
 
 from .test_odpor import CREATE_HIT, MPROTECT, PEEK, TLBIE_HIT, _fault_text, _search, machine_state
 
@@ -319,3 +323,47 @@ def test_a_stores_content_taken_for_a_read_is_caught():
                        WRITABLE + " cpu1 has A writable in its TLB;")
     missed = _missed(text, "x86", *_data_as("data", write=False))
     assert any("('*A', 1)" in final for final in missed)
+
+
+# ---- ppc64's hpte_updatepp that changes nothing ------------------------------------------------
+def _hash_writes_as_reads(kind: str):
+    """Execution.only_read with the reduction taken out (`kind` "without": an HPTE update
+    that changes nothing stays a write) or made too aggressive ("inserts": every HPTE insert
+    is taken for a read, though it changed the table), as a patch."""
+    only_read = Execution.only_read
+
+    def without(self, loc):
+        if loc[0] != "hash":
+            only_read(self, loc)
+    if kind == "without":
+        return Execution, "only_read", without
+    insert = HashPageTable.insert
+
+    def insert_read(self, vpn, *args):
+        slot = insert(self, vpn, *args)
+        Controlled.ctl.only_read(("hash", vpn))
+        return slot
+    return HashPageTable, "insert", insert_read
+
+
+@pytest.mark.parametrize("blocks", [[READ, CPU1_READ], [WRITE, "write(A, 2);"]])
+def test_an_hpte_update_that_changes_nothing_only_reads_and_loses_no_state(blocks):
+    """Two CPUs access a page that is not hashed: the second hash_page finds HASHPTE set and
+    updates the HPTE the first inserted with the protection it has (hash_4k.c:67-77, 6.12),
+    which changes nothing; the search reaches naive enumeration's final states in fewer
+    executions than with that update a write of the hash table."""
+    _sound_and_cuts(_fault_text("updatepp", "anon rw, young, clean", blocks), "ppc64-6.12",
+                    _hash_writes_as_reads("without"))
+
+
+def test_an_hpte_insert_taken_for_a_read_is_caught():
+    """Broken on purpose: an HPTE insert taken for a read of the hash table, though it changed
+    it, so it commutes with cpu1's speculative hash search: the search loses the orders in
+    which cpu1's MMU fills its TLB from the new HPTE before cpu1 reads the entry, which is
+    what the test above relies on to fail if an update that changes the HPTE were taken for a
+    read.  (That broken variant itself loses no final state on the scenarios tried, test_odpor's
+    machine-state property included: an update changes the protection inside hash_page's BUSY
+    window, after the entry changed, and a search that sees the old protection there fills
+    what a search before the window fills.)"""
+    text = _fault_text("insert", "anon rw, young, clean", [READ, PEEK], "cpu1 may fill A;")
+    assert _missed(text, "ppc64-6.12", _hash_writes_as_reads("inserts"))

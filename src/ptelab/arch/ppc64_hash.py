@@ -198,8 +198,11 @@ class Ppc64Hash(HashMmu):
         if old & _PAGE_HASHPTE:  # hpte_updatepp on the recorded slot (hash_4k.c:67-77)
             secondary, gix = pte_hash_slot(old)
             slot = self.hpt.group(vpn, secondary) + gix
+            before = self.hpt.r[slot], self.hpte_seq[slot]
             if self.hpt.update_pp(slot, vpn, rflags):
                 self.hpte_seq[slot] = seq
+                if (self.hpt.r[slot], seq) == before:  # the same protection, from the same write
+                    self._only_read(("hash", vpn))
             else:
                 old &= ~_PAGE_HPTEFLAGS
         if not old & _PAGE_HASHPTE:  # hpte_insert, no lookup (hash_4k.c:79-126)
