@@ -140,7 +140,10 @@ def _set_new_pte(vma, addr: int, ptep: int, entry: int) -> bool:
         return _set_new_pte_txn(vma, addr, ptep, entry)
     ptl = pte_lockptr(mm, ptep)
     spin_lock(mm, ptl)
-    installed = pte_none(arch.ptep_get(ptep))
+    # vmf_pte_changed for an entry that was none (6.12 mm/memory.c:5052-5054): pte_none reads
+    # no hash bit (hash__pte_none, arch/powerpc/include/asm/book3s/64/hash.h:251-254, masks
+    # H_PTE_NONE_MASK, _PAGE_HPTEFLAGS), so the load reads the other bits only
+    installed = pte_none(arch.ptep_get_compared(ptep))
     if installed:
         arch.set_pte_at(mm, addr, ptep, entry)
         arch.update_mmu_cache(vma, addr, ptep)
