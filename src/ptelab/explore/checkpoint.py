@@ -18,6 +18,7 @@ from __future__ import annotations
 import array
 import collections
 import types
+from itertools import repeat
 
 _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), type, range, frozenset,
               types.FunctionType, types.BuiltinFunctionType, types.BuiltinMethodType,
@@ -26,9 +27,21 @@ _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), type, range, fr
 _OPAQUE = (bytearray, memoryview, collections.deque, array.array, collections.OrderedDict)
 
 
-def _slots(cls: type) -> list[str]:
-    return [name for klass in cls.__mro__ for name in getattr(klass, "__slots__", ())
-            if name not in ("__dict__", "__weakref__")]
+def _may_hold(items) -> bool:
+    """Whether some of the items may be mutable (the walk skips the immutable ones anyway: a
+    PTE table or a struct page field array is hundreds of numbers, looked at by type here)."""
+    return any(not issubclass(kind, _IMMUTABLE) for kind in set(map(type, items)))
+
+
+def _slots(cls: type) -> tuple[str, ...]:
+    names = _SLOTS.get(cls)
+    if names is None:
+        names = _SLOTS[cls] = tuple(name for klass in cls.__mro__ for name in getattr(klass, "__slots__", ())
+                                    if name not in ("__dict__", "__weakref__"))
+    return names
+
+
+_SLOTS: dict[type, tuple[str, ...]] = {}  # a class -> its slots' names, from every class of its MRO
 
 
 class Checkpoint:
@@ -38,6 +51,7 @@ class Checkpoint:
         self._dicts: list[tuple] = []  # (dict or an object's __dict__, its contents)
         self._sets: list[tuple] = []
         self._slotted: list[tuple] = []  # (object, [(slot, value)], the slots it had empty)
+        self._restore: tuple | None = None  # the same, as restore() walks it (_columns)
         seen: set[int] = set()
         stack = [root]
         while stack:
@@ -50,7 +64,7 @@ class Checkpoint:
     def _save(self, obj) -> list:
         """Record obj's contents; return what it refers to."""
         if isinstance(obj, tuple):
-            return list(obj)
+            return list(obj) if _may_hold(obj) else []
         if isinstance(obj, types.MethodType):
             return [obj.__self__]
         if isinstance(obj, _OPAQUE):
@@ -58,14 +72,18 @@ class Checkpoint:
         refs = []
         if isinstance(obj, list):
             self._lists.append((obj, list(obj)))
-            refs.extend(obj)
+            if _may_hold(obj):
+                refs.extend(obj)
         elif isinstance(obj, dict):
             self._dicts.append((obj, dict(obj)))
-            refs.extend(obj.keys())
-            refs.extend(obj.values())
+            if _may_hold(obj):
+                refs.extend(obj.keys())
+            if _may_hold(obj.values()):
+                refs.extend(obj.values())
         elif isinstance(obj, set):
             self._sets.append((obj, set(obj)))
-            refs.extend(obj)
+            if _may_hold(obj):
+                refs.extend(obj)
         attributes = getattr(obj, "__dict__", None)
         if attributes is not None:
             self._dicts.append((attributes, dict(attributes)))
@@ -81,23 +99,38 @@ class Checkpoint:
     def restore(self):
         """Put every recorded content back; the root, as it was when the checkpoint was taken.
         The built-in types' own methods are used, past any subclass's (a Counter's update
-        adds, a struct page field array's __setitem__ records an access)."""
-        everything = slice(None)
-        for obj, contents in self._lists:
-            _set_items(obj, everything, contents)
-        for obj, contents in self._dicts:
-            _clear_dict(obj)
-            _update_dict(obj, contents)
-        for obj, contents in self._sets:
-            _clear_set(obj)
-            _update_set(obj, contents)
-        for obj, held, unset in self._slotted:
-            for name, value in held:
-                setattr(obj, name, value)
-            for name in unset:  # a slot the execution filled is emptied again
-                if hasattr(obj, name):
-                    delattr(obj, name)
+        adds, a struct page field array's __setitem__ records an access).  It runs before
+        every execution of a search: the loops are the built-in map's, over the flat
+        columns `_columns` keeps, not Python's."""
+        columns = self._restore
+        if columns is None or columns[0] != (len(self._lists), len(self._dicts), len(self._sets), len(self._slotted)):
+            columns = self._restore = self._columns()
+        _, lists, list_contents, dicts, dict_contents, sets, set_contents, objs, names, values, unset = columns
+        _run(map(_set_items, lists, repeat(slice(None)), list_contents))
+        _run(map(_clear_dict, dicts))
+        _run(map(_update_dict, dicts, dict_contents))
+        _run(map(_clear_set, sets))
+        _run(map(_update_set, sets, set_contents))
+        _run(map(setattr, objs, names, values))
+        for obj, name in unset:  # a slot the execution filled is emptied again
+            if hasattr(obj, name):
+                delattr(obj, name)
         return self.root
+
+    def _columns(self) -> tuple:
+        """What restore() puts back, as parallel sequences (and the sizes they were made from)."""
+        sizes = (len(self._lists), len(self._dicts), len(self._sets), len(self._slotted))
+        held = [(obj, name, value) for obj, pairs, _ in self._slotted for name, value in pairs]
+        return (sizes,
+                tuple(obj for obj, _ in self._lists), tuple(contents for _, contents in self._lists),
+                tuple(obj for obj, _ in self._dicts), tuple(contents for _, contents in self._dicts),
+                tuple(obj for obj, _ in self._sets), tuple(contents for _, contents in self._sets),
+                tuple(obj for obj, _, _ in held), tuple(name for _, name, _ in held),
+                tuple(value for _, _, value in held),
+                tuple((obj, name) for obj, _, names in self._slotted for name in names))
+
+
+_run = collections.deque(maxlen=0).extend  # exhausts an iterator of calls made for their effect, in C
 
 
 _set_items, _clear_dict, _update_dict = list.__setitem__, dict.clear, dict.update
