@@ -411,12 +411,14 @@ class Exhaustive:
             self._history: dict = {}  # location -> [(step, actor, wrote?, clock)]
             self._clocks: list[list[int]] = []
             self._actors: list[int] = []
+            self._appended: list[list] = []  # per step, the lists of _history it appended to
         else:
             del self._clocks[replayed:]
             del self._actors[replayed:]
-            for entries in self._history.values():
-                while entries and entries[-1][0] >= replayed:
+            for lists in self._appended[replayed:]:  # a step's entries are the last of their lists
+                for entries in lists:
                     entries.pop()
+            del self._appended[replayed:]
         # each actor's clock after its last step of the prefix
         self._actor_clock = [[-1] * nactors for _ in range(nactors)]
         missing = set(range(nactors))
@@ -436,22 +438,36 @@ class Exhaustive:
         over for the acquire before it, as Flanagan and Godefroid's co-enabledness asks)."""
         seen = self._actor_clock[actor]
         stack = self.stack
-        swappable = self._swappable(i, actor, footprint, seen[actor], record) if self.optimal else None
+        optimal = self.optimal
+        # whether the actor waited (was disabled at a state) since its previous step: only then
+        # may a race fail to be swapped (_swappable) or the step happen after what enabled it
+        # (_enabled_by)
+        waited = False
+        for j in range(seen[actor] + 1, i):
+            if actor not in stack[j].enabled:
+                waited = True
+                break
+        # optimal: None when every race can be swapped
+        swappable = self._swappable(i, actor, footprint, seen[actor], record) if optimal and waited else None
         # other actor -> [its latest racing step, its latest one at which this actor was enabled, or -1]
         races: dict[int, list[int]] = {}
         history = self._history
         clocks = []
-        others = len(seen) - 1
+        everyone = ((1 << len(seen)) - 1) & ~(1 << actor)  # every other actor, as a bit set
         for loc, write in footprint.items():
+            entries = history.get(loc)
+            if not entries:
+                continue
             # Newest first.  The last write here happened after everything before it here,
             # so its clock covers theirs; an actor's steps before its latest one that races
             # and could have been swapped, or before one that happens before this actor's
             # previous step, are not wanted: the scan stops when every actor has one.
-            covered = set()
+            covered = 0  # the actors that have one, as a bit set
             clocked = False
-            order = type(loc) is tuple and loc[0] == RELEASED  # orders a release and the acquire after it
-            for k, q, w, c in reversed(history.get(loc, ())):
-                if not (write or w) or apart(write, w):
+            order = loc.__class__ is tuple and loc[0] == RELEASED  # orders a release and the acquire after it
+            for k, q, w, c in reversed(entries):
+                # neither writes, or they are apart (footprint.apart, inlined)
+                if not (write or w) or (write != w and write.__class__ is str and w.__class__ is str):
                     continue
                 if not clocked:
                     clocks.append(c)
@@ -460,20 +476,20 @@ class Exhaustive:
                     if clocked:
                         break
                     continue
-                if q != actor and q not in covered:
+                if q != actor and not covered >> q & 1:
                     if seen[q] < k:
                         race = races.get(q)
                         if race is None:
                             races[q] = race = [k, -1]
                         elif k > race[0]:
                             race[0] = k
-                        if actor in stack[k].enabled if swappable is None else swappable(k):
+                        if (swappable is None or swappable(k)) if optimal else actor in stack[k].enabled:
                             if k > race[1]:
                                 race[1] = k
-                            covered.add(q)
+                            covered |= 1 << q
                     else:
-                        covered.add(q)
-                if clocked and len(covered) == others:
+                        covered |= 1 << q
+                if clocked and covered == everyone:
                     break
         clock = list(map(max, seen, *clocks)) if clocks else list(seen)
         for latest, swappable in races.values():
@@ -488,14 +504,21 @@ class Exhaustive:
                 self._try_every(stack[latest])
         if not record:
             return
-        if self.optimal:
+        if optimal and waited:
             clock = self._enabled_by(i, actor, clock)
         clock[actor] = i
         self._actor_clock[actor] = clock
         self._clocks.append(clock)
         self._actors.append(actor)
+        appended = []
         for loc, write in footprint.items():
-            history.setdefault(loc, []).append((i, actor, write, clock))
+            entry = (i, actor, write, clock)
+            entries = history.get(loc)
+            if entries is None:
+                entries = history[loc] = []
+            entries.append(entry)
+            appended.append(entries)
+        self._appended.append(appended)
 
     def _swappable(self, i: int, actor: int, footprint: dict, previous: int, ran: bool):
         """Optimal DPOR: whether `actor`'s step i (footprint; `ran`: taken, else pending when
@@ -510,7 +533,7 @@ class Exhaustive:
         _PAGE_BUSY set before the actor read the entry).  A lock's acquire and the acquire
         after it race so (the first disables the second); a release and the acquire it
         lets through never do.  A race that fails this is passed over for an older one,
-        or for every actor (_observe)."""
+        or for every actor (_observe).  None: the actor never waited, every race can be swapped."""
         stack, clocks, actors = self.stack, self._clocks, self._actors
         waits = []  # (last state of the interval, what disabled it, what enabled it: -1 if unknown or none)
         j = previous + 1
@@ -531,7 +554,7 @@ class Exhaustive:
             enabler = j - 1 if ran or j < i else -1  # still disabled when the execution ended: none
             waits.append((j - 1, disabler, enabler))
         if not waits:
-            return lambda k: True
+            return None  # every race can be swapped
 
         def swappable(k: int) -> bool:
             q = actors[k]
