@@ -359,20 +359,23 @@ class Invariants:
         read = execution.checked
         writes = self.writes
         wrote = {loc for loc, write in execution.step.footprint.items() if write in writes}
-        if self.machine.pins and self._check_pins(execution, wrote):
+        machine = self.machine
+        if machine.pins and self._check_pins(execution, wrote):
             return
-        if self.machine.txns and self._check_txns(execution, wrote):
+        if machine.txns and self._check_txns(execution, wrote):
             return
         in_flight = [actor.wrote for actor in execution.actors if actor.wrote]
-        machine = self.machine
+        arch = self.arch
         quiet = True  # no watched PTE is being changed by an operation still running
         self._busy = ()  # what made it not quiet
         for mm, va, name, key in self.pages:
             ptep = self._slot(mm, va, key)
-            entry_locs = () if ptep is None else (("pte", ptep), ("in flight", ptep))
-            changed = any(loc in wrote for loc in entry_locs)
-            if in_flight:
-                if ptep is not None and any(ptep in wrote for wrote in in_flight):
+            if ptep is None:
+                entry_locs, changed = (), False
+            else:
+                entry_locs = (("pte", ptep), ("in flight", ptep))
+                changed = entry_locs[0] in wrote or entry_locs[1] in wrote
+                if in_flight and _in_any(ptep, in_flight):
                     quiet = False
                     self._busy = entry_locs
                     if changed:
@@ -392,10 +395,11 @@ class Invariants:
                 entry = cpu.tlb.entries.get(key)
                 if entry is None:
                     if touched:
-                        _read_all(read, (running, tlb))
+                        read(running)
+                        read(tlb)
                     continue
-                pte = self.arch.entry_as_written(mm, va) if pte is None else pte
-                problem = grants_more(machine, pte, *entry[:3])
+                pte = arch.entry_as_written(mm, va) if pte is None else pte
+                problem = grants_more(machine, pte, entry[0], entry[1], entry[2])
                 frame = ("frame", entry[0])  # its allocation generation
                 if problem or touched or frame in wrote:
                     _read_all(read, entry_locs, (running, tlb, frame))
@@ -403,13 +407,13 @@ class Invariants:
                     where = f"{name}: cpu{cpu.id} TLB"
                     return execution._record(STALE_TRANSLATION, stale(where, mm.context, va, problem),
                                              va, entry[0], cpu.id)
-            caches = self.arch.cache_locations(mm, va)
-            touched = changed or any(loc in wrote for loc in caches)
-            cached = list(self.arch.cached_translations(mm, va))
+            caches = arch.cache_locations(mm, va)
+            touched = changed or _in_any_of(caches, wrote)
+            cached = list(arch.cached_translations(mm, va))
             if not cached and touched:
                 _read_all(read, caches)
             for where, pfn, gen, writable, cpu_id, _ in cached:
-                pte = self.arch.entry_as_written(mm, va) if pte is None else pte
+                pte = arch.entry_as_written(mm, va) if pte is None else pte
                 problem = grants_more(machine, pte, pfn, gen, writable)
                 if problem or touched or ("frame", pfn) in wrote:
                     _read_all(read, entry_locs, caches, (("frame", pfn),))
@@ -573,3 +577,20 @@ def _read_all(read, *groups) -> None:
     for group in groups:
         for loc in group:
             read(loc)
+
+
+def _in_any(item, collections) -> bool:
+    """Whether item is in one of the collections (any() without a generator: the checks run
+    after most steps)."""
+    for collection in collections:
+        if item in collection:
+            return True
+    return False
+
+
+def _in_any_of(items, collection) -> bool:
+    """Whether one of the items is in the collection."""
+    for item in items:
+        if item in collection:
+            return True
+    return False

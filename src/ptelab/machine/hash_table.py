@@ -98,8 +98,9 @@ class HashPageTable:
         v = self.v
         found = []
         for want, base in self._searches(vpn):
-            if want in v[base:base + HPTES_PER_GROUP]:
-                found.extend(s for s in range(base, base + HPTES_PER_GROUP) if v[s] == want)
+            group = v[base:base + HPTES_PER_GROUP]
+            if want in group:
+                found.extend([base + i for i, word in enumerate(group) if word == want])
         return found
 
     def insert(self, vpn: int, pfn: int, rflags: int, secondary: bool, owner=None) -> int:
