@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
-import json
 import math
 import os
 import sys
@@ -35,6 +33,8 @@ class UsageError(Exception):
 def choose(kind: str, name: str, accepted) -> str:
     if name in accepted:
         return name
+    import difflib  # only on bad input: not imported at every start
+
     close = difflib.get_close_matches(name, list(accepted), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise UsageError(f"unknown {kind} {name!r}{hint}; accepted: {', '.join(accepted)}")
@@ -207,6 +207,8 @@ def cmd_cost(args) -> int:
         for path in plot(rows, args.png):
             print(f"wrote {path}", file=sys.stderr)
     if args.json:
+        import json
+
         print(json.dumps(rows, indent=1))
         return EXIT_OK
     console = output_console()  # piped: no column name cut
@@ -589,6 +591,8 @@ class Parser(argparse.ArgumentParser):
             if not word.startswith("-"):
                 raise UsageError(f"unexpected argument {word!r} for {command.prog}")
             options = sorted({o for o in command._option_string_actions if o.startswith("--")})
+            import difflib
+
             close = difflib.get_close_matches(word, options, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             commands = f"; commands: {', '.join(self.commands)}" if command is self else ""

@@ -17,7 +17,6 @@ as in the exhaustive search.  A sample is never complete.
 
 from __future__ import annotations
 
-import random
 import time
 
 from .dpor import Bounds, Search
@@ -39,6 +38,8 @@ class PCT:
         self.initial = InitialState()
 
     def _prepare(self, run: int) -> None:
+        import random  # not imported by the exhaustive search
+
         rng = random.Random(f"{self.seed}:{run}")
         n = len(self.scenario.actor_names())
         priorities = list(range(self.depth, self.depth + n))

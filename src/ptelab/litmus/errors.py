@@ -7,8 +7,6 @@ with its position, and the command exits 2 on it like on any other bad input.
 
 from __future__ import annotations
 
-import difflib
-
 from ..explore.execution import ScenarioError
 
 
@@ -17,6 +15,8 @@ class LitmusError(ScenarioError):
         """`line` and `col` count from 1 (0: the file as a whole); `choices` are what would
         have been accepted, `near` the word a suggestion is looked for."""
         if near and choices:
+            import difflib  # only on bad input: not imported at every start
+
             close = difflib.get_close_matches(near, list(choices), n=1)
             if close:
                 message += f"; did you mean '{close[0]}'?"

@@ -11,7 +11,6 @@ cell) nothing is forked: the cells run in this process, in the same order.
 from __future__ import annotations
 
 import os
-import signal
 from dataclasses import dataclass, field
 
 from ..explore.execution import ScenarioError
@@ -82,6 +81,8 @@ def _check(job: tuple[int, str]) -> Cell:
 
 
 def _quiet_worker() -> None:
+    import signal
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to report
 
 
@@ -116,6 +117,8 @@ class Matrix:
         global _TESTS, _OPTIONS, _REPORT
         _TESTS, _OPTIONS = self.tests, self.options
         _REPORT = None if self.progress is None else self._report
+        if self.processes == 1 and not self.spread:
+            return map(_check, self.jobs)  # no process to fork (multiprocessing is not even imported)
         import multiprocessing
 
         context = multiprocessing.get_context("fork")
