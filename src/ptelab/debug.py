@@ -102,6 +102,13 @@ class DebugArch:
         self._unflushed: dict[object, dict[int, int]] = {}
         self.tlb_miss = arch.tlb_miss  # the hardware is not checked: bind it directly
         self._get = arch.ptep_get
+        self._get_compared = arch._get_compared
+        # neither accessors of the surface nor checked: what the explorer's checks and the
+        # model's own code ask of the hardware after most steps, bound directly (not looked
+        # up through __getattr__, after a failed lookup, at every call)
+        for name in ("cache_locations", "cached_translations", "entry_as_written", "describe_pte", "pte_same",
+                     "update_mmu_cache"):
+            setattr(self, name, getattr(arch, name))
         self._start = arch.ptep_modify_prot_start
         self._commit = arch.ptep_modify_prot_commit
         # the checks' own reads are not accesses of the code being checked (no scheduling
