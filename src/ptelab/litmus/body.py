@@ -483,6 +483,9 @@ class Compiler:
         if len(args) == 2:
             a0, a1 = args
             return lambda env: call(env, a0(env), a1(env))
+        if len(args) == 3:
+            a0, a1, a2 = args
+            return lambda env: call(env, a0(env), a1(env), a2(env))
         return lambda env: call(env, *[a(env) for a in args])
 
     def _checked(self, node, name: str, function):

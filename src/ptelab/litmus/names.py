@@ -67,15 +67,23 @@ class Function:
         fn.__dict__["kinds"] = tuple(kind if p == param else k for p, k in zip(self.params, self.kinds))
         return fn
 
+    @cached_property
+    def tests(self) -> tuple:
+        """Per parameter, its kind's test(env, value) (wrong() runs them at every call)."""
+        return tuple(test for test, _, _ in self.kinds)
+
     def wrong(self, name: str, env, values) -> str | None:
         """What is wrong with the arguments of a call, or None: each is the kind of thing
         its parameter names (an mm, a vma, a page...) or a number."""
-        for i, (value, (test, what, hint)) in enumerate(zip(values, self.kinds)):
-            if not test(env, value):
+        tests, i = self.tests, 0
+        for value in values:
+            if not tests[i](env, value):
+                _, what, hint = self.kinds[i]
                 param = self.params[i].strip("[]")
                 if value is None and param == "vma":
                     hint = "no vma contains the address after it (is it mapped?)"
                 return f"{name}: argument {i + 1} ({param}) is {describe(value)}, not {what}; {hint}"
+            i += 1
         return None
 
 
