@@ -282,7 +282,7 @@ class Exhaustive:
                                                 and parent.previous in parent.enabled)
         sleep = self.sleep_at(i)
         frame = _Frame(frozenset(enabled), sleep, previous, preemptions)
-        awake = [p for p in enabled if p not in sleep]
+        awake = [p for p in enabled if p not in sleep] if sleep else enabled
         if self.merge and i % self.MERGE_EVERY == 0 and i >= self.merge_from:
             awake = self._known(ex, i, frame, awake)
             if awake is None:
@@ -579,15 +579,23 @@ class Exhaustive:
         wakeup sequence notdep(k).actor (the steps between them that do not happen after
         step k, then `actor`'s step) goes into the wakeup tree of the state before step k,
         unless an actor asleep or explored there is a weak initial of it (already covered)."""
-        stack, clocks, q = self.stack, self._clocks, self._actors[k]
-        sequence, left = [], []
+        stack, clocks, actors = self.stack, self._clocks, self._actors
+        q = actors[k]
+        sequence, changed = [], False
         for j in range(k, i):
-            (sequence if j > k and clocks[j][q] < k else left).append((self._actors[j], stack[j].footprint))
-        # The last step's footprint is known only if no step left out wrote what it touches:
-        # otherwise it reads other values, and a step runs on to the actor's next point,
-        # further or not (a TLB hit stores at once, a miss walks the table next): what it
-        # touches there is not what it touched here (None: it may depend on every step).
-        changed = any(fp.get(loc) for _, fp in left for loc in footprint)
+            if j > k and clocks[j][q] < k:
+                sequence.append((actors[j], stack[j].footprint))
+            elif not changed:
+                # The last step's footprint is known only if no step left out wrote what it
+                # touches: otherwise it reads other values, and a step runs on to the actor's
+                # next point, further or not (a TLB hit stores at once, a miss walks the table
+                # next): what it touches there is not what it touched here (None: it may
+                # depend on every step).
+                left = stack[j].footprint
+                for loc in footprint:
+                    if left.get(loc):
+                        changed = True
+                        break
         sequence.append((actor, None if changed else footprint))
         frame = stack[k]
         for p, fp in (*frame.sleep.items(), *frame.done.items()):

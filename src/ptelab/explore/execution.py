@@ -340,12 +340,15 @@ class Execution:
                 actor.glet.switch(self._body(actor))
                 actor.pending = (("start", actor.index), False, "start", None, None)
             self._replay(actors)
+            steps, violations, invariants = self.steps, self.violations, self.invariants
+            choose, executed = self.chooser.choose, self.chooser.executed
+            max_steps, deadline, may_go_on = self.max_steps, self.deadline, self._may_go_on
             while True:
                 # enabled: not finished, and its announced step can happen now
                 if self.cut is not None:
                     result_cut = self.cut.bound
                     break
-                enabled = [a.index for a in actors if not a.finished and self._may_go_on(a)
+                enabled = [a.index for a in actors if not a.finished and (a.waiting is None or may_go_on(a))
                            and (a.pending[3] is None or a.pending[3]())]
                 if not enabled:
                     blocked = [a for a in actors if not a.finished]
@@ -353,13 +356,13 @@ class Execution:
                         self._record(DEADLOCK, "no CPU can go on: " + ", ".join(map(_blocked, blocked)),
                                      blame=not any(a.waiting for a in blocked))
                     break
-                if len(self.steps) >= self.max_steps:
+                if len(steps) >= max_steps:
                     result_cut = "steps"
                     break
-                if self.deadline is not None and perf_counter() > self.deadline:
+                if deadline is not None and perf_counter() > deadline:
                     result_cut = "seconds"
                     break
-                choice = self.chooser.choose(self, len(self.steps), enabled)
+                choice = choose(self, len(steps), enabled)
                 if choice is None:
                     redundant = True
                     break
@@ -367,13 +370,13 @@ class Execution:
                 footprint = self._take_step(actor)
                 # a violation the hardware model saw stopped its actor mid-operation: what
                 # the checks would find after that is no state the code reaches
-                if not self.violations and self.invariants.may_break(footprint, actor):
+                if not violations and invariants.may_break(footprint, actor):
                     self.active = False  # the checks' own reads are added by `checked`
-                    self.invariants.after_step(self)
+                    invariants.after_step(self)
                     self.active = True
                 # the chooser hears of the step with what its checks read
-                self.chooser.executed(self, len(self.steps) - 1, actor.index, footprint)
-                if self.violations:
+                executed(self, len(steps) - 1, actor.index, footprint)
+                if violations:
                     break
         finally:
             self.active = False
