@@ -470,7 +470,8 @@ class Exhaustive:
                 if not (write or w) or (write != w and write.__class__ is str and w.__class__ is str):
                     continue
                 if not clocked:
-                    clocks.append(c)
+                    if seen[q] < k:  # else step k happens before this actor's previous step: c <= seen
+                        clocks.append(c)
                     clocked = w is True  # a write of hash bits only does not cover the reads of the others
                 if order:
                     if clocked:
