@@ -70,6 +70,25 @@ class Checkpoint:
         if isinstance(obj, _OPAQUE):
             raise TypeError(f"a checkpoint cannot save a {type(obj).__name__}")
         refs = []
+        kind = type(obj)
+        if kind is list or kind is dict or kind is set:  # no attributes, no slots: the contents only
+            return self._contents(obj, refs)
+        self._contents(obj, refs)
+        attributes = getattr(obj, "__dict__", None)
+        if attributes is not None:
+            self._dicts.append((attributes, dict(attributes)))
+            refs.extend(attributes.values())
+        names = _slots(type(obj))
+        if names:
+            held = [(name, getattr(obj, name)) for name in names if hasattr(obj, name)]
+            unset = [name for name in names if not hasattr(obj, name)]
+            self._slotted.append((obj, held, unset))
+            refs.extend(value for _, value in held)
+        return refs
+
+    def _contents(self, obj, refs: list) -> list:
+        """Record what a list, dict or set (or an instance of a subclass) holds; add what it
+        refers to to refs."""
         if isinstance(obj, list):
             self._lists.append((obj, list(obj)))
             if _may_hold(obj):
@@ -84,16 +103,6 @@ class Checkpoint:
             self._sets.append((obj, set(obj)))
             if _may_hold(obj):
                 refs.extend(obj)
-        attributes = getattr(obj, "__dict__", None)
-        if attributes is not None:
-            self._dicts.append((attributes, dict(attributes)))
-            refs.extend(attributes.values())
-        names = _slots(type(obj))
-        if names:
-            held = [(name, getattr(obj, name)) for name in names if hasattr(obj, name)]
-            unset = [name for name in names if not hasattr(obj, name)]
-            self._slotted.append((obj, held, unset))
-            refs.extend(value for _, value in held)
         return refs
 
     def restore(self):

@@ -47,7 +47,17 @@ def get_vsid(context: int, ea: int) -> int:
 
 
 def hpt_vpn(context: int, ea: int) -> int:
-    return (get_vsid(context, ea) << (SID_SHIFT - 12)) | ((ea & ((1 << SID_SHIFT) - 1)) >> 12)
+    key = (context, ea >> 12)
+    vpn = _VPNS.get(key)
+    if vpn is None:
+        vpn = _VPNS[key] = (get_vsid(context, ea) << (SID_SHIFT - 12)) | ((ea & ((1 << SID_SHIFT) - 1)) >> 12)
+    return vpn
+
+
+# (context, page) -> its VPN: hpt_vpn is a function of them alone, and every hash search,
+# invalidation and check of a cached translation asks for it
+_VPNS: dict[tuple[int, int], int] = {}
+_SEARCHES: dict[tuple[int, int], tuple] = {}  # (vpn, group mask) -> HashPageTable._searches
 
 
 def hpt_hash(vpn: int) -> int:
@@ -78,11 +88,16 @@ class HashPageTable:
 
     def _searches(self, vpn: int) -> tuple:
         """(the V doubleword of a valid HPTE for vpn, its group's first slot): the primary
-        group's, then the secondary's."""
-        h = hpt_hash(vpn)
-        want = (vpn << HPTE_V_AVPN_SHIFT) | HPTE_V_VALID
-        return ((want, (h & self.mask) * HPTES_PER_GROUP),
-                (want | HPTE_V_SECONDARY, (~h & self.mask) * HPTES_PER_GROUP))
+        group's, then the secondary's.  A function of vpn and the table's size alone, asked
+        by every hash search: remembered (_SEARCHES)."""
+        key = (vpn, self.mask)
+        searches = _SEARCHES.get(key)
+        if searches is None:
+            h = hpt_hash(vpn)
+            want = (vpn << HPTE_V_AVPN_SHIFT) | HPTE_V_VALID
+            searches = _SEARCHES[key] = ((want, (h & self.mask) * HPTES_PER_GROUP),
+                                         (want | HPTE_V_SECONDARY, (~h & self.mask) * HPTES_PER_GROUP))
+        return searches
 
     def find(self, vpn: int) -> int:
         """The MMU's search: the slot of the valid HPTE for vpn, or -1."""
