@@ -93,7 +93,9 @@ seconds; without one, the loop pays one test of None per execution.
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
+from itertools import chain
 
 from .execution import Execution, InitialState
 from .footprint import apart, union as _union
@@ -101,6 +103,7 @@ from .visited import Visited
 from ..machine.spinlock import RELEASED
 
 PROGRESS_EVERY = 0.2  # seconds between two calls of a search's progress hook
+_exhaust = deque(maxlen=0).extend  # runs an iterator of calls made for their effect
 
 
 def dependent(a: dict, b: dict) -> bool:
@@ -415,9 +418,8 @@ class Exhaustive:
         else:
             del self._clocks[replayed:]
             del self._actors[replayed:]
-            for lists in self._appended[replayed:]:  # a step's entries are the last of their lists
-                for entries in lists:
-                    entries.pop()
+            # a step's entries are the last of their lists (popped by the built-in map, in C)
+            _exhaust(map(list.pop, chain.from_iterable(self._appended[replayed:])))
             del self._appended[replayed:]
         # each actor's clock after its last step of the prefix
         self._actor_clock = [[-1] * nactors for _ in range(nactors)]
@@ -454,6 +456,10 @@ class Exhaustive:
         history = self._history
         clocks = []
         everyone = ((1 << len(seen)) - 1) & ~(1 << actor)  # every other actor, as a bit set
+        # A step of another actor at or before `floor` happens before this actor's previous
+        # step whoever took it, as every step of this actor does: such a step and those before
+        # it neither race with this one nor add to its clock (the scan below ends there).
+        floor = min(seen[:actor] + seen[actor + 1:], default=i)
         for loc, write in footprint.items():
             entries = history.get(loc)
             if not entries:
@@ -466,6 +472,8 @@ class Exhaustive:
             clocked = False
             order = loc.__class__ is tuple and loc[0] == RELEASED  # orders a release and the acquire after it
             for k, q, w, c in reversed(entries):
+                if k <= floor:
+                    break
                 # neither writes, or they are apart (footprint.apart, inlined)
                 if not (write or w) or (write != w and write.__class__ is str and w.__class__ is str):
                     continue
