@@ -18,6 +18,8 @@ INVARIANT = "invariant"
 
 @dataclass(frozen=True)
 class Rule:
+    """A rule of the rulebook: what it says, why, where the kernel keeps it, how debug mode checks it."""
+
     id: str
     statement: str
     reason: str

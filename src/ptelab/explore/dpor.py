@@ -186,6 +186,8 @@ class _Frame:
 
 @dataclass
 class Bounds:
+    """What cuts a search: steps per execution, preemptions per execution, executions, seconds."""
+
     max_steps: int = 2000
     preemptions: int | None = None
     executions: int | None = None

@@ -92,6 +92,8 @@ class Operation:
 
 @dataclass
 class Violation:
+    """A broken invariant: which, what was found, where (step, actor, CPU, address, frame), and who is to blame."""
+
     invariant: str
     detail: str
     va: int | None

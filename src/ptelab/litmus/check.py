@@ -30,6 +30,8 @@ OUTCOMES = (*INVARIANTS, *BY_ID)
 
 @dataclass
 class Counterexample:
+    """The first execution that showed an outcome, with its schedule as printed."""
+
     outcome: str
     result: object  # the explorer's Result of the execution that showed it
     schedule: str
@@ -38,6 +40,9 @@ class Counterexample:
 
 @dataclass
 class ArchResult:
+    """A litmus test checked on one architecture: the search's counts, its final states and
+    outcomes, the verdict's problems."""
+
     test: str
     arch: str
     mode: str

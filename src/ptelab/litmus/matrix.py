@@ -19,6 +19,8 @@ from .errors import LitmusError
 
 @dataclass
 class Options:
+    """How every cell of the matrix is checked (the litmus command's options)."""
+
     mode: str
     bounds: object  # explore.dpor.Bounds
     seed: int = 0

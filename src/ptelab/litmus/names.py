@@ -45,6 +45,8 @@ class BadArgument(Exception):
 
 @dataclass(frozen=True)
 class Function:
+    """A function a litmus body may call: the model's code, its parameters, what it does."""
+
     call: object
     params: tuple[str, ...]  # an optional parameter is written [name]
     doc: str = ""

@@ -36,6 +36,8 @@ _PRESENT_ONLY = ("young", "old", "dirty", "clean", "hashed")
 
 @dataclass
 class Page:
+    """A page a litmus file declares, and its entry in the initial state."""
+
     name: str
     offset: int
     file: str | None = None  # None: anonymous
@@ -56,6 +58,8 @@ class Page:
 
 @dataclass
 class Fork:
+    """`fork NAME;` in the declarations: the model's fork (dup_mm) makes mm NAME of the pages declared before it."""
+
     name: str
     offset: int
     pages: int  # how many pages were declared before it
@@ -63,6 +67,8 @@ class Fork:
 
 @dataclass
 class TlbEntry:
+    """A TLB entry the initial state holds (`cpu1 has A in its TLB`)."""
+
     cpu: int
     page: str
     writable: bool
@@ -71,6 +77,8 @@ class TlbEntry:
 
 @dataclass
 class Hardware:
+    """A speculative TLB fill or drop, explored as an actor of its own."""
+
     cpu: int
     kind: str  # fill | drop
     page: str
@@ -79,6 +87,8 @@ class Hardware:
 
 @dataclass
 class Block:
+    """A litmus block: the code one CPU runs."""
+
     name: str
     cpu: int
     mm: str
@@ -90,6 +100,8 @@ class Block:
 
 @dataclass
 class Clause:
+    """A forbid, exists or expect clause."""
+
     kind: str  # forbid | exists | expect
     offset: int
     outcomes: list[tuple[str, int]] = field(default_factory=list)  # names (invariants, rule ids)
@@ -101,6 +113,8 @@ class Clause:
 
 @dataclass
 class LitmusFile:
+    """A parsed litmus file."""
+
     path: str
     text: str
     name: str
