@@ -1,6 +1,6 @@
 """One search on two processes against one (issue 16 item 3): `--jobs 2` vs `--jobs 1`.
 
-    .venv/bin/python bench/bench_parallel.py [--arch x86] [--only NAME] [--workers 2] [--model]
+    .venv/bin/python bench/bench_parallel.py [--arch x86] [--only NAME] [--workers 2] [--model] [--ceiling]
     .venv/bin/python bench/bench_parallel.py --merge [--cluster local] [--arch x86] [--only NAME]
 
 Each scenario of bench/scenarios/ is checked as `ptelab litmus` checks one cell: the sequential
@@ -20,6 +20,12 @@ every SLICE_SECONDS, a search hands on what it leaves: the units are dealt from 
 until the last worker's finish: the ratio of the sequential search's CPU seconds to that.  A
 model, marked as one, never a measurement.  It models fixed slices (a Ray cluster's); a pool's
 searches split when a worker waits (litmus/parallel.py _Demand), which only the wall clock shows.
+
+--ceiling adds, per scenario, what this machine gives two processes at once: the sequential
+search run whole in --workers forked processes side by side, against one alone just before.
+Each copy takes more wall and CPU time than one alone when the cores share caches, memory or a
+host's hyperthreads; --workers times the one's seconds over the side-by-side seconds is the
+speed-up a perfectly balanced split search with no overhead at all could reach here.
 
 --merge checks each scenario with the merged search (issue 16 item 4) instead: `--jobs 1`, then
 split on --workers processes, then, with --cluster ADDRESS (`local` starts Ray here), split on the
@@ -102,6 +108,31 @@ def modelled(test, arch: str, workers: int) -> tuple[float, float]:
     return sequential, max(free)
 
 
+_WHOLE: list = []  # (test, arch): what _whole checks, set before its processes are forked
+
+
+def _whole(_) -> tuple[float, float]:
+    """A forked process's copy of the whole sequential search: its wall and CPU seconds."""
+    test, arch = _WHOLE
+    start, cpu = time.perf_counter(), time.process_time()
+    test.check(arch)
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def ceiling(test, arch: str, workers: int) -> tuple[float, float, float]:
+    """(one search alone, s; `workers` copies side by side, s; their mean CPU s), each in a
+    forked process, one after the other."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    _WHOLE[:] = test, arch
+    with context.Pool(1) as pool:
+        alone, _ = pool.map(_whole, [0])[0]
+    with context.Pool(workers) as pool:
+        side = pool.map(_whole, range(workers), chunksize=1)
+    return alone, max(wall for wall, _ in side), sum(cpu for _, cpu in side) / workers
+
+
 def merged(names: list, arches: list, workers: int, cluster: str | None) -> None:
     """The merged search on one process, on `workers`, on the cluster: one line each."""
     print(f"| {'scenario':<26} | {'arch':<12} | {'where':<10} | {'executions':>10} | {'merged':>7} "
@@ -133,6 +164,7 @@ def main() -> None:
     parser.add_argument("--only", action="append", help="run only this scenario (repeatable)")
     parser.add_argument("--workers", type=int, default=2, help="processes of the split search (default 2)")
     parser.add_argument("--model", action="store_true", help="also the CPU-time model of idle cores")
+    parser.add_argument("--ceiling", action="store_true", help="also the whole search in --workers processes side by side")
     parser.add_argument("--merge", action="store_true", help="the merged search: one process, --workers, --cluster")
     parser.add_argument("--cluster", metavar="ADDRESS", help="with --merge: also on this Ray cluster (local: here)")
     args = parser.parse_args()
@@ -158,6 +190,11 @@ def main() -> None:
                 sequential, split_time = modelled(test, arch, args.workers)
                 print(f"| {'  model, CPU s':<26} | {arch:<12} | {'':>8} | {sequential:>7.1f} | {'':>8} "
                       f"| {split_time:>7.1f} | {'':<4} | {sequential / split_time:>7.2f}x |", flush=True)
+            if args.ceiling:
+                alone, side, cpu = ceiling(test, arch, args.workers)
+                print(f"| {f'  {args.workers} side by side, ceiling':<26} | {arch:<12} | {'':>8} | {alone:>7.1f} "
+                      f"| {f'cpu {cpu:.1f}':>8} | {side:>7.1f} | {'':<4} | {args.workers * alone / side:>7.2f}x |",
+                      flush=True)
 
 
 if __name__ == "__main__":
