@@ -40,7 +40,8 @@ class HashMmu(GenericArch):
         machine.hash_table = self.hpt
         self._all_tlbs = tuple(("tlb", cpu.id) for cpu in machine.cpus)
 
-    def hash_page(self, mm, va: int, vpn: int, write: bool) -> int:
+    def hash_page(self, mm, va: int, vpn: int, write: bool, nohpte: bool) -> int:
+        """`nohpte`: the access found no HPTE (DSISR_NOHPTE), not one without the permission."""
         raise NotImplementedError(f"{self.name}: no hash_page")
 
     # ---- the MMU: hash search, then hash_page ----------------------------------------------
@@ -61,7 +62,7 @@ class HashMmu(GenericArch):
                 if writable or not write:
                     return self._fill_from(cpu, mm, va, slot, writable)
             self._only_read(("tlb", cpu.id))  # nothing filled (a fill says so itself: fill_tlb)
-            if self.hash_page(mm, va, vpn, write) == HASH_PAGE_FAULT:
+            if self.hash_page(mm, va, vpn, write, slot < 0) == HASH_PAGE_FAULT:
                 return None
         return None
 

@@ -158,7 +158,7 @@ class Ppc32Hash(HashMmu):
         text = pte_str(pte & ~_PAGE_HASHPTE)
         return text + " HASHPTE" if pte & _PAGE_HASHPTE else text
 
-    def hash_page(self, mm, va: int, vpn: int, write: bool) -> int:
+    def hash_page(self, mm, va: int, vpn: int, write: bool, nohpte: bool) -> int:
         """hash_page (hash_low.S:51-175): HASH_OK to retry the access, HASH_PAGE_FAULT for
         a Linux page fault."""
         self.counters[HASH_FAULT] += 1

@@ -163,7 +163,7 @@ class Ppc64Hash(HashMmu):
         return cls(machine, hash_groups=hash_groups or hash_groups_for(pages))
 
     # ---- the MMU: hash search, then hash_page ----------------------------------------
-    def hash_page(self, mm, va: int, vpn: int, write: bool) -> int:
+    def hash_page(self, mm, va: int, vpn: int, write: bool, nohpte: bool) -> int:
         """hash_page_mm and __hash_page_4K (mm/book3s64/hash_utils.c:1457, hash_4k.c:21-129):
         0 to retry the access, 1 to take a Linux page fault.  An entry between 6.12's
         ptep_modify_prot_start and commit (_PAGE_PRESENT clear, _PAGE_INVALID set) fails
@@ -205,6 +205,8 @@ class Ppc64Hash(HashMmu):
                     self._only_read(("hash", vpn))
             else:
                 old &= ~_PAGE_HPTEFLAGS
+            if self.updatepp_flushes(nohpte):
+                self._tlbie(mm, va)
         if not old & _PAGE_HASHPTE:  # hpte_insert, no lookup (hash_4k.c:79-126)
             slot = self._insert(mm, va, vpn, new >> PFN_SHIFT, rflags)
             self.hpte_seq[slot] = seq
@@ -259,6 +261,16 @@ class Ppc64Hash(HashMmu):
         return slot
 
     # ---- invalidation ------------------------------------------------------------------
+    @staticmethod
+    def updatepp_flushes(nohpte: bool) -> bool:
+        """Whether hash_page's hpte_updatepp ends with a tlbie, hit or miss: unless the fault
+        found no HPTE (6.12 native_hpte_updatepp, mm/book3s64/hash_native.c: "Ensure it is out
+        of the tlb too if it is not a nohpte fault"; do_hash_fault and hash_page in
+        mm/book3s64/hash_utils.c set HPTE_NOHPTE_UPDATE for DSISR_NOHPTE, and __hash_page_4K
+        passes the flags on, hash_4k.c:67-77).  A protection fault's update, read-only to
+        writable, so drops every CPU's read-only translation of the page."""
+        return not nohpte
+
     def flush_hash_page(self, mm, addr: int, pte: int) -> None:
         """Invalidate the HPTE a PTE recorded, then tlbie (broadcast) the page."""
         vpn = hpt_vpn(mm.context, addr)
@@ -268,6 +280,9 @@ class Ppc64Hash(HashMmu):
         if self.hpt.invalidate(slot, vpn):
             self.counters[HASH_INVALIDATE] += 1
             self._note(f"HPTE slot {slot} invalidated")
+        self._tlbie(mm, addr)
+
+    def _tlbie(self, mm, addr: int) -> None:
         self.counters[TLBIE] += 1
         # tlbie is one broadcast instruction, and the tlbsync; ptesync that follow it in
         # __flush_hash_table_range/native_hpte_invalidate wait until every CPU has done it
@@ -495,6 +510,13 @@ class Ppc64Hash_2_6_27(Ppc64Hash):
 
     def ptep_modify_prot_start(self, vma, addr: int, ptep: int) -> int:
         return self._update(vma.mm, addr, ptep, ~0, 0)  # the generic ptep_get_and_clear
+
+    @staticmethod
+    def updatepp_flushes(nohpte: bool) -> bool:
+        """2.6.27's native_hpte_updatepp always ends with a tlbie ("Even if we miss, we need to
+        invalidate the TLB ... Ensure it is out of the tlb too": arch/powerpc/mm/hash_native_64.c,
+        2.6.27; HPTE_NOHPTE_UPDATE came later): a fault that found no HPTE too."""
+        return True
 
     # "powerpc batches -everything- (unless it's called *_flush in which case the flush is
     # immediate)" (Benjamin Herrenschmidt, the seed thread): even inside lazy-MMU mode.
