@@ -51,7 +51,6 @@ class Checkpoint:
         self._dicts: list[tuple] = []  # (dict or an object's __dict__, its contents)
         self._sets: list[tuple] = []
         self._slotted: list[tuple] = []  # (object, [(slot, value)], the slots it had empty)
-        self._restore: tuple | None = None  # the same, as restore() walks it (_columns)
         seen: set[int] = set()
         stack = [root]
         while stack:
@@ -60,6 +59,7 @@ class Checkpoint:
                 continue
             seen.add(id(obj))
             stack.extend(self._save(obj))
+        self._restore = self._columns()  # the same, as restore() walks it
 
     def _save(self, obj) -> list:
         """Record obj's contents; return what it refers to."""
@@ -111,10 +111,7 @@ class Checkpoint:
         adds, a struct page field array's __setitem__ records an access).  It runs before
         every execution of a search: the loops are the built-in map's, over the flat
         columns `_columns` keeps, not Python's."""
-        columns = self._restore
-        if columns is None or columns[0] != (len(self._lists), len(self._dicts), len(self._sets), len(self._slotted)):
-            columns = self._restore = self._columns()
-        _, lists, list_contents, dicts, dict_contents, sets, set_contents, objs, names, values, unset = columns
+        lists, list_contents, dicts, dict_contents, sets, set_contents, objs, names, values, unset = self._restore
         _run(map(_set_items, lists, repeat(slice(None)), list_contents))
         _run(map(_clear_dict, dicts))
         _run(map(_update_dict, dicts, dict_contents))
@@ -127,11 +124,9 @@ class Checkpoint:
         return self.root
 
     def _columns(self) -> tuple:
-        """What restore() puts back, as parallel sequences (and the sizes they were made from)."""
-        sizes = (len(self._lists), len(self._dicts), len(self._sets), len(self._slotted))
+        """What restore() puts back, as parallel sequences."""
         held = [(obj, name, value) for obj, pairs, _ in self._slotted for name, value in pairs]
-        return (sizes,
-                tuple(obj for obj, _ in self._lists), tuple(contents for _, contents in self._lists),
+        return (tuple(obj for obj, _ in self._lists), tuple(contents for _, contents in self._lists),
                 tuple(obj for obj, _ in self._dicts), tuple(contents for _, contents in self._dicts),
                 tuple(obj for obj, _ in self._sets), tuple(contents for _, contents in self._sets),
                 tuple(obj for obj, _, _ in held), tuple(name for _, name, _ in held),
