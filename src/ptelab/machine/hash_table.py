@@ -19,6 +19,8 @@ and the kernel's native backend (arch/powerpc/mm/hash_native_64.c):
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 HPTES_PER_GROUP = 8
 
 HPTE_V_VALID = 0x1
@@ -47,23 +49,30 @@ def get_vsid(context: int, ea: int) -> int:
 
 
 def hpt_vpn(context: int, ea: int) -> int:
-    key = (context, ea >> 12)
-    vpn = _VPNS.get(key)
-    if vpn is None:
-        vpn = _VPNS[key] = (get_vsid(context, ea) << (SID_SHIFT - 12)) | ((ea & ((1 << SID_SHIFT) - 1)) >> 12)
-    return vpn
+    return _vpn(context, ea >> 12)
 
 
-# (context, page) -> its VPN: hpt_vpn is a function of them alone, and every hash search,
-# invalidation and check of a cached translation asks for it
-_VPNS: dict[tuple[int, int], int] = {}
-_SEARCHES: dict[tuple[int, int], tuple] = {}  # (vpn, group mask) -> HashPageTable._searches
+# A function of the context and the page alone, asked by every hash search, invalidation and
+# check of a cached translation: remembered, for as many pages as a large workload maps.
+@lru_cache(maxsize=1 << 16)
+def _vpn(context: int, page: int) -> int:
+    ea = page << 12
+    return (get_vsid(context, ea) << (SID_SHIFT - 12)) | ((ea & ((1 << SID_SHIFT) - 1)) >> 12)
 
 
 def hpt_hash(vpn: int) -> int:
     """Primary hash, 256M segments, 4K pages (hpt_hash in mmu-hash64.h)."""
     vsid = vpn >> (SID_SHIFT - 12)
     return (vsid & 0x7FFFFFFFFF) ^ (vpn & ((1 << (SID_SHIFT - 12)) - 1))
+
+
+@lru_cache(maxsize=1 << 16)
+def _searches(vpn: int, mask: int) -> tuple:
+    """HashPageTable._searches: a function of vpn and the table's size alone, asked by every
+    hash search, so remembered."""
+    h = hpt_hash(vpn)
+    want = (vpn << HPTE_V_AVPN_SHIFT) | HPTE_V_VALID
+    return ((want, (h & mask) * HPTES_PER_GROUP), (want | HPTE_V_SECONDARY, (~h & mask) * HPTES_PER_GROUP))
 
 
 class HashPageTable:
@@ -88,16 +97,8 @@ class HashPageTable:
 
     def _searches(self, vpn: int) -> tuple:
         """(the V doubleword of a valid HPTE for vpn, its group's first slot): the primary
-        group's, then the secondary's.  A function of vpn and the table's size alone, asked
-        by every hash search: remembered (_SEARCHES)."""
-        key = (vpn, self.mask)
-        searches = _SEARCHES.get(key)
-        if searches is None:
-            h = hpt_hash(vpn)
-            want = (vpn << HPTE_V_AVPN_SHIFT) | HPTE_V_VALID
-            searches = _SEARCHES[key] = ((want, (h & self.mask) * HPTES_PER_GROUP),
-                                         (want | HPTE_V_SECONDARY, (~h & self.mask) * HPTES_PER_GROUP))
-        return searches
+        group's, then the secondary's."""
+        return _searches(vpn, self.mask)
 
     def find(self, vpn: int) -> int:
         """The MMU's search: the slot of the valid HPTE for vpn, or -1."""
