@@ -476,8 +476,7 @@ class Exhaustive:
             for k, q, w, c in reversed(entries):
                 if k <= floor:
                     break
-                # neither writes, or they are apart (footprint.apart, inlined)
-                if not (write or w) or (write != w and write.__class__ is str and w.__class__ is str):
+                if not (write or w) or apart(write, w):  # neither writes, or they commute
                     continue
                 if not clocked:
                     if seen[q] < k:  # else step k happens before this actor's previous step: c <= seen
