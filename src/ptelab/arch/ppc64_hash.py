@@ -264,10 +264,10 @@ class Ppc64Hash(HashMmu):
     @staticmethod
     def updatepp_flushes(nohpte: bool) -> bool:
         """Whether hash_page's hpte_updatepp ends with a tlbie, hit or miss: unless the fault
-        found no HPTE (6.12 native_hpte_updatepp, mm/book3s64/hash_native.c: "Ensure it is out
-        of the tlb too if it is not a nohpte fault"; do_hash_fault and hash_page in
-        mm/book3s64/hash_utils.c set HPTE_NOHPTE_UPDATE for DSISR_NOHPTE, and __hash_page_4K
-        passes the flags on, hash_4k.c:67-77).  A protection fault's update, read-only to
+        found no HPTE (6.12 native_hpte_updatepp, mm/book3s64/hash_native.c:419-425: "Ensure it
+        is out of the tlb too if it is not a nohpte fault"; hash_page and do_hash_fault set
+        HPTE_NOHPTE_UPDATE for DSISR_NOHPTE, hash_utils.c:1684-1685 and 1712-1713, and
+        __hash_page_4K passes the flags on, hash_4k.c:67-77; lines of Debian's 6.12.117 tree).  A protection fault's update, read-only to
         writable, so drops every CPU's read-only translation of the page."""
         return not nohpte
 
