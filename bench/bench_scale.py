@@ -7,8 +7,8 @@ one page, the seed's mprotect race with a third CPU writing, change_protection o
 four CPUs fault on one page) is searched exhaustively (DPOR with sleep sets, debug mode on, one
 core), each search capped at --seconds.  One line per scenario and architecture: executions,
 executions a sleep set cut short, distinct final states, complete or the bound that cut it,
-seconds, CPU seconds and executions per CPU second (the machine is shared: the cap is
-wall-clock).  A search cut by --seconds is a lower bound of the work, never an "ok".
+seconds, CPU seconds, executions per CPU second (the machine is shared: the cap is
+wall-clock) and the share of the steps run that were a prefix replayed (Search.replayed).  A search cut by --seconds is a lower bound of the work, never an "ok".
 
 With --classic each search is also run with classic DPOR (explore/dpor.py `optimal=False`:
 Flanagan and Godefroid's backtrack sets instead of wakeup trees), row after row, to compare
@@ -60,9 +60,10 @@ def main() -> None:
     names = args.only or list(ORDER)
     modes = ["DPOR"] + (["classic"] if args.classic else []) + (["merged"] if args.merge else [])
     print(f"| {'scenario':<26} | {'arch':<16} | {'search':<7} | {'executions':>10} | {'sleep-cut':>9} | {'merged':>7} "
-          f"| {'states':>7} | {'final states':>12} | {'cut':<10} | {'s':>6} | {'CPU s':>6} | {'exec/CPU s':>10} |")
+          f"| {'states':>7} | {'final states':>12} | {'cut':<10} | {'s':>6} | {'CPU s':>6} | {'exec/CPU s':>10} "
+          f"| {'replayed':>8} |")
     print(f"|{'-' * 28}|{'-' * 18}|{'-' * 9}|{'-' * 11}:|{'-' * 10}:|{'-' * 8}:|{'-' * 8}:|{'-' * 13}:|{'-' * 12}|"
-          f"{'-' * 7}:|{'-' * 7}:|{'-' * 11}:|")
+          f"{'-' * 7}:|{'-' * 7}:|{'-' * 11}:|{'-' * 9}:|")
     for name in names:
         test = load(str(SCENARIOS / f"{name}.litmus"))
         for arch in args.arch.split(","):
@@ -70,7 +71,8 @@ def main() -> None:
                 s, finals, cut, seconds, cpu = search(test, arch, args.seconds, mode == "merged", mode != "classic")
                 print(f"| {name:<26} | {arch:<16} | {mode:<7} | {s.executions:>10,} "
                       f"| {s.redundant:>9,} | {s.merged:>7,} | {s.states:>7,} | {finals:>12} | {cut:<10} "
-                      f"| {seconds:>6.1f} | {cpu:>6.1f} | {s.executions / max(cpu, 1e-9):>10,.0f} |", flush=True)
+                      f"| {seconds:>6.1f} | {cpu:>6.1f} | {s.executions / max(cpu, 1e-9):>10,.0f} "
+                      f"| {s.replayed / max(s.steps, 1):>8.0%} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -254,6 +254,31 @@ def test_a_fast_forwarded_prefix_gives_the_executions_a_step_by_step_replay_give
     assert fast_redundant == full_redundant
 
 
+@pytest.mark.parametrize("name,arch", [("seed-mprotect", "ppc64-2.6.27"), ("fork-cow", "x86")])
+def test_a_search_counts_the_steps_it_ran_and_the_prefix_steps_it_ran_again(name, arch, monkeypatch):
+    """Search.steps and Search.replayed: the search goes depth first, so each execution (one a
+    sleep set cut too) replays exactly the schedule it shares with the one before (it branches
+    off at the next step), and the first replays nothing."""
+    test = load(f"{LITMUS}/{name}.litmus")
+    schedules, run = [], Execution.run
+
+    def recorded(ex):
+        result = run(ex)
+        schedules.append(list(result.schedule))
+        return result
+
+    monkeypatch.setattr(Execution, "run", recorded)
+    search = Exhaustive(test.scenario, arch, Bounds()).run(lambda result: None)
+    assert len(schedules) == search.executions + search.redundant > 2
+
+    def shared(a: list, b: list) -> int:
+        return next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+    assert search.steps == sum(map(len, schedules))
+    assert search.replayed == sum(shared(a, b) for a, b in zip(schedules, schedules[1:]))
+    assert 0 < search.replayed < search.steps
+
+
 def test_a_search_runs_its_actors_in_the_same_workers_even_after_cutting_them_off(monkeypatch):
     """Each actor runs in a worker greenlet the search reuses: an execution that stops on
     a violation unwinds the actors it cut off and their workers go back idle, so a

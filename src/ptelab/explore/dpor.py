@@ -204,6 +204,8 @@ class Search:
     probes: int = 0  # of the redundant, under optimal DPOR's probes before a violation (the docstring)
     guessed: int = 0  # of the redundant, under a wakeup-tree step whose footprint was not known (the docstring)
     merged: int = 0  # executions stopped at a state explored before (the merged search)
+    steps: int = 0  # steps run by every execution, redundant ones too, replayed ones included
+    replayed: int = 0  # of them, the steps of prefixes run again (Execution._replay)
     states: int = 0  # distinct states met (the merged search)
     cut: dict = field(default_factory=dict)  # bound name -> how many times it cut
     notes: list = field(default_factory=list)  # what the bounds that cut executions say (distinct)
@@ -718,6 +720,8 @@ class Exhaustive:
                            initial=self.initial, deadline=deadline, spin=self.spin, hash_bits=self.naive)
             result = ex.run()
             self._steps = ex.steps
+            search.steps += len(ex.steps)
+            search.replayed += ex.prefix_length
             if not self.naive:
                 self._pending_races(ex)
             del self.stack[len(ex.steps):]

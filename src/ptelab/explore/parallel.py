@@ -300,6 +300,8 @@ def add(total: Search, part: Search) -> None:
     total.guessed += part.guessed
     total.infeasible += part.infeasible
     total.merged += part.merged
+    total.steps += part.steps
+    total.replayed += part.replayed
     total.states += part.states  # merged: states fingerprinted anew (units sharing no set may count one twice)
     for name, count in part.cut.items():
         total.cut[name] = total.cut.get(name, 0) + count
