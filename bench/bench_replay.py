@@ -9,7 +9,9 @@ scenario (bench/scenarios/ and the seed's race, by default), one complete search
 
 - steps run, and the share of them replayed (Search.steps, Search.replayed);
 - CPU seconds of the search, and the share of it spent replaying (Execution._replay timed);
-- microseconds per replayed step.
+- microseconds per replayed step;
+- the share of the replayed steps a world snapshot could have replaced: one taken at the
+  deepest step of each prefix where no actor is mid-way (an actor's greenlet cannot be saved).
 
 Then what each way of *not* replaying would pay for one backtrack, in this process after the
 searches (the world and interpreter as a search has them):
@@ -65,18 +67,63 @@ class Timed:
 
 def searches(names: list[str], arch: str) -> None:
     replay = Timed(execution_module.Execution, "_replay")
-    print("| scenario | arch | executions | steps | replayed steps | CPU s | replaying | µs per replayed step |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    runs = Runs()
+    print("| scenario | arch | executions | steps | replayed steps | CPU s | replaying | µs per replayed step "
+          "| replay a snapshot where no actor is mid-way would skip |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for name in names:
         path, own_arch = SCENARIOS[name]
         test = load(str(path))
         replay.reset()
+        runs.reset()
         start = time.process_time()
         search = Exhaustive(test.scenario, own_arch or arch, Bounds()).run(lambda result: None)
         cpu = time.process_time() - start
         print(f"| {name} | {own_arch or arch} | {search.executions:,} | {search.steps:,} "
               f"| {search.replayed / search.steps:.0%} | {cpu:.2f} | {replay.seconds / cpu:.0%} "
-              f"| {replay.seconds / max(search.replayed, 1) * 1e6:.1f} |", flush=True)
+              f"| {replay.seconds / max(search.replayed, 1) * 1e6:.1f} "
+              f"| {runs.quiescent_share():.1%} |", flush=True)
+
+
+class Runs:
+    """Each execution's schedule, the actors it left unfinished and the prefix it replayed:
+    how much of each prefix a world snapshot could have replaced.  Only at a step where no
+    actor is mid-way (each one that has stepped has finished) does a world snapshot hold the
+    whole state, since an actor's greenlet cannot be saved; the deepest such step of each
+    prefix bounds what it could skip."""
+
+    def __init__(self):
+        self.runs: list[tuple[list[int], set[int], int]] = []
+        run = execution_module.Execution.run
+
+        def recorded(ex):
+            result = run(ex)
+            self.runs.append((list(ex.schedule), {a.index for a in ex.unfinished}, ex.prefix_length))
+            return result
+        execution_module.Execution.run = recorded
+
+    def reset(self) -> None:
+        self.runs.clear()
+
+    def quiescent_share(self) -> float:
+        skipped = replayed = 0
+        for (schedule, unfinished, _), (_, _, prefix) in zip(self.runs, self.runs[1:]):
+            replayed += prefix
+            skipped += _quiescent(schedule, unfinished, prefix)
+        return skipped / max(replayed, 1)
+
+
+def _quiescent(schedule: list[int], unfinished: set[int], prefix: int) -> int:
+    """The deepest step q <= prefix of the schedule at which every actor that stepped before
+    q had taken its last step (0 if none)."""
+    last = {actor: k for k, actor in enumerate(schedule)}
+    started: set[int] = set()
+    deepest = 0
+    for q in range(1, prefix + 1):
+        started.add(schedule[q - 1])
+        if all(actor not in unfinished and last[actor] < q for actor in started):
+            deepest = q
+    return deepest
 
 
 def alternatives(arch: str, forks: int) -> None:
