@@ -9,6 +9,7 @@ import math
 import re
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -131,6 +132,35 @@ def test_no_search_splits_while_every_worker_is_busy(monkeypatch):
     assert dealt and all(len(index) == 1 for index in dealt)  # only this process's first split's
     assert _seen(one) == _seen(two) and two.complete
     assert list(litmus_parallel._DEMAND.counts) == [0, 0]
+
+
+def test_a_seconds_bound_is_one_moment_however_often_a_search_is_run_on():
+    """Bounds.until: a search run again (a slice of a unit of a --seconds search split over
+    processes) stops at the same moment, not `seconds` after each run began."""
+    test = load(SUITE / "zap-dirty-shared-noflush.litmus")
+    past = Exhaustive(test.scenario, "x86", Bounds(until=time.time() - 1)).run(lambda result: None)
+    assert past.cut == {"seconds": 1} and not past.complete and past.executions == 0
+    ahead = Exhaustive(test.scenario, "x86", Bounds(until=time.time() + 600)).run(lambda result: None)
+    assert ahead.complete and ahead.executions > 1
+
+
+@pytest.mark.parametrize("name,arch", [("zap-dirty-shared-noflush", "ppc64-6.12"), ("seed-mprotect", "ppc64-2.6.27")])
+def test_a_search_bounded_in_seconds_is_split_in_slices_too(monkeypatch, name, arch):
+    """A --seconds search split over processes hands what its units leave back to the idle
+    workers, as an unbounded one does (before, its first units were explored to their ends, so
+    one worker could hold most of the tree while the others idled); with time to spare it shows
+    what one process shows, and a bound already past cuts it, reported."""
+    test = load(SUITE / f"{name}.litmus")
+    one = test.check(arch)
+    monkeypatch.setattr(parallel, "HUNGRY_AFTER", 0)
+    monkeypatch.setattr(litmus_parallel._Demand, "hungry", lambda self, workers: lambda: True)
+    monkeypatch.setattr(parallel, "UNITS_PER_WORKER", 1)  # large units
+    dealt = _dealt(monkeypatch)
+    two = test.check(arch, bounds=Bounds(seconds=600), workers=2)
+    assert any(len(index) > 1 for index in dealt)  # a unit's own units, handed back through the pipe
+    assert _seen(one) == _seen(two) and two.complete
+    late = test.check(arch, bounds=Bounds(seconds=0), workers=2)
+    assert not late.complete and "seconds" in late.cut
 
 
 def test_the_counts_of_a_pool_say_when_a_worker_waits():

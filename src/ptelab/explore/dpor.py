@@ -192,6 +192,9 @@ class Bounds:
     preemptions: int | None = None
     executions: int | None = None
     seconds: float | None = None
+    # time.time() past which the search is cut ("seconds"), however often it is run on: a unit
+    # of a --seconds search split over processes, which goes on in slices (explore/parallel.py)
+    until: float | None = None
 
 
 @dataclass
@@ -714,6 +717,9 @@ class Exhaustive:
         bounds = self.bounds
         start = search.start
         deadline = None if bounds.seconds is None else start + bounds.seconds
+        if bounds.until is not None:  # the same moment on this process's clock
+            until = start + (bounds.until - time.time())
+            deadline = until if deadline is None else min(deadline, until)
         while True:
             self._begin(len(self.scenario.actor_names()))
             ex = Execution(self.scenario, self.arch, self, max_steps=bounds.max_steps, debug=self.debug,

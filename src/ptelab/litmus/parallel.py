@@ -118,9 +118,8 @@ def explore_unit_tally(payload: tuple):
     index, key, arch, bounds, debug, unit, deadline, handoff, workers, visited = payload
     test = _test(key)
     tally = Tally(test, debug, schedules=True)
-    if deadline is not None:  # a --seconds search: every unit until the whole search's deadline
-        bounds = Bounds(max_steps=bounds.max_steps, preemptions=bounds.preemptions,
-                        seconds=max(0.0, deadline - time.time()))
+    if deadline is not None:  # a --seconds search: every unit, and every slice of it, until the whole search's deadline
+        bounds = Bounds(max_steps=bounds.max_steps, preemptions=bounds.preemptions, until=deadline)
     seconds, hungry = math.inf, None  # explored to its end
     if isinstance(handoff, int) and _DEMAND is not None:  # a pool's: split when a worker waits
         hungry = _DEMAND.hungry(workers)
@@ -359,13 +358,12 @@ def check_in_parallel(test, arch: str, bounds: Bounds, debug: bool, workers, clu
     units = lambda: Tally(test, debug, schedules=True)  # noqa: E731  (split's tally of its own executions)
     try:
         remote = _Remote(workers, cluster, lambda index, unit, handoff: (
-            index, key, arch, bounds, debug, unit, deadline, None if deadline is not None else handoff, count,
-            visited))
+            index, key, arch, bounds, debug, unit, deadline, handoff, count, visited))
     except BaseException:
         _close(visited)
         raise
     handed = 0
-    demand = remote.demand if deadline is None else None  # (a --seconds search's units are not sliced)
+    demand = remote.demand
 
     def hand_on(cut) -> None:
         nonlocal handed
