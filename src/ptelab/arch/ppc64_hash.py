@@ -267,8 +267,9 @@ class Ppc64Hash(HashMmu):
         found no HPTE (6.12 native_hpte_updatepp, mm/book3s64/hash_native.c:419-425: "Ensure it
         is out of the tlb too if it is not a nohpte fault"; hash_page and do_hash_fault set
         HPTE_NOHPTE_UPDATE for DSISR_NOHPTE, hash_utils.c:1684-1685 and 1712-1713, and
-        __hash_page_4K passes the flags on, hash_4k.c:67-77; lines of Debian's 6.12.117 tree).  A protection fault's update, read-only to
-        writable, so drops every CPU's read-only translation of the page."""
+        __hash_page_4K passes the flags on, hash_4k.c:67-77; lines of Debian's 6.12.117 tree).
+        A protection fault's update, read-only to writable, so drops every CPU's read-only
+        translation of the page."""
         return not nohpte
 
     def flush_hash_page(self, mm, addr: int, pte: int) -> None:

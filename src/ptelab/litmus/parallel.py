@@ -118,7 +118,7 @@ def explore_unit_tally(payload: tuple):
     index, key, arch, bounds, debug, unit, deadline, handoff, workers, visited = payload
     test = _test(key)
     tally = Tally(test, debug, schedules=True)
-    if deadline is not None:  # a --seconds search: every unit, and every slice of it, until the whole search's deadline
+    if deadline is not None:  # a --seconds search: every unit and slice until the search's deadline
         bounds = Bounds(max_steps=bounds.max_steps, preemptions=bounds.preemptions, until=deadline)
     seconds, hungry = math.inf, None  # explored to its end
     if isinstance(handoff, int) and _DEMAND is not None:  # a pool's: split when a worker waits
