@@ -62,6 +62,8 @@ class HashMmu(GenericArch):
                 if writable or not write:
                     return self._fill_from(cpu, mm, va, slot, writable)
             self._only_read(("tlb", cpu.id))  # nothing filled (a fill says so itself: fill_tlb)
+            # no valid HPTE found sets DSISR_NOHPTE, "no translation found"; one without the
+            # permission, DSISR_PROTFAULT (6.12 arch/powerpc/include/asm/reg.h:309, 312)
             if self.hash_page(mm, va, vpn, write, slot < 0) == HASH_PAGE_FAULT:
                 return None
         return None
