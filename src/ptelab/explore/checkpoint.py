@@ -112,12 +112,12 @@ class Checkpoint:
         every execution of a search: the loops are the built-in map's, over the flat
         columns `_columns` keeps, not Python's."""
         lists, list_contents, dicts, dict_contents, sets, set_contents, objs, names, values, unset = self._restore
-        _run(map(_set_items, lists, repeat(slice(None)), list_contents))
-        _run(map(_clear_dict, dicts))
-        _run(map(_update_dict, dicts, dict_contents))
-        _run(map(_clear_set, sets))
-        _run(map(_update_set, sets, set_contents))
-        _run(map(setattr, objs, names, values))
+        exhaust(map(_set_items, lists, repeat(slice(None)), list_contents))
+        exhaust(map(_clear_dict, dicts))
+        exhaust(map(_update_dict, dicts, dict_contents))
+        exhaust(map(_clear_set, sets))
+        exhaust(map(_update_set, sets, set_contents))
+        exhaust(map(setattr, objs, names, values))
         for obj, name in unset:  # a slot the execution filled is emptied again
             if hasattr(obj, name):
                 delattr(obj, name)
@@ -134,7 +134,7 @@ class Checkpoint:
                 tuple((obj, name) for obj, _, names in self._slotted for name in names))
 
 
-_run = collections.deque(maxlen=0).extend  # exhausts an iterator of calls made for their effect, in C
+exhaust = collections.deque(maxlen=0).extend  # exhausts an iterator of calls made for their effect, in C
 
 
 _set_items, _clear_dict, _update_dict = list.__setitem__, dict.clear, dict.update

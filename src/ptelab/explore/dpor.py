@@ -93,17 +93,16 @@ seconds; without one, the loop pays one test of None per execution.
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from itertools import chain
 
+from .checkpoint import exhaust
 from .execution import Execution, InitialState
 from .footprint import apart, union as _union
 from .visited import Visited
 from ..machine.spinlock import RELEASED
 
 PROGRESS_EVERY = 0.2  # seconds between two calls of a search's progress hook
-_exhaust = deque(maxlen=0).extend  # runs an iterator of calls made for their effect
 
 
 def dependent(a: dict, b: dict) -> bool:
@@ -426,7 +425,7 @@ class Exhaustive:
             del self._clocks[replayed:]
             del self._actors[replayed:]
             # a step's entries are the last of their lists (popped by the built-in map, in C)
-            _exhaust(map(list.pop, chain.from_iterable(self._appended[replayed:])))
+            exhaust(map(list.pop, chain.from_iterable(self._appended[replayed:])))
             del self._appended[replayed:]
         # each actor's clock after its last step of the prefix
         self._actor_clock = [[-1] * nactors for _ in range(nactors)]
