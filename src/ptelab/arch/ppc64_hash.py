@@ -71,7 +71,7 @@ from ..machine.hash_table import (
     PP_RW,
     hpt_vpn,
 )
-from ..machine.memory import PTE_INDEX_MASK
+from ..machine.memory import PTE_INDEX_MASK, PTE_TABLE_SHIFT
 from ..machine.spinlock import LockError
 from ..machine.violation import DUPLICATE_HASH_ENTRY
 from ..pte import (
@@ -175,7 +175,7 @@ class Ppc64Hash(HashMmu):
         table = self.tables[table_pfn]
         i = (va >> PAGE_SHIFT) & PTE_INDEX_MASK
         # __hash_page_4K retries while another CPU holds BUSY (hash_4k.c:40-41): the step waits for it
-        loc = ("pte", (table_pfn << 9) | i)
+        loc = ("pte", (table_pfn << PTE_TABLE_SHIFT) | i)
         self._sched(loc, True, "hash_page: ldarx/stdcx. sets BUSY", busy_wait=True)
         old = table[i]
         access = _PAGE_PRESENT | _PAGE_USER | (_PAGE_RW if write else 0)  # hash_utils.c:1562
@@ -193,7 +193,7 @@ class Ppc64Hash(HashMmu):
         table[i] = new  # ldarx/stdcx.
         self.counters[ATOMIC_RMW] += 1
         rflags = htab_convert_pte_flags(new)
-        seq = self.mem.pte_seq.get((table_pfn << 9) | i, 0)  # the write hash_page read
+        seq = self.mem.pte_seq.get((table_pfn << PTE_TABLE_SHIFT) | i, 0)  # the write hash_page read
         self._sched(("hash", vpn), True, "hash_page: update or insert the HPTE")
         if old & _PAGE_HASHPTE:  # hpte_updatepp on the recorded slot (hash_4k.c:67-77)
             secondary, gix = pte_hash_slot(old)
@@ -235,7 +235,7 @@ class Ppc64Hash(HashMmu):
         except LockError:
             return HASH_PAGE_FAULT  # run sequentially, nothing can release it: a fault
         ptl.unlock(cpu_id)
-        self._sched(("pte", (table_pfn << 9) | i), False, "fault: retried until the commit",
+        self._sched(("pte", (table_pfn << PTE_TABLE_SHIFT) | i), False, "fault: retried until the commit",
                     busy_wait=_PAGE_INVALID)
         return HASH_OK
 

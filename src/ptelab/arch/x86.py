@@ -81,7 +81,7 @@ class X86(GenericArch):
         # the walk and its A/D update are one locked access (SDM vol. 3A 4.8); the fill
         # completes before the CPU takes a shootdown IPI, since interrupts are taken on
         # instruction boundaries (SDM vol. 3A 6.6)
-        loc = ("pte", (table_pfn << 9) | i)
+        loc = ("pte", (table_pfn << PTE_TABLE_SHIFT) | i)
         self._sched(loc, True, "page walk", also=(("tlb", cpu.id),))
         pte = table[i]
         need = _PAGE_PRESENT | _PAGE_USER | (_PAGE_RW if write else 0)
@@ -95,7 +95,7 @@ class X86(GenericArch):
         if new != pte:
             table[i] = new  # locked RMW by the walker
             self.counters[ATOMIC_RMW] += 1
-        return self.fill_tlb(cpu, mm, va, (table_pfn << 9) | i, new >> PFN_SHIFT,
+        return self.fill_tlb(cpu, mm, va, (table_pfn << PTE_TABLE_SHIFT) | i, new >> PFN_SHIFT,
                              bool(new & _PAGE_RW and new & _PAGE_DIRTY))
 
     def tlb_prefetch(self, cpu, mm, va: int) -> None:
