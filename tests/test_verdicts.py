@@ -13,10 +13,13 @@ SEED = SUITE / "seed-mprotect.litmus"
 
 
 def test_a_search_cut_by_a_bound_is_inconclusive_and_exits_3(capsys):
-    for bound in (["--executions", "2"], ["--preemptions", "0"], ["--max-steps", "3"]):
-        assert main(["litmus", str(SEED), "--arch", "ppc64-6.12", *bound]) == 3, bound
+    further = {"--executions": "a larger --executions", "--preemptions": "a larger --preemptions, or none",
+               "--max-steps": "a larger --max-steps", "--seconds": "a larger --seconds, or --jobs N"}
+    for bound in (["--executions", "2"], ["--preemptions", "0"], ["--max-steps", "3"], ["--seconds", "0.001"]):
+        assert main(["litmus", str(SEED), "--arch", "ppc64-6.12", "--jobs", "1", *bound]) == 3, bound
         out = capsys.readouterr().out
         assert "INCONCLUSIVE" in out and "Inconclusive" in out and " ok " not in out
+        assert f"(to go further: {further[bound[0]]}" in out, (bound, out)  # the way past the bound
     assert main(["litmus", str(SEED), "--arch", "ppc64-6.12"]) == 0  # the complete search is ok
 
 

@@ -48,11 +48,22 @@ def herd_block(test: LitmusTest, r: ArchResult) -> list[str]:
     return lines
 
 
+# What takes a search past each bound that can cut it (docs/litmus.md, "Each test gets one verdict")
+_FURTHER = {
+    "seconds": "a larger --seconds, or --jobs N to search on N cores",
+    "executions": "a larger --executions",
+    "steps": "a larger --max-steps",
+    "preemptions": "a larger --preemptions, or none",
+}
+
+
 def inconclusive_reason(r: ArchResult) -> str:
-    """Why a search that found nothing wrong is no proof."""
+    """Why a search that found nothing wrong is no proof, and what would take it further."""
     if r.mode != "exhaustive":
         return f"a random sample of {r.executions} execution(s), not every interleaving"
-    return "nothing failed in the part explored, but the search was cut by " + ", ".join(r.cut)
+    reason = "nothing failed in the part explored, but the search was cut by " + ", ".join(r.cut)
+    further = [_FURTHER[name] for name in r.cut if name in _FURTHER]
+    return reason + (f" (to go further: {'; '.join(further)})" if further else "")
 
 
 def matrix_cell(r: ArchResult) -> str:
