@@ -479,5 +479,10 @@ def test_a_local_ray_cluster_shows_what_one_process_shows(tmp_path, monkeypatch)
             assert _seen(merged) == _seen(on_cluster) and on_cluster.complete
             assert (set(merged.states), set(merged.outcomes)) == (set(one.states), set(one.outcomes))
         assert len(published) == 2 and published[-1] > 0  # zap-dirty's units published states on the cluster
+        # --seconds on the cluster: every slice of every unit stops at the whole search's deadline
+        timed = test.check(arch, cluster="local", bounds=Bounds(seconds=600))
+        assert _seen(one) == _seen(timed) and timed.complete
+        late = test.check(arch, cluster="local", bounds=Bounds(seconds=0))
+        assert not late.complete and "seconds" in late.cut
     finally:
         ray.shutdown()
