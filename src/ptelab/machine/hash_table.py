@@ -66,13 +66,20 @@ def hpt_hash(vpn: int) -> int:
     return (vsid & 0x7FFFFFFFFF) ^ (vpn & ((1 << (SID_SHIFT - 12)) - 1))
 
 
+def _group(h: int, mask: int) -> int:
+    """The first slot of the group hash h selects; the secondary group's is ~h's (6.12
+    arch/powerpc/mm/book3s64/hash_4k.c:85, 94; hash_native.c:465-469)."""
+    return (h & mask) * HPTES_PER_GROUP
+
+
 @lru_cache(maxsize=1 << 16)
 def _searches(vpn: int, mask: int) -> tuple:
-    """HashPageTable._searches: a function of vpn and the table's size alone, asked by every
-    hash search, so remembered."""
+    """(the V doubleword of a valid HPTE for vpn, its group's first slot): the primary group's,
+    then the secondary's.  A function of vpn and the table's size alone, asked by every hash
+    search, so remembered."""
     h = hpt_hash(vpn)
     want = (vpn << HPTE_V_AVPN_SHIFT) | HPTE_V_VALID
-    return ((want, (h & mask) * HPTES_PER_GROUP), (want | HPTE_V_SECONDARY, (~h & mask) * HPTES_PER_GROUP))
+    return ((want, _group(h, mask)), (want | HPTE_V_SECONDARY, _group(~h, mask)))
 
 
 class HashPageTable:
@@ -91,19 +98,12 @@ class HashPageTable:
 
     def group(self, vpn: int, secondary: bool) -> int:
         h = hpt_hash(vpn)
-        if secondary:
-            h = ~h
-        return (h & self.mask) * HPTES_PER_GROUP
-
-    def _searches(self, vpn: int) -> tuple:
-        """(the V doubleword of a valid HPTE for vpn, its group's first slot): the primary
-        group's, then the secondary's."""
-        return _searches(vpn, self.mask)
+        return _group(~h if secondary else h, self.mask)
 
     def find(self, vpn: int) -> int:
         """The MMU's search: the slot of the valid HPTE for vpn, or -1."""
         v = self.v
-        for want, base in self._searches(vpn):
+        for want, base in _searches(vpn, self.mask):
             group = v[base:base + HPTES_PER_GROUP]
             if want in group:
                 return base + group.index(want)
@@ -113,7 +113,7 @@ class HashPageTable:
         """Every valid HPTE for vpn (more than one is architecturally illegal)."""
         v = self.v
         found = []
-        for want, base in self._searches(vpn):
+        for want, base in _searches(vpn, self.mask):
             group = v[base:base + HPTES_PER_GROUP]
             if want in group:
                 found.extend([base + i for i, word in enumerate(group) if word == want])
